@@ -1,0 +1,112 @@
+#pragma once
+
+// The one event envelope every trigger produces and every function receives.
+//
+// It carries the CloudEvents 1.0 attributes, the payload as owned bytes (moved, never copied on
+// the hot path), the source's own attributes as an ordered list of key/value pairs (duplicates
+// allowed, e.g. repeated HTTP headers), and a completion through which the trigger answers its
+// source. Thread rules: an Event is owned by one thread at a time; the completion is called
+// exactly once, on the loop thread.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace switchyard::core {
+
+// Owned bytes. std::string is used for its small-buffer optimisation and cheap moves; it holds
+// arbitrary binary data, not only text.
+using Bytes = std::string;
+
+struct Attribute {
+  std::string key;
+  std::string value;
+};
+using Attributes = std::vector<Attribute>;
+
+// Returns the first attribute named `key`, or nullptr.
+const Attribute* find_attribute(const Attributes& attributes, std::string_view key);
+
+// What a function returned: a status (HTTP semantics; 200 when the function does not set one),
+// headers or metadata, and a body.
+struct Response {
+  int status = 200;
+  Attributes headers;
+  Bytes body;
+};
+
+enum class OutcomeKind {
+  kOk,             // The function returned a response.
+  kFunctionError,  // The function returned an error, threw, or could not be called.
+  kTimeout,        // The function did not return before its deadline.
+  kThrottled,      // The event was not admitted: concurrency and queue were full.
+  kRejected,       // The event was not admitted: unknown function, or the daemon is draining.
+};
+
+std::string_view to_string(OutcomeKind kind);
+
+// The final result of an event, handed to its completion.
+struct Outcome {
+  OutcomeKind kind = OutcomeKind::kOk;
+  Response response;          // Meaningful when kind == kOk.
+  std::string error_type;     // Like Lambda's errorType, when kind != kOk.
+  std::string error_message;  // Like Lambda's errorMessage, when kind != kOk.
+  int attempts = 0;           // How many times the function was invoked for this event.
+  bool dead_lettered = false; // The event was handed to its function's dead-letter destination.
+
+  bool ok() const { return kind == OutcomeKind::kOk; }
+
+  static Outcome success(Response response) {
+    Outcome outcome;
+    outcome.response = std::move(response);
+    return outcome;
+  }
+  static Outcome failure(OutcomeKind kind, std::string type, std::string message) {
+    Outcome outcome;
+    outcome.kind = kind;
+    outcome.error_type = std::move(type);
+    outcome.error_message = std::move(message);
+    return outcome;
+  }
+};
+
+struct Event;
+
+// Called exactly once per accepted event, on the loop thread, with its final outcome (after any
+// retries and the dead-letter hand-off). The event is handed back so that the trigger can read
+// its coordinates (offset, stream id, connection) without capturing them.
+using Completion = std::function<void(Event& event, Outcome& outcome)>;
+
+struct Event {
+  // CloudEvents 1.0 context attributes. `id` is stable where the source gives one
+  // (topic-partition-offset, the stream entry id) so that a redelivered event keeps its id.
+  std::string id;
+  std::string source;
+  std::string type;
+  std::string subject;
+  std::string datacontenttype;
+  std::string dataschema;
+  std::chrono::system_clock::time_point time{};
+
+  Bytes data;
+
+  // Source attributes, named "<source>.<name>": http.method, http.path, http.query,
+  // http.header.<lowercase name>, http.param.<name>, kafka.topic, kafka.partition, kafka.offset,
+  // kafka.key, kafka.header.<name>, redis.key, redis.id, cron.scheduled_time, ...
+  Attributes attributes;
+
+  // W3C trace context of the request that caused this event, if any.
+  std::string traceparent;
+
+  // A synchronous event (an HTTP request awaiting its response) is not retried and not
+  // dead-lettered: its caller sees the error. An asynchronous one goes through the function's
+  // retry policy and dead-letter destination.
+  bool synchronous = false;
+
+  Completion completion;
+};
+
+}  // namespace switchyard::core

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages switchyard builds, tests and benchmarks with.
+# Idempotent: when every package is already installed, apt is not touched at all.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config clang
+  libuv1-dev librdkafka-dev libhiredis-dev libyaml-cpp-dev rapidjson-dev
+  doctest-dev libhttp-parser-dev libcli11-dev libspdlog-dev libfmt-dev
+  libsystemd-dev libhowardhinnant-date-dev libbenchmark-dev
+  redis-server kcat wrk nginx-light
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "installing missing packages: ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

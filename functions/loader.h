@@ -1,0 +1,119 @@
+#pragma once
+
+// Loading function libraries and calling them.
+//
+// A Function is one loaded version of a function. The scheduler holds it through a FunctionPtr
+// (shared) so that a hot swap can point new events at a new version while invocations in flight
+// keep the old one alive; the old library is closed when the last reference goes.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/event.h"
+#include "switchyard/function.h"
+
+namespace switchyard::functions {
+
+// What the scheduler tells one invocation. Every view must outlive the invoke() call.
+struct InvocationContext {
+  std::string_view request_id;
+  std::string_view function_name;
+  std::string_view trace_parent;
+  // time_point::max() means no deadline.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // Set by the scheduler on timeout or shutdown; nullptr means never cancelled.
+  const std::atomic<bool>* cancelled = nullptr;
+
+  bool is_cancelled() const {
+    return cancelled != nullptr && cancelled->load(std::memory_order_relaxed);
+  }
+  // Time left before the deadline (negative once passed; milliseconds::max() without one).
+  std::chrono::milliseconds remaining() const;
+};
+
+// One loaded version of a function. invoke() is thread-safe and noexcept: every failure of the
+// function, including an exception, comes back as an Outcome of kind kFunctionError. Timeouts are
+// the scheduler's business: invoke() simply runs the function to completion on the calling thread.
+class Function {
+ public:
+  virtual ~Function() = default;
+  virtual const std::string& name() const = 0;
+  virtual core::Outcome invoke(const core::Event& event, const InvocationContext& ctx) noexcept = 0;
+};
+
+using FunctionPtr = std::shared_ptr<Function>;
+
+struct LoadOptions {
+  // Where private copies of libraries are written before dlopen (they are unlinked right after).
+  // Empty means std::filesystem::temp_directory_path(). It must not be mounted noexec.
+  std::filesystem::path scratch_dir;
+};
+
+// A function in a shared object speaking the C ABI of <switchyard/function.h>.
+class LibraryFunction final : public Function {
+ public:
+  // Loads a private copy of manifest.library (so that a changed file can later be loaded beside
+  // this one: dlopen caches by path), checks the ABI version, looks up the symbols, and calls
+  // switchyard_init with the manifest's env and config. Every failure is a kLoad error naming
+  // the function and the library. Call from any thread; loads may run concurrently.
+  static core::Result<std::shared_ptr<LibraryFunction>> load(
+      const config::FunctionManifest& manifest, const LoadOptions& options = {});
+
+  // Calls switchyard_shutdown (if exported), then closes the library. Runs on whichever thread
+  // drops the last reference, which must not be inside an invocation of this function.
+  ~LibraryFunction() override;
+
+  LibraryFunction(const LibraryFunction&) = delete;
+  LibraryFunction& operator=(const LibraryFunction&) = delete;
+
+  const std::string& name() const override { return name_; }
+  const std::filesystem::path& library() const { return library_; }
+  core::Outcome invoke(const core::Event& event, const InvocationContext& ctx) noexcept override;
+
+ private:
+  // Owns a dlopen handle: closes it with dlclose.
+  struct LibraryCloser {
+    void operator()(void* handle) const noexcept;
+  };
+  using LibraryHandle = std::unique_ptr<void, LibraryCloser>;
+
+  LibraryFunction(std::string name, std::filesystem::path library, LibraryHandle handle,
+                  sy_handle_fn handle_fn, sy_shutdown_fn shutdown_fn)
+      : name_(std::move(name)),
+        library_(std::move(library)),
+        handle_(std::move(handle)),
+        handle_fn_(handle_fn),
+        shutdown_fn_(shutdown_fn) {}
+
+  std::string name_;
+  std::filesystem::path library_;
+  LibraryHandle handle_;
+  sy_handle_fn handle_fn_;
+  sy_shutdown_fn shutdown_fn_;  // nullptr when the library exports none.
+};
+
+// A function implemented in-process by a callable, for tests and benchmarks. An exception
+// escaping the callable becomes a kFunctionError outcome, as for a library.
+class CallableFunction final : public Function {
+ public:
+  using Callable = std::function<core::Outcome(const core::Event&, const InvocationContext&)>;
+
+  CallableFunction(std::string name, Callable callable)
+      : name_(std::move(name)), callable_(std::move(callable)) {}
+
+  const std::string& name() const override { return name_; }
+  core::Outcome invoke(const core::Event& event, const InvocationContext& ctx) noexcept override;
+
+ private:
+  std::string name_;
+  Callable callable_;
+};
+
+}  // namespace switchyard::functions

@@ -1,0 +1,717 @@
+#include "scheduler/scheduler.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <utility>
+
+#include "scheduler/backoff.h"
+
+namespace switchyard::scheduler {
+
+using Clock = std::chrono::steady_clock;
+
+std::string_view to_string(Admission admission) {
+  switch (admission) {
+    case Admission::kStarted:
+      return "started";
+    case Admission::kQueued:
+      return "queued";
+    case Admission::kThrottled:
+      return "throttled";
+    case Admission::kRejected:
+      return "rejected";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// The function's metrics, looked up once so that the hot path only touches atomics.
+struct FunctionMetrics {
+  FunctionMetrics(core::MetricsRegistry& registry, const std::string& name)
+      : started(registry.counter("switchyard_admissions_total",
+                                 "Events offered to a function, by admission result.",
+                                 {{"function", name}, {"result", "started"}})),
+        queued(registry.counter("switchyard_admissions_total",
+                                "Events offered to a function, by admission result.",
+                                {{"function", name}, {"result", "queued"}})),
+        throttled(registry.counter("switchyard_admissions_total",
+                                   "Events offered to a function, by admission result.",
+                                   {{"function", name}, {"result", "throttled"}})),
+        rejected(registry.counter("switchyard_admissions_total",
+                                  "Events offered to a function, by admission result.",
+                                  {{"function", name}, {"result", "rejected"}})),
+        ok(registry.counter("switchyard_events_total", "Events completed, by final outcome.",
+                            {{"function", name}, {"outcome", "ok"}})),
+        failed(registry.counter("switchyard_events_total", "Events completed, by final outcome.",
+                                {{"function", name}, {"outcome", "error"}})),
+        timed_out(registry.counter("switchyard_events_total",
+                                   "Events completed, by final outcome.",
+                                   {{"function", name}, {"outcome", "timeout"}})),
+        abandoned(registry.counter("switchyard_events_total",
+                                   "Events completed, by final outcome.",
+                                   {{"function", name}, {"outcome", "rejected"}})),
+        timeouts(registry.counter("switchyard_invocation_timeouts_total",
+                                  "Invocations that passed their deadline.", {{"function", name}})),
+        retries(registry.counter("switchyard_retries_total", "Retries scheduled after a failure.",
+                                 {{"function", name}})),
+        dead_letters(registry.counter("switchyard_dead_letters_total",
+                                      "Events handed to the dead-letter destination.",
+                                      {{"function", name}})),
+        in_flight(registry.gauge("switchyard_in_flight",
+                                 "Invocations holding a concurrency slot.", {{"function", name}})),
+        queue_depth(registry.gauge("switchyard_queued", "Events waiting for a concurrency slot.",
+                                   {{"function", name}})),
+        duration(registry.histogram("switchyard_invocation_duration_seconds",
+                                    "Time spent in the function per invocation.",
+                                    {{"function", name}})) {}
+
+  core::Counter& started;
+  core::Counter& queued;
+  core::Counter& throttled;
+  core::Counter& rejected;
+  core::Counter& ok;
+  core::Counter& failed;
+  core::Counter& timed_out;
+  core::Counter& abandoned;
+  core::Counter& timeouts;
+  core::Counter& retries;
+  core::Counter& dead_letters;
+  core::Gauge& in_flight;
+  core::Gauge& queue_depth;
+  core::Histogram& duration;
+};
+
+// A copy of `event` for the retry path of a timed-out invocation, whose worker may still read
+// the original. The completion moves: it must be called exactly once.
+core::Event detach(core::Event& event) {
+  core::Event copy;
+  copy.id = event.id;
+  copy.source = event.source;
+  copy.type = event.type;
+  copy.subject = event.subject;
+  copy.datacontenttype = event.datacontenttype;
+  copy.dataschema = event.dataschema;
+  copy.time = event.time;
+  copy.data = event.data;
+  copy.attributes = event.attributes;
+  copy.traceparent = event.traceparent;
+  copy.synchronous = event.synchronous;
+  copy.completion = std::move(event.completion);
+  return copy;
+}
+
+}  // namespace
+
+struct Scheduler::Invocation {
+  Scheduler* scheduler = nullptr;
+  FunctionState* function = nullptr;
+  functions::FunctionPtr version;  // Pinned for the invocation, so a hot swap waits for it.
+  core::Event event;
+  int attempt = 0;                 // Attempts started for this event.
+  std::string request_id;
+  Clock::time_point deadline{};
+  std::atomic<bool> cancelled{false};
+  core::Outcome outcome;           // Written by the worker, read by the loop after the hand-off.
+  double seconds = 0;              // Time spent in the function, measured by the worker.
+  bool timed_out = false;          // Its event was detached at the deadline.
+  bool inline_run = false;         // Runs on the loop thread.
+  bool running = false;            // Linked into the function's running list.
+  Invocation* prev = nullptr;      // Running list, ordered by deadline.
+  Invocation* next = nullptr;
+  std::unique_ptr<core::Timer> retry_timer;
+};
+
+struct Scheduler::FunctionState {
+  FunctionState(core::MetricsRegistry& registry, std::string function_name)
+      : name(std::move(function_name)), metrics(registry, name) {}
+
+  std::string name;
+  config::FunctionManifest manifest;
+  functions::FunctionPtr current;
+  FunctionMetrics metrics;
+  std::unique_ptr<core::Timer> deadline_timer;  // Fires at the earliest running deadline.
+  std::deque<Invocation*> queue;
+  Invocation* running_head = nullptr;
+  Invocation* running_tail = nullptr;
+  std::vector<Invocation*> retrying;
+  int in_flight = 0;
+  int running = 0;
+  bool removed = false;
+  bool starved = false;  // Has refused an event or reported no capacity since it last had room.
+  std::uint64_t throttled = 0;
+  std::uint64_t retries = 0;
+  std::uint64_t timeouts = 0;
+  std::uint64_t dead_letters = 0;
+
+  std::size_t capacity() const {
+    std::size_t free_slots =
+        in_flight < manifest.concurrency ? static_cast<std::size_t>(manifest.concurrency - in_flight)
+                                         : 0;
+    std::size_t queue_limit = static_cast<std::size_t>(manifest.queue);
+    std::size_t free_queue = queue.size() < queue_limit ? queue_limit - queue.size() : 0;
+    return free_slots + free_queue;
+  }
+  bool idle() const { return in_flight == 0 && queue.empty() && retrying.empty(); }
+
+  void link(Invocation* inv) {
+    // Deadlines arrive in order while the timeout stays the same, so this walks one step.
+    Invocation* after = running_tail;
+    while (after != nullptr && after->deadline > inv->deadline) {
+      after = after->prev;
+    }
+    inv->prev = after;
+    inv->next = after != nullptr ? after->next : running_head;
+    if (inv->next != nullptr) {
+      inv->next->prev = inv;
+    } else {
+      running_tail = inv;
+    }
+    if (after != nullptr) {
+      after->next = inv;
+    } else {
+      running_head = inv;
+    }
+    inv->running = true;
+  }
+  void unlink(Invocation* inv) {
+    if (!inv->running) {
+      return;
+    }
+    (inv->prev != nullptr ? inv->prev->next : running_head) = inv->next;
+    (inv->next != nullptr ? inv->next->prev : running_tail) = inv->prev;
+    inv->prev = inv->next = nullptr;
+    inv->running = false;
+  }
+};
+
+Scheduler::Scheduler(core::Loop& loop, WorkerPool& pool, core::MetricsRegistry& metrics,
+                     DeadLetterSink& dead_letters, std::string instance)
+    : loop_(loop),
+      pool_(pool),
+      metrics_(metrics),
+      dead_letters_(dead_letters),
+      random_(std::random_device{}()),
+      dead_letter_failures_(metrics.counter(
+          "switchyard_dead_letter_failures_total",
+          "Dead letters that could not be written; their events were not acknowledged.")),
+      results_(loop, [this](std::vector<Invocation*>& done) { on_results(done); }) {
+  request_id_prefix_ = fmt::format("{}-{:08x}-", instance, static_cast<std::uint32_t>(random_()));
+  results_.unref();
+}
+
+Scheduler::~Scheduler() {
+  // The pool must be stopped before the scheduler goes: a job still running would hand its
+  // result to a dead queue.
+  results_.drain_pending();
+  auto release = [this](FunctionState& fn) {
+    for (Invocation* inv : fn.queue) {
+      recycle(inv);
+    }
+    for (Invocation* inv : fn.retrying) {
+      recycle(inv);
+    }
+    while (fn.running_head != nullptr) {
+      Invocation* inv = fn.running_head;
+      fn.unlink(inv);
+      recycle(inv);
+    }
+  };
+  for (auto& [name, fn] : functions_) {
+    release(*fn);
+  }
+  for (auto& fn : retiring_) {
+    release(*fn);
+  }
+  for (Invocation* inv : free_invocations_) {
+    delete inv;
+  }
+}
+
+Scheduler::FunctionState* Scheduler::find(std::string_view name) const {
+  auto it = functions_.find(name);
+  return it == functions_.end() ? nullptr : it->second.get();
+}
+
+void Scheduler::upsert(const config::FunctionManifest& manifest,
+                       functions::FunctionPtr implementation) {
+  FunctionState* fn = find(manifest.name);
+  if (fn == nullptr) {
+    auto state = std::make_unique<FunctionState>(metrics_, manifest.name);
+    fn = state.get();
+    fn->deadline_timer = std::make_unique<core::Timer>(loop_, [this, fn] { expire_due(fn); });
+    functions_.emplace(manifest.name, std::move(state));
+  }
+  fn->manifest = manifest;
+  fn->manifest.concurrency = std::max(1, manifest.concurrency);
+  fn->current = std::move(implementation);
+  fn->removed = false;
+  update_pool_ceiling();
+  pump(fn);
+  after_change(fn);
+}
+
+void Scheduler::remove(std::string_view name) {
+  auto it = functions_.find(name);
+  if (it == functions_.end()) {
+    return;
+  }
+  FunctionState* fn = it->second.get();
+  fn->removed = true;
+  // `current` stays: what the function already accepted still runs on it.
+  // Never destroyed here: a caller up the stack (a completion) may still hold it.
+  retiring_.push_back(std::move(it->second));
+  functions_.erase(it);
+  update_pool_ceiling();
+  after_change(fn);
+}
+
+void Scheduler::update_pool_ceiling() {
+  // Every admitted pooled invocation can have a thread, so one blocked function never keeps
+  // another with free slots waiting.
+  long long total = 0;
+  for (const auto& [name, fn] : functions_) {
+    if (fn->manifest.execution == config::Execution::kPool) {
+      total += fn->manifest.concurrency;
+    }
+  }
+  pool_.set_max_threads(static_cast<int>(std::min<long long>(total, 4096)));
+}
+
+bool Scheduler::has_function(std::string_view name) const {
+  FunctionState* fn = find(name);
+  return fn != nullptr && !fn->removed;
+}
+
+std::vector<std::string> Scheduler::function_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, fn] : functions_) {
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+FunctionStats Scheduler::stats(std::string_view name) const {
+  FunctionStats stats;
+  const FunctionState* fn = find(name);
+  if (fn == nullptr) {
+    for (const auto& retiring : retiring_) {
+      if (retiring->name == name) {
+        fn = retiring.get();
+      }
+    }
+  }
+  if (fn != nullptr) {
+    stats.in_flight = fn->in_flight;
+    stats.running = fn->running;
+    stats.queued = fn->queue.size();
+    stats.retrying = fn->retrying.size();
+    stats.throttled = fn->throttled;
+    stats.retries = fn->retries;
+    stats.timeouts = fn->timeouts;
+    stats.dead_letters = fn->dead_letters;
+  }
+  return stats;
+}
+
+Admission Scheduler::dispatch(std::string_view function, core::Event&& event) {
+  FunctionState* fn = find(function);
+  if (fn == nullptr || fn->removed || draining_) {
+    if (fn != nullptr) {
+      fn->metrics.rejected.inc();
+    }
+    return Admission::kRejected;
+  }
+  if (fn->in_flight < fn->manifest.concurrency && fn->queue.empty()) {
+    Invocation* inv = acquire(fn);
+    inv->event = std::move(event);
+    ++outstanding_;
+    fn->metrics.started.inc();
+    start(inv);
+    return Admission::kStarted;
+  }
+  if (fn->queue.size() < static_cast<std::size_t>(fn->manifest.queue)) {
+    Invocation* inv = acquire(fn);
+    inv->event = std::move(event);
+    ++outstanding_;
+    fn->queue.push_back(inv);
+    fn->metrics.queued.inc();
+    fn->metrics.queue_depth.inc();
+    return Admission::kQueued;
+  }
+  ++fn->throttled;
+  fn->starved = true;
+  fn->metrics.throttled.inc();
+  return Admission::kThrottled;
+}
+
+std::size_t Scheduler::capacity(std::string_view function) const {
+  FunctionState* fn = find(function);
+  if (fn == nullptr || fn->removed || draining_) {
+    return 0;
+  }
+  std::size_t room = fn->capacity();
+  if (room == 0) {
+    fn->starved = true;
+  }
+  return room;
+}
+
+std::chrono::seconds Scheduler::retry_after(std::string_view function) const {
+  // A slot frees when an invocation ends: at worst after the function's timeout.
+  const FunctionState* fn = find(function);
+  if (fn == nullptr) {
+    return std::chrono::seconds(1);
+  }
+  auto timeout = std::chrono::duration_cast<std::chrono::seconds>(fn->manifest.timeout);
+  return std::clamp(timeout, std::chrono::seconds(1), std::chrono::seconds(60));
+}
+
+std::size_t Scheduler::watch_capacity(std::string_view function,
+                                      std::function<void()> on_capacity) {
+  std::size_t id = next_watcher_id_++;
+  watchers_.emplace(id, Watcher{std::string(function), std::move(on_capacity)});
+  return id;
+}
+
+void Scheduler::unwatch_capacity(std::size_t id) { watchers_.erase(id); }
+
+Scheduler::Invocation* Scheduler::acquire(FunctionState* fn) {
+  Invocation* inv;
+  if (free_invocations_.empty()) {
+    inv = new Invocation();
+    inv->scheduler = this;
+  } else {
+    inv = free_invocations_.back();
+    free_invocations_.pop_back();
+  }
+  inv->function = fn;
+  inv->attempt = 0;
+  inv->timed_out = false;
+  return inv;
+}
+
+void Scheduler::recycle(Invocation* inv) {
+  inv->version.reset();
+  inv->event = core::Event{};
+  inv->outcome = core::Outcome{};
+  inv->retry_timer.reset();
+  inv->function = nullptr;
+  free_invocations_.push_back(inv);
+}
+
+void Scheduler::next_request_id(std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::uint64_t n = ++request_counter_;
+  out.assign(request_id_prefix_);
+  char digits[16];
+  for (int i = 15; i >= 0; --i) {
+    digits[i] = kHex[n & 0xf];
+    n >>= 4;
+  }
+  out.append(digits, sizeof(digits));
+}
+
+void Scheduler::start(Invocation* inv) {
+  FunctionState* fn = inv->function;
+  ++fn->in_flight;
+  ++fn->running;
+  fn->metrics.in_flight.inc();
+  ++inv->attempt;
+  next_request_id(inv->request_id);
+  inv->version = fn->current;
+  inv->cancelled.store(false, std::memory_order_relaxed);
+  inv->deadline = Clock::now() + fn->manifest.timeout;
+  inv->inline_run = fn->manifest.execution == config::Execution::kInline;
+
+  if (inv->inline_run) {
+    // Runs here, on the loop thread; nothing can preempt it, so an overrun is reported as a
+    // timeout once it returns.
+    run_on_worker(inv);
+    on_finished(inv);
+    return;
+  }
+  fn->link(inv);
+  if (fn->running_head == inv) {
+    arm_deadline_timer(fn);
+  }
+  if (pooled_running_++ == 0) {
+    // Results are pending: keep the loop alive for them.
+    results_.ref();
+  }
+  pool_.submit(Job{&Scheduler::run_on_worker, inv});
+}
+
+void Scheduler::run_on_worker(void* arg) {
+  auto* inv = static_cast<Invocation*>(arg);
+  functions::InvocationContext ctx;
+  ctx.request_id = inv->request_id;
+  ctx.function_name = inv->version->name();
+  ctx.trace_parent = inv->event.traceparent;
+  ctx.deadline = inv->deadline;
+  ctx.cancelled = &inv->cancelled;
+  auto begin = Clock::now();
+  inv->outcome = inv->version->invoke(inv->event, ctx);
+  auto end = Clock::now();
+  inv->seconds = std::chrono::duration<double>(end - begin).count();
+  if (end > inv->deadline && inv->outcome.ok()) {
+    // Only reachable inline, or when a pooled function returns right at its deadline before the
+    // loop noticed: either way the caller was promised an answer by then.
+    inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
+                                          "function returned after its deadline");
+  }
+  if (!inv->inline_run) {
+    inv->scheduler->results_.push(inv);
+  }
+}
+
+void Scheduler::on_results(std::vector<Invocation*>& done) {
+  pooled_running_ -= done.size();
+  if (pooled_running_ == 0) {
+    results_.unref();
+  }
+  for (Invocation* inv : done) {
+    on_finished(inv);
+  }
+}
+
+void Scheduler::on_finished(Invocation* inv) {
+  FunctionState* fn = inv->function;
+  fn->unlink(inv);
+  --fn->in_flight;
+  fn->metrics.in_flight.dec();
+  fn->metrics.duration.observe(inv->seconds);
+  if (inv->timed_out) {
+    // Its event went on at the deadline; the thread has returned, so the slot is free now.
+    recycle(inv);
+  } else {
+    --fn->running;
+    core::Outcome outcome = std::move(inv->outcome);
+    if (outcome.kind == core::OutcomeKind::kTimeout) {
+      ++fn->timeouts;
+      fn->metrics.timeouts.inc();
+    }
+    settle(inv, std::move(outcome));
+  }
+  pump(fn);
+  after_change(fn);
+}
+
+void Scheduler::arm_deadline_timer(FunctionState* fn) {
+  if (fn->running_head == nullptr) {
+    return;
+  }
+  auto wait = std::chrono::ceil<std::chrono::milliseconds>(fn->running_head->deadline -
+                                                           Clock::now());
+  fn->deadline_timer->start(std::max(wait, std::chrono::milliseconds(0)));
+}
+
+void Scheduler::expire_due(FunctionState* fn) {
+  auto now = Clock::now();
+  while (fn->running_head != nullptr && fn->running_head->deadline <= now) {
+    Invocation* inv = fn->running_head;
+    fn->unlink(inv);
+    inv->timed_out = true;
+    inv->cancelled.store(true, std::memory_order_relaxed);
+    --fn->running;
+    ++fn->timeouts;
+    fn->metrics.timeouts.inc();
+    spdlog::warn("function {} request {} timed out after {}ms (attempt {}); its slot stays taken "
+                 "until it returns",
+                 fn->name, inv->request_id, fn->manifest.timeout.count(), inv->attempt);
+    // The worker may still read inv->event: the retry path gets a copy.
+    Invocation* detached = acquire(fn);
+    detached->event = detach(inv->event);
+    detached->attempt = inv->attempt;
+    detached->request_id = inv->request_id;
+    settle(detached, core::Outcome::failure(
+                         core::OutcomeKind::kTimeout, "Timeout",
+                         fmt::format("function {} did not return within {}ms", fn->name,
+                                     fn->manifest.timeout.count())));
+  }
+  arm_deadline_timer(fn);
+  after_change(fn);
+}
+
+void Scheduler::settle(Invocation* inv, core::Outcome outcome) {
+  FunctionState* fn = inv->function;
+  outcome.attempts = inv->attempt;
+  if (outcome.ok() || inv->event.synchronous) {
+    complete(inv, outcome);
+  } else if (inv->attempt < fn->manifest.retry.attempts && !fn->removed) {
+    schedule_retry(inv, std::move(outcome));
+  } else {
+    send_dead_letter(inv, std::move(outcome));
+  }
+}
+
+void Scheduler::schedule_retry(Invocation* inv, core::Outcome outcome) {
+  FunctionState* fn = inv->function;
+  auto delay = retry_delay(fn->manifest.retry, inv->attempt, random_);
+  ++fn->retries;
+  fn->metrics.retries.inc();
+  spdlog::info("function {} event {} failed ({}: {}); retry {} of {} in {}ms", fn->name,
+               inv->event.id.empty() ? inv->request_id : inv->event.id, outcome.error_type,
+               outcome.error_message, inv->attempt, fn->manifest.retry.attempts - 1,
+               delay.count());
+  fn->retrying.push_back(inv);
+  inv->retry_timer = std::make_unique<core::Timer>(loop_, [this, inv] {
+    FunctionState* owner = inv->function;
+    auto it = std::find(owner->retrying.begin(), owner->retrying.end(), inv);
+    assert(it != owner->retrying.end());
+    owner->retrying.erase(it);
+    // A retry was accepted long ago: it goes first and is never refused for a full queue.
+    owner->queue.push_front(inv);
+    owner->metrics.queue_depth.inc();
+    // The timer is running its own callback: let it go at a safe point.
+    loop_.defer([timer = std::shared_ptr<core::Timer>(std::move(inv->retry_timer))] {});
+    pump(owner);
+  });
+  inv->retry_timer->start(delay);
+}
+
+void Scheduler::send_dead_letter(Invocation* inv, core::Outcome outcome) {
+  FunctionState* fn = inv->function;
+  ++fn->dead_letters;
+  fn->metrics.dead_letters.inc();
+  // Keep the invocation (and its slot in `retrying`, so drain waits) until the sink answers.
+  fn->retrying.push_back(inv);
+  auto shared_outcome = std::make_shared<core::Outcome>(std::move(outcome));
+  DeadLetter letter{fn->name, fn->manifest.dead_letter, inv->event, *shared_outcome};
+  dead_letters_.send(letter, [this, inv, shared_outcome](core::Status status) {
+    FunctionState* owner = inv->function;
+    auto it = std::find(owner->retrying.begin(), owner->retrying.end(), inv);
+    if (it != owner->retrying.end()) {
+      owner->retrying.erase(it);
+    }
+    if (status.ok()) {
+      shared_outcome->dead_lettered = true;
+    } else {
+      dead_letter_failures_.inc();
+      spdlog::error("function {}: dead letter for event {} could not be written: {}; the event "
+                    "is not acknowledged and will be redelivered",
+                    owner->name, inv->event.id, status.error().message());
+    }
+    complete(inv, *shared_outcome);
+    after_change(owner);
+  });
+}
+
+void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
+  FunctionState* fn = inv->function;
+  switch (outcome.kind) {
+    case core::OutcomeKind::kOk:
+      fn->metrics.ok.inc();
+      break;
+    case core::OutcomeKind::kTimeout:
+      fn->metrics.timed_out.inc();
+      break;
+    case core::OutcomeKind::kFunctionError:
+      fn->metrics.failed.inc();
+      break;
+    default:
+      fn->metrics.abandoned.inc();
+      break;
+  }
+  if (!outcome.ok()) {
+    spdlog::debug("function {} event {} ended {} after {} attempt(s): {}: {}", fn->name,
+                  inv->event.id.empty() ? inv->request_id : inv->event.id,
+                  core::to_string(outcome.kind), outcome.attempts, outcome.error_type,
+                  outcome.error_message);
+  }
+  --outstanding_;
+  core::Completion completion = std::move(inv->event.completion);
+  if (completion) {
+    completion(inv->event, outcome);
+  }
+  recycle(inv);
+}
+
+void Scheduler::pump(FunctionState* fn) {
+  while (fn->in_flight < fn->manifest.concurrency && !fn->queue.empty()) {
+    Invocation* inv = fn->queue.front();
+    fn->queue.pop_front();
+    fn->metrics.queue_depth.dec();
+    start(inv);
+  }
+}
+
+void Scheduler::after_change(FunctionState* fn) {
+  if (fn->starved && !fn->removed && !draining_ && fn->capacity() > 0) {
+    fn->starved = false;
+    // Collect first: a callback may watch or unwatch.
+    std::vector<std::function<void()>> callbacks;
+    for (const auto& [id, watcher] : watchers_) {
+      if (watcher.function == fn->name) {
+        callbacks.push_back(watcher.callback);
+      }
+    }
+    for (auto& callback : callbacks) {
+      callback();
+    }
+  }
+  if (fn->removed && fn->idle()) {
+    auto it = std::find_if(retiring_.begin(), retiring_.end(),
+                           [fn](const auto& state) { return state.get() == fn; });
+    if (it != retiring_.end()) {
+      // The caller may still hold `fn`; it goes at a safe point.
+      loop_.defer([state = std::shared_ptr<FunctionState>(std::move(*it))] {});
+      retiring_.erase(it);
+    }
+  }
+  if (draining_ && outstanding_ == 0 && on_idle_) {
+    auto on_idle = std::move(on_idle_);
+    on_idle_ = nullptr;
+    loop_.defer(std::move(on_idle));
+  }
+}
+
+void Scheduler::drain(std::function<void()> on_idle) {
+  draining_ = true;
+  on_idle_ = std::move(on_idle);
+  if (outstanding_ == 0 && on_idle_) {
+    auto callback = std::move(on_idle_);
+    on_idle_ = nullptr;
+    loop_.defer(std::move(callback));
+  }
+}
+
+void Scheduler::abandon() {
+  draining_ = true;
+  auto give_up = [this](FunctionState& fn) {
+    while (!fn.queue.empty()) {
+      Invocation* inv = fn.queue.front();
+      fn.queue.pop_front();
+      fn.metrics.queue_depth.dec();
+      auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
+                                            "the daemon stopped before this event ran");
+      outcome.attempts = inv->attempt;
+      complete(inv, outcome);
+    }
+    for (Invocation* inv : std::vector<Invocation*>(fn.retrying)) {
+      if (inv->retry_timer) {
+        fn.retrying.erase(std::find(fn.retrying.begin(), fn.retrying.end(), inv));
+        auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
+                                              "the daemon stopped before retrying this event");
+        outcome.attempts = inv->attempt;
+        complete(inv, outcome);
+      }
+    }
+    for (Invocation* inv = fn.running_head; inv != nullptr; inv = inv->next) {
+      inv->cancelled.store(true, std::memory_order_relaxed);
+    }
+  };
+  for (auto& [name, fn] : functions_) {
+    give_up(*fn);
+  }
+  for (auto& fn : retiring_) {
+    give_up(*fn);
+  }
+}
+
+}  // namespace switchyard::scheduler

@@ -1,0 +1,144 @@
+#pragma once
+
+// The scheduler: admission, per-function queues and concurrency gates, deadlines, retries with
+// backoff, and the dead-letter hand-off.
+//
+// Per function it enforces `concurrency` (invocations in flight, counting timed-out ones whose
+// thread has not returned yet), `queue` (events waiting for a slot), `timeout` (reported at the
+// deadline; the invocation's context is cancelled but its slot stays taken until its thread
+// really returns), and `retry` (attempts, backoff, cap, jitter; retries wait on loop timers).
+// After the last attempt an asynchronous event goes to the dead-letter sink, and only then is
+// its completion called.
+//
+// Thread rules: every public method is loop-thread only. Invocations run on the WorkerPool (or
+// inline, on the loop thread, for `execution: inline`), and their results come back through a
+// LoopQueue. Completions may be called before dispatch() returns (inline functions).
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+#include "core/event.h"
+#include "core/loop.h"
+#include "core/loop_queue.h"
+#include "core/metrics.h"
+#include "functions/loader.h"
+#include "scheduler/dead_letter.h"
+#include "scheduler/dispatcher.h"
+#include "scheduler/worker_pool.h"
+
+namespace switchyard::scheduler {
+
+struct FunctionStats {
+  int in_flight = 0;        // Slots taken, including timed-out invocations still running.
+  int running = 0;          // Invocations whose outcome is still awaited.
+  std::size_t queued = 0;   // Events waiting for a slot.
+  std::size_t retrying = 0; // Events waiting on a backoff timer.
+  std::uint64_t throttled = 0;
+  std::uint64_t retries = 0;
+  std::uint64_t timeouts = 0;
+  std::uint64_t dead_letters = 0;
+};
+
+class Scheduler final : public Dispatcher {
+ public:
+  Scheduler(core::Loop& loop, WorkerPool& pool, core::MetricsRegistry& metrics,
+            DeadLetterSink& dead_letters, std::string instance = "local");
+  ~Scheduler() override;
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Adds a function, or updates one in place: new limits apply at once, and a new
+  // implementation takes new invocations while running ones finish on the one they started on.
+  void upsert(const config::FunctionManifest& manifest, functions::FunctionPtr implementation);
+
+  // Stops admitting events to `name`. What it already accepted still runs; the function is
+  // forgotten once idle.
+  void remove(std::string_view name);
+
+  // Stops admitting events everywhere; `on_idle` runs once nothing is queued, running or
+  // waiting to retry.
+  void drain(std::function<void()> on_idle);
+
+  // Gives up on everything not yet finished: queued events and pending retries are completed as
+  // kRejected (so their sources do not acknowledge them), running invocations are cancelled and
+  // their results discarded. For the end of shutdown_timeout.
+  void abandon();
+
+  bool has_function(std::string_view name) const;
+  FunctionStats stats(std::string_view name) const;
+  std::vector<std::string> function_names() const;
+  // Events accepted and not yet completed, over all functions.
+  std::size_t outstanding() const { return outstanding_; }
+
+  // Dispatcher.
+  Admission dispatch(std::string_view function, core::Event&& event) override;
+  std::size_t capacity(std::string_view function) const override;
+  std::chrono::seconds retry_after(std::string_view function) const override;
+  std::size_t watch_capacity(std::string_view function, std::function<void()> on_capacity) override;
+  void unwatch_capacity(std::size_t id) override;
+
+ private:
+  struct FunctionState;
+  struct Invocation;
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  FunctionState* find(std::string_view name) const;
+  Invocation* acquire(FunctionState* fn);
+  void recycle(Invocation* inv);
+  void start(Invocation* inv);
+  static void run_on_worker(void* arg);
+  void on_results(std::vector<Invocation*>& done);
+  void on_finished(Invocation* inv);
+  void expire_due(FunctionState* fn);
+  void arm_deadline_timer(FunctionState* fn);
+  void settle(Invocation* inv, core::Outcome outcome);
+  void schedule_retry(Invocation* inv, core::Outcome outcome);
+  void send_dead_letter(Invocation* inv, core::Outcome outcome);
+  void complete(Invocation* inv, core::Outcome& outcome);
+  void pump(FunctionState* fn);
+  void after_change(FunctionState* fn);
+  void update_pool_ceiling();
+  void next_request_id(std::string& out);
+
+  core::Loop& loop_;
+  WorkerPool& pool_;
+  core::MetricsRegistry& metrics_;
+  DeadLetterSink& dead_letters_;
+  std::string request_id_prefix_;
+  std::uint64_t request_counter_ = 0;
+  std::mt19937_64 random_;
+
+  std::unordered_map<std::string, std::unique_ptr<FunctionState>, StringHash, std::equal_to<>>
+      functions_;
+  std::vector<std::unique_ptr<FunctionState>> retiring_;
+  std::vector<Invocation*> free_invocations_;
+  std::size_t outstanding_ = 0;
+  std::size_t pooled_running_ = 0;  // Pooled invocations whose result has not come back.
+  bool draining_ = false;
+  std::function<void()> on_idle_;
+
+  struct Watcher {
+    std::string function;
+    std::function<void()> callback;
+  };
+  std::map<std::size_t, Watcher> watchers_;
+  std::size_t next_watcher_id_ = 1;
+
+  core::Counter& dead_letter_failures_;
+  core::LoopQueue<Invocation*> results_;
+};
+
+}  // namespace switchyard::scheduler

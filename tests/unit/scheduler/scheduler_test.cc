@@ -1,0 +1,417 @@
+#include "scheduler/scheduler.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "support/run_until.h"
+
+using namespace switchyard;
+using namespace std::chrono_literals;
+using scheduler::Admission;
+using switchyard::testing::run_until;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class RecordingSink final : public scheduler::DeadLetterSink {
+ public:
+  void send(const scheduler::DeadLetter& letter,
+            std::function<void(core::Status)> done) override {
+    letters.push_back({letter.event.id, letter.outcome.error_type, letter.outcome.attempts});
+    done(core::Status());
+  }
+  struct Letter {
+    std::string id;
+    std::string error_type;
+    int attempts;
+  };
+  std::vector<Letter> letters;
+};
+
+// The pieces a daemon wires together, for one test.
+struct Harness {
+  explicit Harness(int core_threads = 2)
+      : pool(scheduler::PoolOptions{core_threads, 64, 5ms, 30s}),
+        sched(loop, pool, metrics, sink, "test") {}
+  ~Harness() { pool.stop(); }
+
+  config::FunctionManifest manifest(const std::string& name, int concurrency, int queue,
+                                    std::chrono::milliseconds timeout = 5s) {
+    config::FunctionManifest m;
+    m.name = name;
+    m.concurrency = concurrency;
+    m.queue = queue;
+    m.timeout = timeout;
+    return m;
+  }
+
+  void add(const config::FunctionManifest& m, functions::CallableFunction::Callable fn) {
+    sched.upsert(m, std::make_shared<functions::CallableFunction>(m.name, std::move(fn)));
+  }
+
+  // An event whose completion records its outcome into `outcomes`.
+  core::Event event(std::string id) {
+    core::Event ev;
+    ev.id = std::move(id);
+    ev.data = "payload-" + ev.id;
+    ev.completion = [this](core::Event& done, core::Outcome& outcome) {
+      outcomes.push_back({done.id, outcome.kind, outcome.attempts, outcome.error_type,
+                          outcome.response.body, Clock::now()});
+    };
+    return ev;
+  }
+
+  struct Recorded {
+    std::string id;
+    core::OutcomeKind kind;
+    int attempts;
+    std::string error_type;
+    std::string body;
+    Clock::time_point at;
+  };
+
+  core::Loop loop;
+  core::MetricsRegistry metrics;
+  RecordingSink sink;
+  scheduler::WorkerPool pool;
+  scheduler::Scheduler sched;
+  std::vector<Recorded> outcomes;
+};
+
+// Sets a flag when the test ends, however it ends, so that blocked functions return before the
+// harness joins the pool.
+struct Release {
+  explicit Release(std::atomic<bool>& flag) : flag(flag) {}
+  ~Release() { flag = true; }
+  std::atomic<bool>& flag;
+};
+
+core::Outcome ok(std::string body = "ok") {
+  core::Response response;
+  response.body = std::move(body);
+  return core::Outcome::success(std::move(response));
+}
+
+}  // namespace
+
+TEST_CASE("in-flight invocations never exceed the function's concurrency") {
+  Harness h(8);
+  std::atomic<int> in_flight{0};
+  std::atomic<int> high_water{0};
+  h.add(h.manifest("limited", 3, 1000), [&](const core::Event&, const auto&) {
+    int now = in_flight.fetch_add(1) + 1;
+    int seen = high_water.load();
+    while (now > seen && !high_water.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(1ms);
+    in_flight.fetch_sub(1);
+    return ok();
+  });
+  int started = 0;
+  int queued = 0;
+  for (int i = 0; i < 300; ++i) {
+    Admission admission = h.sched.dispatch("limited", h.event(std::to_string(i)));
+    started += admission == Admission::kStarted;
+    queued += admission == Admission::kQueued;
+  }
+  CHECK(started == 3);
+  CHECK(queued == 297);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 300; }));
+  CHECK(high_water.load() == 3);
+  for (const auto& outcome : h.outcomes) {
+    CHECK(outcome.kind == core::OutcomeKind::kOk);
+  }
+  CHECK(h.sched.stats("limited").in_flight == 0);
+}
+
+TEST_CASE("a full queue throttles and leaves the event with the trigger") {
+  std::atomic<bool> release{false};
+  Harness h;
+  Release guard(release);
+  h.add(h.manifest("busy", 1, 2), [&](const core::Event&, const auto&) {
+    while (!release.load()) {
+      std::this_thread::sleep_for(1ms);
+    }
+    return ok();
+  });
+  CHECK(h.sched.capacity("busy") == 3);
+  CHECK(h.sched.dispatch("busy", h.event("a")) == Admission::kStarted);
+  CHECK(h.sched.dispatch("busy", h.event("b")) == Admission::kQueued);
+  CHECK(h.sched.dispatch("busy", h.event("c")) == Admission::kQueued);
+  CHECK(h.sched.capacity("busy") == 0);
+  core::Event refused = h.event("d");
+  CHECK(h.sched.dispatch("busy", std::move(refused)) == Admission::kThrottled);
+  // The trigger still owns the refused event, intact.
+  CHECK(refused.id == "d");
+  CHECK(refused.data == "payload-d");
+  CHECK(static_cast<bool>(refused.completion));
+  CHECK(h.sched.stats("busy").throttled == 1);
+  CHECK(h.sched.retry_after("busy") >= 1s);
+  CHECK(h.sched.dispatch("nope", h.event("e")) == Admission::kRejected);
+
+  bool resumed = false;
+  h.sched.watch_capacity("busy", [&] { resumed = true; });
+  release = true;
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 3; }));
+  CHECK(resumed);
+  CHECK(h.metrics.render().find(
+            "switchyard_admissions_total{function=\"busy\",result=\"throttled\"} 1") !=
+        std::string::npos);
+}
+
+TEST_CASE("a timeout is reported at the deadline while the slot stays held") {
+  Harness h;
+  std::atomic<bool> saw_cancel{false};
+  std::atomic<int> returned{0};
+  h.add(h.manifest("slow", 1, 10, 150ms), [&](const core::Event& ev, const auto& ctx) {
+    if (ev.id == "slow") {
+      auto until = Clock::now() + 600ms;
+      while (Clock::now() < until) {
+        std::this_thread::sleep_for(2ms);
+      }
+      saw_cancel = ctx.is_cancelled();
+    }
+    returned.fetch_add(1);
+    return ok("late");
+  });
+  auto begin = Clock::now();
+  CHECK(h.sched.dispatch("slow", h.event("slow")) == Admission::kStarted);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 1; }));
+  auto reported = h.outcomes[0].at - begin;
+  CHECK(h.outcomes[0].kind == core::OutcomeKind::kTimeout);
+  CHECK(h.outcomes[0].error_type == "Timeout");
+  CHECK(reported >= 150ms);
+  CHECK(reported < 450ms);
+  // The function has not returned: its slot is still taken, so the next event waits.
+  CHECK(returned.load() == 0);
+  CHECK(h.sched.stats("slow").in_flight == 1);
+  CHECK(h.sched.dispatch("slow", h.event("next")) == Admission::kQueued);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 2; }));
+  CHECK(saw_cancel.load());
+  CHECK(h.outcomes[1].id == "next");
+  CHECK(h.outcomes[1].kind == core::OutcomeKind::kOk);
+  // The late result of the timed-out invocation was discarded, not reported twice.
+  CHECK(h.outcomes[1].at - begin >= 600ms);
+  CHECK(h.sched.stats("slow").timeouts == 1);
+  CHECK(h.sched.stats("slow").in_flight == 0);
+}
+
+TEST_CASE("failures are retried the configured number of times with growing delays") {
+  Harness h;
+  std::mutex mutex;
+  std::vector<Clock::time_point> calls;
+  auto m = h.manifest("flaky", 2, 10);
+  m.retry.attempts = 4;
+  m.retry.backoff = 40ms;
+  m.retry.max_backoff = 1s;
+  m.retry.jitter = 0;
+  h.add(m, [&](const core::Event&, const auto&) {
+    std::lock_guard<std::mutex> lock(mutex);
+    calls.push_back(Clock::now());
+    return core::Outcome::failure(core::OutcomeKind::kFunctionError, "Boom", "always fails");
+  });
+  CHECK(h.sched.dispatch("flaky", h.event("e1")) == Admission::kStarted);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 1; }));
+  std::lock_guard<std::mutex> lock(mutex);
+  REQUIRE(calls.size() == 4);
+  std::chrono::nanoseconds previous{0};
+  std::chrono::milliseconds expected[] = {40ms, 80ms, 160ms};
+  for (int i = 1; i < 4; ++i) {
+    auto gap = calls[i] - calls[i - 1];
+    CHECK(gap >= expected[i - 1]);
+    CHECK(gap > previous);
+    previous = gap;
+  }
+  CHECK(h.outcomes[0].kind == core::OutcomeKind::kFunctionError);
+  CHECK(h.outcomes[0].attempts == 4);
+  CHECK(h.sched.stats("flaky").retries == 3);
+  // After the last attempt the event is dead-lettered, and counted, before it completes.
+  CHECK(h.sched.stats("flaky").dead_letters == 1);
+  REQUIRE(h.sink.letters.size() == 1);
+  CHECK(h.sink.letters[0].id == "e1");
+  CHECK(h.sink.letters[0].error_type == "Boom");
+  CHECK(h.sink.letters[0].attempts == 4);
+  CHECK(h.metrics.render().find("switchyard_dead_letters_total{function=\"flaky\"} 1") !=
+        std::string::npos);
+}
+
+TEST_CASE("a retry that succeeds completes once, ok, with its attempt count") {
+  Harness h;
+  std::atomic<int> calls{0};
+  auto m = h.manifest("second-time", 1, 10);
+  m.retry.attempts = 3;
+  m.retry.backoff = 10ms;
+  h.add(m, [&](const core::Event&, const auto&) {
+    if (calls.fetch_add(1) == 0) {
+      throw std::runtime_error("first call fails");
+    }
+    return ok("fine");
+  });
+  CHECK(h.sched.dispatch("second-time", h.event("x")) == Admission::kStarted);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 1; }));
+  CHECK(h.outcomes[0].kind == core::OutcomeKind::kOk);
+  CHECK(h.outcomes[0].attempts == 2);
+  CHECK(h.outcomes[0].body == "fine");
+  CHECK(h.sink.letters.empty());
+}
+
+TEST_CASE("a synchronous event is neither retried nor dead-lettered") {
+  Harness h;
+  std::atomic<int> calls{0};
+  auto m = h.manifest("sync", 1, 10);
+  m.retry.attempts = 5;
+  h.add(m, [&](const core::Event&, const auto&) {
+    calls.fetch_add(1);
+    return core::Outcome::failure(core::OutcomeKind::kFunctionError, "Nope", "no");
+  });
+  core::Event ev = h.event("s");
+  ev.synchronous = true;
+  CHECK(h.sched.dispatch("sync", std::move(ev)) == Admission::kStarted);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 1; }));
+  CHECK(calls.load() == 1);
+  CHECK(h.outcomes[0].error_type == "Nope");
+  CHECK(h.sink.letters.empty());
+}
+
+TEST_CASE("a timed-out event is retried while the stuck invocation keeps its slot") {
+  Harness h;
+  std::atomic<int> calls{0};
+  auto m = h.manifest("stuck-once", 2, 10, 100ms);
+  m.retry.attempts = 2;
+  m.retry.backoff = 10ms;
+  h.add(m, [&](const core::Event& ev, const auto&) {
+    if (calls.fetch_add(1) == 0) {
+      std::this_thread::sleep_for(400ms);
+    }
+    return ok(ev.data);
+  });
+  CHECK(h.sched.dispatch("stuck-once", h.event("t")) == Admission::kStarted);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 1; }));
+  CHECK(h.outcomes[0].kind == core::OutcomeKind::kOk);
+  CHECK(h.outcomes[0].attempts == 2);
+  // The retry received the original payload.
+  CHECK(h.outcomes[0].body == "payload-t");
+  REQUIRE(run_until(h.loop, [&] { return h.sched.stats("stuck-once").in_flight == 0; }));
+}
+
+TEST_CASE("a saturated function does not hold up another with free slots") {
+  std::atomic<bool> release{false};
+  Harness h(2);
+  Release guard(release);
+  h.add(h.manifest("hog", 4, 20), [&](const core::Event&, const auto&) {
+    while (!release.load()) {
+      std::this_thread::sleep_for(1ms);
+    }
+    return ok();
+  });
+  h.add(h.manifest("quick", 2, 10), [&](const core::Event&, const auto&) { return ok("quick"); });
+  for (int i = 0; i < 24; ++i) {
+    CHECK(h.sched.dispatch("hog", h.event("hog" + std::to_string(i))) != Admission::kThrottled);
+  }
+  CHECK(h.sched.dispatch("hog", h.event("more")) == Admission::kThrottled);
+  auto begin = Clock::now();
+  CHECK(h.sched.dispatch("quick", h.event("q")) == Admission::kStarted);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 1; }, 2s));
+  CHECK(h.outcomes[0].id == "q");
+  CHECK(h.outcomes[0].at - begin < 500ms);
+  release = true;
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 25; }));
+}
+
+TEST_CASE("inline functions run on the loop thread and complete before dispatch returns") {
+  Harness h;
+  auto m = h.manifest("tiny", 1, 0);
+  m.execution = config::Execution::kInline;
+  std::thread::id ran_on;
+  h.add(m, [&](const core::Event& ev, const auto&) {
+    ran_on = std::this_thread::get_id();
+    return ok(ev.data);
+  });
+  for (int i = 0; i < 100; ++i) {
+    CHECK(h.sched.dispatch("tiny", h.event(std::to_string(i))) == Admission::kStarted);
+    REQUIRE(h.outcomes.size() == static_cast<std::size_t>(i + 1));
+  }
+  CHECK(ran_on == std::this_thread::get_id());
+  CHECK(h.outcomes.back().body == "payload-99");
+}
+
+TEST_CASE("a new implementation takes new events while old invocations finish on the old one") {
+  std::atomic<bool> release{false};
+  Harness h;
+  Release guard(release);
+  auto m = h.manifest("swap", 4, 10);
+  h.add(m, [&](const core::Event&, const auto&) {
+    while (!release.load()) {
+      std::this_thread::sleep_for(1ms);
+    }
+    return ok("v1");
+  });
+  CHECK(h.sched.dispatch("swap", h.event("old")) == Admission::kStarted);
+  h.add(m, [&](const core::Event&, const auto&) { return ok("v2"); });
+  CHECK(h.sched.dispatch("swap", h.event("new")) == Admission::kStarted);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 1; }));
+  CHECK(h.outcomes[0].id == "new");
+  CHECK(h.outcomes[0].body == "v2");
+  release = true;
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 2; }));
+  CHECK(h.outcomes[1].body == "v1");
+}
+
+TEST_CASE("drain refuses new events and reports idle once accepted ones are done") {
+  Harness h;
+  auto m = h.manifest("d", 1, 10);
+  h.add(m, [&](const core::Event&, const auto&) {
+    std::this_thread::sleep_for(20ms);
+    return ok();
+  });
+  for (int i = 0; i < 3; ++i) {
+    CHECK(h.sched.dispatch("d", h.event(std::to_string(i))) != Admission::kThrottled);
+  }
+  bool idle = false;
+  h.sched.drain([&] { idle = true; });
+  CHECK(h.sched.dispatch("d", h.event("late")) == Admission::kRejected);
+  REQUIRE(run_until(h.loop, [&] { return idle; }));
+  CHECK(h.outcomes.size() == 3);
+}
+
+TEST_CASE("a removed function finishes what it accepted and then refuses") {
+  Harness h;
+  h.add(h.manifest("gone", 1, 10), [&](const core::Event&, const auto&) {
+    std::this_thread::sleep_for(10ms);
+    return ok();
+  });
+  CHECK(h.sched.dispatch("gone", h.event("1")) == Admission::kStarted);
+  CHECK(h.sched.dispatch("gone", h.event("2")) == Admission::kQueued);
+  h.sched.remove("gone");
+  CHECK_FALSE(h.sched.has_function("gone"));
+  CHECK(h.sched.dispatch("gone", h.event("3")) == Admission::kRejected);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 2; }));
+  CHECK(h.outcomes[0].kind == core::OutcomeKind::kOk);
+  CHECK(h.outcomes[1].kind == core::OutcomeKind::kOk);
+}
+
+TEST_CASE("abandon completes queued events as rejected so sources do not acknowledge them") {
+  std::atomic<bool> release{false};
+  Harness h;
+  Release guard(release);
+  h.add(h.manifest("a", 1, 10), [&](const core::Event&, const auto& ctx) {
+    while (!release.load() && !ctx.is_cancelled()) {
+      std::this_thread::sleep_for(1ms);
+    }
+    return ok();
+  });
+  CHECK(h.sched.dispatch("a", h.event("running")) == Admission::kStarted);
+  CHECK(h.sched.dispatch("a", h.event("waiting")) == Admission::kQueued);
+  h.sched.abandon();
+  REQUIRE(h.outcomes.size() == 1);
+  CHECK(h.outcomes[0].id == "waiting");
+  CHECK(h.outcomes[0].kind == core::OutcomeKind::kRejected);
+  // The running one was cancelled; it still completes once its thread returns.
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 2; }));
+  CHECK(h.outcomes[1].id == "running");
+}

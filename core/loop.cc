@@ -122,4 +122,21 @@ void Async::ref() { uv_ref(handle_.as_handle()); }
 
 void Async::unref() { uv_unref(handle_.as_handle()); }
 
+Signal::Signal(Loop& loop, int signum, std::function<void()> on_signal)
+    : on_signal_(std::move(on_signal)) {
+  uv_signal_init(loop.raw(), handle_.get());
+  handle_.get()->data = this;
+  uv_signal_start(
+      handle_.get(),
+      [](uv_signal_t* signal, int) {
+        auto* self = static_cast<Signal*>(signal->data);
+        if (self != nullptr) {
+          self->on_signal_();
+        }
+      },
+      signum);
+}
+
+void Signal::unref() { uv_unref(handle_.as_handle()); }
+
 }  // namespace switchyard::core

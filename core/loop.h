@@ -121,4 +121,16 @@ class Async {
   std::function<void()> on_wake_;
 };
 
+// Calls back on the loop thread when the process receives `signum`.
+class Signal {
+ public:
+  Signal(Loop& loop, int signum, std::function<void()> on_signal);
+  // Lets the loop end while this is the only handle left.
+  void unref();
+
+ private:
+  Handle<uv_signal_t> handle_;
+  std::function<void()> on_signal_;
+};
+
 }  // namespace switchyard::core

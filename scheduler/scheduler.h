@@ -79,6 +79,8 @@ class Scheduler final : public Dispatcher {
   std::vector<std::string> function_names() const;
   // Events accepted and not yet completed, over all functions.
   std::size_t outstanding() const { return outstanding_; }
+  // Pooled invocations whose thread has not returned yet (timed-out ones included).
+  std::size_t busy_threads() const { return pooled_running_; }
 
   // Dispatcher.
   Admission dispatch(std::string_view function, core::Event&& event) override;

@@ -1,0 +1,181 @@
+#include "daemon/commands.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "config/loader.h"
+#include "core/log.h"
+#include "functions/loader.h"
+#include "triggers/trigger.h"
+
+namespace switchyard::daemon {
+
+namespace {
+
+void print_errors(const config::LoadResult& result, std::ostream& err) {
+  for (const auto& error : result.errors) {
+    err << error.to_string() << '\n';
+  }
+  err << result.errors.size() << (result.errors.size() == 1 ? " error" : " errors") << '\n';
+}
+
+std::string json_error(std::string_view type, std::string_view message) {
+  std::string out = "{\"errorType\":\"";
+  core::append_json_escaped(out, type);
+  out += "\",\"errorMessage\":\"";
+  core::append_json_escaped(out, message);
+  out += "\"}";
+  return out;
+}
+
+std::string random_id() {
+  std::random_device device;
+  std::mt19937_64 random(device());
+  std::uint64_t a = random();
+  std::uint64_t b = random();
+  // A version 4 UUID, like Lambda's request ids.
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
+                     a & 0xfff, ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffull);
+}
+
+}  // namespace
+
+int validate_command(const std::filesystem::path& config_file, std::ostream& out,
+                     std::ostream& err) {
+  auto result = config::load(config_file);
+  if (!result.ok()) {
+    print_errors(result, err);
+    return 1;
+  }
+  std::map<std::string, int> kinds;
+  std::size_t triggers = 0;
+  for (const auto& function : result.snapshot->functions) {
+    for (const auto& trigger : function.triggers) {
+      ++kinds[std::string(triggers::trigger_kind(trigger))];
+      ++triggers;
+    }
+  }
+  std::string breakdown;
+  for (const auto& [kind, count] : kinds) {
+    breakdown += fmt::format("{}{} {}", breakdown.empty() ? "" : ", ", count, kind);
+  }
+  out << fmt::format("{}: ok: {} function{}, {} trigger{}{}\n", config_file.string(),
+                     result.snapshot->functions.size(),
+                     result.snapshot->functions.size() == 1 ? "" : "s", triggers,
+                     triggers == 1 ? "" : "s", breakdown.empty() ? "" : " (" + breakdown + ")");
+  return 0;
+}
+
+int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream& err) {
+  auto result = config::load(options.config_file);
+  if (!result.ok()) {
+    print_errors(result, err);
+    return 2;
+  }
+  const config::FunctionManifest* manifest = nullptr;
+  for (const auto& function : result.snapshot->functions) {
+    if (function.name == options.function) {
+      manifest = &function;
+    }
+  }
+  if (manifest == nullptr) {
+    std::string known;
+    for (const auto& function : result.snapshot->functions) {
+      known += (known.empty() ? "" : ", ") + function.name;
+    }
+    err << fmt::format("no function named \"{}\" in {} (known: {})\n", options.function,
+                       options.config_file.string(), known.empty() ? "none" : known);
+    return 2;
+  }
+
+  core::Event event;
+  if (options.data) {
+    event.data = *options.data;
+  } else if (options.data_file) {
+    if (*options.data_file == "-") {
+      event.data.assign(std::istreambuf_iterator<char>(std::cin), {});
+    } else {
+      std::ifstream file(*options.data_file, std::ios::binary);
+      if (!file) {
+        err << fmt::format("cannot read --data-file {}\n", *options.data_file);
+        return 2;
+      }
+      event.data.assign(std::istreambuf_iterator<char>(file), {});
+    }
+  }
+  event.id = random_id();
+  event.source = "switchyard/invoke";
+  event.type = "switchyard.invoke";
+  event.time = std::chrono::system_clock::now();
+  event.datacontenttype = "application/json";
+  event.synchronous = true;
+
+  auto loaded = functions::LibraryFunction::load(*manifest);
+  if (!loaded.ok()) {
+    err << loaded.error().message() << '\n';
+    return 2;
+  }
+  std::shared_ptr<functions::LibraryFunction> function = std::move(loaded).value();
+
+  // The handler runs on its own thread so that its timeout is enforced here as the daemon
+  // enforces it: reported at the deadline, with the context cancelled.
+  std::atomic<bool> cancelled{false};
+  std::string request_id = random_id();
+  functions::InvocationContext ctx;
+  ctx.request_id = request_id;
+  ctx.function_name = manifest->name;
+  ctx.deadline = std::chrono::steady_clock::now() + manifest->timeout;
+  ctx.cancelled = &cancelled;
+
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  core::Outcome outcome;
+  std::thread runner([&] {
+    core::Outcome result = function->invoke(event, ctx);
+    std::lock_guard<std::mutex> lock(mutex);
+    outcome = std::move(result);
+    done = true;
+    done_cv.notify_one();
+  });
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    if (!done_cv.wait_until(lock, ctx.deadline, [&] { return done; })) {
+      cancelled = true;
+      err << json_error("Timeout", fmt::format("function {} did not return within {}ms",
+                                               manifest->name, manifest->timeout.count()))
+          << '\n';
+      err.flush();
+      // The handler cannot be interrupted; leave without waiting for it.
+      std::_Exit(1);
+    }
+  }
+  runner.join();
+  function.reset();  // Runs shutdown before the output is judged.
+
+  if (!outcome.ok()) {
+    err << json_error(outcome.error_type, outcome.error_message) << '\n';
+    return 1;
+  }
+  out << outcome.response.body;
+  if (!outcome.response.body.empty() && outcome.response.body.back() != '\n' &&
+      isatty(STDOUT_FILENO)) {
+    out << '\n';
+  }
+  return 0;
+}
+
+}  // namespace switchyard::daemon

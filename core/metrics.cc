@@ -61,6 +61,16 @@ void Histogram::observe(double value) {
   sum_.fetch_add(value, std::memory_order_relaxed);
 }
 
+void Histogram::observe_unshared(double value) {
+  std::size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
+  auto bump = [](std::atomic<std::uint64_t>& counter) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  };
+  bump(buckets_[i]);
+  bump(count_);
+  sum_.store(sum_.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);
+}
+
 std::uint64_t Histogram::cumulative_count(std::size_t i) const {
   std::uint64_t total = 0;
   for (std::size_t b = 0; b <= i && b <= bounds_.size(); ++b) {

@@ -4,7 +4,9 @@
 // exposition format (version 0.0.4).
 //
 // A metric is looked up once (by name and labels) and the returned reference is kept: updating
-// it is one relaxed atomic operation, safe from any thread. Registration and rendering take a
+// it is one relaxed atomic operation, safe from any thread. A metric that only one thread ever
+// updates (the loop thread's own) may use the *_unshared variants: a plain load and store, no
+// locked read-modify-write, while readers on other threads still see whole values. Registration and rendering take a
 // lock and may run on any thread. References stay valid for the registry's lifetime.
 
 #include <atomic>
@@ -24,6 +26,9 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 class Counter {
  public:
   void inc(std::uint64_t by = 1) { value_.fetch_add(by, std::memory_order_relaxed); }
+  void inc_unshared(std::uint64_t by = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
   std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -34,7 +39,11 @@ class Gauge {
  public:
   void set(double value) { value_.store(value, std::memory_order_relaxed); }
   void add(double by) { value_.fetch_add(by, std::memory_order_relaxed); }
+  void add_unshared(double by) {
+    value_.store(value_.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
   void inc() { add(1); }
+  void inc_unshared() { add_unshared(1); }
   void dec() { add(-1); }
   double value() const { return value_.load(std::memory_order_relaxed); }
 
@@ -47,6 +56,7 @@ class Histogram {
   // `bounds` are the upper bounds of the buckets, ascending; +Inf is implicit.
   explicit Histogram(std::vector<double> bounds);
   void observe(double value);
+  void observe_unshared(double value);
 
   const std::vector<double>& bounds() const { return bounds_; }
   // Cumulative count of observations <= bounds()[i]; i == bounds().size() is +Inf.

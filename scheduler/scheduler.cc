@@ -323,7 +323,7 @@ Admission Scheduler::dispatch(std::string_view function, core::Event&& event) {
   FunctionState* fn = find(function);
   if (fn == nullptr || fn->removed || draining_) {
     if (fn != nullptr) {
-      fn->metrics.rejected.inc();
+      fn->metrics.rejected.inc_unshared();
     }
     return Admission::kRejected;
   }
@@ -331,7 +331,7 @@ Admission Scheduler::dispatch(std::string_view function, core::Event&& event) {
     Invocation* inv = acquire(fn);
     inv->event = std::move(event);
     ++outstanding_;
-    fn->metrics.started.inc();
+    fn->metrics.started.inc_unshared();
     start(inv);
     return Admission::kStarted;
   }
@@ -340,13 +340,13 @@ Admission Scheduler::dispatch(std::string_view function, core::Event&& event) {
     inv->event = std::move(event);
     ++outstanding_;
     fn->queue.push_back(inv);
-    fn->metrics.queued.inc();
-    fn->metrics.queue_depth.inc();
+    fn->metrics.queued.inc_unshared();
+    fn->metrics.queue_depth.inc_unshared();
     return Admission::kQueued;
   }
   ++fn->throttled;
   fn->starved = true;
-  fn->metrics.throttled.inc();
+  fn->metrics.throttled.inc_unshared();
   return Admission::kThrottled;
 }
 
@@ -398,8 +398,13 @@ Scheduler::Invocation* Scheduler::acquire(FunctionState* fn) {
 
 void Scheduler::recycle(Invocation* inv) {
   inv->version.reset();
-  inv->event = core::Event{};
-  inv->outcome = core::Outcome{};
+  // The next event is moved in over this one; only what could be large is let go now, so that
+  // idle invocations do not hold on to payloads.
+  core::Bytes().swap(inv->event.data);
+  inv->event.attributes.clear();
+  inv->event.completion = nullptr;
+  core::Bytes().swap(inv->outcome.response.body);
+  inv->outcome.response.headers.clear();
   inv->retry_timer.reset();
   inv->function = nullptr;
   free_invocations_.push_back(inv);
@@ -421,21 +426,21 @@ void Scheduler::start(Invocation* inv) {
   FunctionState* fn = inv->function;
   ++fn->in_flight;
   ++fn->running;
-  fn->metrics.in_flight.inc();
+  fn->metrics.in_flight.inc_unshared();
   ++inv->attempt;
   next_request_id(inv->request_id);
-  inv->version = fn->current;
   inv->cancelled.store(false, std::memory_order_relaxed);
-  inv->deadline = Clock::now() + fn->manifest.timeout;
   inv->inline_run = fn->manifest.execution == config::Execution::kInline;
 
   if (inv->inline_run) {
-    // Runs here, on the loop thread; nothing can preempt it, so an overrun is reported as a
-    // timeout once it returns.
-    run_on_worker(inv);
+    // Runs here, on the loop thread, on the current version (no hot swap can happen during the
+    // call); nothing can preempt it, so an overrun is reported as a timeout once it returns.
+    run_invocation(inv, *fn->current, Clock::now());
     on_finished(inv);
     return;
   }
+  inv->version = fn->current;
+  inv->deadline = Clock::now() + fn->manifest.timeout;
   fn->link(inv);
   if (fn->running_head == inv) {
     arm_deadline_timer(fn);
@@ -449,14 +454,24 @@ void Scheduler::start(Invocation* inv) {
 
 void Scheduler::run_on_worker(void* arg) {
   auto* inv = static_cast<Invocation*>(arg);
+  run_invocation(inv, *inv->version, Clock::time_point{});
+  inv->scheduler->results_.push(inv);
+}
+
+void Scheduler::run_invocation(Invocation* inv, functions::Function& function,
+                               Clock::time_point begin) {
+  if (begin == Clock::time_point{}) {
+    begin = Clock::now();
+  } else {
+    inv->deadline = begin + inv->function->manifest.timeout;
+  }
   functions::InvocationContext ctx;
   ctx.request_id = inv->request_id;
-  ctx.function_name = inv->version->name();
+  ctx.function_name = function.name();
   ctx.trace_parent = inv->event.traceparent;
   ctx.deadline = inv->deadline;
   ctx.cancelled = &inv->cancelled;
-  auto begin = Clock::now();
-  inv->outcome = inv->version->invoke(inv->event, ctx);
+  inv->outcome = function.invoke(inv->event, ctx);
   auto end = Clock::now();
   inv->seconds = std::chrono::duration<double>(end - begin).count();
   if (end > inv->deadline && inv->outcome.ok()) {
@@ -464,9 +479,6 @@ void Scheduler::run_on_worker(void* arg) {
     // loop noticed: either way the caller was promised an answer by then.
     inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
                                           "function returned after its deadline");
-  }
-  if (!inv->inline_run) {
-    inv->scheduler->results_.push(inv);
   }
 }
 
@@ -484,19 +496,18 @@ void Scheduler::on_finished(Invocation* inv) {
   FunctionState* fn = inv->function;
   fn->unlink(inv);
   --fn->in_flight;
-  fn->metrics.in_flight.dec();
-  fn->metrics.duration.observe(inv->seconds);
+  fn->metrics.in_flight.add_unshared(-1);
+  fn->metrics.duration.observe_unshared(inv->seconds);
   if (inv->timed_out) {
     // Its event went on at the deadline; the thread has returned, so the slot is free now.
     recycle(inv);
   } else {
     --fn->running;
-    core::Outcome outcome = std::move(inv->outcome);
-    if (outcome.kind == core::OutcomeKind::kTimeout) {
+    if (inv->outcome.kind == core::OutcomeKind::kTimeout) {
       ++fn->timeouts;
-      fn->metrics.timeouts.inc();
+      fn->metrics.timeouts.inc_unshared();
     }
-    settle(inv, std::move(outcome));
+    settle(inv, inv->outcome);
   }
   pump(fn);
   after_change(fn);
@@ -520,7 +531,7 @@ void Scheduler::expire_due(FunctionState* fn) {
     inv->cancelled.store(true, std::memory_order_relaxed);
     --fn->running;
     ++fn->timeouts;
-    fn->metrics.timeouts.inc();
+    fn->metrics.timeouts.inc_unshared();
     spdlog::warn("function {} request {} timed out after {}ms (attempt {}); its slot stays taken "
                  "until it returns",
                  fn->name, inv->request_id, fn->manifest.timeout.count(), inv->attempt);
@@ -529,32 +540,35 @@ void Scheduler::expire_due(FunctionState* fn) {
     detached->event = detach(inv->event);
     detached->attempt = inv->attempt;
     detached->request_id = inv->request_id;
-    settle(detached, core::Outcome::failure(
-                         core::OutcomeKind::kTimeout, "Timeout",
-                         fmt::format("function {} did not return within {}ms", fn->name,
-                                     fn->manifest.timeout.count())));
+    detached->outcome = core::Outcome::failure(
+        core::OutcomeKind::kTimeout, "Timeout",
+        fmt::format("function {} did not return within {}ms", fn->name,
+                    fn->manifest.timeout.count()));
+    settle(detached, detached->outcome);
   }
   arm_deadline_timer(fn);
   after_change(fn);
 }
 
-void Scheduler::settle(Invocation* inv, core::Outcome outcome) {
+// `outcome` may be the invocation's own (inv->outcome): it is read or moved before `inv` is
+// recycled.
+void Scheduler::settle(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
   outcome.attempts = inv->attempt;
   if (outcome.ok() || inv->event.synchronous) {
     complete(inv, outcome);
   } else if (inv->attempt < fn->manifest.retry.attempts && !fn->removed) {
-    schedule_retry(inv, std::move(outcome));
+    schedule_retry(inv, outcome);
   } else {
-    send_dead_letter(inv, std::move(outcome));
+    send_dead_letter(inv, outcome);
   }
 }
 
-void Scheduler::schedule_retry(Invocation* inv, core::Outcome outcome) {
+void Scheduler::schedule_retry(Invocation* inv, const core::Outcome& outcome) {
   FunctionState* fn = inv->function;
   auto delay = retry_delay(fn->manifest.retry, inv->attempt, random_);
   ++fn->retries;
-  fn->metrics.retries.inc();
+  fn->metrics.retries.inc_unshared();
   spdlog::info("function {} event {} failed ({}: {}); retry {} of {} in {}ms", fn->name,
                inv->event.id.empty() ? inv->request_id : inv->event.id, outcome.error_type,
                outcome.error_message, inv->attempt, fn->manifest.retry.attempts - 1,
@@ -567,7 +581,7 @@ void Scheduler::schedule_retry(Invocation* inv, core::Outcome outcome) {
     owner->retrying.erase(it);
     // A retry was accepted long ago: it goes first and is never refused for a full queue.
     owner->queue.push_front(inv);
-    owner->metrics.queue_depth.inc();
+    owner->metrics.queue_depth.inc_unshared();
     // The timer is running its own callback: let it go at a safe point.
     loop_.defer([timer = std::shared_ptr<core::Timer>(std::move(inv->retry_timer))] {});
     pump(owner);
@@ -575,10 +589,10 @@ void Scheduler::schedule_retry(Invocation* inv, core::Outcome outcome) {
   inv->retry_timer->start(delay);
 }
 
-void Scheduler::send_dead_letter(Invocation* inv, core::Outcome outcome) {
+void Scheduler::send_dead_letter(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
   ++fn->dead_letters;
-  fn->metrics.dead_letters.inc();
+  fn->metrics.dead_letters.inc_unshared();
   // Keep the invocation (and its slot in `retrying`, so drain waits) until the sink answers.
   fn->retrying.push_back(inv);
   auto shared_outcome = std::make_shared<core::Outcome>(std::move(outcome));
@@ -592,7 +606,7 @@ void Scheduler::send_dead_letter(Invocation* inv, core::Outcome outcome) {
     if (status.ok()) {
       shared_outcome->dead_lettered = true;
     } else {
-      dead_letter_failures_.inc();
+      dead_letter_failures_.inc_unshared();
       spdlog::error("function {}: dead letter for event {} could not be written: {}; the event "
                     "is not acknowledged and will be redelivered",
                     owner->name, inv->event.id, status.error().message());
@@ -606,16 +620,16 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
   switch (outcome.kind) {
     case core::OutcomeKind::kOk:
-      fn->metrics.ok.inc();
+      fn->metrics.ok.inc_unshared();
       break;
     case core::OutcomeKind::kTimeout:
-      fn->metrics.timed_out.inc();
+      fn->metrics.timed_out.inc_unshared();
       break;
     case core::OutcomeKind::kFunctionError:
-      fn->metrics.failed.inc();
+      fn->metrics.failed.inc_unshared();
       break;
     default:
-      fn->metrics.abandoned.inc();
+      fn->metrics.abandoned.inc_unshared();
       break;
   }
   if (!outcome.ok()) {
@@ -636,7 +650,7 @@ void Scheduler::pump(FunctionState* fn) {
   while (fn->in_flight < fn->manifest.concurrency && !fn->queue.empty()) {
     Invocation* inv = fn->queue.front();
     fn->queue.pop_front();
-    fn->metrics.queue_depth.dec();
+    fn->metrics.queue_depth.add_unshared(-1);
     start(inv);
   }
 }
@@ -687,7 +701,7 @@ void Scheduler::abandon() {
     while (!fn.queue.empty()) {
       Invocation* inv = fn.queue.front();
       fn.queue.pop_front();
-      fn.metrics.queue_depth.dec();
+      fn.metrics.queue_depth.add_unshared(-1);
       auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
                                             "the daemon stopped before this event ran");
       outcome.attempts = inv->attempt;

@@ -102,13 +102,17 @@ class Scheduler final : public Dispatcher {
   void recycle(Invocation* inv);
   void start(Invocation* inv);
   static void run_on_worker(void* arg);
+  // Calls the function. `begin` is now for an inline call (its deadline starts here), or zero
+  // for a pooled one (its deadline was set when it started).
+  static void run_invocation(Invocation* inv, functions::Function& function,
+                             std::chrono::steady_clock::time_point begin);
   void on_results(std::vector<Invocation*>& done);
   void on_finished(Invocation* inv);
   void expire_due(FunctionState* fn);
   void arm_deadline_timer(FunctionState* fn);
-  void settle(Invocation* inv, core::Outcome outcome);
-  void schedule_retry(Invocation* inv, core::Outcome outcome);
-  void send_dead_letter(Invocation* inv, core::Outcome outcome);
+  void settle(Invocation* inv, core::Outcome& outcome);
+  void schedule_retry(Invocation* inv, const core::Outcome& outcome);
+  void send_dead_letter(Invocation* inv, core::Outcome& outcome);
   void complete(Invocation* inv, core::Outcome& outcome);
   void pump(FunctionState* fn);
   void after_change(FunctionState* fn);

@@ -6,6 +6,7 @@
 // sleeps in epoll while workers run, so its CPU time would overstate the rate.
 
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include <chrono>
@@ -37,6 +38,14 @@ constexpr int kQueue = 100000;
 // A small payload, as a webhook or a queue message would carry. 16 bytes is one more than
 // std::string's small buffer, so it costs the allocation a real payload costs.
 const core::Bytes kPayload(16, 'x');
+
+// Context switches of the whole process (every thread) so far. Each one is a worker or the loop
+// going to sleep or being preempted: the cost of wake-ups that items_per_second alone hides.
+double context_switches() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw);
+}
 
 // The pieces the daemon wires together (as in the scheduler's unit tests), with one no-op
 // function. Members are destroyed in reverse order; the pool is stopped first so that no worker
@@ -94,6 +103,7 @@ struct Rig {
 void BM_DispatchPooled(benchmark::State& state) {
   Rig rig(static_cast<int>(state.range(0)), config::Execution::kPool);
   std::uint64_t next_id = 0;
+  double switches_before = context_switches();
   for (auto _ : state) {
     std::uint64_t target = rig.completed + kBatch;
     for (int i = 0; i < kBatch; ++i) {
@@ -118,7 +128,9 @@ void BM_DispatchPooled(benchmark::State& state) {
     state.SkipWithError("some events did not complete ok");
     return;
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kBatch);
+  double events = static_cast<double>(state.iterations()) * kBatch;
+  state.SetItemsProcessed(static_cast<std::int64_t>(events));
+  state.counters["csw_per_event"] = (context_switches() - switches_before) / events;
   state.counters["threads_started"] = static_cast<double>(rig.pool.threads_started());
   state.counters["throttled"] = static_cast<double>(rig.throttled);
 }

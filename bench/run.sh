@@ -25,11 +25,18 @@ section() {
   echo "== $1 =="
 }
 
-# check_target CSV BENCHMARK_NAME MIN_ITEMS_PER_SECOND LABEL: compares the median
-# items_per_second of BENCHMARK_NAME's repetitions in Google Benchmark's CSV output.
+# median CSV BENCHMARK_NAME: the median items_per_second of BENCHMARK_NAME's repetitions in
+# Google Benchmark's CSV output (the single run's figure when there was only one).
+median() {
+  awk -F, -v name="\"$2\"" -v aggregate="\"$2_median\"" '
+    $1 == aggregate { found = $7 } $1 == name && single == "" { single = $7 }
+    END { print (found != "" ? found : single) }' "$1"
+}
+
+# check_target CSV BENCHMARK_NAME MIN_ITEMS_PER_SECOND LABEL
 check_target() {
   local csv=$1 name=$2 target=$3 label=$4 median
-  median=$(awk -F, -v want="\"${name}_median\"" '$1 == want { print $7 }' "$csv")
+  median=$(median "$csv" "$name")
   if [ -z "$median" ]; then
     echo "  $label: no result for $name"
     missed=1
@@ -57,9 +64,8 @@ echo "targets (median of the repetitions, on a 2-core machine):"
 check_target "$results_dir/dispatch.csv" "BM_DispatchPooled/threads:2/real_time" 1000000 \
   "pooled, 2 worker threads"
 check_target "$results_dir/dispatch.csv" "BM_DispatchInline/real_time" 5000000 "inline"
-awk -F, '$1 == "\"BM_DispatchPooled/threads:1/real_time_median\"" {
-  printf "  %-34s %12.0f events/s  (for comparison)\n", "pooled, 1 worker thread", $7 }' \
-  "$results_dir/dispatch.csv"
+printf '  %-34s %12.0f events/s  (for comparison)\n' "pooled, 1 worker thread" \
+  "$(median "$results_dir/dispatch.csv" "BM_DispatchPooled/threads:1/real_time")"
 
 # Later sections (HTTP trigger under wrk against nginx, Kafka and Redis consumers against their
 # own clients) go here, each with its own targets.

@@ -412,14 +412,19 @@ void Scheduler::recycle(Invocation* inv) {
 
 void Scheduler::next_request_id(std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  static constexpr std::size_t kDigits = 16;
   std::uint64_t n = ++request_counter_;
-  out.assign(request_id_prefix_);
-  char digits[16];
-  for (int i = 15; i >= 0; --i) {
+  // An invocation object keeps its prefix between uses: only the digits are rewritten.
+  if (out.size() != request_id_prefix_.size() + kDigits ||
+      out.compare(0, request_id_prefix_.size(), request_id_prefix_) != 0) {
+    out.assign(request_id_prefix_);
+    out.resize(request_id_prefix_.size() + kDigits);
+  }
+  char* digits = out.data() + request_id_prefix_.size();
+  for (int i = kDigits - 1; i >= 0; --i) {
     digits[i] = kHex[n & 0xf];
     n >>= 4;
   }
-  out.append(digits, sizeof(digits));
 }
 
 void Scheduler::start(Invocation* inv) {
@@ -449,7 +454,11 @@ void Scheduler::start(Invocation* inv) {
     // Results are pending: keep the loop alive for them.
     results_.ref();
   }
-  pool_.submit(Job{&Scheduler::run_on_worker, inv});
+  if (batching_) {
+    pending_jobs_.push_back(Job{&Scheduler::run_on_worker, inv});
+  } else {
+    pool_.submit(Job{&Scheduler::run_on_worker, inv});
+  }
 }
 
 void Scheduler::run_on_worker(void* arg) {
@@ -487,9 +496,13 @@ void Scheduler::on_results(std::vector<Invocation*>& done) {
   if (pooled_running_ == 0) {
     results_.unref();
   }
+  batching_ = true;
   for (Invocation* inv : done) {
     on_finished(inv);
   }
+  batching_ = false;
+  pool_.submit_many(pending_jobs_);
+  pending_jobs_.clear();
 }
 
 void Scheduler::on_finished(Invocation* inv) {

@@ -132,6 +132,10 @@ class Scheduler final : public Dispatcher {
   std::vector<std::unique_ptr<FunctionState>> retiring_;
   std::vector<Invocation*> free_invocations_;
   std::size_t outstanding_ = 0;
+  // While a batch of results is handled, the jobs it starts are collected and handed to the
+  // pool at once: one lock and at most one wake-up per idle worker.
+  bool batching_ = false;
+  std::vector<Job> pending_jobs_;
   std::size_t pooled_running_ = 0;  // Pooled invocations whose result has not come back.
   bool draining_ = false;
   std::function<void()> on_idle_;

@@ -28,7 +28,10 @@ void WorkerPool::submit(Job job) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(job);
-    wake_worker = idle_ > 0;
+    wake_worker = idle_ > signalled_;
+    if (wake_worker) {
+      ++signalled_;
+    }
     // The monitor sleeps without a deadline only while the whole pool is idle; the first job
     // after that starts its watch.
     wake_monitor = monitor_sleeping_;
@@ -44,15 +47,50 @@ void WorkerPool::submit(Job job) {
   }
 }
 
+void WorkerPool::submit_many(const std::vector<Job>& jobs) {
+  if (jobs.empty()) {
+    return;
+  }
+  int wake = 0;
+  bool wake_monitor;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const Job& job : jobs) {
+      queue_.push_back(job);
+    }
+    wake = std::min<int>(idle_ - signalled_, static_cast<int>(jobs.size()));
+    if (wake < 0) {
+      wake = 0;
+    }
+    signalled_ += wake;
+    wake_monitor = monitor_sleeping_;
+    if (wake_monitor) {
+      monitor_sleeping_ = false;
+    }
+  }
+  for (int i = 0; i < wake; ++i) {
+    work_cv_.notify_one();
+  }
+  if (wake_monitor) {
+    monitor_cv_.notify_one();
+  }
+}
+
 void WorkerPool::worker_main(bool core) {
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     while (queue_.empty() && !stopping_) {
       ++idle_;
+      bool timed_out = false;
       if (core) {
         work_cv_.wait(lock);
-      } else if (work_cv_.wait_for(lock, options_.idle_retire) == std::cv_status::timeout &&
-                 queue_.empty() && !stopping_) {
+      } else {
+        timed_out = work_cv_.wait_for(lock, options_.idle_retire) == std::cv_status::timeout;
+      }
+      if (signalled_ > 0) {
+        --signalled_;
+      }
+      if (timed_out && queue_.empty() && !stopping_) {
         --idle_;
         --threads_;
         exited_.push_back(std::this_thread::get_id());

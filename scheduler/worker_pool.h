@@ -43,6 +43,8 @@ class WorkerPool {
 
   // Queues a job; it runs on some worker thread. Safe from any thread.
   void submit(Job job);
+  // Queues several jobs under one lock with at most one wake-up per idle worker.
+  void submit_many(const std::vector<Job>& jobs);
 
   // Raises or lowers the ceiling on threads (the scheduler sets it to the total concurrency).
   void set_max_threads(int max_threads);
@@ -66,6 +68,7 @@ class WorkerPool {
   std::deque<Job> queue_;
   int threads_ = 0;
   int idle_ = 0;
+  int signalled_ = 0;  // Idle workers already notified and not yet awake.
   bool stopping_ = false;
   bool monitor_sleeping_ = false;
   std::uint64_t jobs_started_ = 0;

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "daemon/admin.h"
 #include "daemon/version.h"
 #include "functions/loader.h"
 #include "scheduler/dead_letter.h"
@@ -52,9 +53,12 @@ class Daemon {
   ~Daemon() { pool_.stop(); }
 
   int run() {
-    if (!load_functions() || !start_triggers()) {
+    if (!load_functions() || !start_admin() || !start_triggers()) {
       stop_triggers_now();
       return 1;
+    }
+    if (admin_) {
+      admin_->set_ready(true);
     }
     install_signals();
     start_watchdog();
@@ -97,6 +101,20 @@ class Daemon {
                    manifest.queue, manifest.timeout.count());
     }
     return ok;
+  }
+
+  bool start_admin() {
+    if (!snapshot_.daemon.admin.enabled) {
+      return true;
+    }
+    admin_ = std::make_unique<AdminListener>(loop_, snapshot_, scheduler_, metrics_);
+    auto status = admin_->listen();
+    if (!status.ok()) {
+      spdlog::error("cannot start the admin listener: {}", status.error().message());
+      return false;
+    }
+    spdlog::info("admin listening on {}:{}", snapshot_.daemon.admin.address, admin_->port());
+    return true;
   }
 
   bool start_triggers() {
@@ -173,6 +191,9 @@ class Daemon {
   void begin_shutdown() {
     stopping_ = true;
     sd_notify(0, "STOPPING=1");
+    if (admin_) {
+      admin_->set_draining();
+    }
     shutdown_timer_ = std::make_unique<core::Timer>(loop_, [this] {
       spdlog::warn("shutdown_timeout reached with {} event(s) unfinished; they are not "
                    "acknowledged and will be delivered again",
@@ -207,6 +228,7 @@ class Daemon {
     // Everything that keeps the loop alive goes; anything still pending ends with the loop.
     loop_.defer([this] {
       triggers_.clear();
+      admin_.reset();
       signals_.clear();
       watchdog_.reset();
       shutdown_timer_.reset();
@@ -221,6 +243,7 @@ class Daemon {
   scheduler::WorkerPool pool_;
   scheduler::Scheduler scheduler_;
   triggers::TriggerContext trigger_context_;
+  std::unique_ptr<AdminListener> admin_;
   std::vector<triggers::TriggerPtr> triggers_;
   std::vector<std::unique_ptr<core::Signal>> signals_;
   std::unique_ptr<core::Timer> watchdog_;

@@ -19,8 +19,11 @@ namespace {
 
 const std::string kBin = SWITCHYARD_BIN;
 const std::string kExamples = std::string(SWITCHYARD_SOURCE_DIR) + "/examples/switchyard.yaml";
+// Port 0: tests never depend on a fixed port being free.
 const std::map<std::string, std::string> kEnv = {
-    {"SWITCHYARD_EXAMPLES_LIB", SWITCHYARD_EXAMPLES_LIB}};
+    {"SWITCHYARD_EXAMPLES_LIB", SWITCHYARD_EXAMPLES_LIB},
+    {"SWITCHYARD_HTTP_PORT", "0"},
+    {"SWITCHYARD_ADMIN_PORT", "0"}};
 
 ProcessResult invoke(const std::vector<std::string>& extra, const std::string& input = {}) {
   std::vector<std::string> argv = {kBin, "invoke"};

@@ -1,0 +1,251 @@
+#include "daemon/admin.h"
+
+#include <fmt/format.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "core/log.h"
+
+namespace switchyard::daemon {
+
+namespace {
+
+using triggers::http::Request;
+using triggers::http::Response;
+using triggers::http::ResponseSlot;
+
+constexpr std::string_view kInvokePrefix = "/2015-03-31/functions/";
+constexpr std::string_view kInvokeSuffix = "/invocations";
+
+Response text(int status, std::string body, std::string content_type = "text/plain") {
+  Response response;
+  response.status = status;
+  response.headers.push_back({"Content-Type", std::move(content_type)});
+  response.body = std::move(body);
+  return response;
+}
+
+// An AWS REST-JSON error: the SDKs read the type from x-amzn-ErrorType and the message from
+// the body.
+Response aws_error(int status, std::string_view type, std::string_view message) {
+  std::string body = "{\"Type\":\"User\",\"message\":\"";
+  core::append_json_escaped(body, message);
+  body += "\"}";
+  Response response = text(status, std::move(body), "application/json");
+  response.headers.push_back({"x-amzn-ErrorType", std::string(type)});
+  return response;
+}
+
+// "hello", or the function name inside an ARN ("arn:aws:lambda:eu-west-1:1234:function:hello"),
+// without a ":qualifier".
+std::string function_from_path_segment(std::string_view segment) {
+  auto marker = segment.find("function:");
+  if (marker != std::string_view::npos) {
+    segment.remove_prefix(marker + 9);
+  }
+  auto colon = segment.find(':');
+  if (colon != std::string_view::npos) {
+    segment = segment.substr(0, colon);
+  }
+  return std::string(segment);
+}
+
+std::string new_request_id() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  std::uint64_t a = random();
+  std::uint64_t b = random();
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
+                     a & 0xfff, ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffull);
+}
+
+}  // namespace
+
+AdminListener::AdminListener(core::Loop& loop, const config::Snapshot& snapshot,
+                             scheduler::Scheduler& scheduler, core::MetricsRegistry& metrics)
+    : snapshot_(snapshot),
+      scheduler_(scheduler),
+      metrics_(metrics),
+      server_(
+          loop,
+          [&] {
+            triggers::http::ServerOptions options;
+            options.address = snapshot.daemon.admin.address;
+            options.port = snapshot.daemon.admin.port;
+            options.max_body_bytes = snapshot.daemon.limits.max_body_bytes;
+            options.max_header_bytes = snapshot.daemon.limits.max_header_bytes;
+            options.header_timeout = snapshot.daemon.limits.header_timeout;
+            options.idle_timeout = snapshot.daemon.limits.idle_timeout;
+            options.max_connections = 1024;
+            options.name = "admin";
+            return options;
+          }(),
+          [this](Request&& request, ResponseSlot slot) {
+            handle(std::move(request), std::move(slot));
+          },
+          metrics) {}
+
+core::Status AdminListener::listen() { return server_.listen(); }
+
+void AdminListener::handle(Request&& request, ResponseSlot slot) {
+  const std::string& path = request.path;
+  bool get = request.method == "GET" || request.method == "HEAD";
+  if (path == "/healthz" && get) {
+    slot.respond(text(200, "ok\n"));
+  } else if (path == "/readyz" && get) {
+    bool ready = ready_ && !draining_;
+    slot.respond(text(ready ? 200 : 503, draining_ ? "draining\n" : ready ? "ready\n" : "starting\n"));
+  } else if (path == "/metrics" && get) {
+    slot.respond(text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8"));
+  } else if (path == "/functions" && get) {
+    slot.respond(text(200, functions_json(), "application/json"));
+  } else if (path.size() > kInvokePrefix.size() + kInvokeSuffix.size() &&
+             path.compare(0, kInvokePrefix.size(), kInvokePrefix) == 0 &&
+             path.compare(path.size() - kInvokeSuffix.size(), kInvokeSuffix.size(),
+                          kInvokeSuffix) == 0) {
+    if (request.method != "POST") {
+      Response response = aws_error(405, "MethodNotAllowedException", "use POST to invoke");
+      response.headers.push_back({"Allow", "POST"});
+      slot.respond(std::move(response));
+      return;
+    }
+    std::string segment = path.substr(kInvokePrefix.size(),
+                                      path.size() - kInvokePrefix.size() - kInvokeSuffix.size());
+    invoke(function_from_path_segment(segment), std::move(request), std::move(slot));
+  } else if (path == "/healthz" || path == "/readyz" || path == "/metrics" ||
+             path == "/functions") {
+    Response response = text(405, "method not allowed\n");
+    response.headers.push_back({"Allow", "GET, HEAD"});
+    slot.respond(std::move(response));
+  } else {
+    slot.respond(text(404, "not found: try /healthz, /readyz, /metrics, /functions or the "
+                           "Lambda Invoke API\n"));
+  }
+}
+
+void AdminListener::invoke(const std::string& function, Request&& request, ResponseSlot slot) {
+  if (!scheduler_.has_function(function)) {
+    slot.respond(aws_error(404, "ResourceNotFoundException",
+                           fmt::format("Function not found: {}", function)));
+    return;
+  }
+  const std::string* type_header = triggers::http::find_header(request.headers,
+                                                               "X-Amz-Invocation-Type");
+  std::string type = type_header != nullptr ? *type_header : "RequestResponse";
+  if (type == "DryRun") {
+    Response response;
+    response.status = 204;
+    slot.respond(std::move(response));
+    return;
+  }
+  if (type != "RequestResponse" && type != "Event") {
+    slot.respond(aws_error(400, "InvalidParameterValueException",
+                           "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun"));
+    return;
+  }
+  bool synchronous = type == "RequestResponse";
+  std::string request_id = new_request_id();
+
+  core::Event event;
+  event.id = request_id;
+  event.source = "switchyard/lambda-invoke";
+  event.type = "switchyard.invoke";
+  event.time = std::chrono::system_clock::now();
+  event.datacontenttype = "application/json";
+  event.data = std::move(request.body);
+  event.synchronous = synchronous;
+  if (const std::string* traceparent = triggers::http::find_header(request.headers, "traceparent")) {
+    event.traceparent = *traceparent;
+  }
+
+  // The slot is move-only and a completion must be copyable: it lives on the heap until the
+  // outcome arrives (admin traffic is not the hot path).
+  auto pending = std::make_shared<ResponseSlot>(std::move(slot));
+  if (synchronous) {
+    event.completion = [pending, request_id](core::Event&, core::Outcome& outcome) {
+      Response response;
+      response.headers.push_back({"x-amzn-RequestId", request_id});
+      response.headers.push_back({"X-Amz-Executed-Version", "$LATEST"});
+      response.headers.push_back({"Content-Type", "application/json"});
+      if (outcome.ok()) {
+        response.body = std::move(outcome.response.body);
+      } else {
+        // Lambda answers a failed invocation with 200 and says so in a header.
+        response.headers.push_back({"X-Amz-Function-Error", "Unhandled"});
+        std::string body = "{\"errorMessage\":\"";
+        core::append_json_escaped(body, outcome.error_message);
+        body += "\",\"errorType\":\"";
+        core::append_json_escaped(body, outcome.error_type);
+        body += "\"}";
+        response.body = std::move(body);
+      }
+      pending->respond(std::move(response));
+    };
+  }
+  switch (scheduler_.dispatch(function, std::move(event))) {
+    case scheduler::Admission::kStarted:
+    case scheduler::Admission::kQueued:
+      if (!synchronous) {
+        Response response;
+        response.status = 202;
+        response.headers.push_back({"x-amzn-RequestId", request_id});
+        pending->respond(std::move(response));
+      }
+      break;
+    case scheduler::Admission::kThrottled: {
+      Response response = aws_error(429, "TooManyRequestsException", "Rate Exceeded.");
+      response.headers.push_back(
+          {"Retry-After", std::to_string(scheduler_.retry_after(function).count())});
+      pending->respond(std::move(response));
+      break;
+    }
+    case scheduler::Admission::kRejected:
+      pending->respond(aws_error(503, "ServiceException", "switchyard is shutting down"));
+      break;
+  }
+}
+
+std::string AdminListener::functions_json() const {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartArray();
+  for (const auto& manifest : snapshot_.functions) {
+    auto stats = scheduler_.stats(manifest.name);
+    writer.StartObject();
+    writer.Key("name");
+    writer.String(manifest.name.c_str());
+    writer.Key("library");
+    writer.String(manifest.library.string().c_str());
+    writer.Key("execution");
+    writer.String(manifest.execution == config::Execution::kInline ? "inline" : "pool");
+    writer.Key("concurrency");
+    writer.Int(manifest.concurrency);
+    writer.Key("queue");
+    writer.Int(manifest.queue);
+    writer.Key("timeout_ms");
+    writer.Int64(manifest.timeout.count());
+    writer.Key("retry_attempts");
+    writer.Int(manifest.retry.attempts);
+    writer.Key("in_flight");
+    writer.Int(stats.in_flight);
+    writer.Key("queued");
+    writer.Uint64(stats.queued);
+    writer.Key("retrying");
+    writer.Uint64(stats.retrying);
+    writer.Key("throttled");
+    writer.Uint64(stats.throttled);
+    writer.Key("retries");
+    writer.Uint64(stats.retries);
+    writer.Key("timeouts");
+    writer.Uint64(stats.timeouts);
+    writer.Key("dead_letters");
+    writer.Uint64(stats.dead_letters);
+    writer.EndObject();
+  }
+  writer.EndArray();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+}  // namespace switchyard::daemon

@@ -1,0 +1,52 @@
+#pragma once
+
+// The admin listener (loopback by default): /healthz, /readyz, /metrics (Prometheus text),
+// /functions (JSON), and the Lambda Invoke API,
+// POST /2015-03-31/functions/{name}/invocations, so that `aws lambda invoke --endpoint-url`
+// and boto3 work against a switchyard host.
+//
+// Thread rules: loop thread only.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "scheduler/scheduler.h"
+#include "triggers/http/server.h"
+
+namespace switchyard::daemon {
+
+class AdminListener {
+ public:
+  AdminListener(core::Loop& loop, const config::Snapshot& snapshot,
+                scheduler::Scheduler& scheduler, core::MetricsRegistry& metrics);
+
+  core::Status listen();
+  int port() const { return server_.port(); }
+
+  // /readyz answers 200 only while ready and not draining.
+  void set_ready(bool ready) { ready_ = ready; }
+  void set_draining() { draining_ = true; }
+  // Stops taking connections; in-flight admin requests (invocations) still get answers.
+  void stop_accepting() { server_.stop_accepting(); }
+  std::size_t connections() const { return server_.connections(); }
+
+ private:
+  void handle(triggers::http::Request&& request, triggers::http::ResponseSlot slot);
+  void invoke(const std::string& function, triggers::http::Request&& request,
+              triggers::http::ResponseSlot slot);
+  std::string functions_json() const;
+
+  const config::Snapshot& snapshot_;
+  scheduler::Scheduler& scheduler_;
+  core::MetricsRegistry& metrics_;
+  triggers::http::Server server_;
+  bool ready_ = false;
+  bool draining_ = false;
+};
+
+}  // namespace switchyard::daemon

@@ -1,5 +1,7 @@
 #include "triggers/trigger.h"
 
+#include "triggers/http/http_trigger.h"
+
 #include <algorithm>
 #include <type_traits>
 
@@ -32,8 +34,8 @@ std::vector<std::string> TriggerRegistry::kinds() const {
 }
 
 void register_builtin_triggers(TriggerRegistry& registry) {
-  // The HTTP, Kafka, Redis and cron sources register here as they land.
-  (void)registry;
+  http::register_http_trigger(registry);
+  // The Kafka, Redis and cron sources register here as they land.
 }
 
 std::string_view trigger_kind(const config::TriggerSpec& spec) {

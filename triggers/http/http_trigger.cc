@@ -1,0 +1,313 @@
+#include "triggers/http/http_trigger.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "core/log.h"
+#include "triggers/http/message.h"
+#include "triggers/http/payload.h"
+#include "triggers/http/router.h"
+#include "triggers/http/server.h"
+
+namespace switchyard::triggers::http {
+
+namespace {
+
+struct Route {
+  std::string function;
+  std::string path_template;
+  bool apigw_v2 = false;
+};
+
+Response json_response(int status, std::string body) {
+  Response response;
+  response.status = status;
+  response.headers.push_back({"Content-Type", "application/json"});
+  response.body = std::move(body);
+  return response;
+}
+
+Response message_response(int status, std::string_view message) {
+  std::string body = "{\"message\":\"";
+  core::append_json_escaped(body, message);
+  body += "\"}";
+  return json_response(status, std::move(body));
+}
+
+Response error_response(int status, const core::Outcome& outcome) {
+  std::string body = "{\"errorType\":\"";
+  core::append_json_escaped(body, outcome.error_type);
+  body += "\",\"errorMessage\":\"";
+  core::append_json_escaped(body, outcome.error_message);
+  body += "\"}";
+  return json_response(status, std::move(body));
+}
+
+class HttpTrigger final : public Trigger {
+ public:
+  HttpTrigger(TriggerContext& context, std::vector<Route> routes, Router router)
+      : context_(context),
+        routes_(std::move(routes)),
+        router_(std::move(router)),
+        server_(context.loop, server_options(context.daemon),
+                [this](Request&& request, ResponseSlot slot) {
+                  handle(std::move(request), std::move(slot));
+                },
+                context.metrics) {
+    std::random_device device;
+    id_prefix_ = fmt::format("{:08x}-", static_cast<std::uint32_t>(device()));
+  }
+
+  std::string describe() const override {
+    return fmt::format("http {}:{} ({} route(s))", context_.daemon.http.address, server_.port(),
+                       routes_.size());
+  }
+
+  core::Status start() override {
+    auto status = server_.listen();
+    if (status.ok()) {
+      spdlog::info("http listening on {}:{}", context_.daemon.http.address, server_.port());
+    }
+    return status;
+  }
+
+  void stop(std::function<void()> done) override {
+    draining_ = true;
+    server_.stop_accepting();
+    on_stopped_ = std::move(done);
+    maybe_stopped();
+  }
+
+ private:
+  static ServerOptions server_options(const config::DaemonConfig& daemon) {
+    ServerOptions options;
+    options.address = daemon.http.address;
+    options.port = daemon.http.port;
+    options.max_body_bytes = daemon.limits.max_body_bytes;
+    options.max_header_bytes = daemon.limits.max_header_bytes;
+    options.header_timeout = daemon.limits.header_timeout;
+    options.idle_timeout = daemon.limits.idle_timeout;
+    options.max_connections = daemon.limits.max_connections;
+    options.name = "http";
+    return options;
+  }
+
+  void handle(Request&& request, ResponseSlot slot) {
+    if (draining_) {
+      slot.respond(message_response(503, "switchyard is shutting down"));
+      return;
+    }
+    RouteMatch match;
+    allow_.clear();
+    switch (router_.match(request.method, request.path, match, allow_)) {
+      case Router::Result::kNotFound:
+        slot.respond(message_response(404, "no route for " + request.path));
+        return;
+      case Router::Result::kMethodNotAllowed: {
+        Response response = message_response(405, request.method + " is not allowed here");
+        response.headers.push_back({"Allow", allow_});
+        slot.respond(std::move(response));
+        return;
+      }
+      case Router::Result::kMatched:
+        break;
+    }
+    const Route& route = routes_[match.route_index];
+    next_request_id();
+
+    core::Event event;
+    const std::string* invocation_type = find_header(request.headers, "X-Amz-Invocation-Type");
+    bool asynchronous = invocation_type != nullptr && *invocation_type == "Event";
+    if (route.apigw_v2) {
+      std::string payload = build_apigw_v2_event(request, match, route.path_template,
+                                                 request_id_, std::chrono::system_clock::now());
+      fill_event(request, match, request_id_, std::chrono::system_clock::now(), event);
+      event.data = std::move(payload);
+      event.datacontenttype = "application/json";
+    } else {
+      fill_event(request, match, request_id_, std::chrono::system_clock::now(), event);
+      auto status = apply_cloudevents(request.headers, event);
+      if (!status.ok()) {
+        slot.respond(message_response(400, status.error().message()));
+        return;
+      }
+    }
+    event.synchronous = !asynchronous;
+
+    std::size_t index = 0;
+    if (!asynchronous) {
+      index = park(std::move(slot));
+      bool apigw = route.apigw_v2;
+      event.completion = [this, index, apigw](core::Event&, core::Outcome& outcome) {
+        answer(index, apigw, outcome);
+      };
+    }
+    auto admission = context_.dispatcher.dispatch(route.function, std::move(event));
+    switch (admission) {
+      case scheduler::Admission::kStarted:
+      case scheduler::Admission::kQueued:
+        if (asynchronous) {
+          Response response = json_response(202, "{\"requestId\":\"" + request_id_ + "\"}");
+          response.headers.push_back({"x-amzn-RequestId", request_id_});
+          slot.respond(std::move(response));
+        }
+        return;
+      case scheduler::Admission::kThrottled: {
+        Response response = message_response(429, "Too Many Requests");
+        response.headers.push_back(
+            {"Retry-After", std::to_string(context_.dispatcher.retry_after(route.function).count())});
+        respond_refused(asynchronous, index, std::move(slot), std::move(response));
+        return;
+      }
+      case scheduler::Admission::kRejected:
+        respond_refused(asynchronous, index, std::move(slot),
+                        message_response(503, "function " + route.function + " is not serving"));
+        return;
+    }
+  }
+
+  // A refused event kept its completion, which will never run: answer here.
+  void respond_refused(bool asynchronous, std::size_t index, ResponseSlot slot,
+                       Response response) {
+    if (asynchronous) {
+      slot.respond(std::move(response));
+    } else {
+      ResponseSlot parked = unpark(index);
+      parked.respond(std::move(response));
+      maybe_stopped();
+    }
+  }
+
+  void answer(std::size_t index, bool apigw, core::Outcome& outcome) {
+    ResponseSlot slot = unpark(index);
+    switch (outcome.kind) {
+      case core::OutcomeKind::kOk:
+        if (apigw) {
+          auto parsed = parse_apigw_v2_response(outcome.response.body);
+          if (parsed.ok()) {
+            slot.respond(std::move(parsed).value());
+          } else {
+            slot.respond(message_response(502, parsed.error().message()));
+          }
+        } else {
+          Response response;
+          response.status = outcome.response.status;
+          response.headers.reserve(outcome.response.headers.size());
+          for (auto& header : outcome.response.headers) {
+            response.headers.push_back({std::move(header.key), std::move(header.value)});
+          }
+          response.body = std::move(outcome.response.body);
+          slot.respond(std::move(response));
+        }
+        break;
+      case core::OutcomeKind::kTimeout:
+        slot.respond(error_response(504, outcome));
+        break;
+      case core::OutcomeKind::kThrottled:
+        slot.respond(error_response(429, outcome));
+        break;
+      case core::OutcomeKind::kRejected:
+        slot.respond(error_response(503, outcome));
+        break;
+      case core::OutcomeKind::kFunctionError:
+        slot.respond(error_response(502, outcome));
+        break;
+    }
+    maybe_stopped();
+  }
+
+  // Slots waiting for an outcome live in a slab, so that a completion captures an index rather
+  // than owning a move-only slot (no allocation per request).
+  std::size_t park(ResponseSlot slot) {
+    std::size_t index;
+    if (free_.empty()) {
+      index = parked_.size();
+      parked_.push_back(std::move(slot));
+    } else {
+      index = free_.back();
+      free_.pop_back();
+      parked_[index] = std::move(slot);
+    }
+    ++in_flight_;
+    return index;
+  }
+
+  ResponseSlot unpark(std::size_t index) {
+    ResponseSlot slot = std::move(parked_[index]);
+    free_.push_back(index);
+    --in_flight_;
+    return slot;
+  }
+
+  void maybe_stopped() {
+    if (draining_ && in_flight_ == 0 && on_stopped_) {
+      auto done = std::move(on_stopped_);
+      on_stopped_ = nullptr;
+      done();
+    }
+  }
+
+  void next_request_id() {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::uint64_t n = ++request_counter_;
+    request_id_.assign(id_prefix_);
+    char digits[16];
+    for (int i = 15; i >= 0; --i) {
+      digits[i] = kHex[n & 0xf];
+      n >>= 4;
+    }
+    request_id_.append(digits, sizeof(digits));
+  }
+
+  TriggerContext& context_;
+  std::vector<Route> routes_;
+  Router router_;
+  Server server_;
+  std::vector<ResponseSlot> parked_;
+  std::vector<std::size_t> free_;
+  std::size_t in_flight_ = 0;
+  bool draining_ = false;
+  std::function<void()> on_stopped_;
+  std::string allow_;
+  std::string id_prefix_;
+  std::string request_id_;
+  std::uint64_t request_counter_ = 0;
+};
+
+core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
+                                            TriggerContext& context) {
+  std::vector<Route> routes;
+  Router router;
+  for (const auto& manifest : snapshot.functions) {
+    for (const auto& trigger : manifest.triggers) {
+      const auto* spec = std::get_if<config::HttpTriggerSpec>(&trigger.spec);
+      if (spec == nullptr) {
+        continue;
+      }
+      auto added = router.add(spec->path, spec->methods, routes.size());
+      if (!added.ok()) {
+        return core::Error(core::ErrorCode::kInvalidArgument,
+                           fmt::format("{}:{}:{}: function {}: {}", trigger.location.file,
+                                       trigger.location.line, trigger.location.column,
+                                       manifest.name, added.error().message()));
+      }
+      routes.push_back(Route{manifest.name, spec->path, spec->payload == "apigw-v2"});
+    }
+  }
+  std::vector<TriggerPtr> triggers;
+  if (!routes.empty() && snapshot.daemon.http.enabled) {
+    triggers.push_back(std::make_unique<HttpTrigger>(context, std::move(routes), std::move(router)));
+  }
+  return triggers;
+}
+
+}  // namespace
+
+void register_http_trigger(TriggerRegistry& registry) {
+  auto status = registry.add("http", build);
+  (void)status;  // Registered once, at start: a duplicate is a programming error caught in tests.
+}
+
+}  // namespace switchyard::triggers::http

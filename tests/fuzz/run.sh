@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a bounded time on its
+# seed corpus. A crash, leak or hang fails the run and leaves the reproducer in the work dir.
+# Usage: tests/fuzz/run.sh [SECONDS_PER_TARGET]
+set -euo pipefail
+seconds=${1:-60}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build="$root/build-fuzz"
+flags="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined -g -O1"
+CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug \
+  -DSWITCHYARD_BUILD_TESTS=OFF -DSWITCHYARD_BUILD_BENCH=OFF -DSWITCHYARD_BUILD_FUZZERS=ON \
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+cmake --build "$build" -j2 --target http_request_fuzzer
+for target in http_request; do
+  corpus=$(mktemp -d)
+  cp "$root/tests/fuzz/corpus/$target"/* "$corpus"/
+  echo "== fuzzing $target for ${seconds}s"
+  (cd "$build" && "./tests/fuzz/${target}_fuzzer" -max_total_time="$seconds" -timeout=10 \
+    -max_len=8192 "$corpus" "$root/tests/fuzz/corpus/$target")
+  rm -rf "$corpus"
+done
+echo "fuzzing: no crash"

@@ -200,6 +200,10 @@ Scheduler::Scheduler(core::Loop& loop, WorkerPool& pool, core::MetricsRegistry& 
           "switchyard_dead_letter_failures_total",
           "Dead letters that could not be written; their events were not acknowledged.")),
       results_(loop, [this](std::vector<Invocation*>& done) { on_results(done); }) {
+  uv_check_init(loop.raw(), flush_check_.get());
+  flush_check_.get()->data = this;
+  uv_prepare_init(loop.raw(), flush_prepare_.get());
+  flush_prepare_.get()->data = this;
   request_id_prefix_ = fmt::format("{}-{:08x}-", instance, static_cast<std::uint32_t>(random_()));
   results_.unref();
 }
@@ -454,11 +458,15 @@ void Scheduler::start(Invocation* inv) {
     // Results are pending: keep the loop alive for them.
     results_.ref();
   }
-  if (batching_) {
-    pending_jobs_.push_back(Job{&Scheduler::run_on_worker, inv});
-  } else {
-    pool_.submit(Job{&Scheduler::run_on_worker, inv});
+  if (pending_jobs_.empty()) {
+    uv_check_start(flush_check_.get(), [](uv_check_t* check) {
+      static_cast<Scheduler*>(check->data)->flush_jobs();
+    });
+    uv_prepare_start(flush_prepare_.get(), [](uv_prepare_t* prepare) {
+      static_cast<Scheduler*>(prepare->data)->flush_jobs();
+    });
   }
+  pending_jobs_.push_back(Job{&Scheduler::run_on_worker, inv});
 }
 
 void Scheduler::run_on_worker(void* arg) {
@@ -496,13 +504,19 @@ void Scheduler::on_results(std::vector<Invocation*>& done) {
   if (pooled_running_ == 0) {
     results_.unref();
   }
-  batching_ = true;
   for (Invocation* inv : done) {
     on_finished(inv);
   }
-  batching_ = false;
-  pool_.submit_many(pending_jobs_);
-  pending_jobs_.clear();
+  flush_jobs();
+}
+
+void Scheduler::flush_jobs() {
+  uv_check_stop(flush_check_.get());
+  uv_prepare_stop(flush_prepare_.get());
+  if (!pending_jobs_.empty()) {
+    pool_.submit_many(pending_jobs_);
+    pending_jobs_.clear();
+  }
 }
 
 void Scheduler::on_finished(Invocation* inv) {

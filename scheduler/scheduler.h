@@ -107,6 +107,7 @@ class Scheduler final : public Dispatcher {
   static void run_invocation(Invocation* inv, functions::Function& function,
                              std::chrono::steady_clock::time_point begin);
   void on_results(std::vector<Invocation*>& done);
+  void flush_jobs();
   void on_finished(Invocation* inv);
   void expire_due(FunctionState* fn);
   void arm_deadline_timer(FunctionState* fn);
@@ -132,10 +133,12 @@ class Scheduler final : public Dispatcher {
   std::vector<std::unique_ptr<FunctionState>> retiring_;
   std::vector<Invocation*> free_invocations_;
   std::size_t outstanding_ = 0;
-  // While a batch of results is handled, the jobs it starts are collected and handed to the
-  // pool at once: one lock and at most one wake-up per idle worker.
-  bool batching_ = false;
+  // Jobs started during one loop iteration are handed to the pool together (right after the
+  // I/O callbacks, or before the loop would block): one lock and at most one wake-up per idle
+  // worker, however many requests one read brought.
   std::vector<Job> pending_jobs_;
+  core::Handle<uv_check_t> flush_check_;
+  core::Handle<uv_prepare_t> flush_prepare_;
   std::size_t pooled_running_ = 0;  // Pooled invocations whose result has not come back.
   bool draining_ = false;
   std::function<void()> on_idle_;

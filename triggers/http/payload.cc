@@ -260,8 +260,8 @@ core::Status apply_structured(core::Event& event) {
       data_base64 = &value;
       continue;
     }
-    auto it = std::find_if(known.begin(), known.end(),
-                           [&](const Known& k) { return k.name == name; });
+    auto it =
+        std::find_if(known.begin(), known.end(), [&](const Known& k) { return k.name == name; });
     if (it != known.end()) {
       if (auto status = check_attribute_string(value, name); !status.ok()) {
         return status;
@@ -371,8 +371,8 @@ core::Status apply_binary(const Headers& headers, core::Event& event) {
     if (!percent_decode(header.value, value)) {
       return invalid("header " + header.name + " has an invalid percent-encoding");
     }
-    auto it = std::find_if(known.begin(), known.end(),
-                           [&](const Known& k) { return k.name == name; });
+    auto it =
+        std::find_if(known.begin(), known.end(), [&](const Known& k) { return k.name == name; });
     if (it != known.end()) {
       // The binding allows each attribute once; the first occurrence wins.
       if (!*it->field) {
@@ -426,8 +426,8 @@ core::Status apply_binary(const Headers& headers, core::Event& event) {
 // "23/Nov/2026:13:45:00 +0000", the time format of API Gateway's requestContext.
 std::string format_apigw_time(std::chrono::system_clock::time_point now) {
   using namespace std::chrono;
-  static constexpr std::array<const char*, 12> kMonths = {
-      "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  static constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   auto day = floor<days>(now);
   year_month_day date(day);
   hh_mm_ss<seconds> clock(floor<seconds>(now - day));
@@ -454,10 +454,10 @@ std::string_view host_without_port(std::string_view host) {
 }
 
 std::string_view domain_prefix(std::string_view domain) {
-  bool ip_literal = !domain.empty() && (domain.front() == '[' ||
-                                        std::all_of(domain.begin(), domain.end(), [](char c) {
-                                          return (c >= '0' && c <= '9') || c == '.';
-                                        }));
+  bool ip_literal = !domain.empty() &&
+                    (domain.front() == '[' || std::all_of(domain.begin(), domain.end(), [](char c) {
+                       return (c >= '0' && c <= '9') || c == '.';
+                     }));
   if (ip_literal) {
     return domain;
   }
@@ -542,7 +542,8 @@ std::string build_apigw_v2_event(const Request& request, const RouteMatch& match
         if (!cookie.empty()) {
           cookies.emplace_back(cookie);
         }
-        rest = semicolon == std::string_view::npos ? std::string_view() : rest.substr(semicolon + 1);
+        rest =
+            semicolon == std::string_view::npos ? std::string_view() : rest.substr(semicolon + 1);
       }
       continue;
     }
@@ -577,8 +578,8 @@ std::string build_apigw_v2_event(const Request& request, const RouteMatch& match
   const std::string* host = find_header(request.headers, "host");
   std::string_view domain = host != nullptr ? host_without_port(*host) : std::string_view();
   const std::string* user_agent = find_header(request.headers, "user-agent");
-  std::string protocol = "HTTP/" + std::to_string(request.version_major) + "." +
-                         std::to_string(request.version_minor);
+  std::string protocol =
+      "HTTP/" + std::to_string(request.version_major) + "." + std::to_string(request.version_minor);
   auto epoch_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
 
@@ -703,8 +704,7 @@ core::Result<Response> parse_apigw_v2_response(std::string_view function_output)
   }
   response.status = status.GetInt();
 
-  if (auto it = document.FindMember("headers");
-      it != document.MemberEnd() && !it->value.IsNull()) {
+  if (auto it = document.FindMember("headers"); it != document.MemberEnd() && !it->value.IsNull()) {
     if (!it->value.IsObject()) {
       return bad_response("headers must be an object");
     }
@@ -732,8 +732,7 @@ core::Result<Response> parse_apigw_v2_response(std::string_view function_output)
     }
   }
 
-  if (auto it = document.FindMember("cookies");
-      it != document.MemberEnd() && !it->value.IsNull()) {
+  if (auto it = document.FindMember("cookies"); it != document.MemberEnd() && !it->value.IsNull()) {
     if (!it->value.IsArray()) {
       return bad_response("cookies must be an array of strings");
     }

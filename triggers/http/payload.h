@@ -90,7 +90,7 @@ std::optional<std::string> base64_decode(std::string_view text);
 
 // Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
 bool is_valid_utf8(std::string_view text);
-// `text` with each maximal invalid subsequence replaced by U+FFFD.
+// `text` with each byte that does not start a well-formed sequence replaced by U+FFFD.
 std::string to_valid_utf8(std::string_view text);
 
 // RFC 3339 date-time ("2026-11-23T13:45:00.123Z", "...+01:00"); nullopt when malformed or out

@@ -75,8 +75,8 @@ core::Result<std::vector<Segment>> parse_template(std::string_view path_template
     if (opens == 0 && closes == 0) {
       Segment segment{SegmentKind::kLiteral, {}};
       if (!percent_decode(text, segment.text)) {
-        return template_error(path_template, "has an invalid percent-encoding in \"" +
-                                                 std::string(text) + "\"");
+        return template_error(path_template,
+                              "has an invalid percent-encoding in \"" + std::string(text) + "\"");
       }
       segments.push_back(std::move(segment));
       continue;
@@ -98,12 +98,13 @@ core::Result<std::vector<Segment>> parse_template(std::string_view path_template
       return template_error(path_template, "has an empty parameter name");
     }
     if (!std::all_of(name.begin(), name.end(), is_name_char)) {
-      return template_error(path_template, "parameter name \"" + std::string(name) +
-                                               "\" may only contain letters, digits, '_', '-', '.'");
+      return template_error(path_template,
+                            "parameter name \"" + std::string(name) +
+                                "\" may only contain letters, digits, '_', '-', '.'");
     }
     if (greedy && !last) {
-      return template_error(path_template, "greedy parameter {" + std::string(name) +
-                                               "+} must be the last segment");
+      return template_error(
+          path_template, "greedy parameter {" + std::string(name) + "+} must be the last segment");
     }
     for (const Segment& previous : segments) {
       if (previous.kind != SegmentKind::kLiteral && previous.text == name) {
@@ -112,8 +113,8 @@ core::Result<std::vector<Segment>> parse_template(std::string_view path_template
       }
     }
     if (++param_count > Router::kMaxParams) {
-      return template_error(path_template, "has more than " + std::to_string(Router::kMaxParams) +
-                                               " parameters");
+      return template_error(path_template,
+                            "has more than " + std::to_string(Router::kMaxParams) + " parameters");
     }
     segments.push_back({greedy ? SegmentKind::kGreedy : SegmentKind::kParam, std::string(name)});
   }
@@ -152,9 +153,9 @@ struct Router::Endpoint {
 
 struct Router::Node {
   std::unordered_map<std::string, std::unique_ptr<Node>, SegmentHash, std::equal_to<>> literals;
-  std::unique_ptr<Node> param;            // Any one non-empty segment.
-  std::vector<Endpoint> endpoints;        // Routes whose template ends at this node.
-  std::vector<Endpoint> greedy_endpoints; // Routes whose greedy parameter follows this node.
+  std::unique_ptr<Node> param;             // Any one non-empty segment.
+  std::vector<Endpoint> endpoints;         // Routes whose template ends at this node.
+  std::vector<Endpoint> greedy_endpoints;  // Routes whose greedy parameter follows this node.
 };
 
 Router::Router() : root_(std::make_unique<Node>()) {}
@@ -244,7 +245,7 @@ namespace {
 // then parameter, then greedy) that stops at the first route allowing the method.
 struct MatchWalk {
   std::string_view method;
-  std::string_view rest;  // The path without its leading '/'.
+  std::string_view rest;                                        // The path without its leading '/'.
   std::array<std::string_view, Router::kMaxParams> captured{};  // Raw values, by depth.
   const Router::Endpoint* found = nullptr;
   // Endpoint lists whose path matched but whose methods did not; filled only on that rare path.

@@ -67,8 +67,10 @@ check_target "$results_dir/dispatch.csv" "BM_DispatchInline/real_time" 5000000 "
 printf '  %-34s %12.0f events/s  (for comparison)\n' "pooled, 1 worker thread" \
   "$(median "$results_dir/dispatch.csv" "BM_DispatchPooled/threads:1/real_time")"
 
-# Later sections (HTTP trigger under wrk against nginx, Kafka and Redis consumers against their
-# own clients) go here, each with its own targets.
+section "HTTP trigger (bench/http.sh): wrk against switchyard and nginx in the same run"
+bash "$(dirname "$0")/http.sh" "$build_dir" "${SWITCHYARD_BENCH_HTTP_SECONDS:-10}"
+
+# Later sections (Kafka and Redis consumers against their own clients) go here.
 
 echo
 if [ "$missed" -ne 0 ]; then

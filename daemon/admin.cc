@@ -5,8 +5,8 @@
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
-#include <random>
 
+#include "core/ids.h"
 #include "core/log.h"
 
 namespace switchyard::daemon {
@@ -51,14 +51,6 @@ std::string function_from_path_segment(std::string_view segment) {
     segment = segment.substr(0, colon);
   }
   return std::string(segment);
-}
-
-std::string new_request_id() {
-  static thread_local std::mt19937_64 random{std::random_device{}()};
-  std::uint64_t a = random();
-  std::uint64_t b = random();
-  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
-                     a & 0xfff, ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffull);
 }
 
 }  // namespace
@@ -146,7 +138,7 @@ void AdminListener::invoke(const std::string& function, Request&& request, Respo
     return;
   }
   bool synchronous = type == "RequestResponse";
-  std::string request_id = new_request_id();
+  std::string request_id = core::random_uuid();
 
   core::Event event;
   event.id = request_id;

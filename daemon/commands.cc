@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "config/loader.h"
+#include "core/ids.h"
 #include "core/log.h"
 #include "functions/loader.h"
 #include "triggers/trigger.h"
@@ -39,16 +40,6 @@ std::string json_error(std::string_view type, std::string_view message) {
   core::append_json_escaped(out, message);
   out += "\"}";
   return out;
-}
-
-std::string random_id() {
-  std::random_device device;
-  std::mt19937_64 random(device());
-  std::uint64_t a = random();
-  std::uint64_t b = random();
-  // A version 4 UUID, like Lambda's request ids.
-  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
-                     a & 0xfff, ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffull);
 }
 
 }  // namespace
@@ -116,7 +107,7 @@ int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream
       event.data.assign(std::istreambuf_iterator<char>(file), {});
     }
   }
-  event.id = random_id();
+  event.id = core::random_uuid();
   event.source = "switchyard/invoke";
   event.type = "switchyard.invoke";
   event.time = std::chrono::system_clock::now();
@@ -133,7 +124,7 @@ int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream
   // The handler runs on its own thread so that its timeout is enforced here as the daemon
   // enforces it: reported at the deadline, with the context cancelled.
   std::atomic<bool> cancelled{false};
-  std::string request_id = random_id();
+  std::string request_id = core::random_uuid();
   functions::InvocationContext ctx;
   ctx.request_id = request_id;
   ctx.function_name = manifest->name;

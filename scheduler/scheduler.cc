@@ -196,6 +196,7 @@ Scheduler::Scheduler(core::Loop& loop, WorkerPool& pool, core::MetricsRegistry& 
       metrics_(metrics),
       dead_letters_(dead_letters),
       random_(std::random_device{}()),
+      request_ids_(instance),
       dead_letter_failures_(metrics.counter(
           "switchyard_dead_letter_failures_total",
           "Dead letters that could not be written; their events were not acknowledged.")),
@@ -204,7 +205,6 @@ Scheduler::Scheduler(core::Loop& loop, WorkerPool& pool, core::MetricsRegistry& 
   flush_check_.get()->data = this;
   uv_prepare_init(loop.raw(), flush_prepare_.get());
   flush_prepare_.get()->data = this;
-  request_id_prefix_ = fmt::format("{}-{:08x}-", instance, static_cast<std::uint32_t>(random_()));
   results_.unref();
 }
 
@@ -414,30 +414,13 @@ void Scheduler::recycle(Invocation* inv) {
   free_invocations_.push_back(inv);
 }
 
-void Scheduler::next_request_id(std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  static constexpr std::size_t kDigits = 16;
-  std::uint64_t n = ++request_counter_;
-  // An invocation object keeps its prefix between uses: only the digits are rewritten.
-  if (out.size() != request_id_prefix_.size() + kDigits ||
-      out.compare(0, request_id_prefix_.size(), request_id_prefix_) != 0) {
-    out.assign(request_id_prefix_);
-    out.resize(request_id_prefix_.size() + kDigits);
-  }
-  char* digits = out.data() + request_id_prefix_.size();
-  for (int i = kDigits - 1; i >= 0; --i) {
-    digits[i] = kHex[n & 0xf];
-    n >>= 4;
-  }
-}
-
 void Scheduler::start(Invocation* inv) {
   FunctionState* fn = inv->function;
   ++fn->in_flight;
   ++fn->running;
   fn->metrics.in_flight.inc_unshared();
   ++inv->attempt;
-  next_request_id(inv->request_id);
+  request_ids_.next(inv->request_id);
   inv->cancelled.store(false, std::memory_order_relaxed);
   inv->inline_run = fn->manifest.execution == config::Execution::kInline;
 

@@ -28,6 +28,7 @@
 
 #include "config/config.h"
 #include "core/event.h"
+#include "core/ids.h"
 #include "core/loop.h"
 #include "core/loop_queue.h"
 #include "core/metrics.h"
@@ -118,15 +119,13 @@ class Scheduler final : public Dispatcher {
   void pump(FunctionState* fn);
   void after_change(FunctionState* fn);
   void update_pool_ceiling();
-  void next_request_id(std::string& out);
 
   core::Loop& loop_;
   WorkerPool& pool_;
   core::MetricsRegistry& metrics_;
   DeadLetterSink& dead_letters_;
-  std::string request_id_prefix_;
-  std::uint64_t request_counter_ = 0;
   std::mt19937_64 random_;
+  core::IdGenerator request_ids_;
 
   std::unordered_map<std::string, std::unique_ptr<FunctionState>, StringHash, std::equal_to<>>
       functions_;

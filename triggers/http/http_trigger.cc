@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <random>
 
+#include "core/ids.h"
 #include "core/log.h"
 #include "triggers/http/message.h"
 #include "triggers/http/payload.h"
@@ -55,10 +55,8 @@ class HttpTrigger final : public Trigger {
                 [this](Request&& request, ResponseSlot slot) {
                   handle(std::move(request), std::move(slot));
                 },
-                context.metrics) {
-    std::random_device device;
-    id_prefix_ = fmt::format("{:08x}-", static_cast<std::uint32_t>(device()));
-  }
+                context.metrics),
+        request_ids_("http") {}
 
   std::string describe() const override {
     return fmt::format("http {}:{} ({} route(s))", context_.daemon.http.address, server_.port(),
@@ -115,7 +113,7 @@ class HttpTrigger final : public Trigger {
         break;
     }
     const Route& route = routes_[match.route_index];
-    next_request_id();
+    request_ids_.next(request_id_);
 
     core::Event event;
     const std::string* invocation_type = find_header(request.headers, "X-Amz-Invocation-Type");
@@ -249,18 +247,6 @@ class HttpTrigger final : public Trigger {
     }
   }
 
-  void next_request_id() {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::uint64_t n = ++request_counter_;
-    request_id_.assign(id_prefix_);
-    char digits[16];
-    for (int i = 15; i >= 0; --i) {
-      digits[i] = kHex[n & 0xf];
-      n >>= 4;
-    }
-    request_id_.append(digits, sizeof(digits));
-  }
-
   TriggerContext& context_;
   std::vector<Route> routes_;
   Router router_;
@@ -271,9 +257,8 @@ class HttpTrigger final : public Trigger {
   bool draining_ = false;
   std::function<void()> on_stopped_;
   std::string allow_;
-  std::string id_prefix_;
+  core::IdGenerator request_ids_;
   std::string request_id_;
-  std::uint64_t request_counter_ = 0;
 };
 
 core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,

@@ -1,0 +1,29 @@
+#pragma once
+
+// Identifiers for events and invocations.
+
+#include <cstdint>
+#include <string>
+
+namespace switchyard::core {
+
+// A random version 4 UUID ("1b4e28ba-2fa1-4d2e-8c4f-0a1b2c3d4e5f"), like Lambda's request ids.
+// Safe from any thread.
+std::string random_uuid();
+
+// Cheap unique ids for the hot path: a random per-process prefix plus a counter in hex. One
+// generator per thread of use (it is not synchronised).
+class IdGenerator {
+ public:
+  // `label` starts the prefix ("vm" gives "vm-1a2b3c4d-000000000000002a").
+  explicit IdGenerator(const std::string& label);
+
+  // Writes the next id into `out`, reusing its storage.
+  void next(std::string& out);
+
+ private:
+  std::string prefix_;
+  std::uint64_t counter_ = 0;
+};
+
+}  // namespace switchyard::core

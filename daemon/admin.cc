@@ -163,6 +163,10 @@ void AdminListener::invoke(const std::string& function, Request&& request, Respo
       response.headers.push_back({"Content-Type", "application/json"});
       if (outcome.ok()) {
         response.body = std::move(outcome.response.body);
+      } else if (outcome.kind == core::OutcomeKind::kRejected) {
+        // The service gave up (shutting down), not the function.
+        pending->respond(aws_error(503, "ServiceException", outcome.error_message));
+        return;
       } else {
         // Lambda answers a failed invocation with 200 and says so in a header.
         response.headers.push_back({"X-Amz-Function-Error", "Unhandled"});

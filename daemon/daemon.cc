@@ -199,6 +199,8 @@ class Daemon {
                    "acknowledged and will be delivered again",
                    scheduler_.outstanding());
       scheduler_.abandon();
+      // Not a clean drain: say so to systemd and to whoever reads the exit status.
+      exit_code_ = 1;
       finish();
     });
     shutdown_timer_->start(snapshot_.daemon.limits.shutdown_timeout);

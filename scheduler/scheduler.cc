@@ -277,11 +277,18 @@ void Scheduler::remove(std::string_view name) {
 void Scheduler::update_pool_ceiling() {
   // Every admitted pooled invocation can have a thread, so one blocked function never keeps
   // another with free slots waiting.
+  // Retiring functions, and functions whose limit was lowered, may still hold threads.
   long long total = 0;
-  for (const auto& [name, fn] : functions_) {
-    if (fn->manifest.execution == config::Execution::kPool) {
-      total += fn->manifest.concurrency;
+  auto add = [&total](const FunctionState& fn) {
+    if (fn.manifest.execution == config::Execution::kPool) {
+      total += std::max(fn.manifest.concurrency, fn.in_flight);
     }
+  };
+  for (const auto& [name, fn] : functions_) {
+    add(*fn);
+  }
+  for (const auto& fn : retiring_) {
+    add(*fn);
   }
   pool_.set_max_threads(static_cast<int>(std::min<long long>(total, 4096)));
 }
@@ -454,6 +461,15 @@ void Scheduler::start(Invocation* inv) {
 
 void Scheduler::run_on_worker(void* arg) {
   auto* inv = static_cast<Invocation*>(arg);
+  if (inv->cancelled.load(std::memory_order_relaxed)) {
+    // Its deadline passed while it waited for a thread, and its event went on without it: do
+    // not run the function a second time for nothing.
+    inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
+                                          "cancelled before it started");
+    inv->seconds = 0;
+    inv->scheduler->results_.push(inv);
+    return;
+  }
   run_invocation(inv, *inv->version, Clock::time_point{});
   inv->scheduler->results_.push(inv);
 }
@@ -565,7 +581,11 @@ void Scheduler::expire_due(FunctionState* fn) {
 void Scheduler::settle(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
   outcome.attempts = inv->attempt;
-  if (outcome.ok() || inv->event.synchronous) {
+  if (abandoned_ && !outcome.ok()) {
+    // No more retries or dead letters once the daemon gave up: the source redelivers.
+    outcome.kind = core::OutcomeKind::kRejected;
+    complete(inv, outcome);
+  } else if (outcome.ok() || inv->event.synchronous) {
     complete(inv, outcome);
   } else if (inv->attempt < fn->manifest.retry.attempts && !fn->removed) {
     schedule_retry(inv, outcome);
@@ -726,10 +746,24 @@ void Scheduler::abandon() {
         complete(inv, outcome);
       }
     }
-    for (Invocation* inv = fn.running_head; inv != nullptr; inv = inv->next) {
+    // Running invocations are cancelled and their events answered now, as at a timeout: the
+    // triggers that own the completions may be gone by the time the threads return.
+    while (fn.running_head != nullptr) {
+      Invocation* inv = fn.running_head;
+      fn.unlink(inv);
+      inv->timed_out = true;
       inv->cancelled.store(true, std::memory_order_relaxed);
+      --fn.running;
+      Invocation* detached = acquire(&fn);
+      detached->event = detach(inv->event);
+      detached->attempt = inv->attempt;
+      auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
+                                            "the daemon stopped before this invocation ended");
+      outcome.attempts = inv->attempt;
+      complete(detached, outcome);
     }
   };
+  abandoned_ = true;
   for (auto& [name, fn] : functions_) {
     give_up(*fn);
   }

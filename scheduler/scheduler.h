@@ -70,9 +70,10 @@ class Scheduler final : public Dispatcher {
   // waiting to retry.
   void drain(std::function<void()> on_idle);
 
-  // Gives up on everything not yet finished: queued events and pending retries are completed as
-  // kRejected (so their sources do not acknowledge them), running invocations are cancelled and
-  // their results discarded. For the end of shutdown_timeout.
+  // Gives up on everything not yet finished: queued events, pending retries and running
+  // invocations are completed as kRejected at once (so their sources do not acknowledge them);
+  // running invocations are cancelled and their results discarded when their threads return.
+  // Dead letters already being written are left to finish. For the end of shutdown_timeout.
   void abandon();
 
   bool has_function(std::string_view name) const;
@@ -140,6 +141,7 @@ class Scheduler final : public Dispatcher {
   core::Handle<uv_prepare_t> flush_prepare_;
   std::size_t pooled_running_ = 0;  // Pooled invocations whose result has not come back.
   bool draining_ = false;
+  bool abandoned_ = false;
   std::function<void()> on_idle_;
 
   struct Watcher {

@@ -119,7 +119,10 @@ void WorkerPool::monitor_main() {
   while (!stopping_) {
     // Join threads that retired themselves.
     if (!exited_.empty()) {
-      for (auto id : exited_) {
+      // Retiring workers keep adding to exited_ while the lock is released for a join.
+      std::vector<std::thread::id> exited;
+      exited.swap(exited_);
+      for (auto id : exited) {
         auto it = std::find_if(workers_.begin(), workers_.end(),
                                [id](const std::thread& t) { return t.get_id() == id; });
         if (it != workers_.end()) {
@@ -130,7 +133,6 @@ void WorkerPool::monitor_main() {
           lock.lock();
         }
       }
-      exited_.clear();
       continue;
     }
     if (queue_.empty() && idle_ == threads_) {

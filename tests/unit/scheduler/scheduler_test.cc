@@ -395,23 +395,36 @@ TEST_CASE("a removed function finishes what it accepted and then refuses") {
   CHECK(h.outcomes[1].kind == core::OutcomeKind::kOk);
 }
 
-TEST_CASE("abandon completes queued events as rejected so sources do not acknowledge them") {
+TEST_CASE("abandon answers every unfinished event at once, as rejected") {
   std::atomic<bool> release{false};
   Harness h;
   Release guard(release);
+  std::atomic<bool> saw_cancel{false};
+  std::atomic<bool> returned{false};
+  std::atomic<bool> began{false};
   h.add(h.manifest("a", 1, 10), [&](const core::Event&, const auto& ctx) {
+    began = true;
     while (!release.load() && !ctx.is_cancelled()) {
       std::this_thread::sleep_for(1ms);
     }
+    saw_cancel = ctx.is_cancelled();
+    returned = true;
     return ok();
   });
   CHECK(h.sched.dispatch("a", h.event("running")) == Admission::kStarted);
   CHECK(h.sched.dispatch("a", h.event("waiting")) == Admission::kQueued);
+  REQUIRE(run_until(h.loop, [&] { return began.load(); }));
   h.sched.abandon();
-  REQUIRE(h.outcomes.size() == 1);
+  // Both completions ran before abandon() returned: the triggers that own them may go now.
+  REQUIRE(h.outcomes.size() == 2);
   CHECK(h.outcomes[0].id == "waiting");
   CHECK(h.outcomes[0].kind == core::OutcomeKind::kRejected);
-  // The running one was cancelled; it still completes once its thread returns.
-  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 2; }));
   CHECK(h.outcomes[1].id == "running");
+  CHECK(h.outcomes[1].kind == core::OutcomeKind::kRejected);
+  CHECK(h.sched.outstanding() == 0);
+  // The running invocation was cancelled; when its thread returns nothing is reported twice.
+  REQUIRE(run_until(h.loop, [&] { return h.sched.busy_threads() == 0; }));
+  CHECK(saw_cancel.load());
+  CHECK(returned.load());
+  CHECK(h.outcomes.size() == 2);
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds and runs the test suite under sanitizers:
+#   asan: every test (unit and integration, the daemon included) under AddressSanitizer +
+#         UndefinedBehaviorSanitizer;
+#   tsan: the threaded units (core, scheduler, the HTTP server) under ThreadSanitizer.
+# Any sanitizer report fails the run.
+# Usage: tests/sanitize.sh [asan|tsan|all]
+set -euo pipefail
+which=${1:-all}
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+configure() {  # DIR FLAGS [EXTRA CMAKE ARGS...]
+  local dir=$1 flags=$2
+  shift 2
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DSWITCHYARD_BUILD_BENCH=OFF \
+    -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+    -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" \
+    -DCMAKE_MODULE_LINKER_FLAGS="$flags" "$@" >/dev/null
+}
+
+if [ "$which" = asan ] || [ "$which" = all ]; then
+  echo "== AddressSanitizer + UndefinedBehaviorSanitizer: every test"
+  configure "$root/build-asan" \
+    "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  cmake --build "$root/build-asan" -j2
+  (cd "$root/build-asan" &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      ctest --output-on-failure -j2 --timeout 600)
+fi
+
+if [ "$which" = tsan ] || [ "$which" = all ]; then
+  echo "== ThreadSanitizer: core, scheduler, HTTP server"
+  configure "$root/build-tsan" "-fsanitize=thread -O1" \
+    -DSWITCHYARD_UNIT_TESTS="core;scheduler;triggers"
+  cmake --build "$root/build-tsan" -j2 --target unit_core unit_scheduler unit_http_server
+  (cd "$root/build-tsan" &&
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+      ctest --output-on-failure -R 'unit_core|unit_scheduler|unit_http_server' --timeout 600)
+fi

@@ -3,7 +3,8 @@
  *
  *   {"id": "...", "source": "...", "type": "...", "subject": "...", "datacontenttype": "...",
  *    "dataschema": "...", "time": "2024-05-01T12:00:00.000Z", "data": "...",
- *    "attributes": {"http.method": "GET", ...}}
+ *    "attributes": {"http.method": "GET", ...},
+ *    "context": {"function_name": "echo", "request_id": "...", "trace_parent": "..."}}
  *
  * "time" is null when the source gave none. Repeated attribute keys (repeated HTTP headers) are
  * joined with ", " as HTTP does, so that "attributes" stays a JSON object with unique keys.
@@ -225,7 +226,6 @@ static void append_attributes(Buffer* buffer, const sy_event* event) {
 int switchyard_handle(const sy_event* event, const sy_context* context, sy_response* response) {
   Buffer body = {NULL, 0, 0, 0};
   sy_bytes content;
-  (void)context;
 
   buffer_append_cstr(&body, "{");
   append_member(&body, "id", event->id);
@@ -240,7 +240,13 @@ int switchyard_handle(const sy_event* event, const sy_context* context, sy_respo
   append_member(&body, "data", event->data);
   buffer_append_cstr(&body, "\"attributes\":");
   append_attributes(&body, event);
-  buffer_append_cstr(&body, "}");
+  /* From the context: what the function knows about this invocation besides the event. */
+  buffer_append_cstr(&body, ",\"context\":{");
+  append_member(&body, "function_name", context->function_name);
+  append_member(&body, "request_id", context->request_id);
+  buffer_append_cstr(&body, "\"trace_parent\":");
+  append_json_string(&body, context->trace_parent);
+  buffer_append_cstr(&body, "}}");
 
   if (body.failed) {
     free(body.data);

@@ -197,9 +197,25 @@ except client.exceptions.ResourceNotFoundException:
     print("not found")
 ev = client.invoke(FunctionName="hello", InvocationType="Event", Payload=b"{}")
 print(ev["StatusCode"])
+# sleep has 2 slots and a queue of 10: of 20 concurrent calls, some are throttled. The SDK's own
+# retries are off so that the 429 reaches the caller.
+from botocore.config import Config
+from concurrent.futures import ThreadPoolExecutor
+once = boto3.client("lambda", endpoint_url=sys.argv[1],
+                    config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                                  max_pool_connections=32))
+def call(_):
+    try:
+        once.invoke(FunctionName="sleep", Payload=b"1000")
+        return "ok"
+    except once.exceptions.TooManyRequestsException:
+        return "throttled"
+with ThreadPoolExecutor(20) as pool:
+    results = list(pool.map(call, range(20)))
+print("throttled" if results.count("throttled") >= 8 and results.count("ok") >= 2 else results)
 )";
   auto boto = run_process({"/usr/bin/python3", "-c", script, endpoint}, aws_env, {}, 60s);
   CHECK(boto.exit_code == 0);
-  CHECK(boto.out == "200 Hello, Boto!\n200 Unhandled DeliberateError\nnot found\n202\n");
+  CHECK(boto.out == "200 Hello, Boto!\n200 Unhandled DeliberateError\nnot found\n202\nthrottled\n");
   CHECK(daemon.stop().exit_code == 0);
 }

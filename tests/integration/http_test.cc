@@ -550,5 +550,9 @@ TEST_CASE("the traceparent header reaches the function's context") {
   REQUIRE(reply.status == 200);
   CHECK(reply.body.find("\"trace_parent\":\"" + trace + "\"") != std::string::npos);
   CHECK(reply.body.find("\"function_name\":\"echo\"") != std::string::npos);
+  auto metrics = http_request(daemon.admin_port(), "GET", "/metrics");
+  CHECK(metrics.body.find(
+            R"(switchyard_trigger_events_total{trigger="http",function="echo",outcome="ok"} 1)") !=
+        std::string::npos);
   CHECK(daemon.stop().exit_code == 0);
 }

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
+
 
 #include "core/ids.h"
 #include "core/log.h"
@@ -19,7 +21,13 @@ struct Route {
   std::string function;
   std::string path_template;
   bool apigw_v2 = false;
+  // switchyard_trigger_events_total{trigger="http",function,outcome}, by core::OutcomeKind.
+  std::array<core::Counter*, 5> outcomes{};
 };
+
+constexpr std::array<core::OutcomeKind, 5> kOutcomeKinds = {
+    core::OutcomeKind::kOk, core::OutcomeKind::kFunctionError, core::OutcomeKind::kTimeout,
+    core::OutcomeKind::kThrottled, core::OutcomeKind::kRejected};
 
 Response json_response(int status, std::string body) {
   Response response;
@@ -56,7 +64,18 @@ class HttpTrigger final : public Trigger {
                   handle(std::move(request), std::move(slot));
                 },
                 context.metrics),
-        request_ids_("http") {}
+        request_ids_("http") {
+    for (Route& route : routes_) {
+      for (std::size_t i = 0; i < kOutcomeKinds.size(); ++i) {
+        route.outcomes[i] = &context.metrics.counter(
+            "switchyard_trigger_events_total",
+            "Events answered by a trigger, by function and outcome.",
+            {{"trigger", "http"},
+             {"function", route.function},
+             {"outcome", std::string(core::to_string(kOutcomeKinds[i]))}});
+      }
+    }
+  }
 
   std::string describe() const override {
     return fmt::format("http {}:{} ({} route(s))", context_.daemon.http.address, server_.port(),
@@ -137,9 +156,10 @@ class HttpTrigger final : public Trigger {
     std::size_t index = 0;
     if (!asynchronous) {
       index = park(std::move(slot));
-      bool apigw = route.apigw_v2;
-      event.completion = [this, index, apigw](core::Event&, core::Outcome& outcome) {
-        answer(index, apigw, outcome);
+      const Route* answered_route = &route;
+      event.completion = [this, index, answered_route](core::Event&, core::Outcome& outcome) {
+        answered_route->outcomes[static_cast<std::size_t>(outcome.kind)]->inc_unshared();
+        answer(index, answered_route->apigw_v2, outcome);
       };
     }
     auto admission = context_.dispatcher.dispatch(route.function, std::move(event));
@@ -153,6 +173,7 @@ class HttpTrigger final : public Trigger {
         }
         return;
       case scheduler::Admission::kThrottled: {
+        route.outcomes[static_cast<std::size_t>(core::OutcomeKind::kThrottled)]->inc_unshared();
         Response response = message_response(429, "Too Many Requests");
         response.headers.push_back(
             {"Retry-After", std::to_string(context_.dispatcher.retry_after(route.function).count())});
@@ -160,6 +181,7 @@ class HttpTrigger final : public Trigger {
         return;
       }
       case scheduler::Admission::kRejected:
+        route.outcomes[static_cast<std::size_t>(core::OutcomeKind::kRejected)]->inc_unshared();
         respond_refused(asynchronous, index, std::move(slot),
                         message_response(503, "function " + route.function + " is not serving"));
         return;

@@ -20,6 +20,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "functions/loader.h"
+#include "triggers/http/http_trigger.h"
 #include "triggers/trigger.h"
 
 namespace switchyard::daemon {
@@ -49,6 +50,14 @@ int validate_command(const std::filesystem::path& config_file, std::ostream& out
   auto result = config::load(config_file);
   if (!result.ok()) {
     print_errors(result, err);
+    return 1;
+  }
+  auto route_errors = triggers::http::check_http_routes(*result.snapshot);
+  if (!route_errors.empty()) {
+    for (const auto& error : route_errors) {
+      err << error << '\n';
+    }
+    err << route_errors.size() << (route_errors.size() == 1 ? " error" : " errors") << '\n';
     return 1;
   }
   std::map<std::string, int> kinds;

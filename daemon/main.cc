@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <iostream>
 
 #include "config/loader.h"
@@ -41,6 +42,8 @@ int run_command(const std::filesystem::path& config_file) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that resets a connection mid-write must cost an error code, not the process.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"switchyard: a self-hosted Function-as-a-Service event router"};
   app.require_subcommand(1);
 

@@ -165,6 +165,20 @@ TEST_CASE("validate summarises a good config and lists every error of a bad one"
   CHECK(bad.err.find("3 errors") != std::string::npos);
 }
 
+TEST_CASE("validate rejects two routes that conflict, pointing at the second") {
+  TempDir dir;
+  auto config = dir.write("switchyard.yaml", "manifests: functions.d\n");
+  dir.write("functions.d/lib/f.so", "placeholder: validate does not load libraries\n");
+  dir.write("functions.d/a.yaml",
+            "name: a\nlibrary: lib/f.so\ntriggers:\n  - http: { path: \"/users/{id}\", methods: [GET] }\n");
+  dir.write("functions.d/b.yaml",
+            "name: b\nlibrary: lib/f.so\ntriggers:\n  - http: { path: \"/users/{name}\" }\n");
+  auto result = run_process({kBin, "validate", "--config", config});
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find("functions.d/b.yaml:4:5: function b: ") != std::string::npos);
+  CHECK(result.err.find("1 error") != std::string::npos);
+}
+
 TEST_CASE("run reports READY to systemd, then drains and exits 0 on SIGTERM") {
   TempDir dir;
   NotifySocket notify(dir);

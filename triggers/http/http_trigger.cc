@@ -283,10 +283,11 @@ class HttpTrigger final : public Trigger {
   std::string request_id_;
 };
 
-core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
-                                            TriggerContext& context) {
-  std::vector<Route> routes;
-  Router router;
+// Builds the route table of every function's http triggers; conflicting routes are errors that
+// point at the trigger in its manifest.
+std::vector<std::string> build_routes(const config::Snapshot& snapshot, std::vector<Route>& routes,
+                                      Router& router) {
+  std::vector<std::string> errors;
   for (const auto& manifest : snapshot.functions) {
     for (const auto& trigger : manifest.triggers) {
       const auto* spec = std::get_if<config::HttpTriggerSpec>(&trigger.spec);
@@ -295,13 +296,28 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
       }
       auto added = router.add(spec->path, spec->methods, routes.size());
       if (!added.ok()) {
-        return core::Error(core::ErrorCode::kInvalidArgument,
-                           fmt::format("{}:{}:{}: function {}: {}", trigger.location.file,
-                                       trigger.location.line, trigger.location.column,
-                                       manifest.name, added.error().message()));
+        errors.push_back(fmt::format("{}:{}:{}: function {}: {}", trigger.location.file,
+                                     trigger.location.line, trigger.location.column,
+                                     manifest.name, added.error().message()));
+        continue;
       }
-      routes.push_back(Route{manifest.name, spec->path, spec->payload == "apigw-v2"});
+      routes.push_back(Route{manifest.name, spec->path, spec->payload == "apigw-v2", {}});
     }
+  }
+  return errors;
+}
+
+core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
+                                            TriggerContext& context) {
+  std::vector<Route> routes;
+  Router router;
+  auto errors = build_routes(snapshot, routes, router);
+  if (!errors.empty()) {
+    std::string message;
+    for (const auto& error : errors) {
+      message += (message.empty() ? "" : "; ") + error;
+    }
+    return core::Error(core::ErrorCode::kInvalidArgument, message);
   }
   std::vector<TriggerPtr> triggers;
   if (!routes.empty() && snapshot.daemon.http.enabled) {
@@ -311,6 +327,12 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
 }
 
 }  // namespace
+
+std::vector<std::string> check_http_routes(const config::Snapshot& snapshot) {
+  std::vector<Route> routes;
+  Router router;
+  return build_routes(snapshot, routes, router);
+}
 
 void register_http_trigger(TriggerRegistry& registry) {
   auto status = registry.add("http", build);

@@ -9,9 +9,16 @@
 //
 // Thread rules: loop thread only.
 
+#include <string>
+#include <vector>
+
 #include "triggers/trigger.h"
 
 namespace switchyard::triggers::http {
+
+// Every route conflict among the snapshot's http triggers, as "file:line:column: message"; for
+// `switchyard validate`, which reports them with the config's own errors.
+std::vector<std::string> check_http_routes(const config::Snapshot& snapshot);
 
 // Registers the "http" trigger kind.
 void register_http_trigger(TriggerRegistry& registry);

@@ -20,7 +20,9 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "functions/loader.h"
+#include "triggers/cron/schedule.h"
 #include "triggers/http/http_trigger.h"
+#include "triggers/http/payload.h"
 #include "triggers/trigger.h"
 
 namespace switchyard::daemon {
@@ -174,6 +176,37 @@ int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream
   if (!outcome.response.body.empty() && outcome.response.body.back() != '\n' &&
       isatty(STDOUT_FILENO)) {
     out << '\n';
+  }
+  return 0;
+}
+
+int cron_next_command(const CronNextOptions& options, std::ostream& out, std::ostream& err) {
+  auto schedule = triggers::cron::Schedule::parse(options.expression, options.timezone);
+  if (!schedule.ok()) {
+    err << fmt::format("schedule \"{}\": {}\n", options.expression, schedule.error().message());
+    return 1;
+  }
+  auto from = std::chrono::system_clock::now();
+  if (options.from) {
+    auto parsed = triggers::http::parse_rfc3339(*options.from);
+    if (!parsed) {
+      err << fmt::format("--from \"{}\": expected an ISO 8601 time with an offset, e.g. "
+                         "2026-03-29T01:30:00+01:00 or 2026-03-29T00:30:00Z\n",
+                         *options.from);
+      return 1;
+    }
+    from = *parsed;
+  }
+  if (options.count < 1 || options.count > 10000) {
+    err << "--count must be between 1 and 10000\n";
+    return 1;
+  }
+  for (int i = 0; i < options.count; ++i) {
+    from = schedule->next(from);
+    if (from == std::chrono::system_clock::time_point::max()) {
+      break;
+    }
+    out << triggers::cron::format_iso8601(from, options.timezone) << '\n';
   }
   return 0;
 }

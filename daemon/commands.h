@@ -26,4 +26,15 @@ struct InvokeOptions {
 // JSON on `err`); 2 it could not be run (config, load or input error).
 int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream& err);
 
+struct CronNextOptions {
+  std::string expression;
+  std::string timezone = "UTC";
+  std::optional<std::string> from;  // RFC 3339 / ISO 8601 with an offset; default: now.
+  int count = 5;
+};
+
+// Prints the next `count` fire times of a cron expression, one ISO 8601 time with its offset per
+// line (exit 0), or the parse error (exit 1), so that users can check a schedule before deploying.
+int cron_next_command(const CronNextOptions& options, std::ostream& out, std::ostream& err);
+
 }  // namespace switchyard::daemon

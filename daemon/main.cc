@@ -71,6 +71,19 @@ int main(int argc, char** argv) {
       invoke->add_option("--data-file", data_file, "Read the event data from a file (- = stdin)");
   data_option->excludes(data_file_option);
 
+  daemon::CronNextOptions cron_options;
+  std::string cron_from;
+  auto* cron = app.add_subcommand("cron", "Cron schedule tools");
+  cron->require_subcommand(1);
+  auto* cron_next = cron->add_subcommand("next", "Print the next fire times of a schedule");
+  cron_next->add_option("expression", cron_options.expression,
+                        "Cron expression: 5 or 6 fields, a macro, or @every DURATION")
+      ->required();
+  cron_next->add_option("--tz", cron_options.timezone, "IANA time zone (default UTC)");
+  auto* from_option =
+      cron_next->add_option("--from", cron_from, "Start after this ISO 8601 time (default now)");
+  cron_next->add_option("-n,--count", cron_options.count, "How many fire times (default 5)");
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -98,6 +111,12 @@ int main(int argc, char** argv) {
       invoke_options.data_file = data_file;
     }
     return daemon::invoke_command(invoke_options, std::cout, std::cerr);
+  }
+  if (*cron_next) {
+    if (*from_option) {
+      cron_options.from = cron_from;
+    }
+    return daemon::cron_next_command(cron_options, std::cout, std::cerr);
   }
   if (*version) {
     std::cout << "switchyard " << kVersion << " (function ABI " << SWITCHYARD_ABI_VERSION << ", "

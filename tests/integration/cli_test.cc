@@ -206,6 +206,18 @@ TEST_CASE("run refuses to start when a function cannot be loaded") {
   CHECK(result.err.find("is not a loadable shared object") != std::string::npos);
 }
 
+TEST_CASE("cron next previews a schedule in its time zone, across a DST gap") {
+  auto result = run_process({kBin, "cron", "next", "30 2 * * *", "--tz", "Europe/Berlin",
+                             "--from", "2026-03-28T00:00:00Z", "--count", "3"});
+  CHECK(result.exit_code == 0);
+  // 02:30 does not exist on 2026-03-29 in Berlin: it fires once, right after the gap.
+  CHECK(result.out ==
+        "2026-03-28T02:30:00+01:00\n2026-03-29T03:00:00+02:00\n2026-03-30T02:30:00+02:00\n");
+  auto bad = run_process({kBin, "cron", "next", "61 * * * *"});
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err == "schedule \"61 * * * *\": minute: \"61\" out of range 0-59\n");
+}
+
 TEST_CASE("version names the release and the function ABI") {
   auto result = run_process({kBin, "version"});
   CHECK(result.exit_code == 0);

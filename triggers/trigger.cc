@@ -1,5 +1,6 @@
 #include "triggers/trigger.h"
 
+#include "triggers/cron/cron_trigger.h"
 #include "triggers/http/http_trigger.h"
 
 #include <algorithm>
@@ -35,7 +36,8 @@ std::vector<std::string> TriggerRegistry::kinds() const {
 
 void register_builtin_triggers(TriggerRegistry& registry) {
   http::register_http_trigger(registry);
-  // The Kafka, Redis and cron sources register here as they land.
+  cron::register_cron_trigger(registry);
+  // The Kafka and Redis sources register here as they land.
 }
 
 std::string_view trigger_kind(const config::TriggerSpec& spec) {

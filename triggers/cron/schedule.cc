@@ -567,6 +567,20 @@ std::int64_t Schedule::next_local(std::int64_t start, std::int64_t limit) const 
   return limit;
 }
 
+namespace {
+
+// system_clock counts nanoseconds and ends in 2262: a fire time past it is "never".
+system_clock::time_point to_time_point(std::int64_t unix_seconds) {
+  constexpr std::int64_t kLastSecond =
+      std::chrono::duration_cast<std::chrono::seconds>(system_clock::duration::max()).count() - 1;
+  if (unix_seconds > kLastSecond) {
+    return system_clock::time_point::max();
+  }
+  return system_clock::time_point{std::chrono::seconds{unix_seconds}};
+}
+
+}  // namespace
+
 system_clock::time_point Schedule::next_fixed(std::chrono::sys_seconds after) const {
   using std::chrono::seconds;
   const std::int64_t after_local = zone_->to_local(after).time_since_epoch().count();
@@ -582,14 +596,14 @@ system_clock::time_point Schedule::next_fixed(std::chrono::sys_seconds after) co
     switch (info.result) {
       case date::local_info::unique:
         if (local - first_offset > after.time_since_epoch().count()) {
-          return system_clock::time_point{seconds{local - first_offset}};
+          return to_time_point(local - first_offset);
         }
         start = local + 1;
         break;
       case date::local_info::nonexistent:
         // A time skipped by the gap fires once, at the first instant after it.
         if (info.second.begin > after) {
-          return info.second.begin;
+          return to_time_point(info.second.begin.time_since_epoch().count());
         }
         start = local + 1;
         break;
@@ -597,7 +611,7 @@ system_clock::time_point Schedule::next_fixed(std::chrono::sys_seconds after) co
         // A repeated time fires at its first occurrence only. If that is past, so is every
         // first occurrence up to the end of the repeated range, so jump over it.
         if (local - first_offset > after.time_since_epoch().count()) {
-          return system_clock::time_point{seconds{local - first_offset}};
+          return to_time_point(local - first_offset);
         }
         const std::int64_t overlap_end =
             info.second.begin.time_since_epoch().count() + first_offset;
@@ -622,7 +636,7 @@ system_clock::time_point Schedule::next_wildcard(std::chrono::sys_seconds after)
     const std::int64_t limit = period_end + offset;
     const std::int64_t local = next_local(instant + offset, limit);
     if (local < limit) {
-      return system_clock::time_point{seconds{local - offset}};
+      return to_time_point(local - offset);
     }
     instant = period_end;
   }
@@ -630,8 +644,12 @@ system_clock::time_point Schedule::next_wildcard(std::chrono::sys_seconds after)
 }
 
 system_clock::time_point Schedule::next(system_clock::time_point after) const {
+  if (after == system_clock::time_point::max()) {
+    return after;
+  }
   if (is_every()) {
-    return after + every_;
+    return after > system_clock::time_point::max() - every_ ? system_clock::time_point::max()
+                                                            : after + every_;
   }
   const auto after_seconds = std::chrono::floor<std::chrono::seconds>(after);
   return wildcard_ ? next_wildcard(after_seconds) : next_fixed(after_seconds);

@@ -1,0 +1,361 @@
+#include "triggers/cron/cron_trigger.h"
+
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "scheduler/scheduler.h"
+#include "support/run_until.h"
+#include "triggers/cron/schedule.h"
+
+using namespace switchyard;
+using namespace std::chrono_literals;
+using switchyard::testing::run_until;
+using Clock = std::chrono::system_clock;
+
+namespace {
+
+class NullSink final : public scheduler::DeadLetterSink {
+ public:
+  void send(const scheduler::DeadLetter&, std::function<void(core::Status)> done) override {
+    done(core::Status());
+  }
+};
+
+// What a function saw of one event, copied on its worker thread.
+struct Seen {
+  std::string id;
+  std::string source;
+  std::string type;
+  std::string subject;
+  std::string datacontenttype;
+  Clock::time_point time;
+  core::Attributes attributes;
+  std::string data;
+};
+
+std::string attribute(const Seen& seen, std::string_view key) {
+  const core::Attribute* found = core::find_attribute(seen.attributes, key);
+  return found != nullptr ? found->value : std::string("<missing>");
+}
+
+std::int64_t unix_ms(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// A real loop, worker pool and scheduler, and the cron triggers of a snapshot built on them.
+struct Harness {
+  Harness()
+      : pool(scheduler::PoolOptions{4, 64, 5ms, 30s}),
+        sched(loop, pool, metrics, sink, "test"),
+        context{loop, sched, metrics, snapshot.daemon} {}
+  ~Harness() {
+    release = 1 << 20;
+    pool.stop();
+  }
+
+  // Adds function `name` with one cron trigger. `serve` = false leaves it out of the scheduler.
+  config::CronTriggerSpec& add(const std::string& name, const std::string& schedule,
+                               int concurrency = 4, int queue = 10, bool serve = true) {
+    config::FunctionManifest m;
+    m.name = name;
+    m.concurrency = concurrency;
+    m.queue = queue;
+    m.timeout = 10s;
+    config::TriggerSpec trigger;
+    config::CronTriggerSpec spec;
+    spec.schedule = schedule;
+    trigger.spec = spec;
+    trigger.location = {"functions.d/" + name + ".yaml", 7, 5};
+    m.triggers.push_back(trigger);
+    snapshot.functions.push_back(m);
+    if (serve) {
+      sched.upsert(
+          m, std::make_shared<functions::CallableFunction>(
+                 name, [this](const core::Event& event, const auto&) { return invoke(event); }));
+    }
+    return std::get<config::CronTriggerSpec>(snapshot.functions.back().triggers.back().spec);
+  }
+
+  core::Result<std::vector<triggers::TriggerPtr>> build() {
+    triggers::TriggerRegistry registry;
+    triggers::cron::register_cron_trigger(registry);
+    const triggers::TriggerFactory* factory = registry.find("cron");
+    REQUIRE(factory != nullptr);
+    return (*factory)(snapshot, context);
+  }
+
+  // Builds and starts every trigger of the snapshot.
+  void start() {
+    auto built = build();
+    REQUIRE(built.ok());
+    triggers = std::move(built).value();
+    for (auto& trigger : triggers) {
+      REQUIRE(trigger->start().ok());
+    }
+  }
+
+  // Stops every trigger and waits for their `done`.
+  bool stop(std::chrono::milliseconds timeout = 5s) {
+    for (auto& trigger : triggers) {
+      trigger->stop([this] { ++stopped; });
+    }
+    return run_until(
+        loop, [&] { return stopped == static_cast<int>(triggers.size()); }, timeout);
+  }
+
+  core::Outcome invoke(const core::Event& event) {
+    int index;
+    {
+      std::lock_guard lock(mutex);
+      seen.push_back({event.id, event.source, event.type, event.subject, event.datacontenttype,
+                      event.time, event.attributes, event.data});
+      index = static_cast<int>(seen.size());
+    }
+    started = index;
+    // Invocation i (1-based) returns once `release` reaches i, or after `sleep`.
+    auto until = std::chrono::steady_clock::now() + sleep;
+    while (release.load() < index && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(1ms);
+    }
+    return core::Outcome::success(core::Response{});
+  }
+
+  std::vector<Seen> snapshot_seen() {
+    std::lock_guard lock(mutex);
+    return seen;
+  }
+
+  std::uint64_t fires(const std::string& function) {
+    return metrics.counter("switchyard_cron_fires_total", "", {{"function", function}}).value();
+  }
+  std::uint64_t skips(const std::string& function, const std::string& reason) {
+    return metrics
+        .counter("switchyard_cron_skips_total", "", {{"function", function}, {"reason", reason}})
+        .value();
+  }
+
+  core::Loop loop;
+  core::MetricsRegistry metrics;
+  NullSink sink;
+  scheduler::WorkerPool pool;
+  scheduler::Scheduler sched;
+  config::Snapshot snapshot;
+  triggers::TriggerContext context;
+  std::vector<triggers::TriggerPtr> triggers;
+  int stopped = 0;
+
+  std::mutex mutex;
+  std::vector<Seen> seen;
+  std::atomic<int> started{0};
+  std::atomic<int> release{1 << 20};  // By default nothing blocks.
+  std::chrono::milliseconds sleep{10s};
+};
+
+}  // namespace
+
+TEST_CASE("@every 1s fires on a steady schedule with stable ids and cron attributes") {
+  Harness h;
+  auto& spec = h.add("tick", "@every 1s");
+  spec.timezone = "Europe/Berlin";
+  spec.payload = "hello";
+  Clock::time_point begin = Clock::now();
+  h.start();
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started >= 2; }, 4s));
+  REQUIRE(h.stop());
+
+  auto seen = h.snapshot_seen();
+  REQUIRE(seen.size() >= 2);
+  CHECK(seen[0].time - begin >= 1s);
+  CHECK(seen[0].time - begin < 1s + 100ms);
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    const Seen& event = seen[i];
+    CHECK(event.id == "tick-" + std::to_string(unix_ms(event.time)));
+    CHECK(event.source == "switchyard/cron");
+    CHECK(event.type == "switchyard.cron.tick");
+    CHECK(event.subject == "@every 1s");
+    CHECK(event.data == "hello");
+    CHECK(event.datacontenttype.empty());
+    CHECK(attribute(event, "cron.schedule") == "@every 1s");
+    std::string scheduled = triggers::cron::format_iso8601(event.time, "Europe/Berlin");
+    CHECK(attribute(event, "cron.scheduled_time") == scheduled);
+    // Fired within a second of its scheduled time (the format drops fractions).
+    std::string fired = attribute(event, "cron.fire_time");
+    CHECK((fired == scheduled ||
+           fired == triggers::cron::format_iso8601(event.time + 1s, "Europe/Berlin")));
+    if (i > 0) {
+      // Computed from the previous scheduled time, never from "now": no drift.
+      CHECK(event.time - seen[i - 1].time == 1s);
+    }
+  }
+  CHECK(h.fires("tick") == seen.size());
+  auto& lateness =
+      h.metrics.histogram("switchyard_cron_lateness_seconds", "", {{"function", "tick"}});
+  CHECK(lateness.count() == seen.size());
+  CHECK(lateness.sum() / static_cast<double>(lateness.count()) < 0.1);
+}
+
+TEST_CASE("overlap: skip drops ticks while the previous one runs") {
+  Harness h;
+  h.sleep = 2500ms;
+  h.release = 0;
+  h.add("slow", "* * * * * *").overlap = "skip";
+  h.start();
+  REQUIRE(run_until(
+      h.loop, [&] { return h.skips("slow", "overlap") >= 2; }, 5s));
+  CHECK(h.started == 1);
+  CHECK(h.fires("slow") == 1);
+  REQUIRE(h.stop());
+  CHECK(h.started == 1);
+}
+
+TEST_CASE("overlap: queue keeps at most one tick and runs it when the previous completes") {
+  Harness h;
+  h.release = 0;
+  h.add("q", "* * * * * *").overlap = "queue";
+  h.start();
+  // t0 runs, t1 waits, t2 is skipped.
+  REQUIRE(run_until(
+      h.loop, [&] { return h.skips("q", "overlap") >= 1; }, 4s));
+  CHECK(h.started == 1);
+  h.release = 1;
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started >= 2; }, 2s));
+  auto seen = h.snapshot_seen();
+  REQUIRE(seen.size() >= 2);
+  CHECK(seen[1].time - seen[0].time == 1s);
+  CHECK(seen[1].id == "q-" + std::to_string(unix_ms(seen[0].time + 1s)));
+  h.release = 1 << 20;
+  REQUIRE(h.stop());
+  // The skipped tick (t0 + 2s) never ran.
+  seen = h.snapshot_seen();
+  std::string skipped = "q-" + std::to_string(unix_ms(seen[0].time + 2s));
+  CHECK(std::none_of(seen.begin(), seen.end(), [&](const Seen& s) { return s.id == skipped; }));
+}
+
+TEST_CASE("payload: eventbridge sends an EventBridge Scheduled Event") {
+  Harness h;
+  h.add("report", "@every 1s").payload = "eventbridge";
+  h.start();
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started >= 1; }, 3s));
+  REQUIRE(h.stop());
+  auto seen = h.snapshot_seen();
+  REQUIRE(!seen.empty());
+  CHECK(seen[0].datacontenttype == "application/json");
+  rapidjson::Document doc;
+  doc.Parse(seen[0].data.data(), seen[0].data.size());
+  REQUIRE(!doc.HasParseError());
+  REQUIRE(doc.IsObject());
+  CHECK(std::string(doc["version"].GetString()) == "0");
+  CHECK(std::string(doc["id"].GetString()).size() == 36);
+  CHECK(std::string(doc["detail-type"].GetString()) == "Scheduled Event");
+  CHECK(std::string(doc["source"].GetString()) == "aws.events");
+  CHECK(std::string(doc["account"].GetString()) == "000000000000");
+  CHECK(std::string(doc["region"].GetString()) == "local");
+  std::string utc = triggers::cron::format_iso8601(seen[0].time, "UTC");  // ...+00:00
+  REQUIRE(utc.size() == 25);
+  CHECK(std::string(doc["time"].GetString()) == utc.substr(0, 19) + "Z");
+  REQUIRE(doc["resources"].IsArray());
+  REQUIRE(doc["resources"].Size() == 1);
+  CHECK(std::string(doc["resources"][0].GetString()) == "switchyard:cron/report");
+  REQUIRE(doc["detail"].IsObject());
+  CHECK(doc["detail"].MemberCount() == 0);
+}
+
+TEST_CASE("a throttled tick is counted as a skip") {
+  Harness h;
+  h.release = 0;
+  h.add("busy", "* * * * * *", /*concurrency=*/1, /*queue=*/0);
+  h.start();
+  REQUIRE(run_until(
+      h.loop, [&] { return h.skips("busy", "throttled") >= 1; }, 4s));
+  CHECK(h.fires("busy") == 1);
+  CHECK(h.started == 1);
+  h.release = 1 << 20;
+  REQUIRE(h.stop());
+}
+
+TEST_CASE("a tick for a function that is not serving is counted as rejected") {
+  Harness h;
+  h.add("gone", "* * * * * *", 1, 1, /*serve=*/false);
+  h.start();
+  REQUIRE(run_until(
+      h.loop, [&] { return h.skips("gone", "rejected") >= 1; }, 3s));
+  CHECK(h.fires("gone") == 0);
+  // Nothing in flight: stop() is done at once.
+  h.triggers[0]->stop([&] { ++h.stopped; });
+  CHECK(h.stopped == 1);
+}
+
+TEST_CASE("stop() cancels the timer and waits for the running tick") {
+  Harness h;
+  h.release = 0;
+  h.add("long", "* * * * * *");
+  h.start();
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started >= 1; }, 3s));
+  h.triggers[0]->stop([&] { ++h.stopped; });
+  // Past the next second boundary: no new tick, and still waiting for the running one.
+  CHECK(!run_until(
+      h.loop, [&] { return h.stopped > 0 || h.started > 1; }, 1100ms));
+  CHECK(h.stopped == 0);
+  CHECK(h.started == 1);
+  h.release = 1;
+  REQUIRE(run_until(
+      h.loop, [&] { return h.stopped > 0; }, 3s));
+  CHECK(h.stopped == 1);
+  CHECK(h.started == 1);
+}
+
+TEST_CASE("a schedule that does not parse is an error pointing at the trigger") {
+  Harness h;
+  h.add("tick", "61 * * * *");
+  auto built = h.build();
+  REQUIRE(!built.ok());
+  auto parsed = triggers::cron::Schedule::parse("61 * * * *");
+  REQUIRE(!parsed.ok());
+  CHECK(built.error().message() ==
+        "functions.d/tick.yaml:7:5: function tick: schedule \"61 * * * *\": " +
+            parsed.error().message());
+  CHECK(built.error().message().find("minute") != std::string::npos);
+}
+
+TEST_CASE("an unknown time zone and lock: redis are refused") {
+  Harness h;
+  h.add("zoned", "0 * * * *").timezone = "Mars/Olympus";
+  h.add("locked", "0 * * * *").lock = "redis";
+  auto built = h.build();
+  REQUIRE(!built.ok());
+  const std::string& message = built.error().message();
+  CHECK(message.find("functions.d/zoned.yaml:7:5: function zoned: schedule \"0 * * * *\": ") == 0);
+  CHECK(message.find("; functions.d/locked.yaml:7:5: function locked: lock: redis is not "
+                     "supported yet") != std::string::npos);
+}
+
+TEST_CASE("jitter is a stable per-function offset below the jitter") {
+  using triggers::cron::jitter_offset;
+  CHECK(jitter_offset("a", 0ms) == 0ms);
+  for (const char* name : {"a", "thumbnail", "nightly-report", "x"}) {
+    auto offset = jitter_offset(name, 30s);
+    CHECK(offset >= 0ms);
+    CHECK(offset < 30s);
+    CHECK(jitter_offset(name, 30s) == offset);
+  }
+  CHECK(jitter_offset("thumbnail", 30s) != jitter_offset("nightly-report", 30s));
+}
+
+TEST_CASE("the builtin registry has the cron kind") {
+  triggers::TriggerRegistry registry;
+  triggers::register_builtin_triggers(registry);
+  CHECK(registry.find("cron") != nullptr);
+  CHECK(registry.find("http") != nullptr);
+}

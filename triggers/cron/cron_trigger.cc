@@ -1,0 +1,332 @@
+#include "triggers/cron/cron_trigger.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/ids.h"
+#include "core/log.h"
+#include "triggers/cron/schedule.h"
+
+namespace switchyard::triggers::cron {
+
+namespace {
+
+using Clock = std::chrono::system_clock;
+using std::chrono::milliseconds;
+
+enum class Overlap { kAllow, kSkip, kQueue };
+
+std::int64_t unix_ms(Clock::time_point t) {
+  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
+}
+
+// "2026-03-29T01:00:00Z": EventBridge's `time`, in UTC to the second.
+std::string format_utc_seconds(Clock::time_point t) {
+  std::time_t seconds = Clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1,
+                     utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+}
+
+std::string eventbridge_payload(const std::string& function, Clock::time_point scheduled) {
+  std::string body = "{\"version\":\"0\",\"id\":\"";
+  body += core::random_uuid();
+  body += "\",\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",";
+  body += "\"account\":\"000000000000\",\"time\":\"";
+  body += format_utc_seconds(scheduled);
+  body += "\",\"region\":\"local\",\"resources\":[\"switchyard:cron/";
+  core::append_json_escaped(body, function);
+  body += "\"],\"detail\":{}}";
+  return body;
+}
+
+class CronTrigger final : public Trigger {
+ public:
+  CronTrigger(TriggerContext& context, std::string function, const config::CronTriggerSpec& spec,
+              Schedule schedule)
+      : context_(context),
+        function_(std::move(function)),
+        schedule_(std::move(schedule)),
+        overlap_(spec.overlap == "skip"    ? Overlap::kSkip
+                 : spec.overlap == "queue" ? Overlap::kQueue
+                                           : Overlap::kAllow),
+        eventbridge_(spec.payload == "eventbridge"),
+        payload_(spec.payload),
+        jitter_(jitter_offset(function_, spec.jitter)),
+        timer_(context.loop, [this] { on_timer(); }),
+        fires_(context.metrics.counter("switchyard_cron_fires_total",
+                                       "Cron ticks dispatched to their function.",
+                                       {{"function", function_}})),
+        skips_overlap_(skip_counter("overlap")),
+        skips_throttled_(skip_counter("throttled")),
+        skips_rejected_(skip_counter("rejected")),
+        lateness_(context.metrics.histogram(
+            "switchyard_cron_lateness_seconds",
+            "How long after its scheduled time (plus jitter) a cron tick fired.",
+            {{"function", function_}})) {}
+
+  std::string describe() const override {
+    return fmt::format("cron {} \"{}\"", function_, schedule_.expression());
+  }
+
+  core::Status start() override {
+    next_ = schedule_.next(Clock::now());
+    arm();
+    spdlog::info("cron {}: \"{}\" ({}), first tick at {}", function_, schedule_.expression(),
+                 schedule_.timezone(), format_iso8601(next_ + jitter_, schedule_.timezone()));
+    return {};
+  }
+
+  void stop(std::function<void()> done) override {
+    stopping_ = true;
+    timer_.stop();
+    if (pending_) {
+      spdlog::info("cron {}: dropping the queued tick of {} on stop", function_,
+                   format_iso8601(*pending_, schedule_.timezone()));
+      pending_.reset();
+    }
+    on_stopped_ = std::move(done);
+    maybe_stopped();
+  }
+
+ private:
+  core::Counter& skip_counter(const char* reason) {
+    return context_.metrics.counter("switchyard_cron_skips_total",
+                                    "Cron ticks not dispatched, by reason.",
+                                    {{"function", function_}, {"reason", reason}});
+  }
+
+  // Arms the timer for next_ + jitter_. Rounds the delay up so that it never fires early by the
+  // clock it is computed from (on_timer() re-arms if libuv's cached time fired it early anyway).
+  void arm() {
+    auto delay = std::chrono::ceil<milliseconds>(next_ + jitter_ - Clock::now());
+    timer_.start(delay.count() > 0 ? delay : milliseconds(0));
+  }
+
+  void on_timer() {
+    if (stopping_) {
+      return;
+    }
+    Clock::time_point now = Clock::now();
+    Clock::time_point target = next_ + jitter_;
+    if (now < target) {
+      arm();
+      return;
+    }
+    lateness_.observe_unshared(std::chrono::duration<double>(now - target).count());
+    Clock::time_point scheduled = next_;
+    advance(now);
+    arm();
+    tick(scheduled, now);
+  }
+
+  // Moves next_ past `now`, from the scheduled time so that the schedule does not drift. Ticks
+  // that are already overdue (the loop woke very late) are not replayed.
+  void advance(Clock::time_point now) {
+    Clock::time_point following = schedule_.next(next_);
+    if (following + jitter_ <= now) {
+      if (schedule_.is_every()) {
+        // Keep @every's phase: the first multiple of the interval after now.
+        auto behind = now - jitter_ - next_;
+        auto periods = behind / schedule_.every() + 1;
+        following = next_ + periods * schedule_.every();
+      } else {
+        following = schedule_.next(now - jitter_);
+      }
+      spdlog::warn("cron {}: the loop woke {} ms late; ticks before {} were not run", function_,
+                   std::chrono::duration_cast<milliseconds>(now - next_ - jitter_).count(),
+                   format_iso8601(following, schedule_.timezone()));
+    }
+    next_ = following;
+  }
+
+  void tick(Clock::time_point scheduled, Clock::time_point fired) {
+    if (in_flight_ > 0) {
+      switch (overlap_) {
+        case Overlap::kAllow:
+          break;
+        case Overlap::kSkip:
+          skip_overlap(scheduled);
+          return;
+        case Overlap::kQueue:
+          if (pending_) {
+            skip_overlap(scheduled);
+          } else {
+            pending_ = scheduled;
+          }
+          return;
+      }
+    }
+    dispatch(scheduled, fired);
+  }
+
+  void skip_overlap(Clock::time_point scheduled) {
+    skips_overlap_.inc_unshared();
+    spdlog::warn("cron {}: skipping the tick of {}: the previous one is still running", function_,
+                 format_iso8601(scheduled, schedule_.timezone()));
+  }
+
+  core::Event make_event(Clock::time_point scheduled, Clock::time_point fired) {
+    core::Event event;
+    event.id = fmt::format("{}-{}", function_, unix_ms(scheduled));
+    event.source = "switchyard/cron";
+    event.type = "switchyard.cron.tick";
+    event.subject = schedule_.expression();
+    event.time = scheduled;
+    event.attributes.push_back(
+        {"cron.scheduled_time", format_iso8601(scheduled, schedule_.timezone())});
+    event.attributes.push_back({"cron.fire_time", format_iso8601(fired, schedule_.timezone())});
+    event.attributes.push_back({"cron.schedule", schedule_.expression()});
+    if (eventbridge_) {
+      event.data = eventbridge_payload(function_, scheduled);
+      event.datacontenttype = "application/json";
+    } else {
+      event.data = payload_;
+    }
+    event.synchronous = false;
+    // The daemon may destroy a trigger whose ticks are still running (stop_triggers_now()):
+    // their completions then find the token expired and touch nothing.
+    event.completion = [this, alive = std::weak_ptr<char>(alive_)](core::Event& done,
+                                                                   core::Outcome& outcome) {
+      if (!alive.expired()) {
+        completed(done, outcome);
+      }
+    };
+    return event;
+  }
+
+  void dispatch(Clock::time_point scheduled, Clock::time_point fired) {
+    // Counted before dispatching: the completion may run inside dispatch().
+    ++in_flight_;
+    core::Event event = make_event(scheduled, fired);
+    auto admission = context_.dispatcher.dispatch(function_, std::move(event));
+    switch (admission) {
+      case scheduler::Admission::kStarted:
+      case scheduler::Admission::kQueued:
+        fires_.inc_unshared();
+        return;
+      case scheduler::Admission::kThrottled:
+        --in_flight_;
+        skips_throttled_.inc_unshared();
+        spdlog::warn("cron {}: skipping the tick of {}: the function is at capacity", function_,
+                     format_iso8601(scheduled, schedule_.timezone()));
+        break;
+      case scheduler::Admission::kRejected:
+        --in_flight_;
+        skips_rejected_.inc_unshared();
+        spdlog::warn("cron {}: skipping the tick of {}: the function is not serving", function_,
+                     format_iso8601(scheduled, schedule_.timezone()));
+        break;
+    }
+    maybe_stopped();
+  }
+
+  void completed(const core::Event& event, const core::Outcome& outcome) {
+    --in_flight_;
+    if (!outcome.ok()) {
+      spdlog::warn("cron {}: tick {} failed after {} attempt(s): {}: {}{}", function_, event.id,
+                   outcome.attempts, outcome.error_type, outcome.error_message,
+                   outcome.dead_lettered ? " (dead-lettered)" : "");
+    }
+    if (pending_ && in_flight_ == 0 && !stopping_) {
+      Clock::time_point scheduled = *pending_;
+      pending_.reset();
+      dispatch(scheduled, Clock::now());
+      return;
+    }
+    maybe_stopped();
+  }
+
+  void maybe_stopped() {
+    if (stopping_ && in_flight_ == 0 && on_stopped_) {
+      auto done = std::move(on_stopped_);
+      on_stopped_ = nullptr;
+      done();
+    }
+  }
+
+  TriggerContext& context_;
+  std::string function_;
+  Schedule schedule_;
+  Overlap overlap_;
+  bool eventbridge_;
+  std::string payload_;
+  milliseconds jitter_;
+  core::Timer timer_;
+  core::Counter& fires_;
+  core::Counter& skips_overlap_;
+  core::Counter& skips_throttled_;
+  core::Counter& skips_rejected_;
+  core::Histogram& lateness_;
+
+  Clock::time_point next_{};  // The next scheduled tick, before jitter.
+  std::size_t in_flight_ = 0;
+  std::optional<Clock::time_point> pending_;  // overlap: queue's one waiting tick.
+  bool stopping_ = false;
+  std::function<void()> on_stopped_;
+  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+};
+
+core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
+                                            TriggerContext& context) {
+  std::vector<TriggerPtr> triggers;
+  std::string errors;
+  auto fail = [&errors](const config::TriggerSpec& trigger, const std::string& function,
+                        const std::string& message) {
+    errors += fmt::format("{}{}:{}:{}: function {}: {}", errors.empty() ? "" : "; ",
+                          trigger.location.file, trigger.location.line, trigger.location.column,
+                          function, message);
+  };
+  for (const auto& manifest : snapshot.functions) {
+    for (const auto& trigger : manifest.triggers) {
+      const auto* spec = std::get_if<config::CronTriggerSpec>(&trigger.spec);
+      if (spec == nullptr) {
+        continue;
+      }
+      auto schedule = Schedule::parse(spec->schedule, spec->timezone);
+      if (!schedule.ok()) {
+        fail(trigger, manifest.name,
+             fmt::format("schedule \"{}\": {}", spec->schedule, schedule.error().message()));
+        continue;
+      }
+      if (spec->lock == "redis") {
+        fail(trigger, manifest.name, "lock: redis is not supported yet");
+        continue;
+      }
+      triggers.push_back(std::make_unique<CronTrigger>(context, manifest.name, *spec,
+                                                       std::move(schedule).value()));
+    }
+  }
+  if (!errors.empty()) {
+    return core::Error(core::ErrorCode::kInvalidArgument, errors);
+  }
+  return triggers;
+}
+
+}  // namespace
+
+std::chrono::milliseconds jitter_offset(std::string_view function,
+                                        std::chrono::milliseconds jitter) {
+  if (jitter.count() <= 0) {
+    return milliseconds(0);
+  }
+  auto hash = std::hash<std::string_view>{}(function);
+  return milliseconds(
+      static_cast<milliseconds::rep>(hash % static_cast<std::size_t>(jitter.count())));
+}
+
+void register_cron_trigger(TriggerRegistry& registry) {
+  auto status = registry.add("cron", build);
+  (void)status;  // Registered once, at start: a duplicate is a programming error caught in tests.
+}
+
+}  // namespace switchyard::triggers::cron

@@ -1,5 +1,7 @@
 #include "functions/loader.h"
 
+#include <switchyard/function.hpp>
+
 #include <cxxabi.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -39,27 +41,16 @@ sy_bytes bytes_of(std::string_view text) {
   return sy_bytes{text.data(), text.size()};
 }
 
-std::string type_name(const std::type_info& type) {
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
-  if (demangled == nullptr) {
-    return type.name();
-  }
-  std::string name(demangled);
-  std::free(demangled);
-  return name;
-}
-
 // The error type and message of the exception being handled. Call only inside a catch block.
 std::pair<std::string, std::string> describe_current_exception() {
   try {
     throw;
   } catch (const std::exception& exception) {
-    return {type_name(typeid(exception)), exception.what()};
+    return {switchyard::detail::type_name(typeid(exception)), exception.what()};
   } catch (...) {
     const std::type_info* type = abi::__cxa_current_exception_type();
     return {std::string(kUnknownExceptionType),
-            "the function threw a value of type " + (type ? type_name(*type) : "unknown")};
+            "the function threw a value of type " + (type ? switchyard::detail::type_name(*type) : "unknown")};
   }
 }
 

@@ -60,6 +60,7 @@ AdminListener::AdminListener(core::Loop& loop, const config::Snapshot& snapshot,
     : snapshot_(snapshot),
       scheduler_(scheduler),
       metrics_(metrics),
+      process_metrics_(metrics),
       server_(
           loop,
           [&] {
@@ -90,6 +91,7 @@ void AdminListener::handle(Request&& request, ResponseSlot slot) {
     bool ready = ready_ && !draining_;
     slot.respond(text(ready ? 200 : 503, draining_ ? "draining\n" : ready ? "ready\n" : "starting\n"));
   } else if (path == "/metrics" && get) {
+    process_metrics_.update();
     slot.respond(text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8"));
   } else if (path == "/functions" && get) {
     slot.respond(text(200, functions_json(), "application/json"));

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/process_metrics.h"
 #include "scheduler/scheduler.h"
 #include "triggers/http/server.h"
 
@@ -44,6 +45,7 @@ class AdminListener {
   const config::Snapshot& snapshot_;
   scheduler::Scheduler& scheduler_;
   core::MetricsRegistry& metrics_;
+  core::ProcessMetrics process_metrics_;
   triggers::http::Server server_;
   bool ready_ = false;
   bool draining_ = false;

@@ -70,6 +70,14 @@ class Daemon {
                  snapshot_.daemon.workers);
     sd_notifyf(0, "READY=1\nSTATUS=serving %zu function(s)\nMAINPID=%d",
                snapshot_.functions.size(), static_cast<int>(getpid()));
+    // `systemctl status` shows live counts.
+    status_timer_ = std::make_unique<core::Timer>(loop_, [this] {
+      sd_notifyf(0, "STATUS=%s%zu function(s), %zu event(s) in progress, %zu busy thread(s)",
+                 stopping_ ? "draining: " : "", snapshot_.functions.size(),
+                 scheduler_.outstanding(), scheduler_.busy_threads());
+    });
+    status_timer_->start(std::chrono::seconds(5), std::chrono::seconds(5));
+    status_timer_->unref();
     loop_.run();
 
     if (scheduler_.busy_threads() > 0) {
@@ -233,6 +241,7 @@ class Daemon {
       admin_.reset();
       signals_.clear();
       watchdog_.reset();
+      status_timer_.reset();
       shutdown_timer_.reset();
       loop_.stop();
     });
@@ -249,6 +258,7 @@ class Daemon {
   std::vector<triggers::TriggerPtr> triggers_;
   std::vector<std::unique_ptr<core::Signal>> signals_;
   std::unique_ptr<core::Timer> watchdog_;
+  std::unique_ptr<core::Timer> status_timer_;
   std::unique_ptr<core::Timer> shutdown_timer_;
   std::size_t pending_trigger_stops_ = 0;
   bool stopping_ = false;

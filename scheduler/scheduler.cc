@@ -529,6 +529,13 @@ void Scheduler::on_finished(Invocation* inv) {
     recycle(inv);
   } else {
     --fn->running;
+    if (spdlog::should_log(spdlog::level::debug)) {
+      // One line per invocation, like Lambda's REPORT.
+      spdlog::debug("REPORT function={} request={} event={} source={} attempt={} "
+                    "duration={:.3f}ms outcome={}",
+                    fn->name, inv->request_id, inv->event.id, inv->event.source, inv->attempt,
+                    inv->seconds * 1000, core::to_string(inv->outcome.kind));
+    }
     if (inv->outcome.kind == core::OutcomeKind::kTimeout) {
       ++fn->timeouts;
       fn->metrics.timeouts.inc_unshared();

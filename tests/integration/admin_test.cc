@@ -53,6 +53,10 @@ TEST_CASE("health, readiness, metrics and the function list") {
   CHECK(metrics.body.find(R"(switchyard_events_total{function="hello",outcome="ok"} 1)") !=
         std::string::npos);
   CHECK(metrics.body.find("switchyard_build_info{") != std::string::npos);
+  CHECK(metrics.body.find("\nprocess_resident_memory_bytes ") != std::string::npos);
+  CHECK(metrics.body.find("\nprocess_resident_memory_bytes 0\n") == std::string::npos);
+  CHECK(metrics.body.find("\nprocess_open_fds ") != std::string::npos);
+  CHECK(metrics.body.find("\nswitchyard_uptime_seconds ") != std::string::npos);
 
   CHECK(http_request(port, "GET", "/nope").status == 404);
   CHECK(http_request(port, "POST", "/healthz").status == 405);
@@ -217,5 +221,25 @@ print("throttled" if results.count("throttled") >= 8 and results.count("ok") >= 
   auto boto = run_process({"/usr/bin/python3", "-c", script, endpoint}, aws_env, {}, 60s);
   CHECK(boto.exit_code == 0);
   CHECK(boto.out == "200 Hello, Boto!\n200 Unhandled DeliberateError\nnot found\n202\nthrottled\n");
+  CHECK(daemon.stop().exit_code == 0);
+}
+
+TEST_CASE("at debug level every invocation logs a REPORT line") {
+  TempDir dir;
+  auto config = dir.write("switchyard.yaml",
+                          "manifests: " + std::string(SWITCHYARD_SOURCE_DIR) +
+                              "/examples/functions.d\n"
+                              "state_dir: ${SWITCHYARD_STATE_DIR}\n"
+                              "http:\n  port: ${SWITCHYARD_HTTP_PORT}\n"
+                              "admin:\n  port: ${SWITCHYARD_ADMIN_PORT}\n"
+                              "logging: { level: debug, format: json }\n");
+  RunningDaemon daemon(kBin, config);
+  REQUIRE(daemon.ready());
+  auto reply = http_request(daemon.admin_port(), "POST", invoke_path("hello"), "{}");
+  CHECK(reply.status == 200);
+  CHECK(daemon.process().wait_for_err("REPORT function=hello request="));
+  CHECK(daemon.process().err().find("source=switchyard/lambda-invoke attempt=1") !=
+        std::string::npos);
+  CHECK(daemon.process().err().find("outcome=ok") != std::string::npos);
   CHECK(daemon.stop().exit_code == 0);
 }

@@ -8,7 +8,7 @@ packages=(
   libuv1-dev librdkafka-dev libhiredis-dev libyaml-cpp-dev rapidjson-dev
   doctest-dev libhttp-parser-dev libcli11-dev libspdlog-dev libfmt-dev
   libsystemd-dev libhowardhinnant-date-dev libbenchmark-dev
-  redis-server kcat wrk nginx-light awscli python3-boto3
+  redis-server kcat wrk nginx-light awscli python3-boto3 prometheus
 )
 
 missing=()

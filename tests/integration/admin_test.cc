@@ -58,6 +58,12 @@ TEST_CASE("health, readiness, metrics and the function list") {
   CHECK(metrics.body.find("\nprocess_open_fds ") != std::string::npos);
   CHECK(metrics.body.find("\nswitchyard_uptime_seconds ") != std::string::npos);
 
+  // The exposition is valid and lint-clean by Prometheus' own checker (it reads stdin).
+  auto promtool = run_process({"promtool", "check", "metrics"}, {}, metrics.body);
+  CHECK(promtool.exit_code == 0);
+  CHECK(promtool.out == "");
+  CHECK(promtool.err == "");
+
   CHECK(http_request(port, "GET", "/nope").status == 404);
   CHECK(http_request(port, "POST", "/healthz").status == 405);
   auto stopped = daemon.stop();

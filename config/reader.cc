@@ -404,8 +404,55 @@ bool MapReader::read_string_map(std::string_view key, std::map<std::string, std:
 
 // ---- Documents ------------------------------------------------------------------------------
 
+namespace {
+
+// yaml-cpp 0.7 never returns from LoadAll when a document's first token is a flow entry (`,`):
+// find that case first. Returns the 0-based mark of the comma, if any.
+std::optional<YAML::Mark> leading_flow_entry(std::string_view yaml) {
+  bool document_start = true;
+  int line = 0;
+  std::size_t pos = 0;
+  while (pos < yaml.size()) {
+    std::size_t end = yaml.find('\n', pos);
+    if (end == std::string_view::npos) {
+      end = yaml.size();
+    }
+    std::string_view text = yaml.substr(pos, end - pos);
+    std::size_t column = 0;
+    if (text.substr(0, 3) == "---" && (text.size() == 3 || text[3] == ' ' || text[3] == '\t' ||
+                                       text[3] == '\r')) {
+      document_start = true;
+      column = 3;
+    } else if (!text.empty() && text[0] == '%') {
+      text = {};  // A directive line.
+    }
+    if (document_start) {
+      std::size_t first = text.find_first_not_of(" \t\r", column);
+      if (first != std::string_view::npos && text[first] != '#') {
+        if (text[first] == ',') {
+          YAML::Mark mark;
+          mark.pos = static_cast<int>(pos + first);
+          mark.line = line;
+          mark.column = static_cast<int>(first);
+          return mark;
+        }
+        document_start = false;
+      }
+    }
+    pos = end + 1;
+    ++line;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<YAML::Node> load_document(std::string_view yaml, FileReader& file,
                                         std::string_view what) {
+  if (auto comma = leading_flow_entry(yaml)) {
+    file.fail(file.location(*comma), "invalid YAML: unexpected ',' at the start of a document");
+    return std::nullopt;
+  }
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(std::string(yaml));

@@ -317,3 +317,17 @@ TEST_CASE("${VAR} expands in manifest values before they are converted") {
 
 }  // namespace
 }  // namespace switchyard::config
+
+// Found by the manifest fuzzer: yaml-cpp 0.7 never returns when a document starts with ','.
+TEST_CASE("a document that starts with a comma is an error, not a hang") {
+  for (const char* yaml : {",\n", "# comment\n, name: a\n", "---\n,\n", "--- ,\n"}) {
+    switchyard::config::FunctionManifest manifest;
+    auto errors = switchyard::config::parse_manifest(yaml, "f.yaml", manifest);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].message == "invalid YAML: unexpected ',' at the start of a document");
+  }
+  switchyard::config::FunctionManifest manifest;
+  auto errors = switchyard::config::parse_manifest("--- ,\n", "f.yaml", manifest);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].to_string() == "f.yaml:1:5: invalid YAML: unexpected ',' at the start of a document");
+}

@@ -19,10 +19,10 @@
 #include "config/loader.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/time.h"
 #include "functions/loader.h"
 #include "triggers/cron/schedule.h"
 #include "triggers/http/http_trigger.h"
-#include "triggers/http/payload.h"
 #include "triggers/trigger.h"
 
 namespace switchyard::daemon {
@@ -188,7 +188,7 @@ int cron_next_command(const CronNextOptions& options, std::ostream& out, std::os
   }
   auto from = std::chrono::system_clock::now();
   if (options.from) {
-    auto parsed = triggers::http::parse_rfc3339(*options.from);
+    auto parsed = core::parse_rfc3339(*options.from);
     if (!parsed) {
       err << fmt::format("--from \"{}\": expected an ISO 8601 time with an offset, e.g. "
                          "2026-03-29T01:30:00+01:00 or 2026-03-29T00:30:00Z\n",

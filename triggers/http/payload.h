@@ -93,8 +93,4 @@ bool is_valid_utf8(std::string_view text);
 // `text` with each byte that does not start a well-formed sequence replaced by U+FFFD.
 std::string to_valid_utf8(std::string_view text);
 
-// RFC 3339 date-time ("2026-11-23T13:45:00.123Z", "...+01:00"); nullopt when malformed or out
-// of range. Fractions finer than the clock's precision are truncated.
-std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
-
 }  // namespace switchyard::triggers::http

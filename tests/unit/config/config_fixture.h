@@ -31,6 +31,12 @@ struct StringMaker<std::vector<std::string>> {
 
 namespace switchyard::config::testing {
 
+// The hint the loader adds to YAML flow errors, written out here so that a test fails if the
+// loader's wording changes.
+inline const std::string kFlowHint =
+    " (inside { } or [ ], quote values that contain braces, brackets or commas, e.g. { path: "
+    "\"/users/{id}\" })";
+
 class ConfigFixture {
  public:
   ConfigFixture() {

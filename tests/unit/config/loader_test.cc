@@ -12,11 +12,9 @@ namespace switchyard::config {
 namespace {
 
 using testing::ConfigFixture;
+using testing::kFlowHint;
 using Strings = std::vector<std::string>;
 
-const std::string kFlowHint =
-    " (inside { } or [ ], quote values that contain braces, brackets or commas, e.g. { path: "
-    "\"/users/{id}\" })";
 
 std::string at(const std::string& file, int line, int column, const std::string& message) {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;

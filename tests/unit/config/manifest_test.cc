@@ -9,11 +9,9 @@ namespace switchyard::config {
 namespace {
 
 using testing::ConfigFixture;
+using testing::kFlowHint;
 using Strings = std::vector<std::string>;
 
-const std::string kFlowHint =
-    " (inside { } or [ ], quote values that contain braces, brackets or commas, e.g. { path: "
-    "\"/users/{id}\" })";
 
 constexpr const char* kHeader = "name: thumb\nlibrary: lib/libthumb.so\n";
 

@@ -1,3 +1,4 @@
+#include "core/time.h"
 #include "triggers/http/payload.h"
 
 #include <doctest/doctest.h>
@@ -497,20 +498,20 @@ TEST_CASE("percent-decoding") {
 
 TEST_CASE("RFC 3339 timestamps") {
   auto epoch = std::chrono::system_clock::time_point{};
-  CHECK(parse_rfc3339("1970-01-01T00:00:00Z") == epoch);
-  CHECK(parse_rfc3339("1970-01-01t01:00:00+01:00") == epoch);
-  CHECK(parse_rfc3339("1969-12-31T23:30:00-00:30") == epoch);
-  CHECK(parse_rfc3339("2026-11-23T13:45:00.123Z") == fixed_time());
-  CHECK(parse_rfc3339("2026-11-23T13:45:00.123456789123z") ==
+  CHECK(core::parse_rfc3339("1970-01-01T00:00:00Z") == epoch);
+  CHECK(core::parse_rfc3339("1970-01-01t01:00:00+01:00") == epoch);
+  CHECK(core::parse_rfc3339("1969-12-31T23:30:00-00:30") == epoch);
+  CHECK(core::parse_rfc3339("2026-11-23T13:45:00.123Z") == fixed_time());
+  CHECK(core::parse_rfc3339("2026-11-23T13:45:00.123456789123z") ==
         fixed_time() + std::chrono::duration_cast<std::chrono::system_clock::duration>(456789ns));
-  CHECK(parse_rfc3339("2024-02-29T00:00:00Z").has_value());
-  CHECK_FALSE(parse_rfc3339("2023-02-29T00:00:00Z"));  // Not a leap year.
-  CHECK_FALSE(parse_rfc3339("2026-13-01T00:00:00Z"));
-  CHECK_FALSE(parse_rfc3339("2026-11-23T24:00:00Z"));
-  CHECK_FALSE(parse_rfc3339("2026-11-23T13:45:00"));  // An offset is required.
-  CHECK_FALSE(parse_rfc3339("2026-11-23 13:45:00Z"));
-  CHECK_FALSE(parse_rfc3339("2026-11-23T13:45:00.Z"));
-  CHECK_FALSE(parse_rfc3339("2026-11-23T13:45:00+0100"));
-  CHECK_FALSE(parse_rfc3339("2026-11-23T13:45:00Zjunk"));
-  CHECK_FALSE(parse_rfc3339(""));
+  CHECK(core::parse_rfc3339("2024-02-29T00:00:00Z").has_value());
+  CHECK_FALSE(core::parse_rfc3339("2023-02-29T00:00:00Z"));  // Not a leap year.
+  CHECK_FALSE(core::parse_rfc3339("2026-13-01T00:00:00Z"));
+  CHECK_FALSE(core::parse_rfc3339("2026-11-23T24:00:00Z"));
+  CHECK_FALSE(core::parse_rfc3339("2026-11-23T13:45:00"));  // An offset is required.
+  CHECK_FALSE(core::parse_rfc3339("2026-11-23 13:45:00Z"));
+  CHECK_FALSE(core::parse_rfc3339("2026-11-23T13:45:00.Z"));
+  CHECK_FALSE(core::parse_rfc3339("2026-11-23T13:45:00+0100"));
+  CHECK_FALSE(core::parse_rfc3339("2026-11-23T13:45:00Zjunk"));
+  CHECK_FALSE(core::parse_rfc3339(""));
 }

@@ -1,0 +1,83 @@
+#include "core/time.h"
+
+#include <cstddef>
+#include <string>
+
+namespace switchyard::core {
+
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
+  using namespace std::chrono;
+  std::size_t pos = 0;
+  auto digits = [&](std::size_t count, int& value) {
+    if (pos + count > text.size()) {
+      return false;
+    }
+    value = 0;
+    for (std::size_t k = 0; k < count; ++k) {
+      char c = text[pos + k];
+      if (c < '0' || c > '9') {
+        return false;
+      }
+      value = value * 10 + (c - '0');
+    }
+    pos += count;
+    return true;
+  };
+  auto expect = [&](std::string_view options) {
+    if (pos < text.size() && options.find(text[pos]) != std::string_view::npos) {
+      ++pos;
+      return true;
+    }
+    return false;
+  };
+
+  int year, month, day, hour, minute, second;
+  if (!digits(4, year) || !expect("-") || !digits(2, month) || !expect("-") || !digits(2, day) ||
+      !expect("Tt") || !digits(2, hour) || !expect(":") || !digits(2, minute) || !expect(":") ||
+      !digits(2, second)) {
+    return std::nullopt;
+  }
+  year_month_day date{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
+                      std::chrono::day(static_cast<unsigned>(day))};
+  // Second 60 is a leap second, which RFC 3339 allows; it is counted as the next second.
+  if (!date.ok() || hour > 23 || minute > 59 || second > 60) {
+    return std::nullopt;
+  }
+  nanoseconds fraction{0};
+  if (expect(".")) {
+    std::size_t start = pos;
+    long long scale = 100000000;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      fraction += nanoseconds((text[pos] - '0') * scale);
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) {
+      return std::nullopt;
+    }
+  }
+  minutes offset{0};
+  if (!expect("Zz")) {
+    if (pos >= text.size() || (text[pos] != '+' && text[pos] != '-')) {
+      return std::nullopt;
+    }
+    bool negative = text[pos] == '-';
+    ++pos;
+    int offset_hours, offset_minutes;
+    if (!digits(2, offset_hours) || !expect(":") || !digits(2, offset_minutes) ||
+        offset_hours > 23 || offset_minutes > 59) {
+      return std::nullopt;
+    }
+    offset = hours(offset_hours) + minutes(offset_minutes);
+    if (negative) {
+      offset = -offset;
+    }
+  }
+  if (pos != text.size()) {
+    return std::nullopt;
+  }
+  auto local = sys_days(date) + hours(hour) + minutes(minute) + seconds(second) + fraction;
+  return time_point_cast<system_clock::duration>(local - offset);
+}
+
+}  // namespace switchyard::core

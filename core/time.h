@@ -1,0 +1,14 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string_view>
+
+namespace switchyard::core {
+
+// RFC 3339 date-time ("2026-11-23T13:45:00.123Z", "...+01:00"); nullopt when malformed or out
+// of range. Fractions finer than the clock's precision are truncated. Used for CloudEvents
+// `time` and for the CLI's --from.
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
+
+}  // namespace switchyard::core

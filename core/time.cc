@@ -1,6 +1,7 @@
 #include "core/time.h"
 
 #include <cstddef>
+#include <cstdio>
 #include <string>
 
 namespace switchyard::core {
@@ -78,6 +79,22 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
   }
   auto local = sys_days(date) + hours(hour) + minutes(minute) + seconds(second) + fraction;
   return time_point_cast<system_clock::duration>(local - offset);
+}
+
+std::string format_rfc3339(std::chrono::system_clock::time_point time) {
+  using namespace std::chrono;
+  auto millis = floor<milliseconds>(time);
+  auto days = floor<std::chrono::days>(millis);
+  year_month_day date{days};
+  hh_mm_ss<milliseconds> clock{millis - days};
+  char out[32];
+  std::snprintf(out, sizeof(out), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                static_cast<unsigned>(date.day()), static_cast<int>(clock.hours().count()),
+                static_cast<int>(clock.minutes().count()),
+                static_cast<int>(clock.seconds().count()),
+                static_cast<int>(clock.subseconds().count()));
+  return out;
 }
 
 }  // namespace switchyard::core

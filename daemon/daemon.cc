@@ -48,7 +48,7 @@ class Daemon {
         pool_(scheduler::PoolOptions{snapshot.daemon.workers, 256, std::chrono::milliseconds(5),
                                      std::chrono::seconds(30)}),
         scheduler_(loop_, pool_, metrics_, dead_letters_, snapshot.daemon.instance),
-        trigger_context_{loop_, scheduler_, metrics_, snapshot_.daemon} {}
+        trigger_context_{loop_, scheduler_, metrics_, snapshot_.daemon, dead_letters_} {}
 
   ~Daemon() { pool_.stop(); }
 
@@ -133,12 +133,17 @@ class Daemon {
       for (const auto& trigger : manifest.triggers) {
         ++wanted[std::string(triggers::trigger_kind(trigger))];
       }
+      // The source of a dead-letter destination runs its writer even without triggers.
+      std::string_view sink = scheduler::DeadLetterRouter::kind_of(manifest.dead_letter);
+      if (!sink.empty()) {
+        wanted.try_emplace(std::string(sink), 0);
+      }
     }
     for (const auto& [kind, count] : wanted) {
       const triggers::TriggerFactory* factory = registry.find(kind);
       if (factory == nullptr) {
-        spdlog::warn("{} {} trigger(s) configured, but this build has no {} source yet: they are "
-                     "not served",
+        spdlog::warn("{} {} trigger(s) or dead-letter destination(s) configured, but this build "
+                     "has no {} source yet: they are not served",
                      count, kind, kind);
         continue;
       }
@@ -242,15 +247,18 @@ class Daemon {
       signals_.clear();
       watchdog_.reset();
       status_timer_.reset();
-      shutdown_timer_.reset();
-      loop_.stop();
+      // Dead-letter writers close last: a drained scheduler no longer writes to them.
+      dead_letters_.close([this] {
+        shutdown_timer_.reset();
+        loop_.stop();
+      });
     });
   }
 
   const config::Snapshot& snapshot_;
   core::Loop loop_;
   core::MetricsRegistry metrics_;
-  scheduler::LoggingDeadLetterSink dead_letters_;
+  scheduler::DeadLetterRouter dead_letters_;
   scheduler::WorkerPool pool_;
   scheduler::Scheduler scheduler_;
   triggers::TriggerContext trigger_context_;

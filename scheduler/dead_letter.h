@@ -8,7 +8,9 @@
 // Thread rules: loop thread only.
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "core/error.h"
@@ -29,12 +31,39 @@ class DeadLetterSink {
   // Writes the dead letter and calls `done` on the loop thread once it is durable (or failed).
   // `done` is called exactly once, possibly before send() returns.
   virtual void send(const DeadLetter& letter, std::function<void(core::Status)> done) = 0;
+  // Called once at shutdown, after the scheduler is idle: close connections, flush. `done` is
+  // called exactly once, on the loop thread (possibly before close() returns).
+  virtual void close(std::function<void()> done) { done(); }
 };
+
 
 // Logs every dead letter at error level; the scheduler counts them.
 class LoggingDeadLetterSink final : public DeadLetterSink {
  public:
   void send(const DeadLetter& letter, std::function<void(core::Status)> done) override;
+};
+
+// The sink the scheduler writes to: it hands each dead letter to the sink installed for its
+// destination's kind ("kafka" for kafka_topic, "redis" for redis_stream and redis_list), and
+// logs the ones whose function has no destination. A destination whose kind has no sink fails
+// (the event is not acknowledged and comes back).
+class DeadLetterRouter final : public DeadLetterSink {
+ public:
+  // Installs (or replaces) the sink for `kind`.
+  void install(std::string_view kind, std::shared_ptr<DeadLetterSink> sink);
+  bool has(std::string_view kind) const;
+
+  void send(const DeadLetter& letter, std::function<void(core::Status)> done) override;
+  // Closes every installed sink; `done` runs when all have closed.
+  void close(std::function<void()> done) override;
+
+  // The sink kind a destination needs: "kafka", "redis", or "" (none configured).
+  static std::string_view kind_of(const config::DeadLetterSpec& destination);
+
+ private:
+  LoggingDeadLetterSink logging_;
+  std::shared_ptr<DeadLetterSink> kafka_;
+  std::shared_ptr<DeadLetterSink> redis_;
 };
 
 }  // namespace switchyard::scheduler

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "core/event.h"
 
@@ -22,6 +24,13 @@ enum class Admission {
 
 std::string_view to_string(Admission admission);
 
+// Builds the one event a function receives for a batch from its items (loop thread). Called for
+// every attempt, with the items that are still to be done.
+using BatchEncoder = std::function<core::Event(std::span<const core::Event> items)>;
+
+// The error type of an item the function reported in `batchItemFailures`.
+inline constexpr std::string_view kBatchItemFailure = "BatchItemFailure";
+
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
@@ -32,8 +41,24 @@ class Dispatcher {
   // was and its completion will not be called: the trigger still owns it.
   virtual Admission dispatch(std::string_view function, core::Event&& event) = 0;
 
-  // How many more events `function` would admit now (free slots plus free queue space); 0 for
-  // an unknown or draining function. Triggers that pull (Kafka, Redis) read no more than this.
+  // Offers `items` to `function` as one invocation (one concurrency slot, one queue place). The
+  // function receives `encode(items)`. Each item keeps its own completion and is answered
+  // exactly once with its own outcome:
+  // - the function returns a response whose body is a JSON object with `batchItemFailures`
+  //   (`[{"itemIdentifier": "<item id>"}, ...]`, as in AWS Lambda): the items named fail with
+  //   error type kBatchItemFailure, the others succeed at once; a name that matches no item
+  //   fails the whole batch;
+  // - any other response: every item succeeds;
+  // - an error or timeout: every item fails.
+  // Failed items are retried together (re-encoded) under the function's retry policy and then
+  // dead-lettered one by one. On kStarted or kQueued `items` has been moved from; on kThrottled
+  // or kRejected it is left as it was. Items must not be synchronous.
+  virtual Admission dispatch_batch(std::string_view function, std::vector<core::Event>&& items,
+                                   BatchEncoder encode) = 0;
+
+  // How many more events (or batches) `function` would admit now (free slots plus free queue
+  // space); 0 for an unknown or draining function. Triggers that pull (Kafka, Redis) read no
+  // more than this many events, or this many batches.
   virtual std::size_t capacity(std::string_view function) const = 0;
 
   // How long a throttled caller should wait before trying again (HTTP's Retry-After).

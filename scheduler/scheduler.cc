@@ -1,11 +1,14 @@
 #include "scheduler/scheduler.h"
 
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <cstring>
+#include <unordered_set>
 #include <utility>
 
 #include "scheduler/backoff.h"
@@ -88,7 +91,7 @@ struct FunctionMetrics {
 
 // A copy of `event` for the retry path of a timed-out invocation, whose worker may still read
 // the original. The completion moves: it must be called exactly once.
-core::Event detach(core::Event& event) {
+core::Event copy_event(core::Event& event) {
   core::Event copy;
   copy.id = event.id;
   copy.source = event.source;
@@ -111,7 +114,9 @@ struct Scheduler::Invocation {
   Scheduler* scheduler = nullptr;
   FunctionState* function = nullptr;
   functions::FunctionPtr version;  // Pinned for the invocation, so a hot swap waits for it.
-  core::Event event;
+  core::Event event;               // For a batch: encoded from `items` at each start.
+  std::vector<core::Event> items;  // A batch's items still to be done; they hold the completions.
+  BatchEncoder encode;             // Set for a batch.
   int attempt = 0;                 // Attempts started for this event.
   std::string request_id;
   Clock::time_point deadline{};
@@ -124,6 +129,10 @@ struct Scheduler::Invocation {
   Invocation* prev = nullptr;      // Running list, ordered by deadline.
   Invocation* next = nullptr;
   std::unique_ptr<core::Timer> retry_timer;
+
+  bool batch() const { return static_cast<bool>(encode); }
+  // Events this invocation answers for.
+  std::uint64_t events() const { return batch() ? items.size() : 1; }
 };
 
 struct Scheduler::FunctionState {
@@ -330,7 +339,8 @@ FunctionStats Scheduler::stats(std::string_view name) const {
   return stats;
 }
 
-Admission Scheduler::dispatch(std::string_view function, core::Event&& event) {
+template <typename Fill>
+Admission Scheduler::admit(std::string_view function, Fill&& fill) {
   FunctionState* fn = find(function);
   if (fn == nullptr || fn->removed || draining_) {
     if (fn != nullptr) {
@@ -340,18 +350,18 @@ Admission Scheduler::dispatch(std::string_view function, core::Event&& event) {
   }
   if (fn->in_flight < fn->manifest.concurrency && fn->queue.empty()) {
     Invocation* inv = acquire(fn);
-    inv->event = std::move(event);
+    fill(inv);
     ++outstanding_;
-    fn->metrics.started.inc_unshared();
+    fn->metrics.started.inc_unshared(inv->events());
     start(inv);
     return Admission::kStarted;
   }
   if (fn->queue.size() < static_cast<std::size_t>(fn->manifest.queue)) {
     Invocation* inv = acquire(fn);
-    inv->event = std::move(event);
+    fill(inv);
     ++outstanding_;
     fn->queue.push_back(inv);
-    fn->metrics.queued.inc_unshared();
+    fn->metrics.queued.inc_unshared(inv->events());
     fn->metrics.queue_depth.inc_unshared();
     return Admission::kQueued;
   }
@@ -359,6 +369,19 @@ Admission Scheduler::dispatch(std::string_view function, core::Event&& event) {
   fn->starved = true;
   fn->metrics.throttled.inc_unshared();
   return Admission::kThrottled;
+}
+
+Admission Scheduler::dispatch(std::string_view function, core::Event&& event) {
+  return admit(function, [&event](Invocation* inv) { inv->event = std::move(event); });
+}
+
+Admission Scheduler::dispatch_batch(std::string_view function, std::vector<core::Event>&& items,
+                                    BatchEncoder encode) {
+  assert(encode);
+  return admit(function, [&items, &encode](Invocation* inv) {
+    inv->items = std::move(items);
+    inv->encode = std::move(encode);
+  });
 }
 
 std::size_t Scheduler::capacity(std::string_view function) const {
@@ -407,6 +430,20 @@ Scheduler::Invocation* Scheduler::acquire(FunctionState* fn) {
   return inv;
 }
 
+Scheduler::Invocation* Scheduler::detach(Invocation* inv) {
+  Invocation* detached = acquire(inv->function);
+  if (inv->batch()) {
+    // The worker reads only the encoded event; the items (and their completions) move on.
+    detached->items = std::move(inv->items);
+    detached->encode = inv->encode;
+  } else {
+    detached->event = copy_event(inv->event);
+  }
+  detached->attempt = inv->attempt;
+  detached->request_id = inv->request_id;
+  return detached;
+}
+
 void Scheduler::recycle(Invocation* inv) {
   inv->version.reset();
   // The next event is moved in over this one; only what could be large is let go now, so that
@@ -414,6 +451,8 @@ void Scheduler::recycle(Invocation* inv) {
   core::Bytes().swap(inv->event.data);
   inv->event.attributes.clear();
   inv->event.completion = nullptr;
+  inv->items.clear();
+  inv->encode = nullptr;
   core::Bytes().swap(inv->outcome.response.body);
   inv->outcome.response.headers.clear();
   inv->retry_timer.reset();
@@ -430,6 +469,9 @@ void Scheduler::start(Invocation* inv) {
   request_ids_.next(inv->request_id);
   inv->cancelled.store(false, std::memory_order_relaxed);
   inv->inline_run = fn->manifest.execution == config::Execution::kInline;
+  if (inv->batch()) {
+    inv->event = inv->encode(inv->items);
+  }
 
   if (inv->inline_run) {
     // Runs here, on the loop thread, on the current version (no hot swap can happen during the
@@ -569,10 +611,7 @@ void Scheduler::expire_due(FunctionState* fn) {
                  "until it returns",
                  fn->name, inv->request_id, fn->manifest.timeout.count(), inv->attempt);
     // The worker may still read inv->event: the retry path gets a copy.
-    Invocation* detached = acquire(fn);
-    detached->event = detach(inv->event);
-    detached->attempt = inv->attempt;
-    detached->request_id = inv->request_id;
+    Invocation* detached = detach(inv);
     detached->outcome = core::Outcome::failure(
         core::OutcomeKind::kTimeout, "Timeout",
         fmt::format("function {} did not return within {}ms", fn->name,
@@ -588,6 +627,9 @@ void Scheduler::expire_due(FunctionState* fn) {
 void Scheduler::settle(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
   outcome.attempts = inv->attempt;
+  if (inv->batch() && outcome.ok() && !abandoned_) {
+    split_batch(inv, outcome);
+  }
   if (abandoned_ && !outcome.ok()) {
     // No more retries or dead letters once the daemon gave up: the source redelivers.
     outcome.kind = core::OutcomeKind::kRejected;
@@ -628,47 +670,151 @@ void Scheduler::schedule_retry(Invocation* inv, const core::Outcome& outcome) {
 
 void Scheduler::send_dead_letter(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
-  ++fn->dead_letters;
-  fn->metrics.dead_letters.inc_unshared();
-  // Keep the invocation (and its slot in `retrying`, so drain waits) until the sink answers.
+  std::size_t letters = inv->batch() ? inv->items.size() : 1;
+  fn->dead_letters += letters;
+  fn->metrics.dead_letters.inc_unshared(letters);
+  // Keep the invocation (and its slot in `retrying`, so drain waits) until the sink has answered
+  // for every letter.
   fn->retrying.push_back(inv);
-  auto shared_outcome = std::make_shared<core::Outcome>(std::move(outcome));
-  DeadLetter letter{fn->name, fn->manifest.dead_letter, inv->event, *shared_outcome};
-  dead_letters_.send(letter, [this, inv, shared_outcome](core::Status status) {
+  struct Pending {
+    std::size_t remaining;
+    std::vector<core::Outcome> outcomes;  // One per letter.
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->remaining = letters;
+  pending->outcomes.assign(letters, std::move(outcome));
+  auto on_written = [this, inv, pending](std::size_t index, core::Status status) {
     FunctionState* owner = inv->function;
-    auto it = std::find(owner->retrying.begin(), owner->retrying.end(), inv);
-    if (it != owner->retrying.end()) {
-      owner->retrying.erase(it);
-    }
+    core::Event& event = inv->batch() ? inv->items[index] : inv->event;
     if (status.ok()) {
-      shared_outcome->dead_lettered = true;
+      pending->outcomes[index].dead_lettered = true;
     } else {
       dead_letter_failures_.inc_unshared();
       spdlog::error("function {}: dead letter for event {} could not be written: {}; the event "
                     "is not acknowledged and will be redelivered",
-                    owner->name, inv->event.id, status.error().message());
+                    owner->name, event.id, status.error().message());
     }
-    complete(inv, *shared_outcome);
+    if (--pending->remaining > 0) {
+      return;
+    }
+    auto it = std::find(owner->retrying.begin(), owner->retrying.end(), inv);
+    if (it != owner->retrying.end()) {
+      owner->retrying.erase(it);
+    }
+    if (inv->batch()) {
+      count_outcome(owner, pending->outcomes.front(), inv->items.size());
+      --outstanding_;
+      for (std::size_t i = 0; i < inv->items.size(); ++i) {
+        core::Completion completion = std::move(inv->items[i].completion);
+        if (completion) {
+          completion(inv->items[i], pending->outcomes[i]);
+        }
+      }
+      recycle(inv);
+    } else {
+      complete(inv, pending->outcomes.front());
+    }
     after_change(owner);
-  });
+  };
+  // The last answer may come synchronously and recycle `inv`: nothing reads it after that.
+  for (std::size_t i = 0; i < letters; ++i) {
+    const core::Event& event = inv->batch() ? inv->items[i] : inv->event;
+    DeadLetter letter{fn->name, fn->manifest.dead_letter, event, pending->outcomes[i]};
+    dead_letters_.send(letter, [on_written, i](core::Status status) {
+      on_written(i, std::move(status));
+    });
+  }
+}
+
+bool Scheduler::split_batch(Invocation* inv, core::Outcome& outcome) {
+  const core::Bytes& body = outcome.response.body;
+  static constexpr std::string_view kKey = "batchItemFailures";
+  if (body.size() < kKey.size() ||
+      memmem(body.data(), body.size(), kKey.data(), kKey.size()) == nullptr) {
+    return false;
+  }
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return false;
+  }
+  auto failures = doc.FindMember("batchItemFailures");
+  if (failures == doc.MemberEnd() || failures->value.IsNull()) {
+    return false;
+  }
+  FunctionState* fn = inv->function;
+  auto fail_all = [&](std::string message) {
+    outcome = core::Outcome::failure(core::OutcomeKind::kFunctionError,
+                                     std::string(kBatchItemFailure), std::move(message));
+    return true;
+  };
+  if (!failures->value.IsArray()) {
+    return fail_all("batchItemFailures is not an array; the whole batch failed");
+  }
+  std::unordered_set<std::string_view> failed;
+  for (const auto& entry : failures->value.GetArray()) {
+    auto id = entry.IsObject() ? entry.FindMember("itemIdentifier") : entry.MemberEnd();
+    if (!entry.IsObject() || id == entry.MemberEnd() || !id->value.IsString()) {
+      return fail_all("a batchItemFailures entry has no itemIdentifier string; the whole batch "
+                      "failed");
+    }
+    std::string_view name(id->value.GetString(), id->value.GetStringLength());
+    bool known = std::any_of(inv->items.begin(), inv->items.end(),
+                             [name](const core::Event& item) { return item.id == name; });
+    if (!known) {
+      return fail_all(fmt::format("batchItemFailures names \"{}\", which is not in the batch; "
+                                  "the whole batch failed",
+                                  name));
+    }
+    failed.insert(name);
+  }
+  if (failed.empty()) {
+    return false;
+  }
+  // The items that succeeded are answered now; the failed ones stay for the retry.
+  std::vector<core::Event> done;
+  std::vector<core::Event> kept;
+  for (core::Event& item : inv->items) {
+    (failed.contains(item.id) ? kept : done).push_back(std::move(item));
+  }
+  count_outcome(fn, outcome, done.size());
+  for (core::Event& item : done) {
+    core::Completion completion = std::move(item.completion);
+    if (completion) {
+      core::Outcome copy = outcome;
+      completion(item, copy);
+    }
+  }
+  inv->items = std::move(kept);
+  outcome = core::Outcome::failure(
+      core::OutcomeKind::kFunctionError, std::string(kBatchItemFailure),
+      fmt::format("the function reported this item as failed ({} of {} in the batch)",
+                  inv->items.size(), inv->items.size() + done.size()));
+  outcome.attempts = inv->attempt;
+  return true;
+}
+
+void Scheduler::count_outcome(FunctionState* fn, const core::Outcome& outcome,
+                              std::uint64_t events) {
+  switch (outcome.kind) {
+    case core::OutcomeKind::kOk:
+      fn->metrics.ok.inc_unshared(events);
+      break;
+    case core::OutcomeKind::kTimeout:
+      fn->metrics.timed_out.inc_unshared(events);
+      break;
+    case core::OutcomeKind::kFunctionError:
+      fn->metrics.failed.inc_unshared(events);
+      break;
+    default:
+      fn->metrics.abandoned.inc_unshared(events);
+      break;
+  }
 }
 
 void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
-  switch (outcome.kind) {
-    case core::OutcomeKind::kOk:
-      fn->metrics.ok.inc_unshared();
-      break;
-    case core::OutcomeKind::kTimeout:
-      fn->metrics.timed_out.inc_unshared();
-      break;
-    case core::OutcomeKind::kFunctionError:
-      fn->metrics.failed.inc_unshared();
-      break;
-    default:
-      fn->metrics.abandoned.inc_unshared();
-      break;
-  }
+  count_outcome(fn, outcome, inv->events());
   if (!outcome.ok()) {
     spdlog::debug("function {} event {} ended {} after {} attempt(s): {}: {}", fn->name,
                   inv->event.id.empty() ? inv->request_id : inv->event.id,
@@ -676,9 +822,24 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
                   outcome.error_message);
   }
   --outstanding_;
-  core::Completion completion = std::move(inv->event.completion);
-  if (completion) {
-    completion(inv->event, outcome);
+  if (inv->batch()) {
+    for (std::size_t i = 0; i < inv->items.size(); ++i) {
+      core::Completion completion = std::move(inv->items[i].completion);
+      if (!completion) {
+        continue;
+      }
+      if (i + 1 == inv->items.size()) {
+        completion(inv->items[i], outcome);
+      } else {
+        core::Outcome copy = outcome;
+        completion(inv->items[i], copy);
+      }
+    }
+  } else {
+    core::Completion completion = std::move(inv->event.completion);
+    if (completion) {
+      completion(inv->event, outcome);
+    }
   }
   recycle(inv);
 }
@@ -761,9 +922,7 @@ void Scheduler::abandon() {
       inv->timed_out = true;
       inv->cancelled.store(true, std::memory_order_relaxed);
       --fn.running;
-      Invocation* detached = acquire(&fn);
-      detached->event = detach(inv->event);
-      detached->attempt = inv->attempt;
+      Invocation* detached = detach(inv);
       auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
                                             "the daemon stopped before this invocation ended");
       outcome.attempts = inv->attempt;

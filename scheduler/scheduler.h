@@ -86,6 +86,8 @@ class Scheduler final : public Dispatcher {
 
   // Dispatcher.
   Admission dispatch(std::string_view function, core::Event&& event) override;
+  Admission dispatch_batch(std::string_view function, std::vector<core::Event>&& items,
+                           BatchEncoder encode) override;
   std::size_t capacity(std::string_view function) const override;
   std::chrono::seconds retry_after(std::string_view function) const override;
   std::size_t watch_capacity(std::string_view function, std::function<void()> on_capacity) override;
@@ -100,6 +102,18 @@ class Scheduler final : public Dispatcher {
   };
 
   FunctionState* find(std::string_view name) const;
+  // Admission for dispatch() and dispatch_batch(): `fill` moves the event(s) into the
+  // invocation once it is admitted.
+  template <typename Fill>
+  Admission admit(std::string_view function, Fill&& fill);
+  // The invocation that carries a timed-out (or abandoned) invocation's event(s) on, while the
+  // worker may still read the original's event.
+  Invocation* detach(Invocation* inv);
+  // A batch whose function answered with `batchItemFailures`: completes the items that
+  // succeeded and keeps the failed ones in `inv`, turning `outcome` into their failure. Returns
+  // false when nothing failed.
+  bool split_batch(Invocation* inv, core::Outcome& outcome);
+  void count_outcome(FunctionState* fn, const core::Outcome& outcome, std::uint64_t events);
   Invocation* acquire(FunctionState* fn);
   void recycle(Invocation* inv);
   void start(Invocation* inv);

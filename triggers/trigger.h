@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "scheduler/dead_letter.h"
 #include "scheduler/dispatcher.h"
 
 namespace switchyard::triggers {
@@ -30,6 +31,8 @@ struct TriggerContext {
   scheduler::Dispatcher& dispatcher;
   core::MetricsRegistry& metrics;
   const config::DaemonConfig& daemon;
+  // Where a source installs its dead-letter writer (Kafka topics, Redis streams and lists).
+  scheduler::DeadLetterRouter& dead_letters;
 };
 
 class Trigger {
@@ -53,7 +56,9 @@ using TriggerPtr = std::unique_ptr<Trigger>;
 
 // Builds the triggers of one kind ("http", "kafka", "redis", "cron") for every function of a
 // snapshot. A source decides how many it needs: one HTTP server for all routes, one consumer per
-// Kafka trigger.
+// Kafka trigger. The factory of a kind is also called when some function's dead letters go to
+// that kind (a kafka_topic, a redis_stream or redis_list) even if no trigger of that kind exists:
+// it installs its dead-letter writer in context.dead_letters then.
 using TriggerFactory = std::function<core::Result<std::vector<TriggerPtr>>(
     const config::Snapshot& snapshot, TriggerContext& context)>;
 

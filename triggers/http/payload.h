@@ -4,7 +4,7 @@
 // - the native event (CloudEvents attributes plus "http.*" source attributes),
 // - the CloudEvents 1.0 HTTP protocol binding (binary and structured modes) on top of it,
 // - API Gateway HTTP API payload format 2.0 (the event JSON and the response rules),
-// and the small codecs they need (percent, base64, UTF-8, RFC 3339).
+// and percent-decoding (base64 and UTF-8 checks are in core/codec.h).
 //
 // Everything here is a pure function of its arguments: safe to call from any thread. All input
 // is untrusted; bad input is reported through the return value, never asserted.
@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/codec.h"
 #include "core/error.h"
 #include "core/event.h"
 #include "triggers/http/message.h"
@@ -83,14 +84,9 @@ core::Result<Response> parse_apigw_v2_response(std::string_view function_output)
 // two hex digits; `out` then holds a partial result.
 bool percent_decode(std::string_view in, std::string& out, bool plus_as_space = false);
 
-// Standard alphabet, with padding.
-std::string base64_encode(std::string_view data);
-// Standard alphabet; padding required; no whitespace. nullopt on any bad input.
-std::optional<std::string> base64_decode(std::string_view text);
-
-// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
-bool is_valid_utf8(std::string_view text);
-// `text` with each byte that does not start a well-formed sequence replaced by U+FFFD.
-std::string to_valid_utf8(std::string_view text);
+using core::base64_decode;
+using core::base64_encode;
+using core::is_valid_utf8;
+using core::to_valid_utf8;
 
 }  // namespace switchyard::triggers::http

@@ -55,7 +55,7 @@ struct Harness {
   Harness()
       : pool(scheduler::PoolOptions{4, 64, 5ms, 30s}),
         sched(loop, pool, metrics, sink, "test"),
-        context{loop, sched, metrics, snapshot.daemon} {}
+        context{loop, sched, metrics, snapshot.daemon, router} {}
   ~Harness() {
     release = 1 << 20;
     pool.stop();
@@ -148,6 +148,7 @@ struct Harness {
   scheduler::WorkerPool pool;
   scheduler::Scheduler sched;
   config::Snapshot snapshot;
+  scheduler::DeadLetterRouter router;
   triggers::TriggerContext context;
   std::vector<triggers::TriggerPtr> triggers;
   int stopped = 0;

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <fmt/format.h>
+#include <yaml.h>
+
 #include "config/units.h"
 
 namespace switchyard::config::detail {
@@ -406,51 +409,86 @@ bool MapReader::read_string_map(std::string_view key, std::map<std::string, std:
 
 namespace {
 
-// yaml-cpp 0.7 never returns from LoadAll when a document's first token is a flow entry (`,`):
-// find that case first. Returns the 0-based mark of the comma, if any.
-std::optional<YAML::Mark> leading_flow_entry(std::string_view yaml) {
-  bool document_start = true;
-  int line = 0;
-  std::size_t pos = 0;
-  while (pos < yaml.size()) {
-    std::size_t end = yaml.find('\n', pos);
-    if (end == std::string_view::npos) {
-      end = yaml.size();
-    }
-    std::string_view text = yaml.substr(pos, end - pos);
-    std::size_t column = 0;
-    if (text.substr(0, 3) == "---" && (text.size() == 3 || text[3] == ' ' || text[3] == '\t' ||
-                                       text[3] == '\r')) {
-      document_start = true;
-      column = 3;
-    } else if (!text.empty() && text[0] == '%') {
-      text = {};  // A directive line.
-    }
-    if (document_start) {
-      std::size_t first = text.find_first_not_of(" \t\r", column);
-      if (first != std::string_view::npos && text[first] != '#') {
-        if (text[first] == ',') {
-          YAML::Mark mark;
-          mark.pos = static_cast<int>(pos + first);
-          mark.line = line;
-          mark.column = static_cast<int>(first);
-          return mark;
-        }
-        document_start = false;
-      }
-    }
-    pos = end + 1;
-    ++line;
+// yaml-cpp 0.7 can spin forever, allocating, on some input (found by fuzzing: a document
+// starting with `,`; a `,` after a tag on a later line; a tag before an explicit `?` key).
+// libyaml is a small, heavily fuzzed C parser that rejects malformed input at once: every file
+// passes through it first, together with a check for the YAML features switchyard files do not
+// use (tags, aliases), and yaml-cpp only sees what passed. Returns the first problem, if any.
+struct SyntaxError {
+  YAML::Mark mark;  // 0-based line and column.
+  std::string message;
+};
+
+std::optional<SyntaxError> check_syntax(std::string_view yaml) {
+  yaml_parser_t parser;
+  if (yaml_parser_initialize(&parser) == 0) {
+    return SyntaxError{YAML::Mark(), "cannot start the YAML parser (out of memory)"};
   }
-  return std::nullopt;
+  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(yaml.data()),
+                               yaml.size());
+  std::optional<SyntaxError> error;
+  for (;;) {
+    yaml_event_t event;
+    if (yaml_parser_parse(&parser, &event) == 0) {
+      SyntaxError found;
+      found.mark.pos = static_cast<int>(parser.problem_mark.index);
+      found.mark.line = static_cast<int>(parser.problem_mark.line);
+      found.mark.column = static_cast<int>(parser.problem_mark.column);
+      found.message = parser.problem != nullptr ? parser.problem : "malformed YAML";
+      if (parser.context != nullptr) {
+        found.message += fmt::format(" ({} that starts at line {}, column {})", parser.context,
+                                     parser.context_mark.line + 1,
+                                     parser.context_mark.column + 1);
+      }
+      error = std::move(found);
+      break;
+    }
+    // What switchyard files never need, refused before yaml-cpp sees it: tags (yaml-cpp 0.7
+    // spins forever on a tag before an explicit key, found by fuzzing) and aliases (a few nested
+    // ones expand to gigabytes: the "billion laughs").
+    const yaml_char_t* tag = nullptr;
+    if (event.type == YAML_SCALAR_EVENT) {
+      tag = event.data.scalar.tag;
+    } else if (event.type == YAML_SEQUENCE_START_EVENT) {
+      tag = event.data.sequence_start.tag;
+    } else if (event.type == YAML_MAPPING_START_EVENT) {
+      tag = event.data.mapping_start.tag;
+    }
+    if (tag != nullptr || event.type == YAML_ALIAS_EVENT) {
+      SyntaxError found;
+      found.mark.pos = static_cast<int>(event.start_mark.index);
+      found.mark.line = static_cast<int>(event.start_mark.line);
+      found.mark.column = static_cast<int>(event.start_mark.column);
+      found.message = tag != nullptr
+                          ? "tags (" + std::string(reinterpret_cast<const char*>(tag)) +
+                                ") are not supported in switchyard files"
+                          : "aliases (*name) are not supported in switchyard files";
+      error = std::move(found);
+      yaml_event_delete(&event);
+      break;
+    }
+    bool end = event.type == YAML_STREAM_END_EVENT;
+    yaml_event_delete(&event);
+    if (end) {
+      break;
+    }
+  }
+  yaml_parser_delete(&parser);
+  return error;
 }
 
 }  // namespace
 
 std::optional<YAML::Node> load_document(std::string_view yaml, FileReader& file,
                                         std::string_view what) {
-  if (auto comma = leading_flow_entry(yaml)) {
-    file.fail(file.location(*comma), "invalid YAML: unexpected ',' at the start of a document");
+  if (auto error = check_syntax(yaml)) {
+    std::string message = "invalid YAML: " + error->message;
+    // The usual cause: an unquoted route template such as /users/{id} inside a { } mapping,
+    // where YAML reads the braces as structure.
+    if (message.find("flow") != std::string::npos) {
+      message += kFlowHint;
+    }
+    file.fail(file.location(error->mark), std::move(message));
     return std::nullopt;
   }
   std::vector<YAML::Node> documents;

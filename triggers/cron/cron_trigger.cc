@@ -14,6 +14,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "triggers/cron/schedule.h"
+#include "triggers/cron/state.h"
 
 namespace switchyard::triggers::cron {
 
@@ -52,10 +53,13 @@ std::string eventbridge_payload(const std::string& function, Clock::time_point s
 class CronTrigger final : public Trigger {
  public:
   CronTrigger(TriggerContext& context, std::string function, const config::CronTriggerSpec& spec,
-              Schedule schedule)
+              Schedule schedule, std::shared_ptr<CronState> state)
       : context_(context),
         function_(std::move(function)),
         schedule_(std::move(schedule)),
+        state_(std::move(state)),
+        state_key_(function_ + " " + schedule_.expression() + " " + schedule_.timezone()),
+        run_missed_once_(spec.misfire == "run_once"),
         overlap_(spec.overlap == "skip"    ? Overlap::kSkip
                  : spec.overlap == "queue" ? Overlap::kQueue
                                            : Overlap::kAllow),
@@ -69,6 +73,7 @@ class CronTrigger final : public Trigger {
         skips_overlap_(skip_counter("overlap")),
         skips_throttled_(skip_counter("throttled")),
         skips_rejected_(skip_counter("rejected")),
+        skips_misfire_(skip_counter("misfire")),
         lateness_(context.metrics.histogram(
             "switchyard_cron_lateness_seconds",
             "How long after its scheduled time (plus jitter) a cron tick fired.",
@@ -79,10 +84,22 @@ class CronTrigger final : public Trigger {
   }
 
   core::Status start() override {
-    next_ = schedule_.next(Clock::now());
+    Clock::time_point now = Clock::now();
+    // A tick whose time has come but whose jitter has not passed yet is still ahead.
+    next_ = schedule_.next(now - jitter_);
     arm();
     spdlog::info("cron {}: \"{}\" ({}), first tick at {}", function_, schedule_.expression(),
                  schedule_.timezone(), format_iso8601(next_ + jitter_, schedule_.timezone()));
+    if (state_ != nullptr) {
+      if (auto last = state_->last(state_key_)) {
+        Overdue missed = overdue_ticks(schedule_, schedule_.next(*last), now, jitter_);
+        if (missed.count > 0) {
+          misfire(missed, now,
+                  fmt::format("while the daemon was down (last tick handled: {})",
+                              format_iso8601(*last, schedule_.timezone())));
+        }
+      }
+    }
     return {};
   }
 
@@ -93,6 +110,10 @@ class CronTrigger final : public Trigger {
       spdlog::info("cron {}: dropping the queued tick of {} on stop", function_,
                    format_iso8601(*pending_, schedule_.timezone()));
       pending_.reset();
+    }
+    if (state_ != nullptr) {
+      auto status = state_->flush();
+      (void)status;  // Logged by flush().
     }
     on_stopped_ = std::move(done);
     maybe_stopped();
@@ -123,33 +144,48 @@ class CronTrigger final : public Trigger {
       return;
     }
     lateness_.observe_unshared(std::chrono::duration<double>(now - target).count());
+    Clock::time_point following = schedule_.next(next_);
+    if (following + jitter_ <= now) {
+      // The following tick is overdue too: the machine was suspended or the loop stalled.
+      Overdue missed = overdue_ticks(schedule_, next_, now, jitter_);
+      next_ = schedule_.next(missed.latest);
+      arm();
+      misfire(missed, now,
+              fmt::format("because the timer fired {} ms late (suspend or stall)",
+                          std::chrono::duration_cast<milliseconds>(now - target).count()));
+      return;
+    }
     Clock::time_point scheduled = next_;
-    advance(now);
+    next_ = following;
     arm();
     tick(scheduled, now);
   }
 
-  // Moves next_ past `now`, from the scheduled time so that the schedule does not drift. Ticks
-  // that are already overdue (the loop woke very late) are not replayed.
-  void advance(Clock::time_point now) {
-    Clock::time_point following = schedule_.next(next_);
-    if (following + jitter_ <= now) {
-      if (schedule_.is_every()) {
-        // Keep @every's phase: the first multiple of the interval after now.
-        auto behind = now - jitter_ - next_;
-        auto periods = behind / schedule_.every() + 1;
-        following = next_ + periods * schedule_.every();
-      } else {
-        following = schedule_.next(now - jitter_);
-      }
-      spdlog::warn("cron {}: the loop woke {} ms late; ticks before {} were not run", function_,
-                   std::chrono::duration_cast<milliseconds>(now - next_ - jitter_).count(),
-                   format_iso8601(following, schedule_.timezone()));
+  // Applies the misfire policy to ticks missed (`missed.count` > 0).
+  void misfire(const Overdue& missed, Clock::time_point now, const std::string& why) {
+    std::string count = fmt::format("{}{}", missed.count, missed.more ? "+" : "");
+    std::string latest = format_iso8601(missed.latest, schedule_.timezone());
+    if (run_missed_once_) {
+      skips_misfire_.inc_unshared(missed.count - 1);
+      spdlog::warn("cron {}: {} tick(s) missed {}; misfire: run_once runs the latest, of {}, now",
+                   function_, count, why, latest);
+      tick(missed.latest, now);
+      return;
     }
-    next_ = following;
+    skips_misfire_.inc_unshared(missed.count);
+    spdlog::warn("cron {}: {} tick(s) missed {}, the latest of {}; misfire: skip", function_,
+                 count, why, latest);
+    remember(missed.latest);
+  }
+
+  void remember(Clock::time_point scheduled) {
+    if (state_ != nullptr) {
+      state_->record(state_key_, scheduled);
+    }
   }
 
   void tick(Clock::time_point scheduled, Clock::time_point fired) {
+    remember(scheduled);
     if (in_flight_ > 0) {
       switch (overlap_) {
         case Overlap::kAllow:
@@ -257,6 +293,9 @@ class CronTrigger final : public Trigger {
   TriggerContext& context_;
   std::string function_;
   Schedule schedule_;
+  std::shared_ptr<CronState> state_;  // Null without a state directory (tests).
+  std::string state_key_;
+  bool run_missed_once_;
   Overlap overlap_;
   bool eventbridge_;
   std::string payload_;
@@ -266,6 +305,7 @@ class CronTrigger final : public Trigger {
   core::Counter& skips_overlap_;
   core::Counter& skips_throttled_;
   core::Counter& skips_rejected_;
+  core::Counter& skips_misfire_;
   core::Histogram& lateness_;
 
   Clock::time_point next_{};  // The next scheduled tick, before jitter.
@@ -280,6 +320,7 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
                                             TriggerContext& context) {
   std::vector<TriggerPtr> triggers;
   std::string errors;
+  std::shared_ptr<CronState> state;
   auto fail = [&errors](const config::TriggerSpec& trigger, const std::string& function,
                         const std::string& message) {
     errors += fmt::format("{}{}:{}:{}: function {}: {}", errors.empty() ? "" : "; ",
@@ -302,8 +343,18 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
         fail(trigger, manifest.name, "lock: redis is not supported yet");
         continue;
       }
+      if (state == nullptr && !snapshot.daemon.state_dir.empty()) {
+        state = std::make_shared<CronState>(context.loop,
+                                            snapshot.daemon.state_dir / "cron-state.json");
+        std::error_code ec;
+        std::filesystem::create_directories(snapshot.daemon.state_dir, ec);
+        auto loaded = state->load();
+        if (!loaded.ok()) {
+          return loaded.error();
+        }
+      }
       triggers.push_back(std::make_unique<CronTrigger>(context, manifest.name, *spec,
-                                                       std::move(schedule).value()));
+                                                       std::move(schedule).value(), state));
     }
   }
   if (!errors.empty()) {
@@ -313,6 +364,45 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
 }
 
 }  // namespace
+
+Overdue overdue_ticks(const Schedule& schedule, Clock::time_point from, Clock::time_point now,
+                      milliseconds jitter) {
+  Overdue out;
+  Clock::time_point limit = now - jitter;  // The latest scheduled time that is due.
+  if (from > limit) {
+    return out;
+  }
+  if (schedule.is_every()) {
+    auto ticks = static_cast<std::uint64_t>((limit - from) / schedule.every()) + 1;
+    out.count = std::min(ticks, kMissedCountLimit);
+    out.more = ticks > kMissedCountLimit;
+    out.latest = from + static_cast<std::int64_t>(ticks - 1) * schedule.every();
+    return out;
+  }
+  Clock::time_point t = schedule.next(from - milliseconds(1));
+  while (t <= limit) {
+    if (out.count == kMissedCountLimit) {
+      out.more = true;
+      // Too many to walk: find the latest by looking back from the limit in growing windows.
+      for (auto window = std::chrono::minutes(1);; window *= 2) {
+        Clock::time_point start = std::max(limit - window, t);
+        Clock::time_point found = schedule.next(start - milliseconds(1));
+        if (found <= limit) {
+          for (Clock::time_point after = schedule.next(found); after <= limit;
+               after = schedule.next(after)) {
+            found = after;
+          }
+          out.latest = found;
+          return out;
+        }
+      }
+    }
+    ++out.count;
+    out.latest = t;
+    t = schedule.next(t);
+  }
+  return out;
+}
 
 std::chrono::milliseconds jitter_offset(std::string_view function,
                                         std::chrono::milliseconds jitter) {

@@ -11,15 +11,22 @@
 // skip (drop it) or queue (keep at most one, dispatched when the previous completes). `jitter`
 // delays every fire by a stable per-function offset.
 //
-// Not implemented yet: misfire handling across restarts or suspend (a state dir), and
-// `lock: redis` (a manifest that asks for it is refused). Ticks missed while the loop itself was
-// late are not replayed: the overdue tick fires once, later ones resume on schedule.
+// Misfires: a tick is missed when its time passed while the daemon was down (found at start
+// from the last handled tick kept in `<state_dir>/cron-state.json`, see state.h), or when the
+// timer fired so late (a suspended machine, a stalled loop) that the following tick's time had
+// passed too. `misfire: skip` drops every missed tick (counted as skips with reason "misfire");
+// `misfire: run_once` runs the latest missed tick once (the others are counted as skipped), with
+// its own scheduled time. Either way the schedule then resumes at its next future tick.
+//
+// Not implemented yet: `lock: redis` (a manifest that asks for it is refused).
 //
 // Thread rules: loop thread only.
 
 #include <chrono>
+#include <cstdint>
 #include <string_view>
 
+#include "triggers/cron/schedule.h"
 #include "triggers/trigger.h"
 
 namespace switchyard::triggers::cron {
@@ -28,6 +35,19 @@ namespace switchyard::triggers::cron {
 // is zero.
 std::chrono::milliseconds jitter_offset(std::string_view function,
                                         std::chrono::milliseconds jitter);
+
+// The ticks of `schedule` scheduled at or after `from` whose fire time (scheduled + jitter) is
+// at or before `now`. Counting stops at kMissedCountLimit (`more` is then set), but `latest` is
+// always exact.
+struct Overdue {
+  std::uint64_t count = 0;
+  bool more = false;
+  std::chrono::system_clock::time_point latest{};
+};
+inline constexpr std::uint64_t kMissedCountLimit = 10000;
+Overdue overdue_ticks(const Schedule& schedule, std::chrono::system_clock::time_point from,
+                      std::chrono::system_clock::time_point now,
+                      std::chrono::milliseconds jitter);
 
 // Registers the "cron" trigger kind.
 void register_cron_trigger(TriggerRegistry& registry);

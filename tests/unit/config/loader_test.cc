@@ -274,7 +274,9 @@ TEST_CASE("a config file that cannot be read or parsed") {
   f.write_defaults("http: { port: 80\nworkers: 2\n");
   CHECK(f.load_errors() ==
         Strings{at(f.path("switchyard.yaml"), 2, 8,
-                   std::string("invalid YAML: end of map flow not found") + kFlowHint)});
+                   std::string("invalid YAML: did not find expected ',' or '}' (while "
+                               "parsing a flow mapping that starts at line 1, column 7)") +
+                       kFlowHint)});
 }
 
 TEST_CASE("duplicate function names are reported with both locations") {
@@ -331,7 +333,10 @@ TEST_CASE("every error of every file is collected in one load") {
             at(a, 4, 10,
                "timeout: invalid duration \"5x\": expected a number followed by ms, s, m or h "
                "(e.g. 250ms, 5s)"),
-            at(b, 4, 1, std::string("invalid YAML: end of sequence flow not found") + kFlowHint),
+            at(b, 4, 1,
+               std::string("invalid YAML: did not find expected node content (while parsing a "
+                           "flow node that starts at line 4, column 1)") +
+                   kFlowHint),
             at(c, 1, 7, "duplicate function name \"a\" (first defined at " + a + ":1:7)"),
             at(c, 3, 12, "kafka trigger needs kafka.brokers in switchyard.yaml"),
         });

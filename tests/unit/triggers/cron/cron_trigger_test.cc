@@ -6,12 +6,16 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/time.h"
 #include "scheduler/scheduler.h"
+#include "support/process.h"
 #include "support/run_until.h"
 #include "triggers/cron/schedule.h"
 
@@ -359,4 +363,117 @@ TEST_CASE("the builtin registry has the cron kind") {
   triggers::register_builtin_triggers(registry);
   CHECK(registry.find("cron") != nullptr);
   CHECK(registry.find("http") != nullptr);
+}
+
+namespace {
+
+Clock::time_point at(const char* rfc3339) { return *core::parse_rfc3339(rfc3339); }
+
+triggers::cron::Schedule parse(const char* expression) {
+  auto schedule = triggers::cron::Schedule::parse(expression, "UTC");
+  REQUIRE(schedule.ok());
+  return std::move(schedule).value();
+}
+
+}  // namespace
+
+TEST_CASE("overdue_ticks counts the missed ticks and finds the latest exactly") {
+  using triggers::cron::overdue_ticks;
+  auto hourly = parse("0 * * * *");
+  // Down from 10:00 (its tick due) to 13:30: 10:00, 11:00, 12:00, 13:00 were missed.
+  auto missed = overdue_ticks(hourly, at("2026-11-23T10:00:00Z"), at("2026-11-23T13:30:00Z"), 0ms);
+  CHECK(missed.count == 4);
+  CHECK_FALSE(missed.more);
+  CHECK(missed.latest == at("2026-11-23T13:00:00Z"));
+  // A jitter delays when a tick is due: 13:00 + 40 min is not due at 13:30 yet.
+  missed = overdue_ticks(hourly, at("2026-11-23T10:00:00Z"), at("2026-11-23T13:30:00Z"), 40min);
+  CHECK(missed.count == 3);
+  CHECK(missed.latest == at("2026-11-23T12:00:00Z"));
+  // Nothing due.
+  missed = overdue_ticks(hourly, at("2026-11-23T14:00:00Z"), at("2026-11-23T13:30:00Z"), 0ms);
+  CHECK(missed.count == 0);
+
+  // Per second for two days: counting stops at the limit, the latest is still exact.
+  auto every_second = parse("* * * * * *");
+  missed = overdue_ticks(every_second, at("2026-11-21T00:00:00Z"),
+                         at("2026-11-23T08:15:42.300Z"), 0ms);
+  CHECK(missed.count == triggers::cron::kMissedCountLimit);
+  CHECK(missed.more);
+  CHECK(missed.latest == at("2026-11-23T08:15:42Z"));
+  // Sparse ticks after a dense stretch: only 03:00-03:59:59 every second, checked at 05:00.
+  auto three_am = parse("* * 3 * * *");
+  missed = overdue_ticks(three_am, at("2026-11-20T00:00:00Z"), at("2026-11-23T05:00:00Z"), 0ms);
+  CHECK(missed.more);
+  CHECK(missed.latest == at("2026-11-23T03:59:59Z"));
+
+  // @every counts real time from its phase.
+  auto every = parse("@every 90s");
+  missed = overdue_ticks(every, at("2026-11-23T10:00:00Z"), at("2026-11-23T10:05:00Z"), 0ms);
+  CHECK(missed.count == 4);  // 10:00:00, 10:01:30, 10:03:00, 10:04:30.
+  CHECK(missed.latest == at("2026-11-23T10:04:30Z"));
+}
+
+TEST_CASE("misfire across a restart: skip counts the missed ticks, run_once runs the latest") {
+  switchyard::testing::TempDir state;
+  auto write_state = [&](const std::string& key, Clock::time_point last) {
+    state.write("cron-state.json",
+                "{\"" + key + "\": " + std::to_string(unix_ms(last)) + "}");
+  };
+  Clock::time_point an_hour_ago = Clock::now() - 1h;
+
+  SUBCASE("skip") {
+    write_state("hourly-skip 0 * * * * * UTC", an_hour_ago - 5h);
+    Harness h;
+    h.snapshot.daemon.state_dir = state.path();
+    h.add("hourly-skip", "0 * * * * *");  // Every minute, at second 0.
+    h.start();
+    // About 6 hours of per-minute ticks were missed: all skipped, none run.
+    std::uint64_t skipped = h.skips("hourly-skip", "misfire");
+    CHECK(skipped >= 6 * 60 - 1);
+    CHECK(skipped <= 6 * 60 + 1);
+    CHECK(h.started == 0);
+    REQUIRE(h.stop());
+  }
+  SUBCASE("run_once") {
+    write_state("catch-up 0 * * * * * UTC", an_hour_ago);
+    Harness h;
+    h.snapshot.daemon.state_dir = state.path();
+    h.add("catch-up", "0 * * * * *").misfire = "run_once";
+    Clock::time_point begin = Clock::now();
+    h.start();
+    REQUIRE(run_until(h.loop, [&] { return h.started >= 1; }, 2s));
+    auto seen = h.snapshot_seen();
+    REQUIRE(seen.size() == 1);
+    // The latest missed tick, with its own scheduled time, run at once.
+    Clock::time_point expected = std::chrono::floor<std::chrono::minutes>(begin);
+    CHECK(seen[0].time == expected);
+    CHECK(seen[0].id == "catch-up-" + std::to_string(unix_ms(expected)));
+    std::uint64_t skipped = h.skips("catch-up", "misfire");
+    CHECK(skipped >= 59);
+    CHECK(skipped <= 61);
+    REQUIRE(h.stop());
+  }
+  // The stop wrote what was handled: the next start finds nothing missed.
+  std::ifstream in(state.path() + "/cron-state.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  rapidjson::Document doc;
+  doc.Parse(text.str().c_str());
+  REQUIRE(doc.IsObject());
+  REQUIRE(doc.MemberCount() == 1);
+  Clock::time_point recorded(std::chrono::milliseconds(doc.MemberBegin()->value.GetInt64()));
+  CHECK(recorded > an_hour_ago);
+  CHECK(recorded <= Clock::now());
+}
+
+TEST_CASE("a corrupt state file is reported and ignored, not fatal") {
+  switchyard::testing::TempDir state;
+  state.write("cron-state.json", "{not json");
+  Harness h;
+  h.snapshot.daemon.state_dir = state.path();
+  h.add("tolerant", "0 * * * * *").misfire = "run_once";
+  h.start();
+  CHECK(h.skips("tolerant", "misfire") == 0);
+  CHECK(h.started == 0);
+  REQUIRE(h.stop());
 }

@@ -29,6 +29,8 @@ struct HttpTriggerSpec {
   std::string path;                  // Template: /users/{id}, /files/{path+}.
   std::vector<std::string> methods;  // Upper-case; empty means any method.
   std::string payload;               // "" (native) or "apigw-v2".
+
+  bool operator==(const HttpTriggerSpec&) const = default;
 };
 
 struct KafkaTriggerSpec {
@@ -39,6 +41,8 @@ struct KafkaTriggerSpec {
   Duration batch_window{0};
   std::string payload;              // "" (native) or "lambda-kafka".
   std::string start = "earliest";   // earliest | latest: where a new group starts.
+
+  bool operator==(const KafkaTriggerSpec&) const = default;
 };
 
 struct RedisTriggerSpec {
@@ -50,6 +54,8 @@ struct RedisTriggerSpec {
   Duration batch_window{0};
   Duration block{2000};             // XREADGROUP BLOCK / BLMOVE timeout.
   Duration claim_after{60000};      // Streams: XAUTOCLAIM entries idle longer than this.
+
+  bool operator==(const RedisTriggerSpec&) const = default;
 };
 
 struct CronTriggerSpec {
@@ -60,6 +66,8 @@ struct CronTriggerSpec {
   Duration jitter{0};
   std::string lock;                 // "" or "redis".
   std::string payload;              // Free text passed as data, or "eventbridge".
+
+  bool operator==(const CronTriggerSpec&) const = default;
 };
 
 struct TriggerSpec {
@@ -83,6 +91,8 @@ struct DeadLetterSpec {
   bool configured() const {
     return !kafka_topic.empty() || !redis_stream.empty() || !redis_list.empty();
   }
+
+  bool operator==(const DeadLetterSpec&) const = default;
 };
 
 enum class Execution { kPool, kInline };
@@ -109,28 +119,38 @@ struct HttpListenerConfig {
   std::string address = "0.0.0.0";
   int port = 8080;                     // 0 = pick a free port (tests).
   bool enabled = true;
+
+  bool operator==(const HttpListenerConfig&) const = default;
 };
 
 struct AdminListenerConfig {
   std::string address = "127.0.0.1";
   int port = 9090;
   bool enabled = true;
+
+  bool operator==(const AdminListenerConfig&) const = default;
 };
 
 struct KafkaConfig {
   std::string brokers;                           // "host:port,host:port"; empty = no Kafka.
   std::map<std::string, std::string> properties; // librdkafka properties, passed through.
+
+  bool operator==(const KafkaConfig&) const = default;
 };
 
 struct RedisConfig {
   std::string url;                     // redis://[user:password@]host:port/db or unix:///path.
   Duration connect_timeout{2000};
   Duration command_timeout{5000};
+
+  bool operator==(const RedisConfig&) const = default;
 };
 
 struct LoggingConfig {
   std::string level = "info";          // trace | debug | info | warn | error | critical | off.
   std::string format = "auto";         // auto (text on a terminal, JSON otherwise) | text | json.
+
+  bool operator==(const LoggingConfig&) const = default;
 };
 
 struct LimitsConfig {
@@ -140,6 +160,8 @@ struct LimitsConfig {
   Duration header_timeout{10000};
   Duration idle_timeout{60000};
   Duration shutdown_timeout{30000};
+
+  bool operator==(const LimitsConfig&) const = default;
 };
 
 struct DaemonConfig {

@@ -57,7 +57,7 @@ std::string function_from_path_segment(std::string_view segment) {
 
 AdminListener::AdminListener(core::Loop& loop, const config::Snapshot& snapshot,
                              scheduler::Scheduler& scheduler, core::MetricsRegistry& metrics)
-    : snapshot_(snapshot),
+    : snapshot_(&snapshot),
       scheduler_(scheduler),
       metrics_(metrics),
       process_metrics_(metrics),
@@ -209,7 +209,7 @@ std::string AdminListener::functions_json() const {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   writer.StartArray();
-  for (const auto& manifest : snapshot_.functions) {
+  for (const auto& manifest : snapshot_->functions) {
     auto stats = scheduler_.stats(manifest.name);
     writer.StartObject();
     writer.Key("name");

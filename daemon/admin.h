@@ -29,6 +29,9 @@ class AdminListener {
   core::Status listen();
   int port() const { return server_.port(); }
 
+  // After a reload: /functions lists the new snapshot's functions. It must outlive the listener.
+  void set_snapshot(const config::Snapshot& snapshot) { snapshot_ = &snapshot; }
+
   // /readyz answers 200 only while ready and not draining.
   void set_ready(bool ready) { ready_ = ready; }
   void set_draining() { draining_ = true; }
@@ -42,7 +45,7 @@ class AdminListener {
               triggers::http::ResponseSlot slot);
   std::string functions_json() const;
 
-  const config::Snapshot& snapshot_;
+  const config::Snapshot* snapshot_;
   scheduler::Scheduler& scheduler_;
   core::MetricsRegistry& metrics_;
   core::ProcessMetrics process_metrics_;

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -21,6 +22,8 @@
 #include "scheduler/dead_letter.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/worker_pool.h"
+#include "config/loader.h"
+#include "triggers/http/http_trigger.h"
 #include "triggers/trigger.h"
 
 namespace switchyard::daemon {
@@ -41,14 +44,70 @@ std::filesystem::path scratch_dir(const config::DaemonConfig& daemon) {
   return dir;
 }
 
+// The identity of a library file, to tell at a reload whether it was replaced.
+struct FileIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = 0;
+  std::int64_t mtime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+FileIdentity identify(const std::filesystem::path& file) {
+  struct stat st {};
+  FileIdentity id;
+  if (::stat(file.c_str(), &st) == 0) {
+    id.device = st.st_dev;
+    id.inode = st.st_ino;
+    id.size = st.st_size;
+    id.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  }
+  return id;
+}
+
+// Whether the configuration that the triggers of `kind` read is the same in both snapshots.
+bool same_for_kind(const config::Snapshot& a, const config::Snapshot& b, std::string_view kind) {
+  if (kind == "kafka" && !(a.daemon.kafka == b.daemon.kafka)) {
+    return false;
+  }
+  if (kind == "redis" && !(a.daemon.redis == b.daemon.redis)) {
+    return false;
+  }
+  if (kind == "http" && a.daemon.http.enabled != b.daemon.http.enabled) {
+    return false;
+  }
+  using Spec = decltype(config::TriggerSpec::spec);
+  auto collect = [kind](const config::Snapshot& snapshot) {
+    std::vector<std::pair<std::string, Spec>> specs;
+    std::vector<std::string> dead_letters;
+    for (const auto& manifest : snapshot.functions) {
+      for (const auto& trigger : manifest.triggers) {
+        if (triggers::trigger_kind(trigger) == kind) {
+          specs.emplace_back(manifest.name, trigger.spec);
+        }
+      }
+      if (scheduler::DeadLetterRouter::kind_of(manifest.dead_letter) == kind) {
+        dead_letters.push_back(manifest.name);
+      }
+    }
+    return std::make_pair(std::move(specs), std::move(dead_letters));
+  };
+  return collect(a) == collect(b);
+}
+
 class Daemon {
  public:
-  explicit Daemon(const config::Snapshot& snapshot)
-      : snapshot_(snapshot),
-        pool_(scheduler::PoolOptions{snapshot.daemon.workers, 256, std::chrono::milliseconds(5),
+  explicit Daemon(std::shared_ptr<const config::Snapshot> snapshot)
+      : pool_(scheduler::PoolOptions{snapshot->daemon.workers, 256, std::chrono::milliseconds(5),
                                      std::chrono::seconds(30)}),
-        scheduler_(loop_, pool_, metrics_, dead_letters_, snapshot.daemon.instance),
-        trigger_context_{loop_, scheduler_, metrics_, snapshot_.daemon, dead_letters_} {}
+        scheduler_(loop_, pool_, metrics_, dead_letters_, snapshot->daemon.instance),
+        reloads_ok_(metrics_.counter("switchyard_reloads_total", "Configuration reloads (SIGHUP).",
+                                     {{"result", "ok"}})),
+        reloads_rejected_(metrics_.counter("switchyard_reloads_total",
+                                           "Configuration reloads (SIGHUP).",
+                                           {{"result", "rejected"}})) {
+    add_generation(std::move(snapshot));
+  }
 
   ~Daemon() { pool_.stop(); }
 
@@ -66,14 +125,14 @@ class Daemon {
                    {{"version", kVersion}, {"build_type", kBuildType}})
         .set(1);
     spdlog::info("switchyard {} ready: {} function(s), {} trigger(s), {} worker thread(s)",
-                 kVersion, snapshot_.functions.size(), triggers_.size(),
-                 snapshot_.daemon.workers);
+                 kVersion, snapshot().functions.size(), triggers_.size(),
+                 snapshot().daemon.workers);
     sd_notifyf(0, "READY=1\nSTATUS=serving %zu function(s)\nMAINPID=%d",
-               snapshot_.functions.size(), static_cast<int>(getpid()));
+               snapshot().functions.size(), static_cast<int>(getpid()));
     // `systemctl status` shows live counts.
     status_timer_ = std::make_unique<core::Timer>(loop_, [this] {
       sd_notifyf(0, "STATUS=%s%zu function(s), %zu event(s) in progress, %zu busy thread(s)",
-                 stopping_ ? "draining: " : "", snapshot_.functions.size(),
+                 stopping_ ? "draining: " : "", snapshot().functions.size(),
                  scheduler_.outstanding(), scheduler_.busy_threads());
     });
     status_timer_->start(std::chrono::seconds(5), std::chrono::seconds(5));
@@ -93,17 +152,58 @@ class Daemon {
   }
 
  private:
+  // A configuration the daemon has run. Triggers built from it refer to it, so every
+  // generation stays for the daemon's life (a reload adds a few kilobytes).
+  struct Generation {
+    std::shared_ptr<const config::Snapshot> snapshot;
+    std::unique_ptr<triggers::TriggerContext> context;
+  };
+  // A loaded function implementation and what it was loaded from.
+  struct Loaded {
+    functions::FunctionPtr function;
+    FileIdentity identity;
+    config::FunctionManifest manifest;
+  };
+  struct KindTrigger {
+    std::string kind;
+    triggers::TriggerPtr trigger;
+  };
+
+  const config::Snapshot& snapshot() const { return *generations_.back()->snapshot; }
+  triggers::TriggerContext& context() { return *generations_.back()->context; }
+
+  void add_generation(std::shared_ptr<const config::Snapshot> snapshot) {
+    auto generation = std::make_unique<Generation>();
+    generation->context = std::make_unique<triggers::TriggerContext>(triggers::TriggerContext{
+        loop_, scheduler_, metrics_, snapshot->daemon, dead_letters_});
+    generation->snapshot = std::move(snapshot);
+    generations_.push_back(std::move(generation));
+  }
+
+  core::Result<Loaded> load_function(const config::FunctionManifest& manifest) {
+    Loaded loaded;
+    loaded.identity = identify(manifest.library);
+    auto function = functions::LibraryFunction::load(
+        manifest, functions::LoadOptions{scratch_dir(snapshot().daemon)});
+    if (!function.ok()) {
+      return function.error();
+    }
+    loaded.function = std::move(function).value();
+    loaded.manifest = manifest;
+    return loaded;
+  }
+
   bool load_functions() {
-    auto scratch = scratch_dir(snapshot_.daemon);
     bool ok = true;
-    for (const auto& manifest : snapshot_.functions) {
-      auto loaded = functions::LibraryFunction::load(manifest, functions::LoadOptions{scratch});
+    for (const auto& manifest : snapshot().functions) {
+      auto loaded = load_function(manifest);
       if (!loaded.ok()) {
         spdlog::error("{}", loaded.error().message());
         ok = false;
         continue;
       }
-      scheduler_.upsert(manifest, std::move(loaded).value());
+      scheduler_.upsert(manifest, loaded.value().function);
+      loaded_[manifest.name] = std::move(loaded).value();
       spdlog::info("loaded function {} from {} (concurrency {}, queue {}, timeout {}ms)",
                    manifest.name, manifest.library.string(), manifest.concurrency,
                    manifest.queue, manifest.timeout.count());
@@ -112,24 +212,23 @@ class Daemon {
   }
 
   bool start_admin() {
-    if (!snapshot_.daemon.admin.enabled) {
+    if (!snapshot().daemon.admin.enabled) {
       return true;
     }
-    admin_ = std::make_unique<AdminListener>(loop_, snapshot_, scheduler_, metrics_);
+    admin_ = std::make_unique<AdminListener>(loop_, snapshot(), scheduler_, metrics_);
     auto status = admin_->listen();
     if (!status.ok()) {
       spdlog::error("cannot start the admin listener: {}", status.error().message());
       return false;
     }
-    spdlog::info("admin listening on {}:{}", snapshot_.daemon.admin.address, admin_->port());
+    spdlog::info("admin listening on {}:{}", snapshot().daemon.admin.address, admin_->port());
     return true;
   }
 
-  bool start_triggers() {
-    triggers::TriggerRegistry registry;
-    triggers::register_builtin_triggers(registry);
+  // The trigger kinds a snapshot needs, with how many triggers (0: only a dead-letter writer).
+  static std::map<std::string, int> wanted_kinds(const config::Snapshot& snapshot) {
     std::map<std::string, int> wanted;
-    for (const auto& manifest : snapshot_.functions) {
+    for (const auto& manifest : snapshot.functions) {
       for (const auto& trigger : manifest.triggers) {
         ++wanted[std::string(triggers::trigger_kind(trigger))];
       }
@@ -139,38 +238,249 @@ class Daemon {
         wanted.try_emplace(std::string(sink), 0);
       }
     }
-    for (const auto& [kind, count] : wanted) {
-      const triggers::TriggerFactory* factory = registry.find(kind);
-      if (factory == nullptr) {
-        spdlog::warn("{} {} trigger(s) or dead-letter destination(s) configured, but this build "
-                     "has no {} source yet: they are not served",
-                     count, kind, kind);
-        continue;
-      }
-      auto built = (*factory)(snapshot_, trigger_context_);
-      if (!built.ok()) {
-        spdlog::error("cannot set up the {} triggers: {}", kind, built.error().message());
+    return wanted;
+  }
+
+  // Builds and starts the triggers of `kind` from the current generation.
+  bool start_kind(const triggers::TriggerRegistry& registry, const std::string& kind, int count) {
+    const triggers::TriggerFactory* factory = registry.find(kind);
+    if (factory == nullptr) {
+      spdlog::warn("{} {} trigger(s) or dead-letter destination(s) configured, but this build "
+                   "has no {} source yet: they are not served",
+                   count, kind, kind);
+      return true;
+    }
+    auto built = (*factory)(snapshot(), context());
+    if (!built.ok()) {
+      spdlog::error("cannot set up the {} triggers: {}", kind, built.error().message());
+      return false;
+    }
+    for (auto& trigger : built.value()) {
+      auto started = trigger->start();
+      if (!started.ok()) {
+        spdlog::error("cannot start {}: {}", trigger->describe(), started.error().message());
+        // Stopped (not just dropped) so that whatever it opened is closed in order.
+        retire(std::move(trigger));
         return false;
       }
-      for (auto& trigger : built.value()) {
-        auto started = trigger->start();
-        if (!started.ok()) {
-          spdlog::error("cannot start {}: {}", trigger->describe(), started.error().message());
-          return false;
-        }
-        spdlog::info("started {}", trigger->describe());
-        triggers_.push_back(std::move(trigger));
+      spdlog::info("started {}", trigger->describe());
+      triggers_.push_back(KindTrigger{kind, std::move(trigger)});
+    }
+    return true;
+  }
+
+  bool start_triggers() {
+    triggers::TriggerRegistry registry;
+    triggers::register_builtin_triggers(registry);
+    for (const auto& [kind, count] : wanted_kinds(snapshot())) {
+      if (!start_kind(registry, kind, count)) {
+        return false;
       }
     }
     return true;
   }
 
   void stop_triggers_now() {
-    for (auto& trigger : triggers_) {
-      trigger->stop([] {});
+    for (auto& entry : triggers_) {
+      entry.trigger->stop([] {});
     }
     triggers_.clear();
   }
+
+  // Stops a trigger that a reload replaced; it goes once everything it took is answered.
+  void retire(triggers::TriggerPtr trigger) {
+    std::size_t id = next_retired_id_++;
+    triggers::Trigger* raw = trigger.get();
+    retiring_.emplace(id, std::move(trigger));
+    raw->stop([this, id] {
+      // Not destroyed inside its own callback.
+      loop_.defer([this, id] {
+        if (retiring_.erase(id) > 0 && stopping_) {
+          trigger_stopped();
+        }
+      });
+    });
+  }
+
+  // ---- Reload ----------------------------------------------------------------------------
+
+  void reload() {
+    if (stopping_) {
+      spdlog::warn("SIGHUP while draining: ignored");
+      return;
+    }
+    auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now().time_since_epoch());
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
+               static_cast<long long>(now.count()));
+    const config::Snapshot& old = snapshot();
+    spdlog::info("SIGHUP: reloading {}", old.daemon.config_path.string());
+    bool applied = apply_reload(old);
+    (applied ? reloads_ok_ : reloads_rejected_).inc();
+    sd_notifyf(0, "READY=1\nSTATUS=serving %zu function(s)", snapshot().functions.size());
+  }
+
+  bool apply_reload(const config::Snapshot& old) {
+    auto reject = [](const std::vector<std::string>& errors) {
+      for (const auto& error : errors) {
+        spdlog::error("reload: {}", error);
+      }
+      spdlog::error("reload rejected: {} error(s); still running the previous configuration",
+                    errors.size());
+      return false;
+    };
+    auto result = config::load(old.daemon.config_path);
+    if (!result.ok()) {
+      std::vector<std::string> errors;
+      for (const auto& error : result.errors) {
+        errors.push_back(error.to_string());
+      }
+      return reject(errors);
+    }
+    auto next = std::make_shared<const config::Snapshot>(std::move(*result.snapshot));
+    std::vector<std::string> errors = triggers::http::check_http_routes(*next);
+    if (!errors.empty()) {
+      return reject(errors);
+    }
+
+    // Every new or changed library is loaded before anything changes: one that fails rejects
+    // the whole reload.
+    std::map<std::string, Loaded> loaded;
+    std::vector<std::string> added;
+    std::vector<std::string> swapped;
+    for (const auto& manifest : next->functions) {
+      auto it = loaded_.find(manifest.name);
+      FileIdentity identity = identify(manifest.library);
+      if (it != loaded_.end() && it->second.manifest.library == manifest.library &&
+          it->second.identity == identity && it->second.manifest.env == manifest.env &&
+          it->second.manifest.config_json == manifest.config_json) {
+        Loaded same = it->second;
+        same.manifest = manifest;
+        loaded.emplace(manifest.name, std::move(same));
+        continue;
+      }
+      auto fresh = load_function(manifest);
+      if (!fresh.ok()) {
+        errors.push_back(fresh.error().message());
+        continue;
+      }
+      (it == loaded_.end() ? added : swapped).push_back(manifest.name);
+      loaded.emplace(manifest.name, std::move(fresh).value());
+    }
+    if (!errors.empty()) {
+      return reject(errors);
+    }
+    warn_restart_only(old.daemon, next->daemon);
+
+    // Functions: limits change in place; a new version takes new events while the old one
+    // finishes what it started; removed functions finish what they accepted.
+    std::vector<std::string> removed;
+    for (const auto& [name, entry] : loaded_) {
+      if (loaded.find(name) == loaded.end()) {
+        scheduler_.remove(name);
+        removed.push_back(name);
+      }
+    }
+    for (const auto& [name, entry] : loaded) {
+      scheduler_.upsert(entry.manifest, entry.function);
+    }
+    loaded_ = std::move(loaded);
+    if (old.daemon.logging.level != next->daemon.logging.level) {
+      spdlog::set_level(spdlog::level::from_str(next->daemon.logging.level));
+      spdlog::info("log level is now {}", next->daemon.logging.level);
+    }
+
+    std::shared_ptr<const config::Snapshot> previous = generations_.back()->snapshot;
+    add_generation(next);
+    if (admin_) {
+      admin_->set_snapshot(snapshot());
+    }
+    rebind_triggers(*previous);
+
+    auto list = [](const std::vector<std::string>& names) {
+      std::string text;
+      for (const auto& name : names) {
+        text += (text.empty() ? "" : ", ") + name;
+      }
+      return text.empty() ? std::string("none") : text;
+    };
+    spdlog::info("reloaded: {} function(s); added: {}; new version: {}; removed: {}",
+                 snapshot().functions.size(), list(added), list(swapped), list(removed));
+    return true;
+  }
+
+  // Triggers follow the new configuration: a kind whose configuration did not change keeps
+  // its triggers; otherwise they update in place when they can (HTTP routes) or are stopped
+  // (finishing what they took) and replaced.
+  void rebind_triggers(const config::Snapshot& previous) {
+    triggers::TriggerRegistry registry;
+    triggers::register_builtin_triggers(registry);
+    std::map<std::string, int> kinds = wanted_kinds(snapshot());
+    for (const auto& entry : triggers_) {
+      kinds.try_emplace(entry.kind, 0);
+    }
+    for (const auto& [kind, count] : kinds) {
+      if (same_for_kind(previous, snapshot(), kind)) {
+        continue;
+      }
+      std::vector<triggers::TriggerPtr> existing;
+      for (auto it = triggers_.begin(); it != triggers_.end();) {
+        if (it->kind == kind) {
+          existing.push_back(std::move(it->trigger));
+          it = triggers_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      bool updated = !existing.empty();
+      for (auto& trigger : existing) {
+        updated = updated && trigger->update(snapshot());
+      }
+      if (updated) {
+        for (auto& trigger : existing) {
+          triggers_.push_back(KindTrigger{kind, std::move(trigger)});
+        }
+        continue;
+      }
+      // Stopped first, so that what they keep (offsets, cron state) is saved before their
+      // replacements read it.
+      for (auto& trigger : existing) {
+        spdlog::info("reload: stopping {}", trigger->describe());
+        retire(std::move(trigger));
+      }
+      if (!start_kind(registry, kind, count)) {
+        spdlog::error("reload: the {} triggers could not start with the new configuration; "
+                      "they stay stopped until the next reload or restart",
+                      kind);
+      }
+    }
+  }
+
+  static void warn_restart_only(const config::DaemonConfig& old, const config::DaemonConfig& next) {
+    auto warn = [](const char* what) {
+      spdlog::warn("reload: {} changed; that takes effect at the next restart", what);
+    };
+    if (!(old.admin == next.admin)) {
+      warn("admin");
+    }
+    if (old.workers != next.workers) {
+      warn("workers");
+    }
+    if (old.instance != next.instance) {
+      warn("instance");
+    }
+    if (old.state_dir != next.state_dir) {
+      warn("state_dir");
+    }
+    if (!(old.limits == next.limits)) {
+      warn("limits");
+    }
+    if (old.logging.format != next.logging.format) {
+      warn("logging.format");
+    }
+  }
+
+  // ---- Signals and shutdown --------------------------------------------------------------
 
   void install_signals() {
     auto on_stop = [this](const char* name) {
@@ -180,14 +490,12 @@ class Daemon {
         std::_Exit(1);
       }
       spdlog::info("{}: draining (up to {}ms)", name,
-                   snapshot_.daemon.limits.shutdown_timeout.count());
+                   snapshot().daemon.limits.shutdown_timeout.count());
       begin_shutdown();
     };
     signals_.push_back(std::make_unique<core::Signal>(loop_, SIGTERM, [=] { on_stop("SIGTERM"); }));
     signals_.push_back(std::make_unique<core::Signal>(loop_, SIGINT, [=] { on_stop("SIGINT"); }));
-    signals_.push_back(std::make_unique<core::Signal>(loop_, SIGHUP, [] {
-      spdlog::warn("SIGHUP: reloading is not supported by this version; restart to apply changes");
-    }));
+    signals_.push_back(std::make_unique<core::Signal>(loop_, SIGHUP, [this] { reload(); }));
   }
 
   void start_watchdog() {
@@ -216,18 +524,21 @@ class Daemon {
       exit_code_ = 1;
       finish();
     });
-    shutdown_timer_->start(snapshot_.daemon.limits.shutdown_timeout);
-    pending_trigger_stops_ = triggers_.size();
+    shutdown_timer_->start(snapshot().daemon.limits.shutdown_timeout);
+    // Triggers a reload replaced are still stopping: they count too.
+    pending_trigger_stops_ = triggers_.size() + retiring_.size();
     if (pending_trigger_stops_ == 0) {
       drain_scheduler();
       return;
     }
-    for (auto& trigger : triggers_) {
-      trigger->stop([this] {
-        if (--pending_trigger_stops_ == 0) {
-          drain_scheduler();
-        }
-      });
+    for (auto& entry : triggers_) {
+      entry.trigger->stop([this] { trigger_stopped(); });
+    }
+  }
+
+  void trigger_stopped() {
+    if (pending_trigger_stops_ > 0 && --pending_trigger_stops_ == 0) {
+      drain_scheduler();
     }
   }
 
@@ -243,6 +554,7 @@ class Daemon {
     // Everything that keeps the loop alive goes; anything still pending ends with the loop.
     loop_.defer([this] {
       triggers_.clear();
+      retiring_.clear();
       admin_.reset();
       signals_.clear();
       watchdog_.reset();
@@ -255,19 +567,23 @@ class Daemon {
     });
   }
 
-  const config::Snapshot& snapshot_;
   core::Loop loop_;
   core::MetricsRegistry metrics_;
   scheduler::DeadLetterRouter dead_letters_;
   scheduler::WorkerPool pool_;
   scheduler::Scheduler scheduler_;
-  triggers::TriggerContext trigger_context_;
+  std::vector<std::unique_ptr<Generation>> generations_;
+  std::map<std::string, Loaded> loaded_;
   std::unique_ptr<AdminListener> admin_;
-  std::vector<triggers::TriggerPtr> triggers_;
+  std::vector<KindTrigger> triggers_;
+  std::map<std::size_t, triggers::TriggerPtr> retiring_;
+  std::size_t next_retired_id_ = 1;
   std::vector<std::unique_ptr<core::Signal>> signals_;
   std::unique_ptr<core::Timer> watchdog_;
   std::unique_ptr<core::Timer> status_timer_;
   std::unique_ptr<core::Timer> shutdown_timer_;
+  core::Counter& reloads_ok_;
+  core::Counter& reloads_rejected_;
   std::size_t pending_trigger_stops_ = 0;
   bool stopping_ = false;
   bool finished_ = false;
@@ -277,7 +593,7 @@ class Daemon {
 }  // namespace
 
 int run_daemon(const config::Snapshot& snapshot) {
-  Daemon daemon(snapshot);
+  Daemon daemon(std::make_shared<const config::Snapshot>(snapshot));
   return daemon.run();
 }
 

@@ -50,6 +50,15 @@ class Trigger {
   // trigger took has been answered or handed back to its source, so that the daemon can exit
   // without losing any.
   virtual void stop(std::function<void()> done) = 0;
+
+  // A reload changed this trigger's kind of configuration: applies `snapshot` in place and
+  // returns true when the trigger can (the HTTP server swaps its routes and keeps its listener
+  // and connections), or returns false to be stopped and replaced by new triggers built from
+  // `snapshot`. The snapshot outlives the trigger.
+  virtual bool update(const config::Snapshot& snapshot) {
+    (void)snapshot;
+    return false;
+  }
 };
 
 using TriggerPtr = std::unique_ptr<Trigger>;

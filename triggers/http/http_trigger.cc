@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <memory>
 
 
 #include "core/ids.h"
@@ -53,11 +54,34 @@ Response error_response(int status, const core::Outcome& outcome) {
   return json_response(status, std::move(body));
 }
 
+// Builds the route table of every function's http triggers; conflicting routes are errors that
+// point at the trigger in its manifest.
+std::vector<std::string> build_routes(const config::Snapshot& snapshot, std::vector<Route>& routes,
+                                      Router& router) {
+  std::vector<std::string> errors;
+  for (const auto& manifest : snapshot.functions) {
+    for (const auto& trigger : manifest.triggers) {
+      const auto* spec = std::get_if<config::HttpTriggerSpec>(&trigger.spec);
+      if (spec == nullptr) {
+        continue;
+      }
+      auto added = router.add(spec->path, spec->methods, routes.size());
+      if (!added.ok()) {
+        errors.push_back(fmt::format("{}:{}:{}: function {}: {}", trigger.location.file,
+                                     trigger.location.line, trigger.location.column,
+                                     manifest.name, added.error().message()));
+        continue;
+      }
+      routes.push_back(Route{manifest.name, spec->path, spec->payload == "apigw-v2", {}});
+    }
+  }
+  return errors;
+}
+
 class HttpTrigger final : public Trigger {
  public:
   HttpTrigger(TriggerContext& context, std::vector<Route> routes, Router router)
       : context_(context),
-        routes_(std::move(routes)),
         router_(std::move(router)),
         server_(context.loop, server_options(context.daemon),
                 [this](Request&& request, ResponseSlot slot) {
@@ -65,21 +89,36 @@ class HttpTrigger final : public Trigger {
                 },
                 context.metrics),
         request_ids_("http") {
-    for (Route& route : routes_) {
-      for (std::size_t i = 0; i < kOutcomeKinds.size(); ++i) {
-        route.outcomes[i] = &context.metrics.counter(
-            "switchyard_trigger_events_total",
-            "Events answered by a trigger, by function and outcome.",
-            {{"trigger", "http"},
-             {"function", route.function},
-             {"outcome", std::string(core::to_string(kOutcomeKinds[i]))}});
-      }
-    }
+    set_routes(std::move(routes));
   }
 
   std::string describe() const override {
     return fmt::format("http {}:{} ({} route(s))", context_.daemon.http.address, server_.port(),
-                       routes_.size());
+                       routes_->size());
+  }
+
+  bool update(const config::Snapshot& snapshot) override {
+    if (!snapshot.daemon.http.enabled) {
+      return false;
+    }
+    std::vector<Route> routes;
+    Router router;
+    if (!build_routes(snapshot, routes, router).empty() || routes.empty()) {
+      // Conflicts are refused before a reload applies; no routes at all: stop listening.
+      return false;
+    }
+    const config::HttpListenerConfig& listener = snapshot.daemon.http;
+    if (listener.address != context_.daemon.http.address ||
+        listener.port != context_.daemon.http.port) {
+      spdlog::warn("http listener changed to {}:{}: it takes effect at the next restart; still "
+                   "listening on {}:{}",
+                   listener.address, listener.port, context_.daemon.http.address, server_.port());
+    }
+    // The listener and every connection stay; requests from now on use the new routes.
+    set_routes(std::move(routes));
+    router_ = std::move(router);
+    spdlog::info("http routes updated: {} route(s)", routes_->size());
+    return true;
   }
 
   core::Status start() override {
@@ -111,6 +150,25 @@ class HttpTrigger final : public Trigger {
     return options;
   }
 
+  void set_routes(std::vector<Route> routes) {
+    for (Route& route : routes) {
+      for (std::size_t i = 0; i < kOutcomeKinds.size(); ++i) {
+        route.outcomes[i] = &context_.metrics.counter(
+            "switchyard_trigger_events_total",
+            "Events answered by a trigger, by function and outcome.",
+            {{"trigger", "http"},
+             {"function", route.function},
+             {"outcome", std::string(core::to_string(kOutcomeKinds[i]))}});
+      }
+    }
+    if (routes_ != nullptr) {
+      // Completions of requests in flight point into the old table: it stays (reloads are rare
+      // and a table is small).
+      old_routes_.push_back(std::move(routes_));
+    }
+    routes_ = std::make_unique<std::vector<Route>>(std::move(routes));
+  }
+
   void handle(Request&& request, ResponseSlot slot) {
     if (draining_) {
       slot.respond(message_response(503, "switchyard is shutting down"));
@@ -131,7 +189,7 @@ class HttpTrigger final : public Trigger {
       case Router::Result::kMatched:
         break;
     }
-    const Route& route = routes_[match.route_index];
+    const Route& route = (*routes_)[match.route_index];
     request_ids_.next(request_id_);
 
     core::Event event;
@@ -270,7 +328,8 @@ class HttpTrigger final : public Trigger {
   }
 
   TriggerContext& context_;
-  std::vector<Route> routes_;
+  std::unique_ptr<std::vector<Route>> routes_;
+  std::vector<std::unique_ptr<std::vector<Route>>> old_routes_;
   Router router_;
   Server server_;
   std::vector<ResponseSlot> parked_;
@@ -282,30 +341,6 @@ class HttpTrigger final : public Trigger {
   core::IdGenerator request_ids_;
   std::string request_id_;
 };
-
-// Builds the route table of every function's http triggers; conflicting routes are errors that
-// point at the trigger in its manifest.
-std::vector<std::string> build_routes(const config::Snapshot& snapshot, std::vector<Route>& routes,
-                                      Router& router) {
-  std::vector<std::string> errors;
-  for (const auto& manifest : snapshot.functions) {
-    for (const auto& trigger : manifest.triggers) {
-      const auto* spec = std::get_if<config::HttpTriggerSpec>(&trigger.spec);
-      if (spec == nullptr) {
-        continue;
-      }
-      auto added = router.add(spec->path, spec->methods, routes.size());
-      if (!added.ok()) {
-        errors.push_back(fmt::format("{}:{}:{}: function {}: {}", trigger.location.file,
-                                     trigger.location.line, trigger.location.column,
-                                     manifest.name, added.error().message()));
-        continue;
-      }
-      routes.push_back(Route{manifest.name, spec->path, spec->payload == "apigw-v2", {}});
-    }
-  }
-  return errors;
-}
 
 core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
                                             TriggerContext& context) {

@@ -77,8 +77,15 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
   if (pos != text.size()) {
     return std::nullopt;
   }
-  auto local = sys_days(date) + hours(hour) + minutes(minute) + seconds(second) + fraction;
-  return time_point_cast<system_clock::duration>(local - offset);
+  // In whole seconds first: the clock's nanoseconds only reach the years 1677 to 2262, and a
+  // time outside them is refused rather than overflowed.
+  sys_seconds whole = sys_days(date) + hours(hour) + minutes(minute) + seconds(second) - offset;
+  constexpr auto kLimit = duration_cast<seconds>(system_clock::duration::max()) - seconds(1);
+  if (whole.time_since_epoch() > kLimit || whole.time_since_epoch() < -kLimit) {
+    return std::nullopt;
+  }
+  return time_point_cast<system_clock::duration>(whole) +
+         duration_cast<system_clock::duration>(fraction);
 }
 
 std::string format_rfc3339(std::chrono::system_clock::time_point time) {

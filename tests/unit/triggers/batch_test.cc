@@ -79,3 +79,14 @@ TEST_CASE("format_rfc3339 writes UTC with milliseconds and parses back") {
   CHECK(core::format_rfc3339(std::chrono::system_clock::time_point{}) ==
         "1970-01-01T00:00:00.000Z");
 }
+
+// Found by the payload fuzzer: a year past 2262 overflowed the clock's nanoseconds.
+TEST_CASE("parse_rfc3339 refuses times the clock cannot hold") {
+  CHECK_FALSE(core::parse_rfc3339("2325-11-23T10:00:00Z"));
+  CHECK_FALSE(core::parse_rfc3339("9999-12-31T23:59:59Z"));
+  CHECK_FALSE(core::parse_rfc3339("1600-01-01T00:00:00Z"));
+  CHECK(core::parse_rfc3339("2262-01-01T00:00:00Z"));
+  CHECK(core::parse_rfc3339("1700-01-01T00:00:00+01:00"));
+  CHECK(core::format_rfc3339(*core::parse_rfc3339("2262-01-01T00:00:00.5Z")) ==
+        "2262-01-01T00:00:00.500Z");
+}

@@ -396,3 +396,374 @@ TEST_CASE("10,000 list elements are all processed and removed from the processin
   CHECK(hwm >= 2);  // 1ms per entry and a deep list: the slots are used in parallel.
   CHECK(daemon.stop().exit_code == 0);
 }
+
+TEST_CASE(
+    "a poison stream entry is retried, dead-lettered with its error, and the entries "
+    "behind it keep flowing") {
+  RedisServer redis;
+  auto client = redis.client();
+  TempDir out;
+  FunctionSpec function;
+  function.trigger = "redis: { stream: jobs, block: 200ms }";
+  function.retry = "{ attempts: 3, backoff: 10ms, max_backoff: 50ms }";
+  function.dead_letter = "{ redis_stream: jobs-dlq }";
+  function.record_file = out.path() + "/seen";
+  function.hwm_file = out.path() + "/hwm";
+  DaemonConfig config(redis.url(), {function});
+  RunningDaemon daemon(kBin, config.path());
+  REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
+
+  produce_stream(client, "jobs", 0, 10);
+  auto poison = command(client, {"XADD", "jobs", "*", "data", "poison-1", "extra", "x"});
+  produce_stream(client, "jobs", 10, 90);
+
+  CHECK(eventually([&] { return read_record(function.record_file).has_all(100); }, 30s, {&daemon}));
+  CHECK(eventually(
+      [&] {
+        return command(client, {"XLEN", "jobs-dlq"}).integer == 1;
+      },
+      10s, {&daemon}));
+  CHECK(
+      eventually([&] { return pending_count(client, "jobs", "switchyard") == 0; }, 10s, {&daemon}));
+  auto record = read_record(function.record_file);
+  CHECK(record.seen["poison-1"] == 3);
+
+  auto letters = command(client, {"XRANGE", "jobs-dlq", "-", "+"});
+  REQUIRE(letters.elements.size() == 1);
+  std::map<std::string, std::string> fields;
+  const auto& values = letters.elements[0].elements[1].elements;
+  for (std::size_t i = 0; i + 1 < values.size(); i += 2) {
+    fields[values[i].str] = values[i + 1].str;
+  }
+  CHECK(fields["function"] == "recorder");
+  CHECK(fields["error_type"] == "PoisonError");
+  CHECK(fields["error_message"] == "cannot process a poison entry");
+  CHECK(fields["attempts"] == "3");
+  CHECK(fields["event_id"] == poison.str);
+  CHECK(fields["redis.id"] == poison.str);
+  CHECK(fields["redis.key"] == "jobs");
+  CHECK(fields["redis.field.extra"] == "x");
+  CHECK(fields["data"] == "poison-1");
+  CHECK(fields["event_source"] == "redis://127.0.0.1:" + std::to_string(redis.port()) + "/0/jobs");
+  auto text = metrics(daemon);
+  CHECK(metric(text, "switchyard_redis_entries_dead_lettered_total") == 1);
+  CHECK(metric(text, "switchyard_redis_entries_acked_total") == 101);
+  CHECK(daemon.stop().exit_code == 0);
+}
+
+TEST_CASE("a poison list element is dead-lettered as JSON and removed from the processing list") {
+  RedisServer redis;
+  auto client = redis.client();
+  TempDir out;
+  FunctionSpec function;
+  function.trigger = "redis: { list: queue, block: 200ms }";
+  function.retry = "{ attempts: 2, backoff: 10ms }";
+  function.dead_letter = "{ redis_list: queue-dlq }";
+  function.record_file = out.path() + "/seen";
+  function.hwm_file = out.path() + "/hwm";
+  DaemonConfig config(redis.url(), {function});
+  RunningDaemon daemon(kBin, config.path());
+  REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
+
+  produce_list(client, "queue", 0, 10);
+  command(client, {"LPUSH", "queue", "poison-2"});
+  produce_list(client, "queue", 10, 90);
+  CHECK(eventually([&] { return read_record(function.record_file).has_all(100); }, 30s, {&daemon}));
+  CHECK(eventually([&] { return list_length(client, "queue-dlq") == 1; }, 10s, {&daemon}));
+  CHECK(eventually([&] { return list_length(client, "queue:processing:test-host-recorder") == 0; },
+                   10s, {&daemon}));
+  CHECK(read_record(function.record_file).seen["poison-2"] == 2);
+  auto letter = command(client, {"LINDEX", "queue-dlq", "0"}).str;
+  CHECK(letter.find("\"function\":\"recorder\"") != std::string::npos);
+  CHECK(letter.find("\"error_type\":\"PoisonError\"") != std::string::npos);
+  CHECK(letter.find("\"attempts\":2") != std::string::npos);
+  CHECK(letter.find("\"redis.key\":\"queue\"") != std::string::npos);
+  CHECK(letter.find("\"data\":\"poison-2\"") != std::string::npos);
+  CHECK(daemon.stop().exit_code == 0);
+}
+
+TEST_CASE(
+    "batches: only the items the function reports as failed are retried and "
+    "dead-lettered") {
+  RedisServer redis;
+  auto client = redis.client();
+  TempDir out;
+  FunctionSpec function;
+  function.trigger = "redis: { stream: jobs, batch: 10, batch_window: 50ms, block: 200ms }";
+  function.retry = "{ attempts: 2, backoff: 10ms }";
+  function.dead_letter = "{ redis_stream: jobs-dlq }";
+  function.record_file = out.path() + "/seen";
+  function.hwm_file = out.path() + "/hwm";
+  DaemonConfig config(redis.url(), {function});
+  RunningDaemon daemon(kBin, config.path());
+  REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
+
+  produce_stream(client, "jobs", 0, 500);
+  command(client, {"XADD", "jobs", "*", "data", "bad-1"});
+  command(client, {"XADD", "jobs", "*", "data", "bad-2"});
+  produce_stream(client, "jobs", 500, 500);
+  CHECK(
+      eventually([&] { return read_record(function.record_file).has_all(1000); }, 30s, {&daemon}));
+  CHECK(eventually(
+      [&] {
+        return command(client, {"XLEN", "jobs-dlq"}).integer == 2;
+      },
+      10s, {&daemon}));
+  CHECK(
+      eventually([&] { return pending_count(client, "jobs", "switchyard") == 0; }, 10s, {&daemon}));
+  auto record = read_record(function.record_file);
+  // Good items are not retried with the bad ones; each bad one ran twice.
+  CHECK(record.duplicates() == 2);
+  CHECK(record.seen["bad-1"] == 2);
+  CHECK(record.seen["bad-2"] == 2);
+  auto letters = command(client, {"XRANGE", "jobs-dlq", "-", "+"});
+  REQUIRE(letters.elements.size() == 2);
+  std::string first = letters.elements[0].elements[1].elements[3].str;  // error_type
+  CHECK(first == "BatchItemFailure");
+  CHECK(daemon.stop().exit_code == 0);
+}
+
+TEST_CASE(
+    "kill -9 of the daemon in the middle of a stream and a list, then a restart: "
+    "nothing is lost") {
+  RedisServer redis;
+  auto client = redis.client();
+  TempDir out;
+  FunctionSpec stream;
+  stream.name = "streamer";
+  stream.trigger = "redis: { stream: jobs, block: 200ms }";
+  stream.sleep_ms = 2;
+  stream.record_file = out.path() + "/stream-seen";
+  stream.hwm_file = out.path() + "/stream-hwm";
+  FunctionSpec list = stream;
+  list.name = "lister";
+  list.trigger = "redis: { list: queue, block: 200ms }";
+  list.record_file = out.path() + "/list-seen";
+  list.hwm_file = out.path() + "/list-hwm";
+  produce_stream(client, "jobs", 0, 2000);
+  produce_list(client, "queue", 0, 2000);
+  DaemonConfig config(redis.url(), {stream, list});
+  {
+    RunningDaemon daemon(kBin, config.path());
+    REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
+    REQUIRE(eventually(
+        [&] {
+          return read_record(stream.record_file).lines.size() >= 300 &&
+                 read_record(list.record_file).lines.size() >= 300;
+        },
+        30s, {&daemon}));
+    daemon.process().signal(SIGKILL);
+    auto killed = daemon.process().wait(10s);
+    REQUIRE(killed.signal == SIGKILL);
+  }
+  // Entries were taken and not finished: pending in the group, left in the processing list.
+  CHECK(pending_count(client, "jobs", "switchyard") > 0);
+  CHECK(list_length(client, "queue:processing:test-host-lister") > 0);
+
+  RunningDaemon again(kBin, config.path());
+  REQUIRE_MESSAGE(again.ready(), again.process().err());
+  CHECK(eventually(
+      [&] {
+        return read_record(stream.record_file).has_all(2000) &&
+               read_record(list.record_file).has_all(2000);
+      },
+      60s, {&again}));
+  CHECK(eventually(
+      [&] {
+        return pending_count(client, "jobs", "switchyard") == 0 &&
+               list_length(client, "queue:processing:test-host-lister") == 0 &&
+               list_length(client, "queue") == 0;
+      },
+      10s, {&again}));
+  auto stream_record = read_record(stream.record_file);
+  auto list_record = read_record(list.record_file);
+  MESSAGE("after kill -9: stream " << stream_record.duplicates() << " duplicate(s), list "
+                                   << list_record.duplicates() << " duplicate(s)");
+  CHECK(stream_record.missing(2000) == 0);
+  CHECK(list_record.missing(2000) == 0);
+  CHECK(again.stop().exit_code == 0);
+}
+
+TEST_CASE("redis-server restarted in the middle: the daemon reconnects and nothing is lost") {
+  RedisServer redis;
+  auto client = std::make_unique<BlockingClient>(redis.client());
+  TempDir out;
+  FunctionSpec stream;
+  stream.name = "streamer";
+  stream.trigger = "redis: { stream: jobs, block: 200ms }";
+  stream.sleep_ms = 2;
+  stream.record_file = out.path() + "/stream-seen";
+  stream.hwm_file = out.path() + "/stream-hwm";
+  FunctionSpec list = stream;
+  list.name = "lister";
+  list.trigger = "redis: { list: queue, block: 200ms }";
+  list.record_file = out.path() + "/list-seen";
+  list.hwm_file = out.path() + "/list-hwm";
+  produce_stream(*client, "jobs", 0, 2000);
+  produce_list(*client, "queue", 0, 2000);
+  DaemonConfig config(redis.url(), {stream, list});
+  RunningDaemon daemon(kBin, config.path());
+  REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
+  REQUIRE(eventually(
+      [&] {
+        return read_record(stream.record_file).lines.size() >= 300 &&
+               read_record(list.record_file).lines.size() >= 300;
+      },
+      30s, {&daemon}));
+  client.reset();
+  redis.restart();
+  client = std::make_unique<BlockingClient>(redis.client());
+
+  CHECK(eventually(
+      [&] {
+        return read_record(stream.record_file).has_all(2000) &&
+               read_record(list.record_file).has_all(2000);
+      },
+      60s, {&daemon}));
+  CHECK(eventually(
+      [&] {
+        return pending_count(*client, "jobs", "switchyard") == 0 &&
+               list_length(*client, "queue:processing:test-host-lister") == 0 &&
+               list_length(*client, "queue") == 0;
+      },
+      20s, {&daemon}));
+  auto stream_record = read_record(stream.record_file);
+  auto list_record = read_record(list.record_file);
+  MESSAGE("after a Redis restart: stream " << stream_record.duplicates() << " duplicate(s), list "
+                                           << list_record.duplicates() << " duplicate(s)");
+  CHECK(metric(metrics(daemon), "switchyard_redis_reconnects_total") >= 1);
+  CHECK(daemon.stop().exit_code == 0);
+}
+
+TEST_CASE(
+    "two daemons in one consumer group split a stream; when one is killed, the other "
+    "claims its pending entries and finishes them") {
+  RedisServer redis;
+  auto client = redis.client();
+  TempDir out;
+  FunctionSpec function;
+  function.trigger = "redis: { stream: jobs, block: 200ms, claim_after: 1s }";
+  function.concurrency = 2;
+  function.queue = 4;
+  function.sleep_ms = 5;
+  FunctionSpec a = function;
+  a.record_file = out.path() + "/a-seen";
+  a.hwm_file = out.path() + "/a-hwm";
+  FunctionSpec b = function;
+  b.record_file = out.path() + "/b-seen";
+  b.hwm_file = out.path() + "/b-hwm";
+  DaemonConfig config_a(redis.url(), {a}, "host-a");
+  DaemonConfig config_b(redis.url(), {b}, "host-b");
+  produce_stream(client, "jobs", 0, 1500);
+  auto daemon_a = std::make_unique<RunningDaemon>(kBin, config_a.path());
+  RunningDaemon daemon_b(kBin, config_b.path());
+  REQUIRE_MESSAGE(daemon_a->ready(), daemon_a->process().err());
+  REQUIRE_MESSAGE(daemon_b.ready(), daemon_b.process().err());
+
+  // Both take a share.
+  REQUIRE(eventually(
+      [&] {
+        return read_record(a.record_file).lines.size() >= 100 &&
+               read_record(b.record_file).lines.size() >= 100;
+      },
+      30s, {daemon_a.get(), &daemon_b}));
+  daemon_a->process().signal(SIGKILL);
+  (void)daemon_a->process().wait(10s);
+  daemon_a.reset();
+
+  auto pending_of = [&](const std::string& consumer) {
+    auto reply = command(client, {"XPENDING", "jobs", "switchyard", "-", "+", "10000", consumer});
+    return reply.elements.size();
+  };
+  std::size_t orphaned = pending_of("host-a-recorder");
+  MESSAGE("entries left pending by the killed daemon: " << orphaned);
+  CHECK(orphaned > 0);
+
+  CHECK(eventually(
+      [&] {
+        Record all = read_record(a.record_file);
+        for (const auto& line : read_record(b.record_file).lines) {
+          ++all.seen[line];
+        }
+        return all.has_all(1500);
+      },
+      60s, {&daemon_b}));
+  CHECK(eventually([&] { return pending_count(client, "jobs", "switchyard") == 0; }, 20s,
+                   {&daemon_b}));
+  CHECK(pending_of("host-a-recorder") == 0);
+  CHECK(metric(metrics(daemon_b), "switchyard_redis_entries_claimed_total") >=
+        static_cast<double>(orphaned));
+  CHECK(daemon_b.stop().exit_code == 0);
+}
+
+TEST_CASE("bad configuration fails the start with a clear error instead of hanging") {
+  RedisServer redis;
+  auto client = redis.client();
+  TempDir out;
+  FunctionSpec function;
+  function.record_file = out.path() + "/seen";
+  function.hwm_file = out.path() + "/hwm";
+
+  auto run = [&](const std::string& url, const std::string& trigger,
+                 const std::string& dead_letter = "") {
+    FunctionSpec spec = function;
+    spec.trigger = trigger;
+    spec.dead_letter = dead_letter;
+    DaemonConfig config(url, {spec});
+    TempDir state;
+    auto started = Clock::now();
+    auto result = run_process({kBin, "run", "--config", config.path()},
+                              {{"SWITCHYARD_STATE_DIR", state.path()}}, "", 20s);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    CHECK_FALSE(result.timed_out);
+    CHECK(result.exit_code != 0);
+    CHECK(took < 10s);
+    return result.err;
+  };
+
+  SUBCASE("a URL that is not a Redis URL") {
+    std::string err = run("redis://127.0.0.1:notaport/0", "redis: { stream: jobs }");
+    CHECK_MESSAGE(err.find("the port must be a number") != std::string::npos, err);
+  }
+  SUBCASE("nothing listening") {
+    std::string err =
+        run("redis://127.0.0.1:" + std::to_string(free_port()) + "/0", "redis: { stream: jobs }");
+    CHECK_MESSAGE(err.find("cannot connect to redis at 127.0.0.1:") != std::string::npos, err);
+  }
+  SUBCASE("an unreachable host times out after connect_timeout") {
+    // 192.0.2.0/24 is TEST-NET-1: never routed.
+    std::string err = run("redis://192.0.2.1:6379/0", "redis: { stream: jobs }");
+    CHECK_MESSAGE(err.find("cannot connect to redis at 192.0.2.1:6379/0") != std::string::npos,
+                  err);
+  }
+  SUBCASE("a database that does not exist") {
+    std::string err = run("redis://127.0.0.1:" + std::to_string(redis.port()) + "/99999",
+                          "redis: { stream: jobs }");
+    CHECK_MESSAGE(err.find("refused SELECT 99999") != std::string::npos, err);
+  }
+  SUBCASE("a password the server does not want") {
+    std::string err = run("redis://:secret@127.0.0.1:" + std::to_string(redis.port()) + "/0",
+                          "redis: { stream: jobs }");
+    CHECK_MESSAGE(err.find("refused AUTH") != std::string::npos, err);
+    CHECK(err.find("secret") == std::string::npos);
+  }
+  SUBCASE("a stream key that holds a string") {
+    command(client, {"SET", "not-a-stream", "x"});
+    std::string err = run(redis.url(), "redis: { stream: not-a-stream }");
+    CHECK_MESSAGE(err.find("redis key \"not-a-stream\" (the trigger's stream) holds a string, "
+                           "not a stream") != std::string::npos,
+                  err);
+  }
+  SUBCASE("a list key that holds a stream") {
+    command(client, {"XADD", "not-a-list", "*", "a", "b"});
+    std::string err = run(redis.url(), "redis: { list: not-a-list }");
+    CHECK_MESSAGE(err.find("holds a stream, not a list") != std::string::npos, err);
+  }
+  SUBCASE("a dead-letter stream that holds a list") {
+    command(client, {"RPUSH", "dlq-list", "x"});
+    std::string err = run(redis.url(), "redis: { stream: jobs }", "{ redis_stream: dlq-list }");
+    CHECK_MESSAGE(err.find("redis key \"dlq-list\" (dead letters of function recorder) holds a "
+                           "list, not a stream") != std::string::npos,
+                  err);
+  }
+}

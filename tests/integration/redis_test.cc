@@ -663,3 +663,98 @@ TEST_CASE("bad configuration fails the start with a clear error instead of hangi
                   err);
   }
 }
+
+TEST_CASE(
+    "SIGTERM in the middle: the daemon acknowledges only what it finished, and a restart "
+    "finishes the rest") {
+  RedisServer redis;
+  auto client = redis.client();
+  TempDir out;
+  FunctionSpec stream;
+  stream.name = "streamer";
+  stream.trigger = "redis: { stream: jobs, block: 200ms }";
+  stream.sleep_ms = 5;
+  stream.queue = 50;
+  stream.record_file = out.path() + "/stream-seen";
+  stream.hwm_file = out.path() + "/stream-hwm";
+  FunctionSpec list = stream;
+  list.name = "lister";
+  list.trigger = "redis: { list: queue, block: 200ms }";
+  list.record_file = out.path() + "/list-seen";
+  list.hwm_file = out.path() + "/list-hwm";
+  produce_stream(client, "jobs", 0, 1500);
+  produce_list(client, "queue", 0, 1500);
+  DaemonConfig config(redis.url(), {stream, list});
+  {
+    RunningDaemon daemon(kBin, config.path());
+    REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
+    REQUIRE(eventually(
+        [&] {
+          return read_record(stream.record_file).lines.size() >= 200 &&
+                 read_record(list.record_file).lines.size() >= 200;
+        },
+        30s, {&daemon}));
+    auto stopped = daemon.stop();
+    CHECK_MESSAGE(stopped.exit_code == 0, stopped.err);
+  }
+  auto stream_record = read_record(stream.record_file);
+  auto list_record = read_record(list.record_file);
+  CHECK(stream_record.lines.size() < 1500);  // Stopped in the middle.
+
+  // Every stream entry delivered to the group and no longer pending was processed.
+  std::set<std::string> pending;
+  for (const auto& row :
+       command(client, {"XPENDING", "jobs", "switchyard", "-", "+", "100000"}).elements) {
+    pending.insert(row.elements[0].str);
+  }
+  std::string last_delivered;
+  for (const auto& group : command(client, {"XINFO", "GROUPS", "jobs"}).elements) {
+    for (std::size_t i = 0; i + 1 < group.elements.size(); i += 2) {
+      if (group.elements[i].str == "last-delivered-id") {
+        last_delivered = group.elements[i + 1].str;
+      }
+    }
+  }
+  REQUIRE_FALSE(last_delivered.empty());
+  int acked_unprocessed = 0;
+  for (const auto& row : command(client, {"XRANGE", "jobs", "-", last_delivered}).elements) {
+    const std::string& id = row.elements[0].str;
+    const std::string& data = row.elements[1].elements[1].str;
+    if (pending.count(id) == 0 && stream_record.seen.count(data) == 0) {
+      ++acked_unprocessed;
+    }
+  }
+  CHECK(acked_unprocessed == 0);
+
+  // Every list element that left the list and the processing list was processed.
+  std::set<std::string> waiting;
+  for (const auto& key : {"queue", "queue:processing:test-host-lister"}) {
+    for (const auto& element : command(client, {"LRANGE", key, "0", "-1"}).elements) {
+      waiting.insert(element.str);
+    }
+  }
+  int removed_unprocessed = 0;
+  for (int i = 0; i < 1500; ++i) {
+    std::string element = std::to_string(i);
+    if (waiting.count(element) == 0 && list_record.seen.count(element) == 0) {
+      ++removed_unprocessed;
+    }
+  }
+  CHECK(removed_unprocessed == 0);
+
+  RunningDaemon again(kBin, config.path());
+  REQUIRE_MESSAGE(again.ready(), again.process().err());
+  CHECK(eventually(
+      [&] {
+        return read_record(stream.record_file).has_all(1500) &&
+               read_record(list.record_file).has_all(1500);
+      },
+      60s, {&again}));
+  CHECK(eventually(
+      [&] {
+        return pending_count(client, "jobs", "switchyard") == 0 &&
+               list_length(client, "queue:processing:test-host-lister") == 0;
+      },
+      10s, {&again}));
+  CHECK(again.stop().exit_code == 0);
+}

@@ -758,3 +758,39 @@ TEST_CASE(
       10s, {&again}));
   CHECK(again.stop().exit_code == 0);
 }
+
+TEST_CASE("entries that run longer than claim_after are not claimed by another daemon") {
+  RedisServer redis;
+  auto client = redis.client();
+  TempDir out;
+  FunctionSpec a;
+  a.trigger = "redis: { stream: jobs, block: 100ms, claim_after: 400ms }";
+  a.concurrency = 2;
+  a.queue = 0;
+  a.sleep_ms = 2000;
+  a.record_file = out.path() + "/a-seen";
+  a.hwm_file = out.path() + "/a-hwm";
+  FunctionSpec b = a;
+  b.sleep_ms = 0;
+  b.record_file = out.path() + "/b-seen";
+  b.hwm_file = out.path() + "/b-hwm";
+  DaemonConfig config_a(redis.url(), {a}, "host-a");
+  DaemonConfig config_b(redis.url(), {b}, "host-b");
+  RunningDaemon daemon_a(kBin, config_a.path());
+  REQUIRE_MESSAGE(daemon_a.ready(), daemon_a.process().err());
+  produce_stream(client, "jobs", 0, 2);
+  auto pending_of_a = [&] {
+    return command(client, {"XPENDING", "jobs", "switchyard", "-", "+", "100", "host-a-recorder"})
+        .elements.size();
+  };
+  REQUIRE(eventually([&] { return pending_of_a() == 2; }, 10s, {&daemon_a}));
+  // B is idle and claims what has been idle for 400ms; A's entries run for 2s.
+  RunningDaemon daemon_b(kBin, config_b.path());
+  REQUIRE_MESSAGE(daemon_b.ready(), daemon_b.process().err());
+  CHECK(eventually([&] { return read_record(a.record_file).has_all(2); }, 20s,
+                   {&daemon_a, &daemon_b}));
+  CHECK(eventually([&] { return pending_count(client, "jobs", "switchyard") == 0; }, 10s,
+                   {&daemon_a, &daemon_b}));
+  CHECK(read_record(b.record_file).lines.empty());
+  CHECK(metric(metrics(daemon_b), "switchyard_redis_entries_claimed_total") == 0);
+}

@@ -581,9 +581,33 @@ class StreamSource final : public RedisSource {
 
   void ack_settled(const AckWork& work) override { active_.erase(work.entry); }
 
+  // Keeps the entries running here from looking idle to the other consumers of the group
+  // (which would claim them after claim_after): XCLAIM ... JUSTID resets their idle time.
+  void heartbeat() {
+    if (active_.empty() || !commands_.ready()) {
+      return;
+    }
+    std::vector<std::string> argv = {"XCLAIM", settings_.key, settings_.spec.group,
+                                     settings_.consumer, "0"};
+    for (const auto& id : active_) {
+      if (argv.size() >= 1005) {
+        break;
+      }
+      argv.push_back(id);
+    }
+    argv.push_back("JUSTID");
+    commands_.send(argv, [](core::Result<Reply>) {});
+  }
+
   // Takes over entries idle longer than claim_after, from any consumer of the group.
   void claim() {
-    if (stopping_ || claiming_ || !commands_.ready() || !recovered_) {
+    if (stopping_ || !commands_.ready() || !recovered_) {
+      return;
+    }
+    if (claim_cursor_ == "0-0") {
+      heartbeat();
+    }
+    if (claiming_) {
       return;
     }
     std::size_t count = room();
@@ -866,57 +890,125 @@ class ListSource final : public RedisSource {
 // ---- Dead letters -------------------------------------------------------------------------
 
 // Writes dead letters to Redis streams (XADD) and lists (RPUSH) over its own connection.
-// send() reports failure at once when the connection is down: the scheduler then leaves the
-// event unacknowledged, so that it is delivered again.
+// While that connection is down, a dead letter waits for it up to command_timeout (at most
+// kMaxWaiting of them), then fails: the scheduler then leaves the event unacknowledged, so that
+// it is delivered again.
 class RedisDeadLetterSink final : public scheduler::DeadLetterSink {
  public:
   RedisDeadLetterSink(core::Loop& loop, ConnectionOptions options, core::Counter& written)
-      : connection_(loop, std::move(options)), written_(written) {}
+      : loop_(loop),
+        connection_(loop, std::move(options)),
+        written_(written),
+        expiry_timer_(loop, [this] { expire(); }) {
+    connection_.on_ready([this] { flush_waiting(); });
+  }
 
   void start() { connection_.start(); }
 
   void send(const scheduler::DeadLetter& letter, std::function<void(core::Status)> done) override {
     const auto& destination = letter.destination;
-    std::vector<std::string> argv;
-    std::string key;
+    Letter pending;
     if (!destination.redis_stream.empty()) {
-      key = destination.redis_stream;
-      argv = {"XADD", key, "*"};
+      pending.key = destination.redis_stream;
+      pending.argv = {"XADD", pending.key, "*"};
       for (auto& field : dead_letter_fields(letter)) {
-        argv.push_back(std::move(field));
+        pending.argv.push_back(std::move(field));
       }
     } else {
-      key = destination.redis_list;
-      argv = {"RPUSH", key, dead_letter_json(letter)};
+      pending.key = destination.redis_list;
+      pending.argv = {"RPUSH", pending.key, dead_letter_json(letter)};
     }
-    auto shared_done = std::make_shared<std::function<void(core::Status)>>(std::move(done));
-    bool sent = connection_.send(argv, [this, key, shared_done](core::Result<Reply> reply) {
-      if (!reply.ok()) {
-        (*shared_done)(reply.error());
-      } else if (reply->is_error()) {
-        (*shared_done)(core::Error(
-            core::ErrorCode::kUnavailable,
-            "writing the dead letter to redis key \"" + key + "\" failed: " + reply->str));
-      } else {
-        written_.inc_unshared();
-        (*shared_done)(core::Status());
-      }
-    });
-    if (!sent) {
-      (*shared_done)(core::Error(core::ErrorCode::kUnavailable,
-                                 "the redis dead-letter writer is not connected to " +
-                                     connection_.options().endpoint.describe()));
+    pending.done = std::move(done);
+    if (connection_.ready()) {
+      write(std::move(pending));
+      return;
+    }
+    if (closed_ || waiting_.size() >= kMaxWaiting) {
+      pending.done(not_connected());
+      return;
+    }
+    pending.deadline =
+        loop_.now_ms() + static_cast<std::uint64_t>(connection_.options().command_timeout.count());
+    waiting_.push_back(std::move(pending));
+    if (!expiry_timer_.active()) {
+      expiry_timer_.start(milliseconds(100), milliseconds(100));
     }
   }
 
   void close(std::function<void()> done) override {
+    closed_ = true;
+    expiry_timer_.stop();
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& letter : waiting) {
+      letter.done(not_connected());
+    }
     connection_.close();
     done();
   }
 
  private:
+  static constexpr std::size_t kMaxWaiting = 10000;
+
+  struct Letter {
+    std::string key;
+    std::vector<std::string> argv;
+    std::function<void(core::Status)> done;
+    std::uint64_t deadline = 0;
+  };
+
+  core::Error not_connected() const {
+    return core::Error(core::ErrorCode::kUnavailable,
+                       "the redis dead-letter writer is not connected to " +
+                           connection_.options().endpoint.describe());
+  }
+
+  void write(Letter letter) {
+    auto shared = std::make_shared<Letter>(std::move(letter));
+    bool sent = connection_.send(shared->argv, [this, shared](core::Result<Reply> reply) {
+      if (!reply.ok()) {
+        shared->done(reply.error());
+      } else if (reply->is_error()) {
+        shared->done(core::Error(
+            core::ErrorCode::kUnavailable,
+            "writing the dead letter to redis key \"" + shared->key + "\" failed: " + reply->str));
+      } else {
+        written_.inc_unshared();
+        shared->done(core::Status());
+      }
+    });
+    if (!sent) {
+      shared->done(not_connected());
+    }
+  }
+
+  void flush_waiting() {
+    expiry_timer_.stop();
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& letter : waiting) {
+      write(std::move(letter));
+    }
+  }
+
+  void expire() {
+    std::uint64_t now = loop_.now_ms();
+    while (!waiting_.empty() && waiting_.front().deadline <= now) {
+      Letter letter = std::move(waiting_.front());
+      waiting_.pop_front();
+      letter.done(not_connected());
+    }
+    if (waiting_.empty()) {
+      expiry_timer_.stop();
+    }
+  }
+
+  core::Loop& loop_;
   Connection connection_;
   core::Counter& written_;
+  core::Timer expiry_timer_;
+  std::deque<Letter> waiting_;
+  bool closed_ = false;
 };
 
 core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,

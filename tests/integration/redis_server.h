@@ -49,10 +49,17 @@ inline bool exited(int pid) {
   return state == "Z";
 }
 
+struct RedisServerOptions {
+  std::string password;      // requirepass.
+  bool unix_socket = false;  // Also listen on <dir>/redis.sock.
+};
+
 // A real redis-server in its own temp dir, append-only file on, killed at the end.
 class RedisServer {
  public:
-  RedisServer() {
+  using Options = RedisServerOptions;
+
+  explicit RedisServer(RedisServerOptions options = RedisServerOptions()) : options_(std::move(options)) {
     for (int attempt = 0; attempt < 5 && !child_; ++attempt) {
       port_ = free_port();
       if (!launch()) {
@@ -64,6 +71,7 @@ class RedisServer {
 
   int port() const { return port_; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  std::string socket_path() const { return dir_.path() + "/redis.sock"; }
 
   // A graceful restart on the same port and data: SHUTDOWN writes the append-only file.
   void restart() {
@@ -90,10 +98,16 @@ class RedisServer {
 
   ~RedisServer() { stop(); }
 
-  triggers::redis::BlockingClient client() const {
+  triggers::redis::Endpoint endpoint() const {
     triggers::redis::Endpoint endpoint;
     endpoint.host = "127.0.0.1";
     endpoint.port = port_;
+    endpoint.password = options_.password;
+    return endpoint;
+  }
+
+  triggers::redis::BlockingClient client() const {
+    auto endpoint = this->endpoint();
     auto client = triggers::redis::BlockingClient::connect(endpoint, 2000ms, 10000ms);
     REQUIRE_MESSAGE(client.ok(), (client.ok() ? "" : client.error().message()));
     return std::move(client).value();
@@ -101,16 +115,31 @@ class RedisServer {
 
  private:
   bool launch() {
-    child_ = std::make_unique<Child>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
-                                 "127.0.0.1", "--dir", dir_.path(), "--appendonly", "yes", "--save",
-                                 "", "--logfile", dir_.path() + "/redis.log", "--daemonize", "no"});
+    std::vector<std::string> argv = {"/usr/bin/redis-server",
+                                     "--port",
+                                     std::to_string(port_),
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--dir",
+                                     dir_.path(),
+                                     "--appendonly",
+                                     "yes",
+                                     "--save",
+                                     "",
+                                     "--logfile",
+                                     dir_.path() + "/redis.log",
+                                     "--daemonize",
+                                     "no"};
+    if (!options_.password.empty()) {
+      argv.insert(argv.end(), {"--requirepass", options_.password});
+    }
+    if (options_.unix_socket) {
+      argv.insert(argv.end(), {"--unixsocket", socket_path(), "--unixsocketperm", "700"});
+    }
+    child_ = std::make_unique<Child>(argv);
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (std::chrono::steady_clock::now() < deadline) {
-      triggers::redis::Endpoint endpoint;
-      endpoint.host = "127.0.0.1";
-      endpoint.port = port_;
-      auto client = triggers::redis::BlockingClient::connect(endpoint, 200ms, 1000ms);
+      auto client = triggers::redis::BlockingClient::connect(endpoint(), 200ms, 1000ms);
       if (client.ok()) {
         auto pong = client->command({"PING"});
         if (pong.ok() && pong->str == "PONG") {
@@ -126,6 +155,7 @@ class RedisServer {
     return false;
   }
 
+  Options options_;
   TempDir dir_;
   int port_ = 0;
   std::unique_ptr<Child> child_;

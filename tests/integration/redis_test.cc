@@ -794,3 +794,41 @@ TEST_CASE("entries that run longer than claim_after are not claimed by another d
   CHECK(read_record(b.record_file).lines.empty());
   CHECK(metric(metrics(daemon_b), "switchyard_redis_entries_claimed_total") == 0);
 }
+
+TEST_CASE("a password-protected Redis, and Redis over a unix socket") {
+  TempDir out;
+  FunctionSpec function;
+  function.record_file = out.path() + "/seen";
+  function.hwm_file = out.path() + "/hwm";
+
+  SUBCASE("AUTH with the password of the URL") {
+    RedisServer redis(RedisServer::Options{"s3cret", false});
+    auto client = redis.client();
+    function.trigger = "redis: { stream: jobs, block: 200ms }";
+    function.dead_letter = "{ redis_list: dlq }";
+    DaemonConfig config("redis://:s3cret@127.0.0.1:" + std::to_string(redis.port()) + "/0",
+                        {function});
+    RunningDaemon daemon(kBin, config.path());
+    REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
+    produce_stream(client, "jobs", 0, 50);
+    CHECK(
+        eventually([&] { return read_record(function.record_file).has_all(50); }, 20s, {&daemon}));
+    CHECK(eventually([&] { return pending_count(client, "jobs", "switchyard") == 0; }, 10s,
+                     {&daemon}));
+    CHECK(daemon.process().err().find("s3cret") == std::string::npos);
+    CHECK(daemon.stop().exit_code == 0);
+  }
+  SUBCASE("unix socket") {
+    RedisServer redis(RedisServer::Options{"", true});
+    auto client = redis.client();
+    function.trigger = "redis: { list: queue, block: 200ms }";
+    DaemonConfig config("unix://" + redis.socket_path() + "?db=0", {function});
+    RunningDaemon daemon(kBin, config.path());
+    REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
+    produce_list(client, "queue", 0, 50);
+    CHECK_MESSAGE(
+        eventually([&] { return read_record(function.record_file).has_all(50); }, 10s, {&daemon}),
+        daemon.process().err());
+    CHECK(daemon.stop().exit_code == 0);
+  }
+}

@@ -116,7 +116,11 @@ void Connection::connect() {
     schedule_reconnect();
     return;
   }
-  redisEnableKeepAlive(&context->c);
+  if (endpoint.unix_path.empty()) {
+    // Notices a peer that vanished without closing (a dead host) on an idle connection. Not on
+    // a unix socket: hiredis would mark the context as failed ("Operation not supported").
+    redisEnableKeepAlive(&context->c);
+  }
   redisAsyncSetConnectCallback(context, &Connection::on_connect);
   redisAsyncSetDisconnectCallback(context, &Connection::on_disconnect);
   session_ = session;
@@ -133,8 +137,6 @@ void Connection::handshake() {
       return;  // Already dropped: the reason is logged.
     }
     std::string why = reply.ok() ? reply.value().str : reply.error().message();
-    spdlog::error("{}: {} failed on {}: {}", options_.name, step, options_.endpoint.describe(),
-                  why);
     drop(session, step + " failed: " + why, true);
   };
   const Endpoint& endpoint = options_.endpoint;

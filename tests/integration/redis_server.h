@@ -50,8 +50,9 @@ inline bool exited(int pid) {
 }
 
 struct RedisServerOptions {
-  std::string password;      // requirepass.
-  bool unix_socket = false;  // Also listen on <dir>/redis.sock.
+  std::string password;       // requirepass.
+  bool unix_socket = false;   // Also listen on <dir>/redis.sock.
+  bool fsync_always = false;  // appendfsync always: survives SIGKILL without losing writes.
 };
 
 // A real redis-server in its own temp dir, append-only file on, killed at the end.
@@ -59,7 +60,8 @@ class RedisServer {
  public:
   using Options = RedisServerOptions;
 
-  explicit RedisServer(RedisServerOptions options = RedisServerOptions()) : options_(std::move(options)) {
+  explicit RedisServer(RedisServerOptions options = RedisServerOptions())
+      : options_(std::move(options)) {
     for (int attempt = 0; attempt < 5 && !child_; ++attempt) {
       port_ = free_port();
       if (!launch()) {
@@ -73,9 +75,10 @@ class RedisServer {
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
   std::string socket_path() const { return dir_.path() + "/redis.sock"; }
 
-  // A graceful restart on the same port and data: SHUTDOWN writes the append-only file.
-  void restart() {
-    child_->signal(SIGTERM);
+  // A restart on the same port and data: graceful (SIGTERM: the append-only file is written),
+  // or a crash (SIGKILL: with appendfsync always, every acknowledged write survives).
+  void restart(int signum = SIGTERM) {
+    child_->signal(signum);
     auto result = child_->wait(20s);
     REQUIRE_MESSAGE(!result.timed_out, "redis-server did not stop");
     child_.reset();
@@ -132,6 +135,9 @@ class RedisServer {
                                      "no"};
     if (!options_.password.empty()) {
       argv.insert(argv.end(), {"--requirepass", options_.password});
+    }
+    if (options_.fsync_always) {
+      argv.insert(argv.end(), {"--appendfsync", "always"});
     }
     if (options_.unix_socket) {
       argv.insert(argv.end(), {"--unixsocket", socket_path(), "--unixsocketperm", "700"});

@@ -481,7 +481,14 @@ TEST_CASE(
 }
 
 TEST_CASE("redis-server restarted in the middle: the daemon reconnects and nothing is lost") {
-  RedisServer redis;
+  int signum = SIGTERM;
+  SUBCASE("SIGTERM") {}
+  SUBCASE("kill -9") {
+    signum = SIGKILL;
+  }
+  RedisServerOptions options;
+  options.fsync_always = true;
+  RedisServer redis(options);
   auto client = std::make_unique<BlockingClient>(redis.client());
   TempDir out;
   FunctionSpec stream;
@@ -507,7 +514,7 @@ TEST_CASE("redis-server restarted in the middle: the daemon reconnects and nothi
       },
       30s, {&daemon}));
   client.reset();
-  redis.restart();
+  redis.restart(signum);
   client = std::make_unique<BlockingClient>(redis.client());
 
   CHECK(eventually(

@@ -91,8 +91,13 @@ class RedisServer {
     }
   }
 
+  // Freezes the server (SIGSTOP): connections stay open and nothing answers. resume() thaws it.
+  void pause() { child_->signal(SIGSTOP); }
+  void resume() { child_->signal(SIGCONT); }
+
   void stop() {
     if (child_) {
+      child_->signal(SIGCONT);
       child_->signal(SIGTERM);
       (void)child_->wait(20s);
       child_.reset();

@@ -879,3 +879,57 @@ TEST_CASE(
   CHECK(hwm <= 3);
   CHECK(daemon.stop().exit_code == 0);
 }
+
+TEST_CASE(
+    "a Redis that stops answering: commands time out, work resumes when it answers "
+    "again, and the daemon stops in bounded time while it hangs") {
+  RedisServer redis;
+  auto client = std::make_unique<BlockingClient>(redis.client());
+  TempDir out;
+  FunctionSpec function;
+  function.trigger = "redis: { stream: jobs, block: 200ms }";
+  function.sleep_ms = 2;
+  function.record_file = out.path() + "/seen";
+  function.hwm_file = out.path() + "/hwm";
+  produce_stream(*client, "jobs", 0, 1000);
+  DaemonConfig config(redis.url(), {function});
+  {
+    RunningDaemon daemon(kBin, config.path());
+    REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
+    REQUIRE(eventually([&] { return read_record(function.record_file).lines.size() >= 100; }, 30s,
+                       {&daemon}));
+    // How many times the daemon has logged a command timeout (command_timeout is 2s here).
+    auto timeouts = [&] {
+      const std::string& err = daemon.process().err();
+      std::size_t count = 0;
+      for (auto at = err.find("no reply within command_timeout"); at != std::string::npos;
+           at = err.find("no reply within command_timeout", at + 1)) {
+        ++count;
+      }
+      return count;
+    };
+    redis.pause();
+    CHECK(eventually([&] { return timeouts() >= 1; }, 15s));
+    redis.resume();
+    CHECK(eventually([&] { return read_record(function.record_file).lines.size() >= 500; }, 30s,
+                     {&daemon}));
+    std::size_t before = timeouts();
+    redis.pause();
+    CHECK(eventually([&] { return timeouts() > before; }, 15s));
+    auto started = Clock::now();
+    auto stopped = daemon.stop(30s);
+    auto took = Clock::now() - started;
+    MESSAGE("stopped in " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                          << "ms while Redis hangs, exit code " << stopped.exit_code);
+    CHECK_FALSE(stopped.timed_out);
+    CHECK(took < 15s);
+    redis.resume();
+  }
+  client = std::make_unique<BlockingClient>(redis.client());
+  RunningDaemon again(kBin, config.path());
+  REQUIRE_MESSAGE(again.ready(), again.process().err());
+  CHECK(eventually([&] { return read_record(function.record_file).has_all(1000); }, 30s, {&again}));
+  CHECK(
+      eventually([&] { return pending_count(*client, "jobs", "switchyard") == 0; }, 10s, {&again}));
+  CHECK(again.stop().exit_code == 0);
+}

@@ -650,6 +650,14 @@ TEST_CASE("bad configuration fails the start with a clear error instead of hangi
     CHECK_MESSAGE(err.find("refused AUTH") != std::string::npos, err);
     CHECK(err.find("secret") == std::string::npos);
   }
+  SUBCASE("a server that needs a password, and none in the URL") {
+    RedisServerOptions options;
+    options.password = "s3cret";
+    RedisServer protected_redis(options);
+    std::string err = run(protected_redis.url(), "redis: { stream: jobs }");
+    CHECK_MESSAGE(err.find("NOAUTH") != std::string::npos, err);
+    CHECK_MESSAGE(err.find("the server needs a password") != std::string::npos, err);
+  }
   SUBCASE("a stream key that holds a string") {
     command(client, {"SET", "not-a-stream", "x"});
     std::string err = run(redis.url(), "redis: { stream: not-a-stream }");
@@ -932,4 +940,34 @@ TEST_CASE(
   CHECK(
       eventually([&] { return pending_count(*client, "jobs", "switchyard") == 0; }, 10s, {&again}));
   CHECK(again.stop().exit_code == 0);
+}
+
+TEST_CASE("list batches: failed items are retried alone, dead-lettered, and removed") {
+  RedisServer redis;
+  auto client = redis.client();
+  TempDir out;
+  FunctionSpec function;
+  function.trigger = "redis: { list: queue, batch: 5, batch_window: 20ms, block: 200ms }";
+  function.retry = "{ attempts: 2, backoff: 10ms }";
+  function.dead_letter = "{ redis_list: queue-dlq }";
+  function.record_file = out.path() + "/seen";
+  function.hwm_file = out.path() + "/hwm";
+  DaemonConfig config(redis.url(), {function});
+  RunningDaemon daemon(kBin, config.path());
+  REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
+
+  produce_list(client, "queue", 0, 300);
+  command(client, {"LPUSH", "queue", "bad-a", "bad-b"});
+  produce_list(client, "queue", 300, 300);
+  CHECK(eventually([&] { return read_record(function.record_file).has_all(600); }, 30s, {&daemon}));
+  CHECK(eventually([&] { return list_length(client, "queue-dlq") == 2; }, 10s, {&daemon}));
+  CHECK(eventually([&] { return list_length(client, "queue:processing:test-host-recorder") == 0; },
+                   10s, {&daemon}));
+  auto record = read_record(function.record_file);
+  CHECK(record.duplicates() == 2);
+  CHECK(record.seen["bad-a"] == 2);
+  CHECK(record.seen["bad-b"] == 2);
+  CHECK(command(client, {"LINDEX", "queue-dlq", "0"}).str.find("BatchItemFailure") !=
+        std::string::npos);
+  CHECK(daemon.stop().exit_code == 0);
 }

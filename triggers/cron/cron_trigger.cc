@@ -13,6 +13,7 @@
 
 #include "core/ids.h"
 #include "core/log.h"
+#include "triggers/cron/lock.h"
 #include "triggers/cron/schedule.h"
 #include "triggers/cron/state.h"
 
@@ -53,11 +54,12 @@ std::string eventbridge_payload(const std::string& function, Clock::time_point s
 class CronTrigger final : public Trigger {
  public:
   CronTrigger(TriggerContext& context, std::string function, const config::CronTriggerSpec& spec,
-              Schedule schedule, std::shared_ptr<CronState> state)
+              Schedule schedule, std::shared_ptr<CronState> state, std::shared_ptr<CronLock> lock)
       : context_(context),
         function_(std::move(function)),
         schedule_(std::move(schedule)),
         state_(std::move(state)),
+        lock_(std::move(lock)),
         state_key_(function_ + " " + schedule_.expression() + " " + schedule_.timezone()),
         run_missed_once_(spec.misfire == "run_once"),
         overlap_(spec.overlap == "skip"    ? Overlap::kSkip
@@ -74,6 +76,8 @@ class CronTrigger final : public Trigger {
         skips_throttled_(skip_counter("throttled")),
         skips_rejected_(skip_counter("rejected")),
         skips_misfire_(skip_counter("misfire")),
+        skips_locked_(skip_counter("locked")),
+        skips_lock_unavailable_(skip_counter("lock_unavailable")),
         lateness_(context.metrics.histogram(
             "switchyard_cron_lateness_seconds",
             "How long after its scheduled time (plus jitter) a cron tick fired.",
@@ -189,6 +193,34 @@ class CronTrigger final : public Trigger {
 
   void tick(Clock::time_point scheduled, Clock::time_point fired) {
     remember(scheduled);
+    if (lock_ == nullptr) {
+      run_tick(scheduled, fired);
+      return;
+    }
+    // One daemon of the cluster runs the tick: the one that gets its lease.
+    lock_->acquire(function_, scheduled,
+                   [this, alive = std::weak_ptr<char>(alive_), scheduled,
+                    fired](core::Result<bool> won) {
+                     if (alive.expired() || stopping_) {
+                       return;
+                     }
+                     if (!won.ok()) {
+                       skips_lock_unavailable_.inc_unshared();
+                       spdlog::warn("cron {}: skipping the tick of {}: its lock could not be "
+                                    "taken ({})",
+                                    function_, format_iso8601(scheduled, schedule_.timezone()),
+                                    won.error().message());
+                     } else if (!won.value()) {
+                       skips_locked_.inc_unshared();
+                       spdlog::debug("cron {}: the tick of {} runs on another daemon", function_,
+                                     format_iso8601(scheduled, schedule_.timezone()));
+                     } else {
+                       run_tick(scheduled, fired);
+                     }
+                   });
+  }
+
+  void run_tick(Clock::time_point scheduled, Clock::time_point fired) {
     if (in_flight_ > 0) {
       switch (overlap_) {
         case Overlap::kAllow:
@@ -297,6 +329,7 @@ class CronTrigger final : public Trigger {
   std::string function_;
   Schedule schedule_;
   std::shared_ptr<CronState> state_;  // Null without a state directory (tests).
+  std::shared_ptr<CronLock> lock_;    // Null unless `lock: redis`.
   std::string state_key_;
   bool run_missed_once_;
   Overlap overlap_;
@@ -309,6 +342,8 @@ class CronTrigger final : public Trigger {
   core::Counter& skips_throttled_;
   core::Counter& skips_rejected_;
   core::Counter& skips_misfire_;
+  core::Counter& skips_locked_;
+  core::Counter& skips_lock_unavailable_;
   core::Histogram& lateness_;
 
   Clock::time_point next_{};  // The next scheduled tick, before jitter.
@@ -324,6 +359,7 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
   std::vector<TriggerPtr> triggers;
   std::string errors;
   std::shared_ptr<CronState> state;
+  std::shared_ptr<CronLock> lock;
   auto fail = [&errors](const config::TriggerSpec& trigger, const std::string& function,
                         const std::string& message) {
     errors += fmt::format("{}{}:{}:{}: function {}: {}", errors.empty() ? "" : "; ",
@@ -342,9 +378,13 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
              fmt::format("schedule \"{}\": {}", spec->schedule, schedule.error().message()));
         continue;
       }
-      if (spec->lock == "redis") {
-        fail(trigger, manifest.name, "lock: redis is not supported yet");
-        continue;
+      if (spec->lock == "redis" && lock == nullptr) {
+        auto opened = CronLock::open(context.loop, snapshot.daemon.redis, snapshot.daemon.instance);
+        if (!opened.ok()) {
+          fail(trigger, manifest.name, "lock: redis: " + opened.error().message());
+          continue;
+        }
+        lock = std::move(opened).value();
       }
       if (state == nullptr && !snapshot.daemon.state_dir.empty()) {
         state = std::make_shared<CronState>(context.loop,
@@ -356,8 +396,9 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
           return loaded.error();
         }
       }
-      triggers.push_back(std::make_unique<CronTrigger>(context, manifest.name, *spec,
-                                                       std::move(schedule).value(), state));
+      triggers.push_back(std::make_unique<CronTrigger>(
+          context, manifest.name, *spec, std::move(schedule).value(), state,
+          spec->lock == "redis" ? lock : nullptr));
     }
   }
   if (!errors.empty()) {

@@ -18,7 +18,7 @@
 // `misfire: run_once` runs the latest missed tick once (the others are counted as skipped), with
 // its own scheduled time. Either way the schedule then resumes at its next future tick.
 //
-// Not implemented yet: `lock: redis` (a manifest that asks for it is refused).
+// `lock: redis` runs each tick on one daemon of those sharing a Redis (see lock.h).
 //
 // Thread rules: loop thread only.
 

@@ -334,16 +334,17 @@ TEST_CASE("a schedule that does not parse is an error pointing at the trigger") 
   CHECK(built.error().message().find("minute") != std::string::npos);
 }
 
-TEST_CASE("an unknown time zone and lock: redis are refused") {
+TEST_CASE("an unknown time zone and a lock on a Redis URL that does not parse are refused") {
   Harness h;
+  h.snapshot.daemon.redis.url = "redis://host:notaport/0";
   h.add("zoned", "0 * * * *").timezone = "Mars/Olympus";
   h.add("locked", "0 * * * *").lock = "redis";
   auto built = h.build();
   REQUIRE(!built.ok());
   const std::string& message = built.error().message();
   CHECK(message.find("functions.d/zoned.yaml:7:5: function zoned: schedule \"0 * * * *\": ") == 0);
-  CHECK(message.find("; functions.d/locked.yaml:7:5: function locked: lock: redis is not "
-                     "supported yet") != std::string::npos);
+  CHECK(message.find("; functions.d/locked.yaml:7:5: function locked: lock: redis: ") !=
+        std::string::npos);
 }
 
 TEST_CASE("jitter is a stable per-function offset below the jitter") {

@@ -2,7 +2,8 @@
 # Builds and runs the test suite under sanitizers:
 #   asan: every test (unit and integration, the daemon included) under AddressSanitizer +
 #         UndefinedBehaviorSanitizer;
-#   tsan: the threaded units (core, scheduler, the HTTP server) under ThreadSanitizer.
+#   tsan: the units that run threads or a loop with the worker pool (core, scheduler, the HTTP
+#         server, the cron trigger, the Redis connection and trigger) under ThreadSanitizer.
 # Any sanitizer report fails the run.
 # Usage: tests/sanitize.sh [asan|tsan|all]
 set -euo pipefail
@@ -29,11 +30,14 @@ if [ "$which" = asan ] || [ "$which" = all ]; then
 fi
 
 if [ "$which" = tsan ] || [ "$which" = all ]; then
-  echo "== ThreadSanitizer: core, scheduler, HTTP server"
+  echo "== ThreadSanitizer: core, scheduler, HTTP server, cron trigger, Redis"
   configure "$root/build-tsan" "-fsanitize=thread -O1" \
     -DSWITCHYARD_UNIT_TESTS="core;scheduler;triggers"
-  cmake --build "$root/build-tsan" -j2 --target unit_core unit_scheduler unit_http_server
+  tsan_tests=(unit_core unit_scheduler unit_http_server unit_cron_trigger unit_redis_connection
+    unit_redis_trigger)
+  cmake --build "$root/build-tsan" -j2 --target "${tsan_tests[@]}"
+  pattern=$(IFS='|'; echo "^(${tsan_tests[*]})\$")
   (cd "$root/build-tsan" &&
     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-      ctest --output-on-failure -R 'unit_core|unit_scheduler|unit_http_server' --timeout 600)
+      ctest --output-on-failure -R "$pattern" --timeout 600)
 fi

@@ -54,8 +54,10 @@ std::string eventbridge_payload(const std::string& function, Clock::time_point s
 class CronTrigger final : public Trigger {
  public:
   CronTrigger(TriggerContext& context, std::string function, const config::CronTriggerSpec& spec,
-              Schedule schedule, std::shared_ptr<CronState> state, std::shared_ptr<CronLock> lock)
+              Schedule schedule, std::shared_ptr<CronState> state, std::shared_ptr<CronLock> lock,
+              std::shared_ptr<CronClock> clock)
       : context_(context),
+        clock_(std::move(clock)),
         function_(std::move(function)),
         schedule_(std::move(schedule)),
         state_(std::move(state)),
@@ -68,7 +70,7 @@ class CronTrigger final : public Trigger {
         eventbridge_(spec.payload == "eventbridge"),
         payload_(spec.payload),
         jitter_(jitter_offset(function_, spec.jitter)),
-        timer_(context.loop, [this] { on_timer(); }),
+        alarm_(clock_->alarm(context.loop, [this] { on_timer(); })),
         fires_(context.metrics.counter("switchyard_cron_fires_total",
                                        "Cron ticks dispatched to their function.",
                                        {{"function", function_}})),
@@ -89,7 +91,7 @@ class CronTrigger final : public Trigger {
   }
 
   core::Status start() override {
-    Clock::time_point now = Clock::now();
+    Clock::time_point now = clock_->now();
     // A tick whose time has come but whose jitter has not passed yet is still ahead.
     next_ = schedule_.next(now - jitter_);
     arm();
@@ -110,7 +112,7 @@ class CronTrigger final : public Trigger {
 
   void stop(std::function<void()> done) override {
     stopping_ = true;
-    timer_.stop();
+    alarm_->cancel();
     if (pending_) {
       spdlog::info("cron {}: dropping the queued tick of {} on stop", function_,
                    format_iso8601(*pending_, schedule_.timezone()));
@@ -131,20 +133,14 @@ class CronTrigger final : public Trigger {
                                     {{"function", function_}, {"reason", reason}});
   }
 
-  // Arms the timer for next_ + jitter_. libuv counts whole milliseconds and core::Timer adds
-  // one so as never to fire early, which would make every tick up to two milliseconds late: aim
-  // a millisecond short instead, and let on_timer() finish the last fraction by re-arming at
-  // once (a few loop iterations, under a millisecond of spinning per tick).
-  void arm() {
-    auto whole = std::chrono::floor<milliseconds>(next_ + jitter_ - Clock::now());
-    timer_.start(whole > milliseconds(1) ? whole - milliseconds(1) : milliseconds(0));
-  }
+  // Wakes on_timer() at next_ + jitter_.
+  void arm() { alarm_->set(next_ + jitter_); }
 
   void on_timer() {
     if (stopping_) {
       return;
     }
-    Clock::time_point now = Clock::now();
+    Clock::time_point now = clock_->now();
     Clock::time_point target = next_ + jitter_;
     if (now < target) {
       arm();
@@ -311,7 +307,7 @@ class CronTrigger final : public Trigger {
     if (pending_ && in_flight_ == 0 && !stopping_) {
       Clock::time_point scheduled = *pending_;
       pending_.reset();
-      dispatch(scheduled, Clock::now());
+      dispatch(scheduled, clock_->now());
       return;
     }
     maybe_stopped();
@@ -326,6 +322,7 @@ class CronTrigger final : public Trigger {
   }
 
   TriggerContext& context_;
+  std::shared_ptr<CronClock> clock_;
   std::string function_;
   Schedule schedule_;
   std::shared_ptr<CronState> state_;  // Null without a state directory (tests).
@@ -336,7 +333,7 @@ class CronTrigger final : public Trigger {
   bool eventbridge_;
   std::string payload_;
   milliseconds jitter_;
-  core::Timer timer_;
+  std::unique_ptr<CronClock::Alarm> alarm_;
   core::Counter& fires_;
   core::Counter& skips_overlap_;
   core::Counter& skips_throttled_;
@@ -354,8 +351,45 @@ class CronTrigger final : public Trigger {
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);
 };
 
-core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
-                                            TriggerContext& context) {
+// The system clock, and loop timers that wake within a fraction of a millisecond of their time.
+class SystemClock final : public CronClock {
+ public:
+  Clock::time_point now() const override { return Clock::now(); }
+
+  std::unique_ptr<Alarm> alarm(core::Loop& loop, std::function<void()> callback) override {
+    return std::make_unique<TimerAlarm>(loop, std::move(callback));
+  }
+
+ private:
+  class TimerAlarm final : public Alarm {
+   public:
+    TimerAlarm(core::Loop& loop, std::function<void()> callback)
+        : timer_(loop, std::move(callback)) {}
+    // libuv counts whole milliseconds and core::Timer adds one so as never to fire early, which
+    // would make every tick up to two milliseconds late: aim a millisecond short instead; the
+    // trigger re-arms when woken early, and the last fraction passes in a few loop iterations
+    // (under a millisecond of spinning per tick).
+    void set(Clock::time_point when) override {
+      auto whole = std::chrono::floor<milliseconds>(when - Clock::now());
+      timer_.start(whole > milliseconds(1) ? whole - milliseconds(1) : milliseconds(0));
+    }
+    void cancel() override { timer_.stop(); }
+
+   private:
+    core::Timer timer_;
+  };
+};
+
+}  // namespace
+
+std::shared_ptr<CronClock> system_cron_clock() {
+  static const std::shared_ptr<CronClock> clock = std::make_shared<SystemClock>();
+  return clock;
+}
+
+core::Result<std::vector<TriggerPtr>> build_cron_triggers(const config::Snapshot& snapshot,
+                                                          TriggerContext& context,
+                                                          std::shared_ptr<CronClock> clock) {
   std::vector<TriggerPtr> triggers;
   std::string errors;
   std::shared_ptr<CronState> state;
@@ -398,7 +432,7 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
       }
       triggers.push_back(std::make_unique<CronTrigger>(
           context, manifest.name, *spec, std::move(schedule).value(), state,
-          spec->lock == "redis" ? lock : nullptr));
+          spec->lock == "redis" ? lock : nullptr, clock));
     }
   }
   if (!errors.empty()) {
@@ -406,8 +440,6 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
   }
   return triggers;
 }
-
-}  // namespace
 
 Overdue overdue_ticks(const Schedule& schedule, Clock::time_point from, Clock::time_point now,
                       milliseconds jitter) {
@@ -459,7 +491,10 @@ std::chrono::milliseconds jitter_offset(std::string_view function,
 }
 
 void register_cron_trigger(TriggerRegistry& registry) {
-  auto status = registry.add("cron", build);
+  auto status = registry.add("cron", [](const config::Snapshot& snapshot,
+                                        TriggerContext& context) {
+    return build_cron_triggers(snapshot, context, system_cron_clock());
+  });
   (void)status;  // Registered once, at start: a duplicate is a programming error caught in tests.
 }
 

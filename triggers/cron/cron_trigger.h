@@ -24,7 +24,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string_view>
+#include <vector>
 
 #include "triggers/cron/schedule.h"
 #include "triggers/trigger.h"
@@ -48,6 +51,36 @@ inline constexpr std::uint64_t kMissedCountLimit = 10000;
 Overdue overdue_ticks(const Schedule& schedule, std::chrono::system_clock::time_point from,
                       std::chrono::system_clock::time_point now,
                       std::chrono::milliseconds jitter);
+
+// Where the cron triggers read the time and wait for it. The daemon uses the system clock and
+// loop timers (system_cron_clock()); tests drive a clock by hand, so that overlap and misfire
+// policies are checked without waiting.
+class CronClock {
+ public:
+  using Clock = std::chrono::system_clock;
+
+  // A one-shot wake-up; destroying it cancels it.
+  class Alarm {
+   public:
+    virtual ~Alarm() = default;
+    // Calls the alarm's callback once, on the loop thread, at `when` or as soon after as it can;
+    // replaces a wake-up already set.
+    virtual void set(Clock::time_point when) = 0;
+    virtual void cancel() = 0;
+  };
+
+  virtual ~CronClock() = default;
+  virtual Clock::time_point now() const = 0;
+  virtual std::unique_ptr<Alarm> alarm(core::Loop& loop, std::function<void()> callback) = 0;
+};
+
+std::shared_ptr<CronClock> system_cron_clock();
+
+// The cron triggers of every function of `snapshot`, on `clock` (the registered factory uses
+// system_cron_clock()).
+core::Result<std::vector<TriggerPtr>> build_cron_triggers(const config::Snapshot& snapshot,
+                                                          TriggerContext& context,
+                                                          std::shared_ptr<CronClock> clock);
 
 // Registers the "cron" trigger kind.
 void register_cron_trigger(TriggerRegistry& registry);

@@ -54,6 +54,57 @@ std::int64_t unix_ms(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+// A clock the test moves by hand: alarms fire only inside advance(), so the policies are
+// checked without waiting for real time.
+class ManualClock final : public triggers::cron::CronClock {
+ public:
+  explicit ManualClock(Clock::time_point start) : now_(start) {}
+
+  Clock::time_point now() const override { return now_; }
+
+  std::unique_ptr<Alarm> alarm(core::Loop&, std::function<void()> callback) override {
+    return std::make_unique<ManualAlarm>(*this, std::move(callback));
+  }
+
+  // Moves the time forward by `step` and fires every alarm due by then.
+  void advance(Clock::duration step) {
+    now_ += step;
+    for (bool fired = true; fired;) {
+      fired = false;
+      for (ManualAlarm* alarm : alarms_) {
+        if (alarm->armed && alarm->when <= now_) {
+          alarm->armed = false;
+          alarm->callback();  // May re-arm it, or others.
+          fired = true;
+          break;
+        }
+      }
+    }
+  }
+
+ private:
+  struct ManualAlarm final : Alarm {
+    ManualAlarm(ManualClock& clock, std::function<void()> callback)
+        : clock(clock), callback(std::move(callback)) {
+      clock.alarms_.push_back(this);
+    }
+    ~ManualAlarm() override { std::erase(clock.alarms_, this); }
+    void set(Clock::time_point at) override {
+      when = at;
+      armed = true;
+    }
+    void cancel() override { armed = false; }
+
+    ManualClock& clock;
+    std::function<void()> callback;
+    Clock::time_point when{};
+    bool armed = false;
+  };
+
+  Clock::time_point now_;
+  std::vector<ManualAlarm*> alarms_;
+};
+
 // A real loop, worker pool and scheduler, and the cron triggers of a snapshot built on them.
 struct Harness {
   Harness()
@@ -94,6 +145,18 @@ struct Harness {
     const triggers::TriggerFactory* factory = registry.find("cron");
     REQUIRE(factory != nullptr);
     return (*factory)(snapshot, context);
+  }
+
+  // Builds and starts every trigger of the snapshot on a manual clock set to `at`.
+  ManualClock& start_manual(Clock::time_point at) {
+    clock = std::make_shared<ManualClock>(at);
+    auto built = triggers::cron::build_cron_triggers(snapshot, context, clock);
+    REQUIRE(built.ok());
+    triggers = std::move(built).value();
+    for (auto& trigger : triggers) {
+      REQUIRE(trigger->start().ok());
+    }
+    return *clock;
   }
 
   // Builds and starts every trigger of the snapshot.
@@ -154,6 +217,7 @@ struct Harness {
   config::Snapshot snapshot;
   scheduler::DeadLetterRouter router;
   triggers::TriggerContext context;
+  std::shared_ptr<ManualClock> clock;
   std::vector<triggers::TriggerPtr> triggers;
   int stopped = 0;
 
@@ -208,42 +272,108 @@ TEST_CASE("@every 1s fires on a steady schedule with stable ids and cron attribu
   CHECK(lateness.sum() / static_cast<double>(lateness.count()) < 0.1);
 }
 
+// 2026-11-23T10:00:00.500Z: half a second before a per-second tick.
+Clock::time_point half_past() { return *core::parse_rfc3339("2026-11-23T10:00:00.500Z"); }
+
 TEST_CASE("overlap: skip drops ticks while the previous one runs") {
   Harness h;
-  h.sleep = 2500ms;
   h.release = 0;
   h.add("slow", "* * * * * *").overlap = "skip";
-  h.start();
-  REQUIRE(run_until(
-      h.loop, [&] { return h.skips("slow", "overlap") >= 2; }, 5s));
-  CHECK(h.started == 1);
+  ManualClock& clock = h.start_manual(half_past());
+  clock.advance(500ms);  // 10:00:01 fires.
+  REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+  clock.advance(1s);     // 10:00:02 and 10:00:03 find it running.
+  clock.advance(1s);
+  CHECK(h.skips("slow", "overlap") == 2);
   CHECK(h.fires("slow") == 1);
+  h.release = 1;
+  // Once it completed, the next tick runs again.
+  REQUIRE(run_until(h.loop, [&] { return h.sched.stats("slow").in_flight == 0; }, 5s));
+  h.release = 1 << 20;
+  clock.advance(1s);
+  REQUIRE(run_until(h.loop, [&] { return h.started == 2; }, 5s));
+  auto seen = h.snapshot_seen();
+  CHECK(seen[0].id == "slow-" + std::to_string(unix_ms(half_past() + 500ms)));
+  CHECK(seen[1].id == "slow-" + std::to_string(unix_ms(half_past() + 3500ms)));
   REQUIRE(h.stop());
-  CHECK(h.started == 1);
+}
+
+TEST_CASE("overlap: allow runs ticks side by side") {
+  Harness h;
+  h.release = 0;
+  h.add("parallel", "* * * * * *");
+  ManualClock& clock = h.start_manual(half_past());
+  clock.advance(500ms);
+  clock.advance(1s);
+  clock.advance(1s);
+  REQUIRE(run_until(h.loop, [&] { return h.started == 3; }, 5s));
+  CHECK(h.skips("parallel", "overlap") == 0);
+  h.release = 1 << 20;
+  REQUIRE(h.stop());
 }
 
 TEST_CASE("overlap: queue keeps at most one tick and runs it when the previous completes") {
   Harness h;
   h.release = 0;
   h.add("q", "* * * * * *").overlap = "queue";
-  h.start();
-  // t0 runs, t1 waits, t2 is skipped.
-  REQUIRE(run_until(
-      h.loop, [&] { return h.skips("q", "overlap") >= 1; }, 4s));
+  ManualClock& clock = h.start_manual(half_past());
+  clock.advance(500ms);  // t1 runs.
+  REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+  clock.advance(1s);     // t2 waits.
+  clock.advance(1s);     // t3 is skipped: one waits at most.
+  CHECK(h.skips("q", "overlap") == 1);
   CHECK(h.started == 1);
   h.release = 1;
-  REQUIRE(run_until(
-      h.loop, [&] { return h.started >= 2; }, 2s));
+  REQUIRE(run_until(h.loop, [&] { return h.started == 2; }, 5s));
   auto seen = h.snapshot_seen();
-  REQUIRE(seen.size() >= 2);
+  // The waiting tick runs with its own scheduled time.
   CHECK(seen[1].time - seen[0].time == 1s);
   CHECK(seen[1].id == "q-" + std::to_string(unix_ms(seen[0].time + 1s)));
   h.release = 1 << 20;
   REQUIRE(h.stop());
-  // The skipped tick (t0 + 2s) never ran.
   seen = h.snapshot_seen();
+  REQUIRE(seen.size() == 2);
   std::string skipped = "q-" + std::to_string(unix_ms(seen[0].time + 2s));
   CHECK(std::none_of(seen.begin(), seen.end(), [&](const Seen& s) { return s.id == skipped; }));
+}
+
+TEST_CASE("misfire after a stall: skip drops the missed ticks, run_once runs the latest") {
+  SUBCASE("skip") {
+    Harness h;
+    h.add("stalled", "* * * * * *");
+    ManualClock& clock = h.start_manual(half_past());
+    // The machine sleeps through 10:00:01 ... 10:00:05 and wakes at 10:00:05.200.
+    clock.advance(4700ms);
+    CHECK(h.skips("stalled", "misfire") == 5);
+    CHECK(h.fires("stalled") == 0);
+    // The schedule resumes at the next tick.
+    clock.advance(800ms);
+    REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+    CHECK(h.snapshot_seen()[0].id == "stalled-" + std::to_string(unix_ms(half_past() + 5500ms)));
+    REQUIRE(h.stop());
+  }
+  SUBCASE("run_once") {
+    Harness h;
+    h.add("catchup", "* * * * * *").misfire = "run_once";
+    ManualClock& clock = h.start_manual(half_past());
+    clock.advance(4700ms);
+    REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+    CHECK(h.skips("catchup", "misfire") == 4);
+    auto seen = h.snapshot_seen();
+    CHECK(seen[0].id == "catchup-" + std::to_string(unix_ms(half_past() + 4500ms)));
+    CHECK(attribute(seen[0], "cron.scheduled_time") == "2026-11-23T10:00:05+00:00");
+    CHECK(h.fires("catchup") == 1);
+    REQUIRE(h.stop());
+  }
+  SUBCASE("one tick late is not a misfire") {
+    Harness h;
+    h.add("late", "* * * * * *");
+    ManualClock& clock = h.start_manual(half_past());
+    clock.advance(1400ms);  // 10:00:01 fires 0.9 s late; 10:00:02 is not due yet.
+    REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+    CHECK(h.skips("late", "misfire") == 0);
+    REQUIRE(h.stop());
+  }
 }
 
 TEST_CASE("payload: eventbridge sends an EventBridge Scheduled Event") {
@@ -280,11 +410,12 @@ TEST_CASE("a throttled tick is counted as a skip") {
   Harness h;
   h.release = 0;
   h.add("busy", "* * * * * *", /*concurrency=*/1, /*queue=*/0);
-  h.start();
-  REQUIRE(run_until(
-      h.loop, [&] { return h.skips("busy", "throttled") >= 1; }, 4s));
+  ManualClock& clock = h.start_manual(half_past());
+  clock.advance(500ms);
+  REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+  clock.advance(1s);
+  CHECK(h.skips("busy", "throttled") == 1);
   CHECK(h.fires("busy") == 1);
-  CHECK(h.started == 1);
   h.release = 1 << 20;
   REQUIRE(h.stop());
 }
@@ -292,9 +423,9 @@ TEST_CASE("a throttled tick is counted as a skip") {
 TEST_CASE("a tick for a function that is not serving is counted as rejected") {
   Harness h;
   h.add("gone", "* * * * * *", 1, 1, /*serve=*/false);
-  h.start();
-  REQUIRE(run_until(
-      h.loop, [&] { return h.skips("gone", "rejected") >= 1; }, 3s));
+  ManualClock& clock = h.start_manual(half_past());
+  clock.advance(500ms);
+  CHECK(h.skips("gone", "rejected") == 1);
   CHECK(h.fires("gone") == 0);
   // Nothing in flight: stop() is done at once.
   h.triggers[0]->stop([&] { ++h.stopped; });
@@ -305,18 +436,18 @@ TEST_CASE("stop() cancels the timer and waits for the running tick") {
   Harness h;
   h.release = 0;
   h.add("long", "* * * * * *");
-  h.start();
-  REQUIRE(run_until(
-      h.loop, [&] { return h.started >= 1; }, 3s));
+  ManualClock& clock = h.start_manual(half_past());
+  clock.advance(500ms);
+  REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
   h.triggers[0]->stop([&] { ++h.stopped; });
-  // Past the next second boundary: no new tick, and still waiting for the running one.
-  CHECK(!run_until(
-      h.loop, [&] { return h.stopped > 0 || h.started > 1; }, 1100ms));
+  // Past the next ticks: nothing new runs, and stop still waits for the running one.
+  clock.advance(2s);
+  run_until(h.loop, [] { return false; }, 50ms);  // Completions could arrive here.
   CHECK(h.stopped == 0);
   CHECK(h.started == 1);
+  CHECK(h.fires("long") == 1);
   h.release = 1;
-  REQUIRE(run_until(
-      h.loop, [&] { return h.stopped > 0; }, 3s));
+  REQUIRE(run_until(h.loop, [&] { return h.stopped > 0; }, 5s));
   CHECK(h.stopped == 1);
   CHECK(h.started == 1);
 }

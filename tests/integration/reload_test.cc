@@ -130,7 +130,7 @@ TEST_CASE("a library replaced under load and reloaded several times: no request 
   CHECK(body_of(port, "/version") == "200 v1");
 
   std::string url = "http://127.0.0.1:" + std::to_string(port) + "/version";
-  Child wrk({"wrk", "-t1", "-c16", "-d8s", "--latency", url});
+  Child wrk({"wrk", "-t1", "-c16", "-d10s", "--latency", url});
   // Every reload happens under traffic; the builds alternate so that each one is a real swap,
   // and the last one installed is v2.
   for (int i = 0; i < 5; ++i) {

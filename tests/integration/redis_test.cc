@@ -858,7 +858,7 @@ TEST_CASE(
   function.trigger = "redis: { stream: jobs, block: 200ms }";
   function.concurrency = 3;
   function.queue = 5;
-  function.sleep_ms = 50;
+  function.sleep_ms = 100;  // Long enough for the three slots to overlap on a loaded machine.
   function.record_file = out.path() + "/seen";
   function.hwm_file = out.path() + "/hwm";
   produce_stream(client, "jobs", 0, 150);

@@ -73,6 +73,9 @@ bash "$(dirname "$0")/http.sh" "$build_dir" "${SWITCHYARD_BENCH_HTTP_SECONDS:-10
 section "cron trigger (bench/cron.sh): per-second lateness and idle CPU with 10,000 schedules"
 bash "$(dirname "$0")/cron.sh" "$build_dir" "${SWITCHYARD_BENCH_CRON_SECONDS:-30}"
 
+section "resource bounds (bench/resources.sh): idle connections, a 429 flood, a deep Redis stream"
+bash "$(dirname "$0")/resources.sh" "$build_dir" "${SWITCHYARD_BENCH_RESOURCE_SECONDS:-10}"
+
 # Later sections (Kafka and Redis consumers against their own clients) go here.
 
 echo

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Resource bounds of the running daemon: peak RSS (VmHWM), open file descriptors and threads
+# under load that must not make them grow without bound.
+#   1. idle HTTP connections: 1,000 then 10,000 kept open (limits.max_connections 20000);
+#   2. a flood of 429s: wrk -c256 for SECONDS against a function with 1 slot and no queue;
+#   3. a deep Redis stream: 10,000 then 100,000 entries waiting, consumed by a 4-slot function.
+# Each figure is printed; the point is that RSS stays flat as the depth or count grows.
+# Usage: bash bench/resources.sh BUILD_DIR [SECONDS]
+set -euo pipefail
+build_dir=$(cd "${1:?usage: $0 BUILD_DIR [SECONDS]}" && pwd)
+seconds=${2:-10}
+bin="$build_dir/switchyard"
+examples="$build_dir/examples"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_daemon DIR: runs the daemon on DIR/switchyard.yaml; sets daemon_pid, http_port.
+start_daemon() {
+  local dir=$1
+  "$bin" run --config "$dir/switchyard.yaml" 2> "$dir/log" &
+  daemon_pid=$!
+  pids+=("$daemon_pid")
+  for _ in $(seq 1 200); do
+    if grep -q " ready: " "$dir/log"; then break; fi
+    sleep 0.05
+  done
+  if ! grep -q " ready: " "$dir/log"; then
+    cat "$dir/log" >&2
+    exit 1
+  fi
+  http_port=$(grep -o "http listening on [0-9.]*:[0-9]*" "$dir/log" | head -1 | sed 's/.*://' || true)
+}
+
+# report LABEL: the daemon's peak RSS, current RSS, fds and threads.
+report() {
+  local status="/proc/$daemon_pid/status"
+  printf '%-44s peak RSS %7d KiB  RSS %7d KiB  fds %6d  threads %3d\n' "$1" \
+    "$(awk '/VmHWM/ {print $2}' "$status")" "$(awk '/VmRSS/ {print $2}' "$status")" \
+    "$(ls "/proc/$daemon_pid/fd" | wc -l)" "$(awk '/Threads/ {print $2}' "$status")"
+}
+
+stop_daemon() {
+  kill "$daemon_pid"
+  wait "$daemon_pid" || true
+}
+
+config() {  # DIR EXTRA_YAML
+  mkdir -p "$1/functions.d" "$1/state"
+  cat > "$1/switchyard.yaml" <<YAML
+workers: 2
+manifests: functions.d
+state_dir: $1/state
+http: { address: 127.0.0.1, port: 0 }
+admin: { address: 127.0.0.1, port: 0 }
+logging: { level: info, format: text }
+limits: { max_connections: 20000, idle_timeout: 10m }
+$2
+YAML
+}
+
+ulimit -n "$(ulimit -Hn)"  # The daemon and the client each hold one end of every connection.
+
+# ---- 1. Idle HTTP connections ----
+config "$work/http" ""
+cat > "$work/http/functions.d/hello.yaml" <<YAML
+name: hello
+library: $examples/libhello.so
+triggers:
+  - http: { path: /hello }
+YAML
+start_daemon "$work/http"
+echo "== idle HTTP connections"
+report "started"
+for count in 1000 10000; do
+  python3 - "$http_port" "$count" <<'PY' &
+import resource, socket, sys, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+port, count = int(sys.argv[1]), int(sys.argv[2])
+sockets = []
+for _ in range(count):
+    s = socket.create_connection(("127.0.0.1", port))
+    sockets.append(s)
+# One request on the last one proves the server still answers with all of them open.
+sockets[-1].sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+sockets[-1].recv(4096)
+time.sleep(3)
+PY
+  holder=$!
+  sleep 2.5
+  report "$count idle connections open"
+  wait "$holder"
+done
+sleep 1
+report "after they closed"
+stop_daemon
+
+# ---- 2. A flood of 429s ----
+config "$work/flood" ""
+cat > "$work/flood/functions.d/sleep.yaml" <<YAML
+name: sleep
+library: $examples/libsleep.so
+concurrency: 1
+queue: 0
+triggers:
+  - http: { path: /sleep }
+YAML
+start_daemon "$work/flood"
+echo "== a flood of 429s: wrk -t2 -c256 -d${seconds}s, 1 slot, no queue, 100 ms per event"
+report "started"
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "100"
+LUA
+out=$(wrk -t2 -c256 -d"${seconds}s" -s "$work/post.lua" "http://127.0.0.1:$http_port/sleep")
+echo "$out" | grep -E "requests in|Non-2xx|Socket errors" | sed 's/^/  wrk: /'
+report "after the flood"
+stop_daemon
+
+# ---- 3. A deep Redis stream ----
+redis_port=$(free_port)
+mkdir -p "$work/redis"
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --save "" \
+  --appendonly no > "$work/redis/log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 1 100); do
+  if redis-cli -p "$redis_port" ping > /dev/null 2>&1; then break; fi
+  sleep 0.05
+done
+echo "== a deep Redis stream (4 slots, queue 100, 2 ms per entry)"
+for depth in 10000 100000; do
+  redis-cli -p "$redis_port" del jobs > /dev/null
+  python3 -c "
+import sys
+for i in range($depth):
+    sys.stdout.write('XADD jobs * data 2\r\n')
+" | redis-cli -p "$redis_port" --pipe > /dev/null
+  config "$work/deep$depth" "redis: { url: \"redis://127.0.0.1:$redis_port/0\" }"
+  cat > "$work/deep$depth/functions.d/sleep.yaml" <<YAML
+name: sleep
+library: $examples/libsleep.so
+concurrency: 4
+queue: 100
+triggers:
+  - redis: { stream: jobs, group: deep$depth }
+YAML
+  start_daemon "$work/deep$depth"
+  sleep "$seconds"
+  lag=$(redis-cli -p "$redis_port" xinfo groups jobs | awk 'prev == "lag" {print; exit} {prev = $0}')
+  report "depth $depth, after ${seconds}s (lag $lag)"
+  stop_daemon
+done

@@ -2,6 +2,7 @@
 
 #include "triggers/cron/cron_trigger.h"
 #include "triggers/http/http_trigger.h"
+#include "triggers/kafka/kafka_trigger.h"
 
 #include <algorithm>
 #include <type_traits>
@@ -37,7 +38,8 @@ std::vector<std::string> TriggerRegistry::kinds() const {
 void register_builtin_triggers(TriggerRegistry& registry) {
   http::register_http_trigger(registry);
   cron::register_cron_trigger(registry);
-  // The Kafka and Redis sources register here as they land.
+  kafka::register_kafka_trigger(registry);
+  // The Redis source registers here as it lands.
 }
 
 std::string_view trigger_kind(const config::TriggerSpec& spec) {

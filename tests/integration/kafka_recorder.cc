@@ -10,6 +10,8 @@
 // "F <topic> <partition> <offset>" instead. It handles single records (kafka.* attributes),
 // native batches (a JSON array of CloudEvents) and the lambda-kafka payload, and reports failed
 // batch items in batchItemFailures. With OUT_FILE empty or unset it records nothing (bench).
+// env SLEEP_US makes every invocation take that long (a slow function, for backpressure and
+// rebalance tests).
 
 #include <fcntl.h>
 #include <rapidjson/document.h>
@@ -28,6 +30,7 @@ namespace {
 int out_fd = -1;
 std::string fail_value;
 bool have_fail_value = false;
+long sleep_us = 0;
 
 std::string_view view(sy_bytes bytes) {
   return bytes.data == nullptr ? std::string_view() : std::string_view(bytes.data, bytes.size);
@@ -143,6 +146,8 @@ SWITCHYARD_EXPORT int switchyard_init(const sy_init_args* args) {
     std::string value(view(args->env[i].value));
     if (key == "OUT_FILE" && !value.empty()) {
       out_fd = open(value.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    } else if (key == "SLEEP_US") {
+      sleep_us = std::strtol(value.c_str(), nullptr, 10);
     } else if (key == "FAIL_VALUE") {
       fail_value = value;
       have_fail_value = true;
@@ -160,6 +165,9 @@ SWITCHYARD_EXPORT void switchyard_shutdown(void) {
 
 SWITCHYARD_EXPORT int switchyard_handle(const sy_event* event, const sy_context*,
                                         sy_response* response) {
+  if (sleep_us > 0) {
+    usleep(static_cast<useconds_t>(sleep_us));
+  }
   bool batch = false;
   Item single;
   for (size_t i = 0; i < event->attribute_count; ++i) {

@@ -70,6 +70,9 @@ struct Partition {
   std::int64_t committed = -1;   // The last offset the group coordinator confirmed.
   std::uint64_t oldest_ms = 0;   // Loop time the oldest buffered record arrived (batch_window).
   bool paused = false;
+  // The first record dropped while paused (-1: none). librdkafka's read position moved past it,
+  // so resuming seeks back to it.
+  std::int64_t rewind = -1;
   bool revoking = false;
   core::Gauge* lag = nullptr;
 };
@@ -278,6 +281,13 @@ class KafkaConsumerTrigger final : public Trigger {
       return;
     }
     Partition& partition = *it->second;
+    if (partition.paused) {
+      // Fetched before the pause took effect: dropped, and read again on resume.
+      if (partition.rewind < 0 || message->offset < partition.rewind) {
+        partition.rewind = message->offset;
+      }
+      return;
+    }
     if (!partition.offsets.take(message->offset)) {
       return;  // Already taken (a fetch that raced a pause/resume).
     }
@@ -319,6 +329,18 @@ class KafkaConsumerTrigger final : public Trigger {
       partition.oldest_ms = context_.loop.now_ms();
     }
     partition.buffer.push(message->offset, std::move(key), std::move(event));
+    if (partition.buffer.buffered() + partition.held >= buffer_high_) {
+      // Paused at once, not after this wake-up's batch: the buffer stays within its bound.
+      pause(partition);
+    }
+  }
+
+  void pause(Partition& partition) {
+    partition.paused = true;
+    paused_.inc_unshared();
+    PartitionListHolder list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), spec_.topic.c_str(), partition.id);
+    rd_kafka_pause_partitions(rk_, list.get());
   }
 
   // ---- Dispatching -----------------------------------------------------------------------------
@@ -524,25 +546,33 @@ class KafkaConsumerTrigger final : public Trigger {
       return;
     }
     std::size_t low = buffer_high_ / 4;
-    PartitionListHolder pause(rd_kafka_topic_partition_list_new(0));
     PartitionListHolder resume(rd_kafka_topic_partition_list_new(0));
+    PartitionListHolder rewind(rd_kafka_topic_partition_list_new(0));
     for (auto& [id, partition] : partitions_) {
       if (partition->revoking) {
         continue;
       }
       std::size_t depth = partition->buffer.buffered() + partition->held;
       if (!partition->paused && depth >= buffer_high_) {
-        partition->paused = true;
-        paused_.inc_unshared();
-        rd_kafka_topic_partition_list_add(pause.get(), spec_.topic.c_str(), id);
+        pause(*partition);
       } else if (partition->paused && depth <= low) {
         partition->paused = false;
         paused_.add_unshared(-1);
         rd_kafka_topic_partition_list_add(resume.get(), spec_.topic.c_str(), id);
+        if (partition->rewind >= 0) {
+          rd_kafka_topic_partition_list_add(rewind.get(), spec_.topic.c_str(), id)->offset =
+              partition->rewind;
+          partition->rewind = -1;
+        }
       }
     }
-    if (pause->cnt > 0) {
-      rd_kafka_pause_partitions(rk_, pause.get());
+    if (rewind->cnt > 0) {
+      // Asynchronous (timeout 0); records fetched before the seek are discarded by librdkafka.
+      ErrorHolder error(rd_kafka_seek_partitions(rk_, rewind.get(), 0));
+      if (error) {
+        spdlog::error("kafka {} ({}): cannot seek back after a pause: {}", spec_.topic, function_,
+                      rd_kafka_error_string(error.get()));
+      }
     }
     if (resume->cnt > 0) {
       rd_kafka_resume_partitions(rk_, resume.get());
@@ -722,6 +752,9 @@ class KafkaConsumerTrigger final : public Trigger {
                       kafka::describe(err));
       }
     }
+    // librdkafka keeps a partition's pause flag across assignments (2.0.2): one paused for
+    // backpressure before a revoke would stay paused for good.
+    rd_kafka_resume_partitions(rk_, partitions);
     std::string names;
     for (int i = 0; i < partitions->cnt; ++i) {
       std::int32_t id = partitions->elems[i].partition;
@@ -806,6 +839,7 @@ class KafkaConsumerTrigger final : public Trigger {
       commit_sync(revoke_ids_);
     }
     PartitionListHolder list = std::move(pending_revoke_);
+    rd_kafka_resume_partitions(rk_, list.get());
     if (cooperative()) {
       ErrorHolder error(rd_kafka_incremental_unassign(rk_, list.get()));
       if (error) {

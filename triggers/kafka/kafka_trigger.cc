@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -30,7 +31,6 @@ using std::chrono::milliseconds;
 
 // Records served per wake-up before the loop gets a turn (the rest on the next iteration).
 constexpr std::size_t kMaxRecordsPerWake = 2048;
-constexpr std::size_t kConsumeChunk = 256;
 // How long a revoke waits for the revoked partitions' in-flight records.
 constexpr milliseconds kRevokeWait{10000};
 // How long a synchronous commit (revoke, stop) may block the loop.
@@ -65,14 +65,14 @@ struct Partition {
   std::int32_t id;
   PartitionOffsets offsets;
   OrderedBuffer<core::Event> buffer;
-  std::size_t in_scheduler = 0;  // Records handed to the dispatcher and not answered yet.
-  std::size_t held = 0;          // Records waiting to be dispatched again (failed dead letter).
-  std::int64_t committed = -1;   // The last offset the group coordinator confirmed.
-  std::uint64_t oldest_ms = 0;   // Loop time the oldest buffered record arrived (batch_window).
+  std::size_t in_scheduler = 0;    // Records handed to the dispatcher and not answered yet.
+  std::size_t held = 0;            // Records waiting to be dispatched again (failed dead letter).
+  std::size_t buffered_bytes = 0;  // Estimated memory of the buffered records.
+  std::int64_t committed = -1;     // The last offset the group coordinator confirmed.
+  std::uint64_t oldest_ms = 0;     // Loop time the oldest buffered record arrived (batch_window).
   bool paused = false;
-  // The first record dropped while paused (-1: none). librdkafka's read position moved past it,
-  // so resuming seeks back to it.
-  std::int64_t rewind = -1;
+  // The pause before a record whose dead letter failed goes again; doubles while they fail.
+  std::chrono::milliseconds redeliver_delay{0};
   bool revoking = false;
   core::Gauge* lag = nullptr;
 };
@@ -95,7 +95,7 @@ class KafkaConsumerTrigger final : public Trigger {
         ordering_(parse_ordering(spec.ordering)),
         batched_(spec.batch > 1 || spec.payload == "lambda-kafka"),
         lambda_(spec.payload == "lambda-kafka"),
-        buffer_high_(std::max<std::size_t>(4 * static_cast<std::size_t>(spec.batch), 512)),
+        record_high_(std::max<std::size_t>(4 * static_cast<std::size_t>(spec.batch), 50000)),
         conf_(std::move(conf)),
         commit_timer_(context.loop, [this] { on_commit_timer(); }),
         held_timer_(context.loop, [this] { on_held_timer(); }),
@@ -133,6 +133,12 @@ class KafkaConsumerTrigger final : public Trigger {
     if (rd_kafka_conf_get(conf_.get(), "auto.commit.interval.ms", value, &size) ==
         RD_KAFKA_CONF_OK) {
       commit_interval_ = milliseconds(std::max(100L, std::strtol(value, nullptr, 10)));
+    }
+    size = sizeof(value);
+    size = sizeof(value);
+    if (rd_kafka_conf_get(conf_.get(), "max.partition.fetch.bytes", value, &size) ==
+        RD_KAFKA_CONF_OK) {
+      byte_high_ = 2 * static_cast<std::size_t>(std::max(1024L, std::strtol(value, nullptr, 10)));
     }
     size = sizeof(value);
     if (rd_kafka_conf_get(conf_.get(), "bootstrap.servers", nullptr, &size) == RD_KAFKA_CONF_OK) {
@@ -196,6 +202,7 @@ class KafkaConsumerTrigger final : public Trigger {
     held_.clear();
     for (auto& [id, partition] : partitions_) {
       partition->buffer.clear();
+      partition->buffered_bytes = 0;
       partition->held = 0;
     }
     spdlog::info("kafka {} ({}): stopping; waiting for {} record(s) in flight", spec_.topic,
@@ -230,20 +237,19 @@ class KafkaConsumerTrigger final : public Trigger {
       return;
     }
     serving_ = true;
-    rd_kafka_message_t* messages[kConsumeChunk];
+    // rd_kafka_consumer_poll, not rd_kafka_consume_batch_queue: in librdkafka 2.0.2 only the
+    // former marks the queue served, which re-arms the io event; with the batch call the loop
+    // would hear of new records only when something else wakes it.
     std::size_t served = 0;
     bool more = false;
     while (rk_ != nullptr) {
-      ssize_t count = rd_kafka_consume_batch_queue(queue_.get(), 0, messages, kConsumeChunk);
-      if (count <= 0) {
+      rd_kafka_message_t* message = rd_kafka_consumer_poll(rk_, 0);
+      if (message == nullptr) {
         break;
       }
-      for (ssize_t i = 0; i < count; ++i) {
-        take(messages[i]);
-        rd_kafka_message_destroy(messages[i]);
-      }
-      served += static_cast<std::size_t>(count);
-      if (served >= kMaxRecordsPerWake) {
+      take(message);
+      rd_kafka_message_destroy(message);
+      if (++served >= kMaxRecordsPerWake) {
         more = true;
         break;
       }
@@ -281,13 +287,6 @@ class KafkaConsumerTrigger final : public Trigger {
       return;
     }
     Partition& partition = *it->second;
-    if (partition.paused) {
-      // Fetched before the pause took effect: dropped, and read again on resume.
-      if (partition.rewind < 0 || message->offset < partition.rewind) {
-        partition.rewind = message->offset;
-      }
-      return;
-    }
     if (!partition.offsets.take(message->offset)) {
       return;  // Already taken (a fetch that raced a pause/resume).
     }
@@ -328,11 +327,34 @@ class KafkaConsumerTrigger final : public Trigger {
     if (partition.buffer.buffered() == 0) {
       partition.oldest_ms = context_.loop.now_ms();
     }
+    partition.buffered_bytes += record_cost(event);
     partition.buffer.push(message->offset, std::move(key), std::move(event));
-    if (partition.buffer.buffered() + partition.held >= buffer_high_) {
-      // Paused at once, not after this wake-up's batch: the buffer stays within its bound.
+    if (!partition.paused && over_high(partition)) {
+      // Paused at once, not after this wake-up's batch. What librdkafka fetched before the
+      // pause is still delivered and kept (at most one fetch, max.partition.fetch.bytes):
+      // dropping it would cost a seek and a fetch round trip at every resume.
       pause(partition);
     }
+  }
+
+  // A buffered record's bytes as fetched (value, key, headers), the unit of
+  // max.partition.fetch.bytes; the event around them costs a few hundred bytes more.
+  static std::size_t record_cost(const core::Event& event) {
+    std::size_t cost = event.data.size();
+    for (const auto& attribute : event.attributes) {
+      cost += attribute.value.size();
+    }
+    return cost;
+  }
+
+  bool over_high(const Partition& partition) const {
+    return partition.buffered_bytes >= byte_high_ ||
+           partition.buffer.buffered() + partition.held >= record_high_;
+  }
+
+  bool under_low(const Partition& partition) const {
+    return partition.buffered_bytes <= byte_high_ / 2 &&
+           partition.buffer.buffered() + partition.held <= record_high_ / 2;
   }
 
   void pause(Partition& partition) {
@@ -356,11 +378,29 @@ class KafkaConsumerTrigger final : public Trigger {
     std::uint64_t now = context_.loop.now_ms();
     std::uint64_t window = static_cast<std::uint64_t>(spec_.batch_window.count());
     std::optional<std::uint64_t> next_window;
+    bool refused = false;
+    // Records waiting to go again come first: they hold their partition's (or key's) place.
+    for (std::size_t n = held_.size(); n > 0 && capacity > 0 && !refused; --n) {
+      Held held = std::move(held_.front());
+      held_.pop_front();
+      auto partition = held.partition.lock();
+      if (!partition || partition->revoking) {
+        continue;
+      }
+      if (held.due_ms > now) {
+        held_.push_back(std::move(held));
+        continue;
+      }
+      partition->held -= held.events.size();
+      redeliveries_.inc_unshared(held.events.size());
+      --capacity;
+      refused = !dispatch(partition, std::move(held.events), held.delay);
+    }
     bool progress = true;
-    while (capacity > 0 && progress) {
+    while (capacity > 0 && progress && !refused) {
       progress = false;
       for (auto& [id, shared] : partitions_) {
-        if (capacity == 0) {
+        if (capacity == 0 || refused) {
           break;
         }
         Partition& partition = *shared;
@@ -377,15 +417,19 @@ class KafkaConsumerTrigger final : public Trigger {
         if (items.empty()) {
           continue;
         }
+        for (const auto& item : items) {
+          partition.buffered_bytes -= std::min(partition.buffered_bytes, record_cost(item));
+        }
         partition.oldest_ms = now;
         --capacity;
         progress = true;
-        dispatch(shared, std::move(items), milliseconds(0));
+        refused = !dispatch(shared, std::move(items), milliseconds(0));
       }
     }
     if (next_window) {
       window_timer_.start(milliseconds(*next_window - now));
     }
+    arm_held_timer();
     pumping_ = false;
     apply_backpressure();
   }
@@ -409,7 +453,9 @@ class KafkaConsumerTrigger final : public Trigger {
     };
   }
 
-  void dispatch(const std::shared_ptr<Partition>& partition, std::vector<core::Event> items,
+  // Offers `items` to the function. Returns false when it was refused (throttled: its queue is
+  // full until the scheduler's next hand-off); the items are then held and go again first.
+  bool dispatch(const std::shared_ptr<Partition>& partition, std::vector<core::Event> items,
                 milliseconds delay) {
     for (auto& item : items) {
       item.completion = completion_for(partition, item);
@@ -431,22 +477,25 @@ class KafkaConsumerTrigger final : public Trigger {
       admission = context_.dispatcher.dispatch(function_, std::move(items.front()));
     }
     if (admission == scheduler::Admission::kStarted || admission == scheduler::Admission::kQueued) {
-      return;
+      return true;
     }
     // Not admitted: the items are still ours. They stay in flight for their partition's order
     // and offsets, and go again when the function has room.
     partition->in_scheduler -= count;
-    hold(partition, std::move(items), delay.count() > 0 ? delay : milliseconds(0));
+    hold(partition, std::move(items), delay, /*now=*/true);
+    return false;
   }
 
+  // Keeps `items` to dispatch again: at once when the function has room (`now`), or after
+  // `delay` (a failed dead letter).
   void hold(const std::shared_ptr<Partition>& partition, std::vector<core::Event> items,
-            milliseconds delay) {
+            milliseconds delay, bool now = false) {
     partition->held += items.size();
     Held held;
     held.partition = partition;
     held.events = std::move(items);
     held.delay = delay;
-    held.due_ms = context_.loop.now_ms() + static_cast<std::uint64_t>(delay.count());
+    held.due_ms = context_.loop.now_ms() + (now ? 0 : static_cast<std::uint64_t>(delay.count()));
     held_.push_back(std::move(held));
     arm_held_timer();
   }
@@ -460,35 +509,14 @@ class KafkaConsumerTrigger final : public Trigger {
       due = std::min(due, held.due_ms);
     }
     std::uint64_t now = context_.loop.now_ms();
-    // Throttled records (no delay) are retried on capacity; a short timer is the fallback.
-    held_timer_.start(milliseconds(due > now ? due - now : 10));
+    // Refused records also go on capacity and on completions; the timer is the fallback.
+    held_timer_.start(milliseconds(due > now ? due - now : 20));
   }
 
   void on_held_timer() {
-    if (stopping_) {
-      return;
+    if (!stopping_) {
+      pump();
     }
-    std::uint64_t now = context_.loop.now_ms();
-    std::vector<Held> due;
-    for (auto it = held_.begin(); it != held_.end();) {
-      if (it->due_ms <= now) {
-        due.push_back(std::move(*it));
-        it = held_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (auto& held : due) {
-      auto partition = held.partition.lock();
-      if (!partition || partition->revoking) {
-        continue;
-      }
-      partition->held -= held.events.size();
-      redeliveries_.inc_unshared(held.events.size());
-      dispatch(partition, std::move(held.events), held.delay);
-    }
-    arm_held_timer();
-    pump();
   }
 
   void completed(const std::weak_ptr<Partition>& weak, std::int64_t offset,
@@ -510,6 +538,7 @@ class KafkaConsumerTrigger final : public Trigger {
       dead_letters_.inc_unshared();
     }
     if (finished) {
+      partition->redeliver_delay = milliseconds(0);
       partition->offsets.finish(offset);
       partition->buffer.finish(key);
     } else if (!stopping_ && !partition->revoking && outcome.kind != core::OutcomeKind::kRejected) {
@@ -522,7 +551,11 @@ class KafkaConsumerTrigger final : public Trigger {
           spec_.topic, function_, event.id, outcome.error_type, outcome.error_message);
       std::vector<core::Event> again;
       again.push_back(std::move(event));
-      hold(partition, std::move(again), kRedeliverDelay);
+      partition->redeliver_delay =
+          partition->redeliver_delay.count() == 0
+              ? kRedeliverDelay
+              : std::min(partition->redeliver_delay * 2, kMaxRedeliverDelay);
+      hold(partition, std::move(again), partition->redeliver_delay);
       return;
     } else {
       // Refused (shutdown) or revoked: unfinished, so never committed past; the lane is freed
@@ -545,33 +578,17 @@ class KafkaConsumerTrigger final : public Trigger {
     if (rk_ == nullptr || closing_) {
       return;
     }
-    std::size_t low = buffer_high_ / 4;
     PartitionListHolder resume(rd_kafka_topic_partition_list_new(0));
-    PartitionListHolder rewind(rd_kafka_topic_partition_list_new(0));
     for (auto& [id, partition] : partitions_) {
       if (partition->revoking) {
         continue;
       }
-      std::size_t depth = partition->buffer.buffered() + partition->held;
-      if (!partition->paused && depth >= buffer_high_) {
+      if (!partition->paused && over_high(*partition)) {
         pause(*partition);
-      } else if (partition->paused && depth <= low) {
+      } else if (partition->paused && under_low(*partition)) {
         partition->paused = false;
         paused_.add_unshared(-1);
         rd_kafka_topic_partition_list_add(resume.get(), spec_.topic.c_str(), id);
-        if (partition->rewind >= 0) {
-          rd_kafka_topic_partition_list_add(rewind.get(), spec_.topic.c_str(), id)->offset =
-              partition->rewind;
-          partition->rewind = -1;
-        }
-      }
-    }
-    if (rewind->cnt > 0) {
-      // Asynchronous (timeout 0); records fetched before the seek are discarded by librdkafka.
-      ErrorHolder error(rd_kafka_seek_partitions(rk_, rewind.get(), 0));
-      if (error) {
-        spdlog::error("kafka {} ({}): cannot seek back after a pause: {}", spec_.topic, function_,
-                      rd_kafka_error_string(error.get()));
       }
     }
     if (resume->cnt > 0) {
@@ -791,6 +808,7 @@ class KafkaConsumerTrigger final : public Trigger {
       Partition& partition = *it->second;
       partition.revoking = true;
       partition.buffer.clear();
+      partition.buffered_bytes = 0;
       partition.held = 0;
     }
     // Held records of revoked partitions are dropped: their offsets are not committed.
@@ -945,7 +963,12 @@ class KafkaConsumerTrigger final : public Trigger {
   Ordering ordering_;
   bool batched_;
   bool lambda_;
-  std::size_t buffer_high_;
+  // A partition is paused when its buffer holds this many bytes (twice
+  // max.partition.fetch.bytes: pausing below one fetch would pause at every fetch, and a resume
+  // costs librdkafka a fetch round trip) or this many records, and resumed at half (what is left
+  // covers librdkafka's fetch after the resume).
+  std::size_t byte_high_ = 2 * 1048576;
+  std::size_t record_high_;
   milliseconds commit_interval_{1000};
   std::string bootstrap_;
   ConfHolder conf_;
@@ -954,7 +977,7 @@ class KafkaConsumerTrigger final : public Trigger {
   QueueHolder queue_;
   std::unique_ptr<QueueWatcher> watcher_;
   std::map<std::int32_t, std::shared_ptr<Partition>> partitions_;
-  std::vector<Held> held_;
+  std::deque<Held> held_;
   PartitionListHolder pending_revoke_;
   std::vector<std::int32_t> revoke_ids_;
   bool revoke_lost_ = false;

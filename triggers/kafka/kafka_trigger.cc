@@ -153,7 +153,7 @@ class KafkaConsumerTrigger final : public Trigger {
     if (capacity_watch_) {
       context_.dispatcher.unwatch_capacity(*capacity_watch_);
     }
-    teardown(/*closed=*/false);
+    teardown(/*closed=*/false, /*in_callback=*/false);
   }
 
   std::string describe() const override {
@@ -237,9 +237,8 @@ class KafkaConsumerTrigger final : public Trigger {
       return;
     }
     serving_ = true;
-    // rd_kafka_consumer_poll, not rd_kafka_consume_batch_queue: in librdkafka 2.0.2 only the
-    // former marks the queue served, which re-arms the io event; with the batch call the loop
-    // would hear of new records only when something else wakes it.
+    // One record (or callback: rebalance, commit result, error) per call; bounded per wake-up
+    // so that completions and timers get their turn, with a kick to come back for the rest.
     std::size_t served = 0;
     bool more = false;
     while (rk_ != nullptr) {
@@ -578,7 +577,7 @@ class KafkaConsumerTrigger final : public Trigger {
     if (rk_ == nullptr || closing_) {
       return;
     }
-    PartitionListHolder resume(rd_kafka_topic_partition_list_new(0));
+    PartitionListHolder resume;  // Made only when needed: this runs after every completion.
     for (auto& [id, partition] : partitions_) {
       if (partition->revoking) {
         continue;
@@ -588,10 +587,13 @@ class KafkaConsumerTrigger final : public Trigger {
       } else if (partition->paused && under_low(*partition)) {
         partition->paused = false;
         paused_.add_unshared(-1);
+        if (!resume) {
+          resume.reset(rd_kafka_topic_partition_list_new(1));
+        }
         rd_kafka_topic_partition_list_add(resume.get(), spec_.topic.c_str(), id);
       }
     }
-    if (resume->cnt > 0) {
+    if (resume) {
       rd_kafka_resume_partitions(rk_, resume.get());
       watcher_->kick();
     }
@@ -909,7 +911,10 @@ class KafkaConsumerTrigger final : public Trigger {
       finish_stop();
       return;
     }
-    close_timer_.start(kCloseWait);
+    // Checked every 50ms as well as on every queue wake-up: leaving the group may finish without
+    // one.
+    close_deadline_ms_ = context_.loop.now_ms() + static_cast<std::uint64_t>(kCloseWait.count());
+    close_timer_.start(milliseconds(50), milliseconds(50));
     watcher_->kick();
   }
 
@@ -920,6 +925,16 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   void on_close_timeout() {
+    if (rk_ != nullptr && rd_kafka_consumer_closed(rk_)) {
+      finish_close();
+      return;
+    }
+    if (watcher_) {
+      watcher_->kick();
+    }
+    if (context_.loop.now_ms() < close_deadline_ms_) {
+      return;
+    }
     spdlog::warn(
         "kafka {} ({}): the consumer did not leave its group within {}ms; closing "
         "without it",
@@ -937,7 +952,8 @@ class KafkaConsumerTrigger final : public Trigger {
     }
   }
 
-  void teardown(bool closed) {
+  // `in_callback`: one of this trigger's own loop callbacks may be on the stack.
+  void teardown(bool closed, bool in_callback = true) {
     commit_timer_.stop();
     held_timer_.stop();
     window_timer_.stop();
@@ -952,6 +968,10 @@ class KafkaConsumerTrigger final : public Trigger {
       queue_.reset();
       pending_revoke_.reset();
       rd_kafka_destroy_flags(rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
+    if (watcher_ && in_callback) {
+      // Its own callback may be on the stack (serve() -> finish_close()): freed at a safe point.
+      context_.loop.defer([watcher = std::shared_ptr<QueueWatcher>(std::move(watcher_))] {});
     }
     watcher_.reset();
     partitions_.clear();
@@ -989,6 +1009,7 @@ class KafkaConsumerTrigger final : public Trigger {
   core::Timer window_timer_;
   core::Timer revoke_timer_;
   core::Timer close_timer_;
+  std::uint64_t close_deadline_ms_ = 0;
 
   core::Labels labels_;
   core::Counter& records_;

@@ -80,6 +80,9 @@ echo "$metrics" | awk '
     for (i = 1; i <= n; i++) if (count[i] >= 0.99 * total) { p99 = bound[i]; break }
     for (i = 1; i <= n; i++) if (count[i] >= 0.5 * total) { p50 = bound[i]; break }
     printf "per-second schedule: %d ticks; p50 <= %s s, p99 <= %s s (bucket upper bounds)\n", total, p50, p99
+    printf "  ticks at most N s late:"
+    for (i = 1; i <= n; i++) if (bound[i] + 0 <= 0.1 || bound[i] == "+Inf") printf " %s:%d", bound[i], count[i]
+    printf "\n"
     printf "target p99 <= 0.002 s: %s\n", (p99 + 0 <= 0.002 ? "met" : "NOT met")
   }'
 

@@ -76,7 +76,19 @@ bash "$(dirname "$0")/cron.sh" "$build_dir" "${SWITCHYARD_BENCH_CRON_SECONDS:-30
 section "resource bounds (bench/resources.sh): idle connections, a 429 flood, a deep Redis stream"
 bash "$(dirname "$0")/resources.sh" "$build_dir" "${SWITCHYARD_BENCH_RESOURCE_SECONDS:-10}"
 
-# Later sections (Kafka and Redis consumers against their own clients) go here.
+section "Kafka trigger (bench/kafka.sh): switchyard and kcat on the same mock cluster, same run"
+if bash "$(dirname "$0")/kafka.sh" "$build_dir" "${SWITCHYARD_BENCH_KAFKA_RECORDS_PER_PARTITION:-40000}"; then
+  :
+else
+  status=$?
+  if [ "$status" -eq 3 ]; then
+    missed=1  # Ran, below target.
+  else
+    echo "  the Kafka benchmark did not run (exit $status)"
+    missed=1
+  fi
+fi
+
 
 echo
 if [ "$missed" -ne 0 ]; then

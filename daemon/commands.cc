@@ -22,6 +22,7 @@
 #include "core/time.h"
 #include "functions/loader.h"
 #include "triggers/cron/schedule.h"
+#include "triggers/kafka/kafka_trigger.h"
 #include "triggers/http/http_trigger.h"
 #include "triggers/trigger.h"
 
@@ -61,6 +62,15 @@ int validate_command(const std::filesystem::path& config_file, std::ostream& out
     }
     err << route_errors.size() << (route_errors.size() == 1 ? " error" : " errors") << '\n';
     return 1;
+  }
+  // librdkafka checks property names and values without connecting: a typo fails here rather
+  // than at start.
+  if (!result.snapshot->daemon.kafka.brokers.empty()) {
+    auto kafka = triggers::kafka::check_kafka_config(result.snapshot->daemon.kafka);
+    if (!kafka.ok()) {
+      err << config_file.string() << ": " << kafka.error().message() << '\n' << "1 error\n";
+      return 1;
+    }
   }
   std::map<std::string, int> kinds;
   std::size_t triggers = 0;

@@ -2,6 +2,7 @@
 
 #include "triggers/cron/cron_trigger.h"
 #include "triggers/http/http_trigger.h"
+#include "triggers/kafka/kafka_trigger.h"
 #include "triggers/redis/redis_trigger.h"
 
 #include <algorithm>
@@ -38,8 +39,8 @@ std::vector<std::string> TriggerRegistry::kinds() const {
 void register_builtin_triggers(TriggerRegistry& registry) {
   http::register_http_trigger(registry);
   cron::register_cron_trigger(registry);
+  kafka::register_kafka_trigger(registry);
   redis::register_redis_trigger(registry);
-  // The Kafka source registers here when it lands.
 }
 
 std::string_view trigger_kind(const config::TriggerSpec& spec) {

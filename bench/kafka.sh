@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Kafka benchmark: end-to-end records/s through switchyard's Kafka trigger and a no-op function
+# (kafka_recorder without an output file), with offset commits, in each ordering mode, against
+# kcat consuming the same topic to /dev/null, on the same mock cluster in the same run.
+#
+# The mock cluster (librdkafka's, 3 brokers) keeps about 5 MB per partition, so the topic has
+# 8 partitions of RECORDS_PER_PARTITION (default 40,000) 100-byte records. switchyard's time runs
+# from its consumer's partition assignment (the mock's group join delay is not counted: kcat
+# reads without a group) to the moment every record has completed; kcat's from start to exit.
+# Usage: bench/kafka.sh BUILD_DIR [RECORDS_PER_PARTITION]
+set -euo pipefail
+build=${1:-build}
+per_partition=${2:-40000}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bin="$root/$build/switchyard"
+mock="$root/$build/tests/integration/kafka_mock"
+recorder="$root/$build/tests/integration/libkafka_recorder.so"
+for file in "$bin" "$mock" "$recorder"; do
+  if [ ! -e "$file" ]; then
+    echo "$file is missing: build the tests (kafka_mock, kafka_recorder) first" >&2
+    exit 1
+  fi
+done
+if ! command -v kcat >/dev/null; then
+  echo "kcat is not installed" >&2
+  exit 1
+fi
+partitions=8
+records=$((partitions * per_partition))
+work=$(mktemp -d /tmp/switchyard-kafka-bench-XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+
+# The mock cluster: its stdin is a fifo held open by this script, so it lives until we exit.
+mkfifo "$work/mock.in"
+"$mock" bench "$partitions" "$records" 100 <"$work/mock.in" >"$work/mock.out" 2>"$work/mock.err" &
+pids+=($!)
+exec 3>"$work/mock.in"
+for _ in $(seq 1 1200); do
+  if grep -q '^bootstrap ' "$work/mock.out"; then break; fi
+  sleep 0.1
+done
+bootstrap=$(awk '/^bootstrap / {print $2}' "$work/mock.out")
+if [ -z "$bootstrap" ]; then
+  echo "the mock cluster did not start:" >&2
+  cat "$work/mock.err" >&2
+  exit 1
+fi
+echo "mock cluster $bootstrap: topic bench, $partitions partitions x $per_partition records of 100 bytes"
+
+# kcat: the same topic, from the beginning, to /dev/null.
+start=$(now)
+kcat -b "$bootstrap" -C -t bench -e -o beginning -q >/dev/null
+end=$(now)
+kcat_rate=$(awk -v n="$records" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')
+printf '  %-28s %10s records/s\n' "kcat -C (no group, no commits)" "$kcat_rate"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# metric PORT REGEX: the sum of the metric lines matching REGEX.
+metric() {
+  curl -sf "http://127.0.0.1:$1/metrics" | awk -v re="$2" '$0 ~ re { sum += $NF } END { print sum + 0 }'
+}
+
+run_mode() {
+  local ordering=$1 dir="$work/$1" port
+  mkdir -p "$dir/functions.d"
+  port=$(free_port)
+  cat >"$dir/switchyard.yaml" <<YAML
+workers: 2
+manifests: functions.d
+state_dir: $dir
+http: { enabled: false }
+admin:
+  address: 127.0.0.1
+  port: $port
+logging: { level: warn, format: text }
+kafka:
+  brokers: "$bootstrap"
+YAML
+  cat >"$dir/functions.d/noop.yaml" <<YAML
+name: noop
+library: $recorder
+concurrency: 8
+queue: 1000
+triggers:
+  - kafka: { topic: bench, group_id: bench-$ordering, ordering: $ordering }
+YAML
+  "$bin" run --config "$dir/switchyard.yaml" 2>"$dir/log" &
+  local pid=$!
+  pids+=("$pid")
+  local start="" end=""
+  for _ in $(seq 1 6000); do
+    if [ -z "$start" ] && [ "$(metric "$port" '^switchyard_kafka_assigned_partitions')" = "$partitions" ]; then
+      start=$(now)
+    fi
+    if [ -n "$start" ] && [ "$(metric "$port" '^switchyard_events_total\{function="noop",outcome="ok"')" -ge "$records" ]; then
+      end=$(now)
+      break
+    fi
+    sleep 0.02
+  done
+  kill -TERM "$pid"
+  wait "$pid" || true
+  if [ -z "$end" ]; then
+    echo "  $ordering: did not finish; log:" >&2
+    tail -20 "$dir/log" >&2
+    return 1
+  fi
+  local rate
+  rate=$(awk -v n="$records" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')
+  local ratio
+  ratio=$(awk -v r="$rate" -v k="$kcat_rate" 'BEGIN { printf "%.2f", r / k }')
+  printf '  %-28s %10s records/s  %sx kcat\n' "switchyard ordering: $ordering" "$rate" "$ratio"
+  echo "$ordering $rate $ratio" >>"$work/results"
+}
+
+for ordering in partition key none; do
+  run_mode "$ordering"
+done
+
+echo
+echo "target: at least 0.9x kcat in none and key modes"
+status=0
+while read -r ordering rate ratio; do
+  if [ "$ordering" = partition ]; then continue; fi
+  if awk -v r="$ratio" 'BEGIN { exit !(r >= 0.9) }'; then
+    echo "  $ordering: ${ratio}x  met"
+  else
+    echo "  $ordering: ${ratio}x  BELOW TARGET"
+    status=3
+  fi
+done <"$work/results"
+exit "$status"

@@ -1,0 +1,87 @@
+#include "triggers/kafka/ordering.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using namespace switchyard::triggers::kafka;
+
+namespace {
+
+std::optional<std::string> key(const char* name) {
+  return std::string(name);
+}
+
+}  // namespace
+
+TEST_CASE("partition ordering: one record or batch in flight, in offset order") {
+  OrderedBuffer<int> buffer(Ordering::kPartition);
+  for (int i = 0; i < 5; ++i) {
+    buffer.push(i, key("a"), i);
+  }
+  CHECK(buffer.take_ready(1) == std::vector<int>{0});
+  CHECK(buffer.take_ready(1).empty());  // 0 is in flight.
+  buffer.finish(key("a"));
+  CHECK(buffer.take_ready(3) == std::vector<int>{1, 2, 3});
+  CHECK(buffer.take_ready(3).empty());
+  buffer.finish(key("a"));
+  buffer.finish(key("a"));
+  buffer.finish(key("a"));
+  CHECK(buffer.take_ready(3) == std::vector<int>{4});
+  CHECK(buffer.buffered() == 0);
+}
+
+TEST_CASE("key ordering: in order per key, keys in parallel, keyless records in their own lane") {
+  OrderedBuffer<int> buffer(Ordering::kKey);
+  buffer.push(0, key("a"), 0);
+  buffer.push(1, key("b"), 1);
+  buffer.push(2, key("a"), 2);
+  buffer.push(3, std::nullopt, 3);
+  buffer.push(4, std::nullopt, 4);
+  buffer.push(5, key("c"), 5);
+  buffer.push(6, key(""), 6);  // An empty key is a key, not "no key".
+  std::vector<int> first = buffer.take_ready(10);
+  CHECK(first == std::vector<int>{0, 1, 3, 5, 6});
+  CHECK(buffer.take_ready(10).empty());  // Every lane is busy.
+  buffer.finish(key("b"));
+  CHECK(buffer.take_ready(10).empty());  // b has nothing more.
+  buffer.finish(key("a"));
+  CHECK(buffer.take_ready(10) == std::vector<int>{2});
+  buffer.finish(std::nullopt);
+  CHECK(buffer.take_ready(10) == std::vector<int>{4});
+  CHECK(buffer.in_flight() == 4);  // 2, 4, 5 and 6.
+  CHECK(buffer.buffered() == 0);
+}
+
+TEST_CASE("key ordering: a batch takes at most one record per key") {
+  OrderedBuffer<int> buffer(Ordering::kKey);
+  for (int i = 0; i < 6; ++i) {
+    buffer.push(i, key(i % 2 == 0 ? "even" : "odd"), i);
+  }
+  CHECK(buffer.take_ready(10) == std::vector<int>{0, 1});
+  buffer.finish(key("odd"));
+  buffer.finish(key("even"));
+  CHECK(buffer.take_ready(1) == std::vector<int>{3});
+  CHECK(buffer.take_ready(1) == std::vector<int>{2});
+}
+
+TEST_CASE("none ordering: anything goes as capacity allows; clear() drops only what is buffered") {
+  OrderedBuffer<int> buffer(Ordering::kNone);
+  for (int i = 0; i < 4; ++i) {
+    buffer.push(i, key("same"), i);
+  }
+  CHECK(buffer.take_ready(2) == std::vector<int>{0, 1});
+  CHECK(buffer.take_ready(1) == std::vector<int>{2});
+  CHECK(buffer.in_flight() == 3);
+  buffer.clear();
+  CHECK(buffer.buffered() == 0);
+  CHECK(buffer.in_flight() == 3);
+  CHECK(buffer.take_ready(5).empty());
+}
+
+TEST_CASE("ordering names") {
+  CHECK(parse_ordering("partition") == Ordering::kPartition);
+  CHECK(parse_ordering("key") == Ordering::kKey);
+  CHECK(parse_ordering("none") == Ordering::kNone);
+}

@@ -1,0 +1,95 @@
+#pragma once
+
+// librdkafka plumbing shared by the Kafka consumer trigger and the dead-letter producer:
+// RAII holders for its C handles, the client configuration built from the daemon config
+// (brokers plus the `kafka.properties` passed straight through), and QueueWatcher, which wakes
+// the libuv loop when a librdkafka queue has something to serve.
+//
+// This header is private to triggers/kafka (it includes rdkafka.h); triggers/kafka/kafka_trigger.h
+// is the public one.
+//
+// Thread rules: loop thread only, except where a comment says otherwise.
+
+#include <librdkafka/rdkafka.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/loop.h"
+
+namespace switchyard::triggers::kafka {
+
+template <typename T, void (*Destroy)(T*)>
+struct Deleter {
+  void operator()(T* handle) const {
+    if (handle != nullptr) {
+      Destroy(handle);
+    }
+  }
+};
+using ConfHolder =
+    std::unique_ptr<rd_kafka_conf_t, Deleter<rd_kafka_conf_t, &rd_kafka_conf_destroy>>;
+using QueueHolder =
+    std::unique_ptr<rd_kafka_queue_t, Deleter<rd_kafka_queue_t, &rd_kafka_queue_destroy>>;
+using PartitionListHolder = std::unique_ptr<
+    rd_kafka_topic_partition_list_t,
+    Deleter<rd_kafka_topic_partition_list_t, &rd_kafka_topic_partition_list_destroy>>;
+using ErrorHolder =
+    std::unique_ptr<rd_kafka_error_t, Deleter<rd_kafka_error_t, &rd_kafka_error_destroy>>;
+using EventHolder =
+    std::unique_ptr<rd_kafka_event_t, Deleter<rd_kafka_event_t, &rd_kafka_event_destroy>>;
+using MessageHolder =
+    std::unique_ptr<rd_kafka_message_t, Deleter<rd_kafka_message_t, &rd_kafka_message_destroy>>;
+
+// Builds a client configuration: bootstrap.servers from `kafka.brokers`, then `defaults` (ours,
+// overridable), then every `kafka.properties` entry, then `forced` (what switchyard relies on:
+// never overridable). A property librdkafka refuses is an error naming it:
+// "kafka.properties.security.protocol: Invalid value \"tls\" for configuration property ...".
+// librdkafka's log lines go to spdlog, tagged with `who`.
+core::Result<ConfHolder> make_conf(const config::KafkaConfig& kafka,
+                                   const std::map<std::string, std::string>& defaults,
+                                   const std::map<std::string, std::string>& forced,
+                                   const std::string& who);
+
+// Makes a client of `type` from `conf` (taken over, also on failure).
+core::Result<rd_kafka_t*> make_client(rd_kafka_type_t type, ConfHolder conf,
+                                      const std::string& who);
+
+// Wakes the loop when `queue` goes from empty to non-empty: librdkafka writes to a pipe that a
+// uv_poll_t watches (rd_kafka_queue_io_event_enable). `on_ready` then serves the queue; it is
+// also where the owner re-arms (kick()) when it stops serving before the queue is empty, since
+// librdkafka writes again only after the queue was emptied.
+class QueueWatcher {
+ public:
+  QueueWatcher(core::Loop& loop, rd_kafka_queue_t* queue, std::function<void()> on_ready);
+  ~QueueWatcher();
+  QueueWatcher(const QueueWatcher&) = delete;
+  QueueWatcher& operator=(const QueueWatcher&) = delete;
+
+  core::Status start();
+  // Calls on_ready on the next loop iteration (coalesced).
+  void kick();
+  // Stops the io events (the queue may then be destroyed).
+  void stop();
+
+ private:
+  void drain_pipe();
+
+  core::Loop& loop_;
+  rd_kafka_queue_t* queue_;
+  std::function<void()> on_ready_;
+  int fds_[2] = {-1, -1};
+  core::Handle<uv_poll_t> poll_;
+  core::Timer kick_timer_;
+  bool kicked_ = false;
+};
+
+// "Broker: Not coordinator" and the like, with the error name: for log lines and Errors.
+std::string describe(rd_kafka_resp_err_t err);
+
+}  // namespace switchyard::triggers::kafka

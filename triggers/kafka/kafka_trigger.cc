@@ -1,0 +1,1112 @@
+#include "triggers/kafka/kafka_trigger.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "triggers/batch.h"
+#include "triggers/kafka/client.h"
+#include "triggers/kafka/dead_letter_producer.h"
+#include "triggers/kafka/lambda_payload.h"
+#include "triggers/kafka/offset_tracker.h"
+#include "triggers/kafka/ordering.h"
+#include "triggers/kafka/record.h"
+
+namespace switchyard::triggers::kafka {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// Records served per wake-up before the loop gets a turn (the rest on the next iteration).
+constexpr std::size_t kMaxRecordsPerWake = 2048;
+// How long a revoke waits for the revoked partitions' in-flight records.
+constexpr milliseconds kRevokeWait{10000};
+// How long a synchronous commit (revoke, stop) may block the loop.
+constexpr int kSyncCommitTimeoutMs = 5000;
+// How long stop() waits for the consumer to leave its group.
+constexpr milliseconds kCloseWait{10000};
+// First pause before a record whose dead letter failed is dispatched again; doubles to 30s.
+constexpr milliseconds kRedeliverDelay{1000};
+constexpr milliseconds kMaxRedeliverDelay{30000};
+
+// The properties every consumer gets unless the daemon config sets them.
+const std::map<std::string, std::string>& consumer_defaults() {
+  static const std::map<std::string, std::string> defaults = {
+      {"queued.max.messages.kbytes", "16384"},
+  };
+  return defaults;
+}
+
+// What the trigger relies on: refused in kafka.properties when set to anything else.
+const std::map<std::string, std::string>& consumer_forced() {
+  static const std::map<std::string, std::string> forced = {
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "false"},
+  };
+  return forced;
+}
+
+struct Partition {
+  Partition(std::int32_t id, Ordering ordering) : id(id), buffer(ordering) {}
+
+  std::int32_t id;
+  PartitionOffsets offsets;
+  OrderedBuffer<core::Event> buffer;
+  std::size_t in_scheduler = 0;    // Records handed to the dispatcher and not answered yet.
+  std::size_t held = 0;            // Records waiting to be dispatched again (failed dead letter).
+  std::size_t buffered_bytes = 0;  // Estimated memory of the buffered records.
+  std::int64_t committed = -1;     // The last offset the group coordinator confirmed.
+  std::uint64_t oldest_ms = 0;     // Loop time the oldest buffered record arrived (batch_window).
+  bool paused = false;
+  // The pause before a record whose dead letter failed goes again; doubles while they fail.
+  std::chrono::milliseconds redeliver_delay{0};
+  bool revoking = false;
+  core::Gauge* lag = nullptr;
+};
+
+// A record (or several) to dispatch again later: throttled, refused, or a failed dead letter.
+struct Held {
+  std::weak_ptr<Partition> partition;
+  std::vector<core::Event> events;
+  std::uint64_t due_ms = 0;
+  milliseconds delay{0};
+};
+
+class KafkaConsumerTrigger final : public Trigger {
+ public:
+  KafkaConsumerTrigger(TriggerContext& context, std::string function,
+                       const config::KafkaTriggerSpec& spec, ConfHolder conf)
+      : context_(context),
+        function_(std::move(function)),
+        spec_(spec),
+        ordering_(parse_ordering(spec.ordering)),
+        batched_(spec.batch > 1 || spec.payload == "lambda-kafka"),
+        lambda_(spec.payload == "lambda-kafka"),
+        record_high_(std::max<std::size_t>(4 * static_cast<std::size_t>(spec.batch), 50000)),
+        conf_(std::move(conf)),
+        commit_timer_(context.loop, [this] { on_commit_timer(); }),
+        held_timer_(context.loop, [this] { on_held_timer(); }),
+        window_timer_(context.loop, [this] { pump(); }),
+        revoke_timer_(context.loop, [this] { maybe_finish_revoke(true); }),
+        close_timer_(context.loop, [this] { on_close_timeout(); }),
+        labels_{{"function", function_}, {"topic", spec.topic}},
+        records_(context.metrics.counter("switchyard_kafka_records_total",
+                                         "Kafka records read by a trigger.", labels_)),
+        commits_ok_(commit_counter("ok")),
+        commits_failed_(commit_counter("failed")),
+        assigns_(rebalance_counter("assign")),
+        revokes_(rebalance_counter("revoke")),
+        losts_(rebalance_counter("lost")),
+        redeliveries_(context.metrics.counter(
+            "switchyard_kafka_redeliveries_total",
+            "Records dispatched again by a Kafka trigger (throttled, or their dead letter "
+            "failed).",
+            labels_)),
+        dead_letters_(context.metrics.counter(
+            "switchyard_kafka_dead_letters_total",
+            "Kafka records that went to their function's dead-letter destination.", labels_)),
+        failures_(context.metrics.counter(
+            "switchyard_kafka_failed_records_total",
+            "Kafka records that failed without a dead letter and were held back.", labels_)),
+        errors_(context.metrics.counter("switchyard_kafka_consumer_errors_total",
+                                        "Errors reported by a Kafka consumer.", labels_)),
+        paused_(context.metrics.gauge("switchyard_kafka_paused_partitions",
+                                      "Partitions a Kafka trigger has paused for backpressure.",
+                                      labels_)),
+        assigned_(context.metrics.gauge("switchyard_kafka_assigned_partitions",
+                                        "Partitions assigned to a Kafka trigger.", labels_)) {
+    char value[64];
+    size_t size = sizeof(value);
+    if (rd_kafka_conf_get(conf_.get(), "auto.commit.interval.ms", value, &size) ==
+        RD_KAFKA_CONF_OK) {
+      commit_interval_ = milliseconds(std::max(100L, std::strtol(value, nullptr, 10)));
+    }
+    size = sizeof(value);
+    size = sizeof(value);
+    if (rd_kafka_conf_get(conf_.get(), "max.partition.fetch.bytes", value, &size) ==
+        RD_KAFKA_CONF_OK) {
+      byte_high_ = 2 * static_cast<std::size_t>(std::max(1024L, std::strtol(value, nullptr, 10)));
+    }
+    size = sizeof(value);
+    if (rd_kafka_conf_get(conf_.get(), "bootstrap.servers", nullptr, &size) == RD_KAFKA_CONF_OK) {
+      bootstrap_.resize(size);
+      rd_kafka_conf_get(conf_.get(), "bootstrap.servers", bootstrap_.data(), &size);
+      bootstrap_.resize(std::strlen(bootstrap_.c_str()));
+    }
+  }
+
+  ~KafkaConsumerTrigger() override {
+    alive_.reset();
+    if (capacity_watch_) {
+      context_.dispatcher.unwatch_capacity(*capacity_watch_);
+    }
+    teardown(/*closed=*/false, /*in_callback=*/false);
+  }
+
+  std::string describe() const override {
+    return fmt::format("kafka {} ({}, group {}, ordering {})", spec_.topic, function_,
+                       spec_.group_id, spec_.ordering);
+  }
+
+  core::Status start() override {
+    rd_kafka_conf_set_opaque(conf_.get(), this);
+    rd_kafka_conf_set_rebalance_cb(conf_.get(), &KafkaConsumerTrigger::rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf_.get(), &KafkaConsumerTrigger::commit_cb);
+    rd_kafka_conf_set_error_cb(conf_.get(), &KafkaConsumerTrigger::error_cb);
+    auto client = make_client(RD_KAFKA_CONSUMER, std::move(conf_), describe());
+    if (!client.ok()) {
+      return client.error();
+    }
+    rk_ = client.value();
+    rd_kafka_poll_set_consumer(rk_);
+    queue_.reset(rd_kafka_queue_get_consumer(rk_));
+    watcher_ = std::make_unique<QueueWatcher>(context_.loop, queue_.get(), [this] { serve(); });
+    if (auto status = watcher_->start(); !status.ok()) {
+      return status;
+    }
+    PartitionListHolder topics(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(topics.get(), spec_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, topics.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return core::Error(
+          core::ErrorCode::kUnavailable,
+          fmt::format("cannot subscribe to {}: {}", spec_.topic, kafka::describe(err)));
+    }
+    capacity_watch_ = context_.dispatcher.watch_capacity(function_, [this] { pump(); });
+    commit_timer_.start(commit_interval_, commit_interval_);
+    return {};
+  }
+
+  void stop(std::function<void()> done) override {
+    if (stopping_) {
+      return;
+    }
+    stopping_ = true;
+    on_stopped_ = std::move(done);
+    commit_timer_.stop();
+    held_timer_.stop();
+    window_timer_.stop();
+    held_.clear();
+    for (auto& [id, partition] : partitions_) {
+      partition->buffer.clear();
+      partition->buffered_bytes = 0;
+      partition->held = 0;
+    }
+    spdlog::info("kafka {} ({}): stopping; waiting for {} record(s) in flight", spec_.topic,
+                 function_, in_scheduler());
+    maybe_stopped();
+  }
+
+ private:
+  core::Counter& commit_counter(const char* result) {
+    return context_.metrics.counter(
+        "switchyard_kafka_commits_total", "Offset commits of a Kafka trigger, by result.",
+        {{"function", function_}, {"topic", spec_.topic}, {"result", result}});
+  }
+  core::Counter& rebalance_counter(const char* kind) {
+    return context_.metrics.counter(
+        "switchyard_kafka_rebalances_total", "Partitions assigned, revoked or lost in rebalances.",
+        {{"function", function_}, {"topic", spec_.topic}, {"kind", kind}});
+  }
+
+  std::size_t in_scheduler() const {
+    std::size_t total = 0;
+    for (const auto& [id, partition] : partitions_) {
+      total += partition->in_scheduler;
+    }
+    return total + orphans_in_scheduler_;
+  }
+
+  // ---- Serving the consumer queue -----------------------------------------------------------
+
+  void serve() {
+    if (rk_ == nullptr || serving_) {
+      return;
+    }
+    serving_ = true;
+    // One record (or callback: rebalance, commit result, error) per call; bounded per wake-up
+    // so that completions and timers get their turn, with a kick to come back for the rest.
+    std::size_t served = 0;
+    bool more = false;
+    while (rk_ != nullptr) {
+      rd_kafka_message_t* message = rd_kafka_consumer_poll(rk_, 0);
+      if (message == nullptr) {
+        break;
+      }
+      take(message);
+      rd_kafka_message_destroy(message);
+      if (++served >= kMaxRecordsPerWake) {
+        more = true;
+        break;
+      }
+    }
+    serving_ = false;
+    if (closing_) {
+      if (rk_ != nullptr && rd_kafka_consumer_closed(rk_)) {
+        finish_close();
+      } else if (more && watcher_) {
+        watcher_->kick();
+      }
+      return;
+    }
+    pump();
+    if (more && watcher_) {
+      watcher_->kick();
+    }
+  }
+
+  void take(rd_kafka_message_t* message) {
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        return;
+      }
+      errors_.inc_unshared();
+      spdlog::warn("kafka {} ({}): consumer error: {}", spec_.topic, function_,
+                   rd_kafka_message_errstr(message));
+      return;
+    }
+    if (stopping_) {
+      return;  // Not committed: read again by whoever owns the partition next.
+    }
+    auto it = partitions_.find(message->partition);
+    if (it == partitions_.end() || it->second->revoking) {
+      return;
+    }
+    Partition& partition = *it->second;
+    if (!partition.offsets.take(message->offset)) {
+      return;  // Already taken (a fetch that raced a pause/resume).
+    }
+    records_.inc_unshared();
+    KafkaRecord record;
+    record.topic = rd_kafka_topic_name(message->rkt);
+    record.partition = message->partition;
+    record.offset = message->offset;
+    if (message->key != nullptr) {
+      record.key.emplace(static_cast<const char*>(message->key), message->key_len);
+    }
+    if (message->payload != nullptr) {
+      record.value.assign(static_cast<const char*>(message->payload), message->len);
+    }
+    rd_kafka_timestamp_type_t type;
+    record.timestamp_ms = rd_kafka_message_timestamp(message, &type);
+    record.timestamp_type = type == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "CREATE_TIME"
+                            : type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "LOG_APPEND_TIME"
+                                                                         : "NO_TIMESTAMP_TYPE";
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        headers != nullptr) {
+      const char* name = nullptr;
+      const void* value = nullptr;
+      size_t size = 0;
+      for (size_t i = 0;
+           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        KafkaHeader header{name, std::nullopt};
+        if (value != nullptr) {
+          header.value.emplace(static_cast<const char*>(value), size);
+        }
+        record.headers.push_back(std::move(header));
+      }
+    }
+    std::optional<std::string> key = record.key;
+    core::Event event = record_to_event(std::move(record), /*cloudevents=*/!lambda_);
+    if (partition.buffer.buffered() == 0) {
+      partition.oldest_ms = context_.loop.now_ms();
+    }
+    partition.buffered_bytes += record_cost(event);
+    partition.buffer.push(message->offset, std::move(key), std::move(event));
+    if (!partition.paused && over_high(partition)) {
+      // Paused at once, not after this wake-up's batch. What librdkafka fetched before the
+      // pause is still delivered and kept (at most one fetch, max.partition.fetch.bytes):
+      // dropping it would cost a seek and a fetch round trip at every resume.
+      pause(partition);
+    }
+  }
+
+  // A buffered record's bytes as fetched (value, key, headers), the unit of
+  // max.partition.fetch.bytes; the event around them costs a few hundred bytes more.
+  static std::size_t record_cost(const core::Event& event) {
+    std::size_t cost = event.data.size();
+    for (const auto& attribute : event.attributes) {
+      cost += attribute.value.size();
+    }
+    return cost;
+  }
+
+  bool over_high(const Partition& partition) const {
+    return partition.buffered_bytes >= byte_high_ ||
+           partition.buffer.buffered() + partition.held >= record_high_;
+  }
+
+  bool under_low(const Partition& partition) const {
+    return partition.buffered_bytes <= byte_high_ / 2 &&
+           partition.buffer.buffered() + partition.held <= record_high_ / 2;
+  }
+
+  void pause(Partition& partition) {
+    partition.paused = true;
+    paused_.inc_unshared();
+    PartitionListHolder list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), spec_.topic.c_str(), partition.id);
+    rd_kafka_pause_partitions(rk_, list.get());
+  }
+
+  // ---- Dispatching -----------------------------------------------------------------------------
+
+  // Hands ready records to the function as capacity allows, then pauses or resumes partitions.
+  void pump() {
+    if (stopping_ || pumping_) {
+      return;
+    }
+    pumping_ = true;
+    std::size_t capacity = context_.dispatcher.capacity(function_);
+    std::size_t batch = static_cast<std::size_t>(spec_.batch);
+    std::uint64_t now = context_.loop.now_ms();
+    std::uint64_t window = static_cast<std::uint64_t>(spec_.batch_window.count());
+    std::optional<std::uint64_t> next_window;
+    bool refused = false;
+    // Records waiting to go again come first: they hold their partition's (or key's) place.
+    for (std::size_t n = held_.size(); n > 0 && capacity > 0 && !refused; --n) {
+      Held held = std::move(held_.front());
+      held_.pop_front();
+      auto partition = held.partition.lock();
+      if (!partition || partition->revoking) {
+        continue;
+      }
+      if (held.due_ms > now) {
+        held_.push_back(std::move(held));
+        continue;
+      }
+      partition->held -= held.events.size();
+      redeliveries_.inc_unshared(held.events.size());
+      --capacity;
+      refused = !dispatch(partition, std::move(held.events), held.delay);
+    }
+    bool progress = true;
+    while (capacity > 0 && progress && !refused) {
+      progress = false;
+      for (auto& [id, shared] : partitions_) {
+        if (capacity == 0 || refused) {
+          break;
+        }
+        Partition& partition = *shared;
+        if (partition.revoking || partition.buffer.buffered() == 0) {
+          continue;
+        }
+        if (batched_ && window > 0 && partition.buffer.buffered() < batch &&
+            now < partition.oldest_ms + window) {
+          std::uint64_t due = partition.oldest_ms + window;
+          next_window = next_window ? std::min(*next_window, due) : due;
+          continue;
+        }
+        std::vector<core::Event> items = partition.buffer.take_ready(batched_ ? batch : 1);
+        if (items.empty()) {
+          continue;
+        }
+        for (const auto& item : items) {
+          partition.buffered_bytes -= std::min(partition.buffered_bytes, record_cost(item));
+        }
+        partition.oldest_ms = now;
+        --capacity;
+        progress = true;
+        refused = !dispatch(shared, std::move(items), milliseconds(0));
+      }
+    }
+    if (next_window) {
+      window_timer_.start(milliseconds(*next_window - now));
+    }
+    arm_held_timer();
+    pumping_ = false;
+    apply_backpressure();
+  }
+
+  core::Completion completion_for(const std::shared_ptr<Partition>& partition,
+                                  const core::Event& event) {
+    std::int64_t offset = -1;
+    if (const auto* attribute = core::find_attribute(event.attributes, "kafka.offset")) {
+      offset = std::stoll(attribute->value);
+    }
+    std::optional<std::string> key;
+    if (const auto* attribute = core::find_attribute(event.attributes, "kafka.key")) {
+      key = attribute->value;
+    }
+    return [this, alive = std::weak_ptr<char>(alive_), weak = std::weak_ptr<Partition>(partition),
+            offset, key = std::move(key)](core::Event& done, core::Outcome& outcome) {
+      if (alive.expired()) {
+        return;
+      }
+      completed(weak, offset, key, done, outcome);
+    };
+  }
+
+  // Offers `items` to the function. Returns false when it was refused (throttled: its queue is
+  // full until the scheduler's next hand-off); the items are then held and go again first.
+  bool dispatch(const std::shared_ptr<Partition>& partition, std::vector<core::Event> items,
+                milliseconds delay) {
+    for (auto& item : items) {
+      item.completion = completion_for(partition, item);
+    }
+    std::size_t count = items.size();
+    partition->in_scheduler += count;
+    scheduler::Admission admission;
+    if (batched_) {
+      scheduler::BatchEncoder encode;
+      if (lambda_) {
+        encode = [servers = bootstrap_](std::span<const core::Event> batch) {
+          return encode_lambda_kafka(batch, servers);
+        };
+      } else {
+        encode = [](std::span<const core::Event> batch) { return encode_native_batch(batch); };
+      }
+      admission = context_.dispatcher.dispatch_batch(function_, std::move(items), encode);
+    } else {
+      admission = context_.dispatcher.dispatch(function_, std::move(items.front()));
+    }
+    if (admission == scheduler::Admission::kStarted || admission == scheduler::Admission::kQueued) {
+      return true;
+    }
+    // Not admitted: the items are still ours. They stay in flight for their partition's order
+    // and offsets, and go again when the function has room.
+    partition->in_scheduler -= count;
+    hold(partition, std::move(items), delay, /*now=*/true);
+    return false;
+  }
+
+  // Keeps `items` to dispatch again: at once when the function has room (`now`), or after
+  // `delay` (a failed dead letter).
+  void hold(const std::shared_ptr<Partition>& partition, std::vector<core::Event> items,
+            milliseconds delay, bool now = false) {
+    partition->held += items.size();
+    Held held;
+    held.partition = partition;
+    held.events = std::move(items);
+    held.delay = delay;
+    held.due_ms = context_.loop.now_ms() + (now ? 0 : static_cast<std::uint64_t>(delay.count()));
+    held_.push_back(std::move(held));
+    arm_held_timer();
+  }
+
+  void arm_held_timer() {
+    if (held_.empty() || stopping_) {
+      return;
+    }
+    std::uint64_t due = held_.front().due_ms;
+    for (const auto& held : held_) {
+      due = std::min(due, held.due_ms);
+    }
+    std::uint64_t now = context_.loop.now_ms();
+    // Refused records also go on capacity and on completions; the timer is the fallback.
+    held_timer_.start(milliseconds(due > now ? due - now : 20));
+  }
+
+  void on_held_timer() {
+    if (!stopping_) {
+      pump();
+    }
+  }
+
+  void completed(const std::weak_ptr<Partition>& weak, std::int64_t offset,
+                 const std::optional<std::string>& key, core::Event& event,
+                 core::Outcome& outcome) {
+    auto partition = weak.lock();
+    if (!partition) {
+      // Revoked before its record was answered (revoke timeout): its offset was not committed
+      // by us, so the partition's next owner reads it again.
+      if (orphans_in_scheduler_ > 0) {
+        --orphans_in_scheduler_;
+      }
+      maybe_stopped();
+      return;
+    }
+    --partition->in_scheduler;
+    bool finished = outcome.ok() || outcome.dead_lettered;
+    if (outcome.dead_lettered) {
+      dead_letters_.inc_unshared();
+    }
+    if (finished) {
+      partition->redeliver_delay = milliseconds(0);
+      partition->offsets.finish(offset);
+      partition->buffer.finish(key);
+    } else if (!stopping_ && !partition->revoking && outcome.kind != core::OutcomeKind::kRejected) {
+      // Failed and not dead-lettered (the dead-letter write failed): the record holds its
+      // partition (or key) back and goes again after a pause.
+      failures_.inc_unshared();
+      spdlog::warn(
+          "kafka {} ({}): record {} failed and has no dead letter ({}: {}); "
+          "it is dispatched again, its offset does not move",
+          spec_.topic, function_, event.id, outcome.error_type, outcome.error_message);
+      std::vector<core::Event> again;
+      again.push_back(std::move(event));
+      partition->redeliver_delay =
+          partition->redeliver_delay.count() == 0
+              ? kRedeliverDelay
+              : std::min(partition->redeliver_delay * 2, kMaxRedeliverDelay);
+      hold(partition, std::move(again), partition->redeliver_delay);
+      return;
+    } else {
+      // Refused (shutdown) or revoked: unfinished, so never committed past; the lane is freed
+      // only so that accounting stays right.
+      partition->buffer.finish(key);
+    }
+    if (partition->revoking) {
+      maybe_finish_revoke(false);
+    }
+    if (stopping_) {
+      maybe_stopped();
+      return;
+    }
+    pump();
+  }
+
+  // ---- Backpressure -------------------------------------------------------------------------
+
+  void apply_backpressure() {
+    if (rk_ == nullptr || closing_) {
+      return;
+    }
+    PartitionListHolder resume;  // Made only when needed: this runs after every completion.
+    for (auto& [id, partition] : partitions_) {
+      if (partition->revoking) {
+        continue;
+      }
+      if (!partition->paused && over_high(*partition)) {
+        pause(*partition);
+      } else if (partition->paused && under_low(*partition)) {
+        partition->paused = false;
+        paused_.add_unshared(-1);
+        if (!resume) {
+          resume.reset(rd_kafka_topic_partition_list_new(1));
+        }
+        rd_kafka_topic_partition_list_add(resume.get(), spec_.topic.c_str(), id);
+      }
+    }
+    if (resume) {
+      rd_kafka_resume_partitions(rk_, resume.get());
+      watcher_->kick();
+    }
+  }
+
+  // ---- Commits --------------------------------------------------------------------------------
+
+  // The committable offsets of `ids` (all partitions when empty) that moved since the last
+  // confirmed commit.
+  PartitionListHolder commit_list(const std::vector<std::int32_t>& ids) {
+    PartitionListHolder list(rd_kafka_topic_partition_list_new(0));
+    for (auto& [id, partition] : partitions_) {
+      if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) {
+        continue;
+      }
+      std::int64_t offset = partition->offsets.committable();
+      if (offset >= 0 && offset > partition->committed) {
+        rd_kafka_topic_partition_list_add(list.get(), spec_.topic.c_str(), id)->offset = offset;
+      }
+    }
+    return list;
+  }
+
+  void on_commit_timer() {
+    if (rk_ == nullptr || closing_) {
+      return;
+    }
+    update_lag();
+    PartitionListHolder list = commit_list({});
+    if (list->cnt == 0) {
+      return;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list.get(), /*async=*/1);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      commits_failed_.inc_unshared();
+      spdlog::warn("kafka {} ({}): cannot commit offsets: {}", spec_.topic, function_,
+                   kafka::describe(err));
+    }
+  }
+
+  // Commits `ids` (all when empty) and waits for the answer, at most kSyncCommitTimeoutMs.
+  void commit_sync(const std::vector<std::int32_t>& ids) {
+    if (rk_ == nullptr) {
+      return;
+    }
+    PartitionListHolder list = commit_list(ids);
+    if (list->cnt == 0) {
+      return;
+    }
+    QueueHolder answers(rd_kafka_queue_new(rk_));
+    rd_kafka_resp_err_t err =
+        rd_kafka_commit_queue(rk_, list.get(), answers.get(), nullptr, nullptr);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      EventHolder event(rd_kafka_queue_poll(answers.get(), kSyncCommitTimeoutMs));
+      if (!event) {
+        err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+      } else {
+        err = rd_kafka_event_error(event.get());
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          const rd_kafka_topic_partition_list_t* done =
+              rd_kafka_event_topic_partition_list(event.get());
+          record_commits(done != nullptr ? done : list.get());
+        }
+      }
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      commits_failed_.inc_unshared();
+      spdlog::warn(
+          "kafka {} ({}): synchronous commit failed: {}; the uncommitted records will "
+          "be delivered again",
+          spec_.topic, function_, kafka::describe(err));
+    }
+  }
+
+  void record_commits(const rd_kafka_topic_partition_list_t* offsets) {
+    bool any = false;
+    for (int i = 0; i < offsets->cnt; ++i) {
+      const auto& entry = offsets->elems[i];
+      if (entry.err != RD_KAFKA_RESP_ERR_NO_ERROR || entry.offset < 0) {
+        continue;
+      }
+      any = true;
+      auto it = partitions_.find(entry.partition);
+      if (it != partitions_.end() && entry.offset > it->second->committed) {
+        it->second->committed = entry.offset;
+      }
+    }
+    if (any) {
+      commits_ok_.inc_unshared();
+    }
+  }
+
+  void update_lag() {
+    for (auto& [id, partition] : partitions_) {
+      std::int64_t low = 0;
+      std::int64_t high = 0;
+      if (rd_kafka_get_watermark_offsets(rk_, spec_.topic.c_str(), id, &low, &high) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR ||
+          high < 0) {
+        continue;
+      }
+      std::int64_t position = partition->offsets.committable();
+      if (position < 0) {
+        position = partition->committed >= 0 ? partition->committed : low;
+      }
+      partition->lag->set(static_cast<double>(std::max<std::int64_t>(0, high - position)));
+    }
+  }
+
+  static void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+    auto* self = static_cast<KafkaConsumerTrigger*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      return;
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      self->commits_failed_.inc_unshared();
+      spdlog::warn("kafka {} ({}): offset commit failed: {}; retried at the next interval",
+                   self->spec_.topic, self->function_, kafka::describe(err));
+      return;
+    }
+    if (offsets != nullptr) {
+      self->record_commits(offsets);
+    }
+  }
+
+  static void error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<KafkaConsumerTrigger*>(opaque);
+    self->errors_.inc_unshared();
+    auto code = static_cast<rd_kafka_resp_err_t>(err);
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+      char fatal[512];
+      code = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+      spdlog::error("kafka {} ({}): fatal consumer error: {}: {}", self->spec_.topic,
+                    self->function_, kafka::describe(code), fatal);
+      return;
+    }
+    // Transport errors are retried by librdkafka itself: worth a warning, not an error.
+    spdlog::warn("kafka {} ({}): {}: {}", self->spec_.topic, self->function_, kafka::describe(code),
+                 reason);
+  }
+
+  // ---- Rebalances -------------------------------------------------------------------------------
+
+  static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    auto* self = static_cast<KafkaConsumerTrigger*>(opaque);
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->on_assign(partitions);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      self->on_revoke(partitions);
+    } else {
+      spdlog::error("kafka {} ({}): rebalance failed: {}; dropping the assignment",
+                    self->spec_.topic, self->function_, kafka::describe(err));
+      self->on_revoke(partitions);
+    }
+  }
+
+  bool cooperative() const {
+    return std::strcmp(rd_kafka_rebalance_protocol(rk_), "COOPERATIVE") == 0;
+  }
+
+  void on_assign(rd_kafka_topic_partition_list_t* partitions) {
+    if (cooperative()) {
+      ErrorHolder error(rd_kafka_incremental_assign(rk_, partitions));
+      if (error) {
+        spdlog::error("kafka {} ({}): incremental assign failed: {}", spec_.topic, function_,
+                      rd_kafka_error_string(error.get()));
+      }
+    } else {
+      rd_kafka_resp_err_t err = rd_kafka_assign(rk_, partitions);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        spdlog::error("kafka {} ({}): assign failed: {}", spec_.topic, function_,
+                      kafka::describe(err));
+      }
+    }
+    // librdkafka keeps a partition's pause flag across assignments (2.0.2): one paused for
+    // backpressure before a revoke would stay paused for good.
+    rd_kafka_resume_partitions(rk_, partitions);
+    std::string names;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      std::int32_t id = partitions->elems[i].partition;
+      auto partition = std::make_shared<Partition>(id, ordering_);
+      core::Labels labels = labels_;
+      labels.emplace_back("partition", std::to_string(id));
+      partition->lag = &context_.metrics.gauge(
+          "switchyard_kafka_consumer_lag",
+          "Records of a partition not yet processed and committed (high watermark minus the "
+          "commit point), per assigned partition.",
+          labels);
+      partitions_[id] = std::move(partition);
+      names += fmt::format("{}{}", names.empty() ? "" : ",", id);
+    }
+    assigns_.inc_unshared(static_cast<std::uint64_t>(partitions->cnt));
+    assigned_.set(static_cast<double>(partitions_.size()));
+    spdlog::info("kafka {} ({}): assigned partition(s) [{}] ({} protocol)", spec_.topic, function_,
+                 names, rd_kafka_rebalance_protocol(rk_));
+    if (watcher_) {
+      watcher_->kick();
+    }
+  }
+
+  void on_revoke(rd_kafka_topic_partition_list_t* partitions) {
+    bool lost = rd_kafka_assignment_lost(rk_) != 0;
+    std::vector<std::int32_t> ids;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      std::int32_t id = partitions->elems[i].partition;
+      ids.push_back(id);
+      auto it = partitions_.find(id);
+      if (it == partitions_.end()) {
+        continue;
+      }
+      Partition& partition = *it->second;
+      partition.revoking = true;
+      partition.buffer.clear();
+      partition.buffered_bytes = 0;
+      partition.held = 0;
+    }
+    // Held records of revoked partitions are dropped: their offsets are not committed.
+    held_.erase(std::remove_if(held_.begin(), held_.end(),
+                               [](const Held& held) {
+                                 auto partition = held.partition.lock();
+                                 return !partition || partition->revoking;
+                               }),
+                held_.end());
+    (lost ? losts_ : revokes_).inc_unshared(ids.size());
+    pending_revoke_.reset(rd_kafka_topic_partition_list_copy(partitions));
+    revoke_lost_ = lost;
+    revoke_ids_ = std::move(ids);
+    spdlog::info("kafka {} ({}): {} {} partition(s); waiting for their records in flight",
+                 spec_.topic, function_, lost ? "lost" : "revoked", revoke_ids_.size());
+    if (!maybe_finish_revoke(false)) {
+      revoke_timer_.start(kRevokeWait);
+    }
+  }
+
+  // Finishes a pending revoke once its partitions have nothing in flight (or `force`, when the
+  // wait is over): commits them (unless lost) and unassigns them. Returns whether it finished.
+  bool maybe_finish_revoke(bool force) {
+    if (!pending_revoke_ || rk_ == nullptr) {
+      return false;
+    }
+    std::size_t in_flight = 0;
+    for (std::int32_t id : revoke_ids_) {
+      auto it = partitions_.find(id);
+      if (it != partitions_.end()) {
+        in_flight += it->second->in_scheduler;
+      }
+    }
+    if (in_flight > 0 && !force) {
+      return false;
+    }
+    if (in_flight > 0) {
+      spdlog::warn(
+          "kafka {} ({}): {} record(s) of revoked partitions still running after {}ms; "
+          "their offsets are not committed and the next owner reads them again",
+          spec_.topic, function_, in_flight, kRevokeWait.count());
+      orphans_in_scheduler_ += in_flight;
+    }
+    revoke_timer_.stop();
+    if (!revoke_lost_) {
+      commit_sync(revoke_ids_);
+    }
+    PartitionListHolder list = std::move(pending_revoke_);
+    rd_kafka_resume_partitions(rk_, list.get());
+    if (cooperative()) {
+      ErrorHolder error(rd_kafka_incremental_unassign(rk_, list.get()));
+      if (error) {
+        spdlog::error("kafka {} ({}): incremental unassign failed: {}", spec_.topic, function_,
+                      rd_kafka_error_string(error.get()));
+      }
+    } else {
+      rd_kafka_assign(rk_, nullptr);
+    }
+    for (std::int32_t id : revoke_ids_) {
+      auto it = partitions_.find(id);
+      if (it == partitions_.end()) {
+        continue;
+      }
+      if (it->second->paused) {
+        paused_.add_unshared(-1);
+      }
+      it->second->lag->set(0);
+      partitions_.erase(it);
+    }
+    revoke_ids_.clear();
+    assigned_.set(static_cast<double>(partitions_.size()));
+    if (watcher_) {
+      watcher_->kick();
+    }
+    return true;
+  }
+
+  // ---- Stopping ---------------------------------------------------------------------------------
+
+  void maybe_stopped() {
+    if (!stopping_ || closing_ || in_scheduler() > 0) {
+      return;
+    }
+    closing_ = true;
+    if (pending_revoke_) {
+      maybe_finish_revoke(true);
+    }
+    if (rk_ == nullptr) {
+      finish_stop();
+      return;
+    }
+    commit_sync({});
+    ErrorHolder error(rd_kafka_consumer_close_queue(rk_, queue_.get()));
+    if (error) {
+      spdlog::warn("kafka {} ({}): cannot leave the group cleanly: {}", spec_.topic, function_,
+                   rd_kafka_error_string(error.get()));
+      teardown(false);
+      finish_stop();
+      return;
+    }
+    // Checked every 50ms as well as on every queue wake-up: leaving the group may finish without
+    // one.
+    close_deadline_ms_ = context_.loop.now_ms() + static_cast<std::uint64_t>(kCloseWait.count());
+    close_timer_.start(milliseconds(50), milliseconds(50));
+    watcher_->kick();
+  }
+
+  void finish_close() {
+    close_timer_.stop();
+    teardown(true);
+    finish_stop();
+  }
+
+  void on_close_timeout() {
+    if (rk_ != nullptr && rd_kafka_consumer_closed(rk_)) {
+      finish_close();
+      return;
+    }
+    if (watcher_) {
+      watcher_->kick();
+    }
+    if (context_.loop.now_ms() < close_deadline_ms_) {
+      return;
+    }
+    spdlog::warn(
+        "kafka {} ({}): the consumer did not leave its group within {}ms; closing "
+        "without it",
+        spec_.topic, function_, kCloseWait.count());
+    teardown(false);
+    finish_stop();
+  }
+
+  void finish_stop() {
+    spdlog::info("kafka {} ({}): stopped", spec_.topic, function_);
+    if (on_stopped_) {
+      auto done = std::move(on_stopped_);
+      on_stopped_ = nullptr;
+      done();
+    }
+  }
+
+  // `in_callback`: one of this trigger's own loop callbacks may be on the stack.
+  void teardown(bool closed, bool in_callback = true) {
+    commit_timer_.stop();
+    held_timer_.stop();
+    window_timer_.stop();
+    revoke_timer_.stop();
+    close_timer_.stop();
+    if (watcher_) {
+      watcher_->stop();
+    }
+    if (rk_ != nullptr) {
+      rd_kafka_t* rk = rk_;
+      rk_ = nullptr;
+      queue_.reset();
+      pending_revoke_.reset();
+      rd_kafka_destroy_flags(rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
+    if (watcher_ && in_callback) {
+      // Its own callback may be on the stack (serve() -> finish_close()): freed at a safe point.
+      context_.loop.defer([watcher = std::shared_ptr<QueueWatcher>(std::move(watcher_))] {});
+    }
+    watcher_.reset();
+    partitions_.clear();
+  }
+
+  TriggerContext& context_;
+  std::string function_;
+  config::KafkaTriggerSpec spec_;
+  Ordering ordering_;
+  bool batched_;
+  bool lambda_;
+  // A partition is paused when its buffer holds this many bytes (twice
+  // max.partition.fetch.bytes: pausing below one fetch would pause at every fetch, and a resume
+  // costs librdkafka a fetch round trip) or this many records, and resumed at half (what is left
+  // covers librdkafka's fetch after the resume).
+  std::size_t byte_high_ = 2 * 1048576;
+  std::size_t record_high_;
+  milliseconds commit_interval_{1000};
+  std::string bootstrap_;
+  ConfHolder conf_;
+
+  rd_kafka_t* rk_ = nullptr;
+  QueueHolder queue_;
+  std::unique_ptr<QueueWatcher> watcher_;
+  std::map<std::int32_t, std::shared_ptr<Partition>> partitions_;
+  std::deque<Held> held_;
+  PartitionListHolder pending_revoke_;
+  std::vector<std::int32_t> revoke_ids_;
+  bool revoke_lost_ = false;
+  std::size_t orphans_in_scheduler_ = 0;
+  std::optional<std::size_t> capacity_watch_;
+
+  core::Timer commit_timer_;
+  core::Timer held_timer_;
+  core::Timer window_timer_;
+  core::Timer revoke_timer_;
+  core::Timer close_timer_;
+  std::uint64_t close_deadline_ms_ = 0;
+
+  core::Labels labels_;
+  core::Counter& records_;
+  core::Counter& commits_ok_;
+  core::Counter& commits_failed_;
+  core::Counter& assigns_;
+  core::Counter& revokes_;
+  core::Counter& losts_;
+  core::Counter& redeliveries_;
+  core::Counter& dead_letters_;
+  core::Counter& failures_;
+  core::Counter& errors_;
+  core::Gauge& paused_;
+  core::Gauge& assigned_;
+
+  bool serving_ = false;
+  bool pumping_ = false;
+  bool stopping_ = false;
+  bool closing_ = false;
+  std::function<void()> on_stopped_;
+  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+};
+
+core::Result<ConfHolder> consumer_conf(const config::KafkaConfig& kafka,
+                                       const config::KafkaTriggerSpec& spec,
+                                       const std::string& who) {
+  std::map<std::string, std::string> forced = consumer_forced();
+  auto conf = make_conf(kafka, consumer_defaults(), forced, who);
+  if (!conf.ok()) {
+    return conf.error();
+  }
+  // The trigger's own settings win over the daemon-wide properties.
+  char errstr[512];
+  for (const auto& [name, value] : std::map<std::string, std::string>{
+           {"group.id", spec.group_id}, {"auto.offset.reset", spec.start}}) {
+    if (rd_kafka_conf_set(conf.value().get(), name.c_str(), value.c_str(), errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+      return core::Error(core::ErrorCode::kInvalidArgument, fmt::format("{}: {}", name, errstr));
+    }
+  }
+  return conf;
+}
+
+core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
+                                            TriggerContext& context) {
+  std::vector<TriggerPtr> triggers;
+  bool wants_dead_letters = false;
+  for (const auto& manifest : snapshot.functions) {
+    if (!manifest.dead_letter.kafka_topic.empty()) {
+      wants_dead_letters = true;
+    }
+    for (const auto& trigger : manifest.triggers) {
+      const auto* spec = std::get_if<config::KafkaTriggerSpec>(&trigger.spec);
+      if (spec == nullptr) {
+        continue;
+      }
+      std::string who = fmt::format("kafka {} ({})", spec->topic, manifest.name);
+      auto conf = consumer_conf(snapshot.daemon.kafka, *spec, who);
+      if (!conf.ok()) {
+        return core::Error(
+            core::ErrorCode::kInvalidArgument,
+            fmt::format("{}:{}:{}: function {}: {}", trigger.location.file, trigger.location.line,
+                        trigger.location.column, manifest.name, conf.error().message()));
+      }
+      triggers.push_back(std::make_unique<KafkaConsumerTrigger>(context, manifest.name, *spec,
+                                                                std::move(conf).value()));
+    }
+  }
+  if (wants_dead_letters) {
+    auto sink = DeadLetterProducer::create(context.loop, context.metrics, snapshot.daemon.kafka);
+    if (!sink.ok()) {
+      return sink.error();
+    }
+    context.dead_letters.install("kafka", std::move(sink).value());
+  }
+  return triggers;
+}
+
+}  // namespace
+
+core::Status check_kafka_config(const config::KafkaConfig& kafka) {
+  config::KafkaTriggerSpec spec;
+  spec.group_id = "switchyard.validate";
+  auto consumer = consumer_conf(kafka, spec, "validate");
+  if (!consumer.ok()) {
+    return consumer.error();
+  }
+  auto producer = make_conf(kafka, DeadLetterProducer::defaults(), {}, "validate");
+  if (!producer.ok()) {
+    return producer.error();
+  }
+  return {};
+}
+
+void register_kafka_trigger(TriggerRegistry& registry) {
+  auto status = registry.add("kafka", build);
+  (void)status;  // Registered once, at start: a duplicate is a programming error caught in tests.
+}
+
+}  // namespace switchyard::triggers::kafka

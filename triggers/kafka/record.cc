@@ -1,0 +1,192 @@
+#include "triggers/kafka/record.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "core/time.h"
+
+namespace switchyard::triggers::kafka {
+
+namespace {
+
+constexpr std::string_view kHeaderPrefix = "kafka.header.";
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+template <typename Int>
+std::optional<Int> parse_int(std::string_view text) {
+  Int value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// Applies one header of the CloudEvents Kafka binding (binary mode) to `event`.
+void apply_cloudevents_header(const std::string& name, const std::string& value,
+                              core::Event& event) {
+  std::string key = lower(name);
+  if (key == "content-type") {
+    event.datacontenttype = value;
+    return;
+  }
+  if (!starts_with(key, "ce_")) {
+    return;
+  }
+  std::string attribute = key.substr(3);
+  if (attribute == "specversion") {
+    return;
+  }
+  if (attribute == "source") {
+    event.source = value;
+  } else if (attribute == "type") {
+    event.type = value;
+  } else if (attribute == "subject") {
+    event.subject = value;
+  } else if (attribute == "dataschema") {
+    event.dataschema = value;
+  } else if (attribute == "time") {
+    if (auto time = core::parse_rfc3339(value)) {
+      event.time = *time;
+    }
+  } else {
+    // ce_id lands here too: the event id stays the record's coordinates.
+    event.attributes.push_back({"ce." + attribute, value});
+  }
+}
+
+}  // namespace
+
+std::string record_id(std::string_view topic, std::int32_t partition, std::int64_t offset) {
+  return fmt::format("{}-{}-{}", topic, partition, offset);
+}
+
+core::Event record_to_event(KafkaRecord&& record, bool cloudevents) {
+  core::Event event;
+  event.id = record_id(record.topic, record.partition, record.offset);
+  event.source = "kafka://" + record.topic;
+  event.type = std::string(kRecordEventType);
+  if (record.timestamp_ms >= 0) {
+    event.time =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(record.timestamp_ms));
+  }
+  event.data = std::move(record.value);
+  event.synchronous = false;
+  auto& attributes = event.attributes;
+  attributes.reserve(6 + record.headers.size());
+  attributes.push_back({"kafka.topic", record.topic});
+  attributes.push_back({"kafka.partition", std::to_string(record.partition)});
+  attributes.push_back({"kafka.offset", std::to_string(record.offset)});
+  if (record.key) {
+    attributes.push_back({"kafka.key", std::move(*record.key)});
+  }
+  attributes.push_back({"kafka.timestamp", std::to_string(record.timestamp_ms)});
+  attributes.push_back({"kafka.timestamp_type", record.timestamp_type});
+  for (auto& header : record.headers) {
+    std::string value = header.value.value_or(std::string());
+    if (header.name == "traceparent") {
+      event.traceparent = value;
+    }
+    attributes.push_back({std::string(kHeaderPrefix) + header.name, std::move(value)});
+  }
+  if (cloudevents) {
+    // Applied after the headers are copied: the "ce." attributes follow the "kafka." ones.
+    std::size_t count = attributes.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      if (starts_with(attributes[i].key, kHeaderPrefix)) {
+        std::string name = attributes[i].key.substr(kHeaderPrefix.size());
+        std::string value = attributes[i].value;
+        apply_cloudevents_header(name, value, event);
+      }
+    }
+  }
+  return event;
+}
+
+std::optional<KafkaRecord> record_from_event(const core::Event& event) {
+  const core::Attribute* topic = core::find_attribute(event.attributes, "kafka.topic");
+  const core::Attribute* partition = core::find_attribute(event.attributes, "kafka.partition");
+  const core::Attribute* offset = core::find_attribute(event.attributes, "kafka.offset");
+  if (topic == nullptr || partition == nullptr || offset == nullptr) {
+    return std::nullopt;
+  }
+  auto partition_number = parse_int<std::int32_t>(partition->value);
+  auto offset_number = parse_int<std::int64_t>(offset->value);
+  if (!partition_number || !offset_number) {
+    return std::nullopt;
+  }
+  KafkaRecord record;
+  record.topic = topic->value;
+  record.partition = *partition_number;
+  record.offset = *offset_number;
+  record.value = event.data;
+  for (const auto& attribute : event.attributes) {
+    if (attribute.key == "kafka.key") {
+      record.key = attribute.value;
+    } else if (attribute.key == "kafka.timestamp") {
+      record.timestamp_ms = parse_int<std::int64_t>(attribute.value).value_or(-1);
+    } else if (attribute.key == "kafka.timestamp_type") {
+      record.timestamp_type = attribute.value;
+    } else if (starts_with(attribute.key, kHeaderPrefix)) {
+      record.headers.push_back({attribute.key.substr(kHeaderPrefix.size()), attribute.value});
+    }
+  }
+  return record;
+}
+
+DeadLetterRecord dead_letter_record(const core::Event& event, std::string_view function,
+                                    std::string_view error_type, std::string_view error_message,
+                                    int attempts) {
+  DeadLetterRecord out;
+  auto add = [&out](std::string_view name, std::string value) {
+    out.headers.push_back({std::string(name), std::move(value)});
+  };
+  std::optional<KafkaRecord> record = record_from_event(event);
+  if (record) {
+    out.key = std::move(record->key);
+    out.value = std::move(record->value);
+    out.headers = std::move(record->headers);
+  } else {
+    out.value = event.data;
+    add("ce_specversion", "1.0");
+    add("ce_id", event.id);
+    add("ce_source", event.source);
+    add("ce_type", event.type);
+    if (!event.subject.empty()) {
+      add("ce_subject", event.subject);
+    }
+    if (event.time != std::chrono::system_clock::time_point{}) {
+      add("ce_time", core::format_rfc3339(event.time));
+    }
+    if (!event.datacontenttype.empty()) {
+      add("content-type", event.datacontenttype);
+    }
+  }
+  add(kDlqErrorType, std::string(error_type));
+  add(kDlqErrorMessage, std::string(error_message));
+  add(kDlqAttempts, std::to_string(attempts));
+  add(kDlqFunction, std::string(function));
+  add(kDlqEventId, event.id);
+  if (record) {
+    add(kDlqSourceTopic, record->topic);
+    add(kDlqSourcePartition, std::to_string(record->partition));
+    add(kDlqSourceOffset, std::to_string(record->offset));
+  }
+  return out;
+}
+
+}  // namespace switchyard::triggers::kafka

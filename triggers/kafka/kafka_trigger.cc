@@ -368,10 +368,26 @@ class KafkaConsumerTrigger final : public Trigger {
 
   // Hands ready records to the function as capacity allows, then pauses or resumes partitions.
   void pump() {
-    if (stopping_ || pumping_) {
+    if (stopping_) {
+      return;
+    }
+    if (pumping_) {
+      // A completion asked for more while this pump dispatches (an inline function answers
+      // inside dispatch): the running pump goes round again rather than stopping with records
+      // ready and capacity free.
+      pump_again_ = true;
       return;
     }
     pumping_ = true;
+    do {
+      pump_again_ = false;
+      pump_round();
+    } while (pump_again_ && !stopping_);
+    pumping_ = false;
+    apply_backpressure();
+  }
+
+  void pump_round() {
     std::size_t capacity = context_.dispatcher.capacity(function_);
     std::size_t batch = static_cast<std::size_t>(spec_.batch);
     std::uint64_t now = context_.loop.now_ms();
@@ -429,8 +445,6 @@ class KafkaConsumerTrigger final : public Trigger {
       window_timer_.start(milliseconds(*next_window - now));
     }
     arm_held_timer();
-    pumping_ = false;
-    apply_backpressure();
   }
 
   core::Completion completion_for(const std::shared_ptr<Partition>& partition,
@@ -1027,6 +1041,7 @@ class KafkaConsumerTrigger final : public Trigger {
 
   bool serving_ = false;
   bool pumping_ = false;
+  bool pump_again_ = false;
   bool stopping_ = false;
   bool closing_ = false;
   std::function<void()> on_stopped_;

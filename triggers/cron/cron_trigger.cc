@@ -119,8 +119,7 @@ class CronTrigger final : public Trigger {
       pending_.reset();
     }
     if (state_ != nullptr) {
-      auto status = state_->flush();
-      (void)status;  // Logged by flush().
+      state_->flush_and_wait();
     }
     on_stopped_ = std::move(done);
     maybe_stopped();

@@ -13,19 +13,14 @@ build_dir=$(cd "${1:?usage: $0 BUILD_DIR [SECONDS]}" && pwd)
 seconds=${2:-30}
 bin="$build_dir/switchyard"
 lib="$build_dir/examples/libecho.so"
-work=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
 
 # start_daemon DIR: runs the daemon on DIR/switchyard.yaml; sets pid and admin_port.
 start_daemon() {
   local dir=$1
   "$bin" run --config "$dir/switchyard.yaml" 2> "$dir/log" &
   pid=$!
+  pids=("$pid")
   for _ in $(seq 1 200); do
     if grep -q " ready: " "$dir/log"; then break; fi
     sleep 0.05
@@ -41,7 +36,7 @@ start_daemon() {
 stop_daemon() {
   kill "$pid"
   wait "$pid" || true
-  pid=
+  pids=()
 }
 
 write_config() {

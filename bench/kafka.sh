@@ -28,14 +28,7 @@ if ! command -v kcat >/dev/null; then
 fi
 partitions=8
 records=$((partitions * per_partition))
-work=$(mktemp -d /tmp/switchyard-kafka-bench-XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
 
 now() { date +%s.%N; }
 
@@ -62,10 +55,6 @@ kcat -b "$bootstrap" -C -t bench -e -o beginning -q >/dev/null
 end=$(now)
 kcat_rate=$(awk -v n="$records" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')
 printf '  %-28s %10s records/s\n' "kcat -C (no group, no commits)" "$kcat_rate"
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # metric PORT REGEX: the sum of the metric lines matching REGEX.
 metric() {

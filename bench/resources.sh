@@ -11,18 +11,7 @@ build_dir=$(cd "${1:?usage: $0 BUILD_DIR [SECONDS]}" && pwd)
 seconds=${2:-10}
 bin="$build_dir/switchyard"
 examples="$build_dir/examples"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+source "$(dirname "$0")/lib.sh"
 
 # start_daemon DIR: runs the daemon on DIR/switchyard.yaml; sets daemon_pid, http_port.
 start_daemon() {

@@ -4,6 +4,19 @@ namespace switchyard::core {
 
 namespace {
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
 // The length of the well-formed UTF-8 sequence at the start of `text`, or 0 if there is none.
 std::size_t utf8_sequence_length(std::string_view text) {
   auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
@@ -164,6 +177,31 @@ std::string to_valid_utf8(std::string_view text) {
     }
   }
   return out;
+}
+
+bool percent_decode(std::string_view in, std::string& out, bool plus_as_space) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) {
+        return false;
+      }
+      int high = hex_value(in[i + 1]);
+      int low = hex_value(in[i + 2]);
+      if (high < 0 || low < 0) {
+        return false;
+      }
+      out.push_back(static_cast<char>(high * 16 + low));
+      i += 2;
+    } else if (c == '+' && plus_as_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
 }
 
 }  // namespace switchyard::core

@@ -27,17 +27,6 @@ namespace {
 
 const std::string kBin = SWITCHYARD_BIN;
 
-std::vector<std::string> lines_of(const std::string& file) {
-  std::vector<std::string> lines;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) {
-      lines.push_back(line);
-    }
-  }
-  return lines;
-}
-
 // The value of a counter line `name{labels} N` in /metrics; 0 when absent.
 long long counter(int admin_port, const std::string& series) {
   HttpReply reply = http_request(admin_port, "GET", "/metrics");
@@ -75,11 +64,8 @@ TEST_CASE("three daemons with lock: redis fire every tick exactly once between t
     REQUIRE(daemons.back()->ready());
   }
   // Six ticks after all three are up.
-  std::size_t at_start = lines_of(record).size();
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (lines_of(record).size() < at_start + 6 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
+  std::size_t at_start = file_lines(record).size();
+  CHECK(eventually([&] { return file_lines(record).size() >= at_start + 6; }, 20s, 50ms));
   long long fires = 0;
   long long locked = 0;
   for (auto& daemon : daemons) {
@@ -91,7 +77,7 @@ TEST_CASE("three daemons with lock: redis fire every tick exactly once between t
     CHECK(daemon->stop().exit_code == 0);
   }
 
-  std::vector<std::string> ids = lines_of(record);
+  std::vector<std::string> ids = file_lines(record);
   REQUIRE(ids.size() >= at_start + 6);
   std::map<std::string, int> seen;
   for (const auto& id : ids) {

@@ -29,21 +29,10 @@ const std::string kBin = SWITCHYARD_BIN;
 constexpr int kEntries = 3000;
 constexpr int kRecords = 3000;
 
-std::vector<std::string> lines_of(const std::string& file) {
-  std::vector<std::string> lines;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) {
-      lines.push_back(line);
-    }
-  }
-  return lines;
-}
-
 // Kafka: the distinct (partition, offset) pairs recorded ("R <topic> <partition> <offset> ...").
 std::set<std::pair<int, long long>> kafka_seen(const std::string& file, std::size_t* lines) {
   std::set<std::pair<int, long long>> seen;
-  auto all = lines_of(file);
+  auto all = file_lines(file);
   *lines = 0;
   for (const auto& line : all) {
     std::istringstream in(line);
@@ -56,19 +45,6 @@ std::set<std::pair<int, long long>> kafka_seen(const std::string& file, std::siz
     }
   }
   return seen;
-}
-
-bool wait_for(const std::function<bool()>& condition, std::chrono::seconds timeout,
-              RunningDaemon& daemon) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    (void)daemon.process().err();  // Keep its pipe drained.
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
 }
 
 }  // namespace
@@ -127,17 +103,18 @@ TEST_CASE("SIGTERM while a Redis stream and a Kafka topic are consumed: a restar
     RunningDaemon daemon(kBin, config);
     REQUIRE_MESSAGE(daemon.ready(), daemon.process().err());
     // Both sources under way, neither finished.
-    REQUIRE(wait_for(
+    REQUIRE(eventually(
         [&] {
-          return lines_of(redis_out).size() >= 300 &&
+          (void)daemon.process().err();  // Keep its pipe drained.
+          return file_lines(redis_out).size() >= 300 &&
                  kafka_seen(kafka_out, &kafka_lines).size() >= 300;
         },
-        60s, daemon));
+        60s, 20ms));
     auto stopped = daemon.stop(40s);
     INFO(stopped.err);
     CHECK(stopped.exit_code == 0);
   }
-  std::size_t redis_at_stop = lines_of(redis_out).size();
+  std::size_t redis_at_stop = file_lines(redis_out).size();
   std::size_t kafka_at_stop = kafka_seen(kafka_out, &kafka_lines).size();
   MESSAGE("at SIGTERM: redis " << redis_at_stop << "/" << kEntries << ", kafka " << kafka_at_stop
                                << "/" << kRecords);
@@ -146,19 +123,20 @@ TEST_CASE("SIGTERM while a Redis stream and a Kafka topic are consumed: a restar
 
   RunningDaemon again(kBin, config);
   REQUIRE_MESSAGE(again.ready(), again.process().err());
-  bool done = wait_for(
+  bool done = eventually(
       [&] {
+        (void)again.process().err();
         std::set<std::string> redis_seen;
-        for (const auto& line : lines_of(redis_out)) {
+        for (const auto& line : file_lines(redis_out)) {
           redis_seen.insert(line);
         }
         return redis_seen.size() >= static_cast<std::size_t>(kEntries) &&
                kafka_seen(kafka_out, &kafka_lines).size() >= static_cast<std::size_t>(kRecords);
       },
-      120s, again);
+      120s, 20ms);
   CHECK(again.stop(40s).exit_code == 0);
 
-  auto redis_lines = lines_of(redis_out);
+  auto redis_lines = file_lines(redis_out);
   std::set<std::string> redis_seen(redis_lines.begin(), redis_lines.end());
   auto records = kafka_seen(kafka_out, &kafka_lines);
   MESSAGE("redis: " << redis_seen.size() << " of " << kEntries << " entries, "

@@ -34,18 +34,6 @@ const std::string kConfig =
 
 using Clock = std::chrono::steady_clock;
 
-// Whether `condition` became true within `timeout`, checking every 10ms.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
 std::string get(const std::string& path, const std::string& extra_headers = {}) {
   return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers + "\r\n";
 }

@@ -34,17 +34,6 @@ const std::string kRecorder = KAFKA_RECORDER_LIB;
 
 using Clock = std::chrono::steady_clock;
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
 struct Line {
   char kind = 'R';
   std::string topic;

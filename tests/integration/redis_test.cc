@@ -175,18 +175,15 @@ class DaemonConfig {
 
 // Waits for `condition`, reading the daemons' logs meanwhile so that their pipes never fill.
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-                std::vector<RunningDaemon*> daemons = {}) {
-  auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    for (auto* daemon : daemons) {
-      (void)daemon->process().err();
-    }
-    if (Clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
+                const std::vector<RunningDaemon*>& daemons) {
+  return switchyard::testing::eventually(
+      [&] {
+        for (auto* daemon : daemons) {
+          (void)daemon->process().err();
+        }
+        return condition();
+      },
+      timeout, 20ms);
 }
 
 long long pending_count(BlockingClient& client, const std::string& stream,

@@ -104,14 +104,7 @@ long long served(int admin_port) {
 // Waits (with a deadline) until `version` served `more` events beyond what it had served.
 bool traffic(int admin_port, long long more) {
   long long start = served(admin_port);
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (served(admin_port) >= start + more) {
-      return true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
+  return eventually([&] { return served(admin_port) >= start + more; }, 10s, 20ms);
 }
 
 std::string body_of(int port, const std::string& path) {

@@ -4,6 +4,7 @@
 // Output is captured through pipes; waits have deadlines.
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -65,5 +66,12 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// Whether `condition` became true within `timeout`, checking every `step`.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step = std::chrono::milliseconds(10));
+
+// The non-empty lines of `file` (none when it does not exist).
+std::vector<std::string> file_lines(const std::string& file);
 
 }  // namespace switchyard::testing

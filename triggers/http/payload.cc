@@ -27,19 +27,6 @@ core::Error invalid(std::string message) {
   return core::Error(core::ErrorCode::kInvalidArgument, std::move(message));
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 std::string to_lower(std::string_view text) {
   std::string lower(text);
   for (char& c : lower) {
@@ -733,31 +720,6 @@ core::Result<Response> parse_apigw_v2_response(std::string_view function_output)
 }
 
 // ---- Codecs ---------------------------------------------------------------------------------
-
-bool percent_decode(std::string_view in, std::string& out, bool plus_as_space) {
-  out.clear();
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) {
-        return false;
-      }
-      int high = hex_value(in[i + 1]);
-      int low = hex_value(in[i + 2]);
-      if (high < 0 || low < 0) {
-        return false;
-      }
-      out.push_back(static_cast<char>(high * 16 + low));
-      i += 2;
-    } else if (c == '+' && plus_as_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return true;
-}
 
 
 }  // namespace switchyard::triggers::http

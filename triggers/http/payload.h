@@ -4,7 +4,7 @@
 // - the native event (CloudEvents attributes plus "http.*" source attributes),
 // - the CloudEvents 1.0 HTTP protocol binding (binary and structured modes) on top of it,
 // - API Gateway HTTP API payload format 2.0 (the event JSON and the response rules),
-// and percent-decoding (base64 and UTF-8 checks are in core/codec.h).
+// (percent-decoding, base64 and UTF-8 checks are in core/codec.h).
 //
 // Everything here is a pure function of its arguments: safe to call from any thread. All input
 // is untrusted; bad input is reported through the return value, never asserted.
@@ -79,10 +79,7 @@ core::Result<Response> parse_apigw_v2_response(std::string_view function_output)
 
 // ---- Codecs ---------------------------------------------------------------------------------
 
-// Percent-decodes `in` into `out` (replacing its contents). With plus_as_space, '+' becomes a
-// space (application/x-www-form-urlencoded query strings). Returns false on a '%' not followed by
-// two hex digits; `out` then holds a partial result.
-bool percent_decode(std::string_view in, std::string& out, bool plus_as_space = false);
+using core::percent_decode;
 
 using core::base64_decode;
 using core::base64_encode;

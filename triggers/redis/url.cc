@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/codec.h"
+
 namespace switchyard::triggers::redis {
 
 namespace {
@@ -24,40 +26,6 @@ bool parse_int(std::string_view text, int min, int max, int& out) {
     return false;
   }
   out = value;
-  return true;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-bool percent_decode(std::string_view text, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) {
-      return false;
-    }
-    int high = hex_value(text[i + 1]);
-    int low = hex_value(text[i + 2]);
-    if (high < 0 || low < 0) {
-      return false;
-    }
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
   return true;
 }
 
@@ -106,7 +74,8 @@ core::Result<Endpoint> parse_redis_url(std::string_view url) {
     std::string_view user = userinfo.substr(0, colon);
     std::string_view password =
         colon == std::string_view::npos ? std::string_view() : userinfo.substr(colon + 1);
-    if (!percent_decode(user, endpoint.user) || !percent_decode(password, endpoint.password)) {
+    if (!core::percent_decode(user, endpoint.user) ||
+        !core::percent_decode(password, endpoint.password)) {
       return bad_url(url, "bad percent-encoding in the user or password");
     }
     if (colon == std::string_view::npos) {

@@ -4,7 +4,9 @@
 #         UndefinedBehaviorSanitizer;
 #   tsan: the units that run threads or a loop with the worker pool (core, scheduler, the HTTP
 #         server, the cron trigger, the Redis connection and trigger, Kafka's pure pieces), and
-#         the Redis integration test with the daemon itself built with ThreadSanitizer.
+#         the Redis, Kafka and drain integration tests with the daemon itself built with
+#         ThreadSanitizer (librdkafka's C11 threads are made visible to it by
+#         tests/sanitize/tsan_c11_threads.c).
 # Any sanitizer report fails the run.
 # Usage: tests/sanitize.sh [asan|tsan|all]
 set -euo pipefail
@@ -34,14 +36,11 @@ if [ "$which" = tsan ] || [ "$which" = all ]; then
   echo "== ThreadSanitizer: core, scheduler, HTTP server, cron trigger, Redis, Kafka"
   configure "$root/build-tsan" "-fsanitize=thread -O1" \
     -DSWITCHYARD_UNIT_TESTS="core;scheduler;triggers"
-  # Not the Kafka integration tests: librdkafka starts its threads with C11 thrd_create, which
-  # GCC 12's ThreadSanitizer does not intercept, and the uninstrumented threads crash in TSan's
-  # allocator. The Kafka trigger's own logic is in unit_kafka.
   tsan_tests=(unit_core unit_scheduler unit_http_server unit_cron_trigger unit_redis_connection
-    unit_redis_trigger unit_kafka integration_redis)
+    unit_redis_trigger unit_kafka integration_redis integration_kafka integration_drain)
   cmake --build "$root/build-tsan" -j2 --target "${tsan_tests[@]}"
   pattern=$(IFS='|'; echo "^(${tsan_tests[*]})\$")
   (cd "$root/build-tsan" &&
-    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitize/tsan.supp \
       ctest --output-on-failure -R "$pattern" --timeout 600)
 fi

@@ -11,14 +11,19 @@
 // native batches (a JSON array of CloudEvents) and the lambda-kafka payload, and reports failed
 // batch items in batchItemFailures. With OUT_FILE empty or unset it records nothing (bench).
 // env SLEEP_US makes every invocation take that long (a slow function, for backpressure and
-// rebalance tests).
+// rebalance tests). With env DONE_AFTER=N and DONE_FILE=path it writes the wall-clock time
+// ("<seconds>.<nanoseconds>") to path once N records have been handled (bench/kafka.sh's clock,
+// read without asking the daemon anything).
 
 #include <fcntl.h>
 #include <rapidjson/document.h>
 #include <switchyard/function.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +36,25 @@ int out_fd = -1;
 std::string fail_value;
 bool have_fail_value = false;
 long sleep_us = 0;
+long long done_after = 0;
+std::string done_file;
+std::atomic<long long> handled{0};
+
+// Counts `records` handled; the call that reaches DONE_AFTER writes the time to DONE_FILE.
+void count_handled(long long records) {
+  if (done_after <= 0) {
+    return;
+  }
+  long long before = handled.fetch_add(records);
+  if (before < done_after && before + records >= done_after) {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (FILE* file = std::fopen(done_file.c_str(), "w")) {
+      std::fprintf(file, "%lld.%09ld\n", static_cast<long long>(now.tv_sec), now.tv_nsec);
+      std::fclose(file);
+    }
+  }
+}
 
 std::string_view view(sy_bytes bytes) {
   return bytes.data == nullptr ? std::string_view() : std::string_view(bytes.data, bytes.size);
@@ -146,6 +170,10 @@ SWITCHYARD_EXPORT int switchyard_init(const sy_init_args* args) {
     std::string value(view(args->env[i].value));
     if (key == "OUT_FILE" && !value.empty()) {
       out_fd = open(value.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    } else if (key == "DONE_AFTER") {
+      done_after = std::strtoll(value.c_str(), nullptr, 10);
+    } else if (key == "DONE_FILE") {
+      done_file = value;
     } else if (key == "SLEEP_US") {
       sleep_us = std::strtol(value.c_str(), nullptr, 10);
     } else if (key == "FAIL_VALUE") {
@@ -172,7 +200,7 @@ SWITCHYARD_EXPORT int switchyard_handle(const sy_event* event, const sy_context*
   Item single;
   for (size_t i = 0; i < event->attribute_count; ++i) {
     std::string_view key = view(event->attributes[i].key);
-    std::string value(view(event->attributes[i].value));
+    std::string_view value = view(event->attributes[i].value);
     if (key == "batch.size") {
       batch = true;
     } else if (key == "kafka.topic") {
@@ -187,7 +215,12 @@ SWITCHYARD_EXPORT int switchyard_handle(const sy_event* event, const sy_context*
     }
   }
   std::string lines;
+  if (!batch && out_fd < 0 && !have_fail_value) {
+    count_handled(1);  // Nothing to record or check: the bench's no-op.
+    return 0;
+  }
   if (!batch) {
+    count_handled(1);
     single.value = std::string(view(event->data));
     bool failed = have_fail_value && single.value == fail_value;
     record(single, failed, lines);
@@ -201,7 +234,9 @@ SWITCHYARD_EXPORT int switchyard_handle(const sy_event* event, const sy_context*
     return 0;
   }
   std::string failures;
-  for (const Item& item : batch_items(view(event->data))) {
+  std::vector<Item> items = batch_items(view(event->data));
+  count_handled(static_cast<long long>(items.size()));
+  for (const Item& item : items) {
     bool failed = have_fail_value && item.value == fail_value;
     record(item, failed, lines);
     if (failed) {

@@ -531,8 +531,9 @@ TEST_CASE("backpressure: a slow function pauses partitions; records read stay bo
   setup.concurrency = 2;
   setup.queue = 4;
   setup.sleep_us = 1000;  // About 2,000 records/s: far slower than the consumer reads.
-  // Small fetches, so that the buffer bound (twice max.partition.fetch.bytes of record bytes
-  // per partition, about 650 of these records) is far below the topic's depth.
+  // Small fetches, so that the buffer bound (twice max.partition.fetch.bytes per partition,
+  // each record counting its key and value plus 128 bytes: about 230 of these records) is far
+  // below the topic's depth.
   setup.properties =
       "    max.partition.fetch.bytes: \"16384\"\n"
       "    queued.max.messages.kbytes: \"1024\"\n";
@@ -548,7 +549,7 @@ TEST_CASE("backpressure: a slow function pauses partitions; records read stay bo
         return metric(metrics_of(daemon), "switchyard_kafka_paused_partitions" + kLabels) > 0;
       },
       10s));
-  // Records read but not processed stay within the buffers (8 partitions of ~650 records, plus
+  // Records read but not processed stay within the buffers (8 partitions of ~230 records, plus
   // what librdkafka had fetched when each was paused), however deep the topic is.
   double worst = 0;
   while (static_cast<std::int64_t>(read_lines(out).size()) < count / 2) {

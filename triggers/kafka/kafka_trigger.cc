@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -29,8 +30,14 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Records served per wake-up before the loop gets a turn (the rest on the next iteration).
-constexpr std::size_t kMaxRecordsPerWake = 2048;
+// Records taken from librdkafka's queue per wake-up before the loop gets a turn (the rest on the
+// next iteration), and records dispatched per wake-up (an inline function runs inside dispatch).
+// More are taken than dispatched: when the function is slower than the fetches, the records wait
+// in the trigger's buffers, whose bound pauses the partition, rather than in librdkafka's queue,
+// whose bound (queued.max.messages.kbytes) stops fetching for up to a second in librdkafka 2.0
+// (nothing wakes its fetcher when the queue drains; a resume does).
+constexpr std::size_t kMaxRecordsPerWake = 65536;
+constexpr std::size_t kMaxDispatchesPerWake = 2048;
 // How long a revoke waits for the revoked partitions' in-flight records.
 constexpr milliseconds kRevokeWait{10000};
 // How long a synchronous commit (revoke, stop) may block the loop.
@@ -45,6 +52,10 @@ constexpr milliseconds kMaxRedeliverDelay{30000};
 const std::map<std::string, std::string>& consumer_defaults() {
   static const std::map<std::string, std::string> defaults = {
       {"queued.max.messages.kbytes", "16384"},
+      // librdkafka's high-level consumer counts this over all partitions at once (default
+      // 100000, reached by one deep partition of small records): the byte bound above and the
+      // trigger's own per-partition bound are the ones that should hold.
+      {"queued.min.messages", "1000000"},
   };
   return defaults;
 }
@@ -64,7 +75,8 @@ struct Partition {
 
   std::int32_t id;
   PartitionOffsets offsets;
-  OrderedBuffer<core::Event> buffer;
+  // Records as librdkafka delivered them: their events are made when they are dispatched.
+  OrderedBuffer<MessageHolder> buffer;
   std::size_t in_scheduler = 0;    // Records handed to the dispatcher and not answered yet.
   std::size_t held = 0;            // Records waiting to be dispatched again (failed dead letter).
   std::size_t buffered_bytes = 0;  // Estimated memory of the buffered records.
@@ -74,7 +86,23 @@ struct Partition {
   // The pause before a record whose dead letter failed goes again; doubles while they fail.
   std::chrono::milliseconds redeliver_delay{0};
   bool revoking = false;
+  // No longer assigned, but kept until its records in the scheduler are answered (their
+  // completions point at it).
+  bool dropped = false;
   core::Gauge* lag = nullptr;
+};
+
+class KafkaConsumerTrigger;
+
+// What a record's completion holds: the trigger while it lives, and a count of the records in
+// the scheduler. Two plain pointers fit in std::function's own storage, so a completion costs no
+// allocation. The trigger clears `trigger` when it goes; the last completion after that frees the
+// anchor. Loop thread only.
+struct Anchor {
+  KafkaConsumerTrigger* trigger = nullptr;
+  std::size_t in_scheduler = 0;
+  // Partitions dropped (revoked, torn down) while records of theirs were still in the scheduler.
+  std::vector<std::shared_ptr<Partition>> dropped;
 };
 
 // A record (or several) to dispatch again later: throttled, refused, or a failed dead letter.
@@ -149,11 +177,29 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   ~KafkaConsumerTrigger() override {
-    alive_.reset();
     if (capacity_watch_) {
       context_.dispatcher.unwatch_capacity(*capacity_watch_);
     }
     teardown(/*closed=*/false, /*in_callback=*/false);
+    anchor_->trigger = nullptr;
+    anchor_->dropped.clear();
+    if (anchor_->in_scheduler == 0) {
+      delete anchor_;
+    }
+    // Otherwise the last completion frees it.
+  }
+
+  // A record's completion: `partition` stays valid while the trigger lives (see Anchor).
+  static void on_complete(Anchor* anchor, Partition* partition, core::Event& event,
+                          core::Outcome& outcome) {
+    --anchor->in_scheduler;
+    if (anchor->trigger == nullptr) {
+      if (anchor->in_scheduler == 0) {
+        delete anchor;
+      }
+      return;
+    }
+    anchor->trigger->completed(partition, event, outcome);
   }
 
   std::string describe() const override {
@@ -246,14 +292,14 @@ class KafkaConsumerTrigger final : public Trigger {
       if (message == nullptr) {
         break;
       }
-      take(message);
-      rd_kafka_message_destroy(message);
+      take(MessageHolder(message));
       if (++served >= kMaxRecordsPerWake) {
         more = true;
         break;
       }
     }
     serving_ = false;
+    dispatch_budget_ = kMaxDispatchesPerWake;
     if (closing_) {
       if (rk_ != nullptr && rd_kafka_consumer_closed(rk_)) {
         finish_close();
@@ -263,12 +309,13 @@ class KafkaConsumerTrigger final : public Trigger {
       return;
     }
     pump();
-    if (more && watcher_) {
+    if ((more || dispatch_budget_ == 0) && watcher_) {
       watcher_->kick();
     }
   }
 
-  void take(rd_kafka_message_t* message) {
+  void take(MessageHolder holder) {
+    const rd_kafka_message_t* message = holder.get();
     if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         return;
@@ -290,21 +337,49 @@ class KafkaConsumerTrigger final : public Trigger {
       return;  // Already taken (a fetch that raced a pause/resume).
     }
     records_.inc_unshared();
-    KafkaRecord record;
-    record.topic = rd_kafka_topic_name(message->rkt);
+    if (partition.buffer.buffered() == 0) {
+      partition.oldest_ms = context_.loop.now_ms();
+    }
+    partition.buffered_bytes += record_cost(message);
+    std::optional<std::string_view> key;
+    if (message->key != nullptr) {
+      key.emplace(static_cast<const char*>(message->key), message->key_len);
+    }
+    partition.buffer.push(message->offset, key, std::move(holder));
+    if (!partition.paused && over_high(partition)) {
+      // Paused at once, not after this wake-up's batch. What librdkafka fetched before the
+      // pause is still delivered and kept (at most one fetch, max.partition.fetch.bytes):
+      // dropping it would cost a seek and a fetch round trip at every resume.
+      pause(partition);
+    }
+  }
+
+  // What a buffered record holds: its value and key (headers are not counted), the unit of
+  // max.partition.fetch.bytes, plus what librdkafka keeps for any message (its message and op
+  // structures, about this much). The event made at dispatch costs a few hundred bytes more.
+  static constexpr std::size_t kRecordOverhead = 128;
+  static std::size_t record_cost(const rd_kafka_message_t* message) {
+    return message->len + message->key_len + kRecordOverhead;
+  }
+
+  // The event for a buffered record (triggers/kafka/record.h).
+  core::Event event_of(const rd_kafka_message_t* message) {
+    KafkaRecordView record;
+    record.topic = spec_.topic;
     record.partition = message->partition;
     record.offset = message->offset;
     if (message->key != nullptr) {
       record.key.emplace(static_cast<const char*>(message->key), message->key_len);
     }
     if (message->payload != nullptr) {
-      record.value.assign(static_cast<const char*>(message->payload), message->len);
+      record.value = std::string_view(static_cast<const char*>(message->payload), message->len);
     }
     rd_kafka_timestamp_type_t type;
     record.timestamp_ms = rd_kafka_message_timestamp(message, &type);
     record.timestamp_type = type == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "CREATE_TIME"
                             : type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "LOG_APPEND_TIME"
                                                                          : "NO_TIMESTAMP_TYPE";
+    header_views_.clear();
     rd_kafka_headers_t* headers = nullptr;
     if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         headers != nullptr) {
@@ -314,36 +389,15 @@ class KafkaConsumerTrigger final : public Trigger {
       for (size_t i = 0;
            rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
            ++i) {
-        KafkaHeader header{name, std::nullopt};
+        KafkaHeaderView header{name, std::nullopt};
         if (value != nullptr) {
           header.value.emplace(static_cast<const char*>(value), size);
         }
-        record.headers.push_back(std::move(header));
+        header_views_.push_back(header);
       }
     }
-    std::optional<std::string> key = record.key;
-    core::Event event = record_to_event(std::move(record), /*cloudevents=*/!lambda_);
-    if (partition.buffer.buffered() == 0) {
-      partition.oldest_ms = context_.loop.now_ms();
-    }
-    partition.buffered_bytes += record_cost(event);
-    partition.buffer.push(message->offset, std::move(key), std::move(event));
-    if (!partition.paused && over_high(partition)) {
-      // Paused at once, not after this wake-up's batch. What librdkafka fetched before the
-      // pause is still delivered and kept (at most one fetch, max.partition.fetch.bytes):
-      // dropping it would cost a seek and a fetch round trip at every resume.
-      pause(partition);
-    }
-  }
-
-  // A buffered record's bytes as fetched (value, key, headers), the unit of
-  // max.partition.fetch.bytes; the event around them costs a few hundred bytes more.
-  static std::size_t record_cost(const core::Event& event) {
-    std::size_t cost = event.data.size();
-    for (const auto& attribute : event.attributes) {
-      cost += attribute.value.size();
-    }
-    return cost;
+    record.headers = header_views_;
+    return record_to_event(record, /*cloudevents=*/!lambda_);
   }
 
   bool over_high(const Partition& partition) const {
@@ -395,6 +449,7 @@ class KafkaConsumerTrigger final : public Trigger {
     std::optional<std::uint64_t> next_window;
     bool refused = false;
     // Records waiting to go again come first: they hold their partition's (or key's) place.
+    capacity = std::min(capacity, dispatch_budget_);
     for (std::size_t n = held_.size(); n > 0 && capacity > 0 && !refused; --n) {
       Held held = std::move(held_.front());
       held_.pop_front();
@@ -409,6 +464,7 @@ class KafkaConsumerTrigger final : public Trigger {
       partition->held -= held.events.size();
       redeliveries_.inc_unshared(held.events.size());
       --capacity;
+      --dispatch_budget_;
       refused = !dispatch(partition, std::move(held.events), held.delay);
     }
     bool progress = true;
@@ -428,53 +484,85 @@ class KafkaConsumerTrigger final : public Trigger {
           next_window = next_window ? std::min(*next_window, due) : due;
           continue;
         }
-        std::vector<core::Event> items = partition.buffer.take_ready(batched_ ? batch : 1);
-        if (items.empty()) {
+        taken_.clear();
+        if (partition.buffer.take_ready(batched_ ? batch : 1, taken_) == 0) {
           continue;
         }
-        for (const auto& item : items) {
-          partition.buffered_bytes -= std::min(partition.buffered_bytes, record_cost(item));
+        for (const auto& message : taken_) {
+          partition.buffered_bytes -=
+              std::min(partition.buffered_bytes, record_cost(message.get()));
         }
         partition.oldest_ms = now;
         --capacity;
+        --dispatch_budget_;
         progress = true;
-        refused = !dispatch(shared, std::move(items), milliseconds(0));
+        if (batched_) {
+          std::vector<core::Event> items;
+          items.reserve(taken_.size());
+          for (const auto& message : taken_) {
+            items.push_back(event_of(message.get()));
+          }
+          refused = !dispatch(shared, std::move(items), milliseconds(0));
+        } else {
+          refused = !dispatch_one(shared, event_of(taken_.front().get()));
+        }
+        taken_.clear();
       }
     }
     if (next_window) {
       window_timer_.start(milliseconds(*next_window - now));
     }
+    if (dispatch_budget_ == 0 && watcher_) {
+      watcher_->kick();  // The rest go after the loop's turn (serve() renews the budget).
+    }
     arm_held_timer();
   }
 
-  core::Completion completion_for(const std::shared_ptr<Partition>& partition,
-                                  const core::Event& event) {
-    std::int64_t offset = -1;
-    if (const auto* attribute = core::find_attribute(event.attributes, "kafka.offset")) {
-      offset = std::stoll(attribute->value);
-    }
-    std::optional<std::string> key;
-    if (const auto* attribute = core::find_attribute(event.attributes, "kafka.key")) {
-      key = attribute->value;
-    }
-    return [this, alive = std::weak_ptr<char>(alive_), weak = std::weak_ptr<Partition>(partition),
-            offset, key = std::move(key)](core::Event& done, core::Outcome& outcome) {
-      if (alive.expired()) {
-        return;
-      }
-      completed(weak, offset, key, done, outcome);
+  // The completion of a record of `partition`: it finds the record's offset and key in the
+  // event it is handed back.
+  core::Completion completion_for(Partition* partition) {
+    return [anchor = anchor_, partition](core::Event& done, core::Outcome& outcome) {
+      on_complete(anchor, partition, done, outcome);
     };
+  }
+
+  static bool admitted(scheduler::Admission admission) {
+    return admission == scheduler::Admission::kStarted ||
+           admission == scheduler::Admission::kQueued;
+  }
+
+  // Offers one record's event to the function (no batching). Returns false when it was refused
+  // (throttled: its queue is full until the scheduler's next hand-off); the record is then held
+  // and goes again first.
+  bool dispatch_one(const std::shared_ptr<Partition>& partition, core::Event event) {
+    event.completion = completion_for(partition.get());
+    ++partition->in_scheduler;
+    ++anchor_->in_scheduler;
+    // Refused, the event comes back: dispatch() moves from it only when it admits it.
+    if (admitted(context_.dispatcher.dispatch(function_, std::move(event)))) {
+      return true;
+    }
+    --partition->in_scheduler;
+    --anchor_->in_scheduler;
+    std::vector<core::Event> items;
+    items.push_back(std::move(event));
+    hold(partition, std::move(items), milliseconds(0), /*now=*/true);
+    return false;
   }
 
   // Offers `items` to the function. Returns false when it was refused (throttled: its queue is
   // full until the scheduler's next hand-off); the items are then held and go again first.
   bool dispatch(const std::shared_ptr<Partition>& partition, std::vector<core::Event> items,
                 milliseconds delay) {
+    if (!batched_ && items.size() == 1 && delay.count() == 0) {
+      return dispatch_one(partition, std::move(items.front()));
+    }
     for (auto& item : items) {
-      item.completion = completion_for(partition, item);
+      item.completion = completion_for(partition.get());
     }
     std::size_t count = items.size();
     partition->in_scheduler += count;
+    anchor_->in_scheduler += count;
     scheduler::Admission admission;
     if (batched_) {
       scheduler::BatchEncoder encode;
@@ -489,12 +577,13 @@ class KafkaConsumerTrigger final : public Trigger {
     } else {
       admission = context_.dispatcher.dispatch(function_, std::move(items.front()));
     }
-    if (admission == scheduler::Admission::kStarted || admission == scheduler::Admission::kQueued) {
+    if (admitted(admission)) {
       return true;
     }
     // Not admitted: the items are still ours. They stay in flight for their partition's order
     // and offsets, and go again when the function has room.
     partition->in_scheduler -= count;
+    anchor_->in_scheduler -= count;
     hold(partition, std::move(items), delay, /*now=*/true);
     return false;
   }
@@ -532,20 +621,40 @@ class KafkaConsumerTrigger final : public Trigger {
     }
   }
 
-  void completed(const std::weak_ptr<Partition>& weak, std::int64_t offset,
-                 const std::optional<std::string>& key, core::Event& event,
-                 core::Outcome& outcome) {
-    auto partition = weak.lock();
-    if (!partition) {
+  // The record's offset and key, from the attributes record_to_event() gave its event.
+  static std::int64_t offset_of(const core::Event& event) {
+    std::int64_t offset = -1;
+    if (const auto* attribute = core::find_attribute(event.attributes, "kafka.offset")) {
+      std::from_chars(attribute->value.data(), attribute->value.data() + attribute->value.size(),
+                      offset);
+    }
+    return offset;
+  }
+  static std::optional<std::string_view> key_of(const core::Event& event) {
+    if (const auto* attribute = core::find_attribute(event.attributes, "kafka.key")) {
+      return attribute->value;
+    }
+    return std::nullopt;
+  }
+
+  void completed(Partition* partition_ptr, core::Event& event, core::Outcome& outcome) {
+    if (partition_ptr->dropped) {
       // Revoked before its record was answered (revoke timeout): its offset was not committed
       // by us, so the partition's next owner reads it again.
+      if (--partition_ptr->in_scheduler == 0) {
+        std::erase_if(anchor_->dropped,
+                      [partition_ptr](const auto& kept) { return kept.get() == partition_ptr; });
+      }
       if (orphans_in_scheduler_ > 0) {
         --orphans_in_scheduler_;
       }
       maybe_stopped();
       return;
     }
+    auto partition = partitions_.at(partition_ptr->id);
     --partition->in_scheduler;
+    std::int64_t offset = offset_of(event);
+    std::optional<std::string_view> key = key_of(event);
     bool finished = outcome.ok() || outcome.dead_lettered;
     if (outcome.dead_lettered) {
       dead_letters_.inc_unshared();
@@ -799,6 +908,9 @@ class KafkaConsumerTrigger final : public Trigger {
           "Records of a partition not yet processed and committed (high watermark minus the "
           "commit point), per assigned partition.",
           labels);
+      if (auto it = partitions_.find(id); it != partitions_.end()) {
+        drop(it->second);
+      }
       partitions_[id] = std::move(partition);
       names += fmt::format("{}{}", names.empty() ? "" : ",", id);
     }
@@ -892,6 +1004,7 @@ class KafkaConsumerTrigger final : public Trigger {
         paused_.add_unshared(-1);
       }
       it->second->lag->set(0);
+      drop(it->second);
       partitions_.erase(it);
     }
     revoke_ids_.clear();
@@ -976,6 +1089,12 @@ class KafkaConsumerTrigger final : public Trigger {
     if (watcher_) {
       watcher_->stop();
     }
+    // Buffered records are librdkafka's messages: destroyed before the client is.
+    for (auto& [id, partition] : partitions_) {
+      drop(partition);
+    }
+    partitions_.clear();
+    taken_.clear();
     if (rk_ != nullptr) {
       rd_kafka_t* rk = rk_;
       rk_ = nullptr;
@@ -988,7 +1107,16 @@ class KafkaConsumerTrigger final : public Trigger {
       context_.loop.defer([watcher = std::shared_ptr<QueueWatcher>(std::move(watcher_))] {});
     }
     watcher_.reset();
-    partitions_.clear();
+  }
+
+  // Called before `partition` leaves partitions_: records of it still in the scheduler keep it
+  // (their completions point at it) until they are answered.
+  void drop(const std::shared_ptr<Partition>& partition) {
+    partition->dropped = true;
+    partition->buffer.clear();
+    if (partition->in_scheduler > 0) {
+      anchor_->dropped.push_back(partition);
+    }
   }
 
   TriggerContext& context_;
@@ -1040,12 +1168,15 @@ class KafkaConsumerTrigger final : public Trigger {
   core::Gauge& assigned_;
 
   bool serving_ = false;
+  std::size_t dispatch_budget_ = kMaxDispatchesPerWake;  // Renewed by every serve().
   bool pumping_ = false;
   bool pump_again_ = false;
   bool stopping_ = false;
   bool closing_ = false;
   std::function<void()> on_stopped_;
-  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+  Anchor* anchor_ = new Anchor{this, 0, {}};
+  std::vector<MessageHolder> taken_;           // pump_round()'s records, reused.
+  std::vector<KafkaHeaderView> header_views_;  // event_of()'s headers, reused.
 };
 
 core::Result<ConfHolder> consumer_conf(const config::KafkaConfig& kafka,

@@ -16,9 +16,19 @@ bool PartitionOffsets::take(std::int64_t offset) {
 }
 
 void PartitionOffsets::finish(std::int64_t offset) {
-  auto it =
-      std::lower_bound(entries_.begin(), entries_.end(), offset,
-                       [](const Entry& entry, std::int64_t value) { return entry.offset < value; });
+  if (entries_.empty() || offset < entries_.front().offset) {
+    return;
+  }
+  // Offsets are usually consecutive: the entry is then at its distance from the front.
+  auto it = entries_.end();
+  auto guess = static_cast<std::uint64_t>(offset - entries_.front().offset);
+  if (guess < entries_.size() && entries_[guess].offset == offset) {
+    it = entries_.begin() + static_cast<std::ptrdiff_t>(guess);
+  } else {
+    it = std::lower_bound(
+        entries_.begin(), entries_.end(), offset,
+        [](const Entry& entry, std::int64_t value) { return entry.offset < value; });
+  }
   if (it == entries_.end() || it->offset != offset || it->finished) {
     return;
   }

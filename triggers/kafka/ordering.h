@@ -17,6 +17,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -35,41 +36,47 @@ class OrderedBuffer {
 
   // Appends a record read from the partition (offsets ascending). `key` is nullopt for a record
   // without a key.
-  void push(std::int64_t offset, std::optional<std::string> key, T item) {
+  void push(std::int64_t offset, std::optional<std::string_view> key, T item) {
     ++buffered_;
     if (ordering_ != Ordering::kKey) {
       fifo_.push_back(Entry{offset, std::move(item)});
       return;
     }
-    std::string name = lane(key);
-    Lane& lane = lanes_[name];
+    const std::string& name = lane(key);
+    auto it = lanes_.find(std::string_view(name));
+    if (it == lanes_.end()) {
+      it = lanes_.emplace(name, Lane{}).first;
+    }
+    Lane& lane = it->second;
     lane.entries.push_back(Entry{offset, std::move(item)});
     if (lane.entries.size() == 1 && !lane.busy) {
-      ready_.push_back(std::move(name));
+      ready_.push_back(name);
     }
   }
 
-  // Takes up to `max` records that may be dispatched now and marks them in flight.
-  std::vector<T> take_ready(std::size_t max) {
-    std::vector<T> out;
+  // Takes up to `max` records that may be dispatched now, marks them in flight and appends them
+  // to `out`. Returns how many it took.
+  std::size_t take_ready(std::size_t max, std::vector<T>& out) {
     if (max == 0 || buffered_ == 0) {
-      return out;
+      return 0;
     }
     if (ordering_ == Ordering::kPartition && in_flight_ > 0) {
-      return out;
+      return 0;
     }
+    std::size_t taken = 0;
     if (ordering_ != Ordering::kKey) {
-      while (!fifo_.empty() && out.size() < max) {
+      while (!fifo_.empty() && taken < max) {
         out.push_back(std::move(fifo_.front().item));
         fifo_.pop_front();
-        ++in_flight_;
-        --buffered_;
+        ++taken;
       }
-      return out;
+      in_flight_ += taken;
+      buffered_ -= taken;
+      return taken;
     }
     // Each ready lane gives its head record and becomes busy until that record finishes.
-    while (!ready_.empty() && out.size() < max) {
-      auto it = lanes_.find(ready_.front());
+    while (!ready_.empty() && taken < max) {
+      auto it = lanes_.find(std::string_view(ready_.front()));
       ready_.pop_front();
       if (it == lanes_.end() || it->second.busy || it->second.entries.empty()) {
         continue;
@@ -78,22 +85,29 @@ class OrderedBuffer {
       out.push_back(std::move(lane.entries.front().item));
       lane.entries.pop_front();
       lane.busy = true;
-      ++in_flight_;
-      --buffered_;
+      ++taken;
     }
+    in_flight_ += taken;
+    buffered_ -= taken;
+    return taken;
+  }
+
+  std::vector<T> take_ready(std::size_t max) {
+    std::vector<T> out;
+    take_ready(max, out);
     return out;
   }
 
   // Marks a record taken by take_ready() as finished, freeing its key's lane.
-  void finish(const std::optional<std::string>& key) {
+  void finish(std::optional<std::string_view> key) {
     if (in_flight_ > 0) {
       --in_flight_;
     }
     if (ordering_ != Ordering::kKey) {
       return;
     }
-    std::string name = lane(key);
-    auto it = lanes_.find(name);
+    const std::string& name = lane(key);
+    auto it = lanes_.find(std::string_view(name));
     if (it == lanes_.end()) {
       return;
     }
@@ -101,7 +115,7 @@ class OrderedBuffer {
     if (it->second.entries.empty()) {
       lanes_.erase(it);  // Keys come and go: only lanes with work are kept.
     } else {
-      ready_.push_back(std::move(name));
+      ready_.push_back(name);
     }
   }
 
@@ -133,17 +147,29 @@ class OrderedBuffer {
     bool busy = false;  // A record of this key is in flight.
   };
 
+  struct LaneHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
   // Keyless records share one lane, distinct from every key (the prefix byte tells them apart).
-  static std::string lane(const std::optional<std::string>& key) {
-    return key ? "k" + *key : std::string("n");
+  // Written into a buffer kept for the purpose: no allocation per record once it is grown.
+  const std::string& lane(std::optional<std::string_view> key) {
+    lane_name_.assign(key ? "k" : "n");
+    if (key) {
+      lane_name_.append(*key);
+    }
+    return lane_name_;
   }
 
   Ordering ordering_;
   std::size_t buffered_ = 0;
   std::size_t in_flight_ = 0;
-  std::deque<Entry> fifo_;                       // kPartition and kNone.
-  std::unordered_map<std::string, Lane> lanes_;  // kKey: per key, in offset order.
-  std::deque<std::string> ready_;                // kKey: lanes whose head may go now.
+  std::deque<Entry> fifo_;  // kPartition and kNone.
+  // kKey: per key, in offset order.
+  std::unordered_map<std::string, Lane, LaneHash, std::equal_to<>> lanes_;
+  std::deque<std::string> ready_;  // kKey: lanes whose head may go now.
+  std::string lane_name_;
 };
 
 }  // namespace switchyard::triggers::kafka

@@ -1,7 +1,5 @@
 #include "triggers/kafka/record.h"
 
-#include <fmt/format.h>
-
 #include <charconv>
 
 #include "core/time.h"
@@ -37,8 +35,7 @@ std::optional<Int> parse_int(std::string_view text) {
 }
 
 // Applies one header of the CloudEvents Kafka binding (binary mode) to `event`.
-void apply_cloudevents_header(const std::string& name, const std::string& value,
-                              core::Event& event) {
+void apply_cloudevents_header(std::string_view name, std::string_view value, core::Event& event) {
   std::string key = lower(name);
   if (key == "content-type") {
     event.datacontenttype = value;
@@ -47,7 +44,7 @@ void apply_cloudevents_header(const std::string& name, const std::string& value,
   if (!starts_with(key, "ce_")) {
     return;
   }
-  std::string attribute = key.substr(3);
+  std::string_view attribute = std::string_view(key).substr(3);
   if (attribute == "specversion") {
     return;
   }
@@ -65,55 +62,98 @@ void apply_cloudevents_header(const std::string& name, const std::string& value,
     }
   } else {
     // ce_id lands here too: the event id stays the record's coordinates.
-    event.attributes.push_back({"ce." + attribute, value});
+    std::string name_out = "ce.";
+    name_out += attribute;
+    event.attributes.push_back({std::move(name_out), std::string(value)});
   }
+}
+
+// Appends the decimal digits of `value`.
+void append_number(std::string& out, std::int64_t value) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  out.append(digits, end);
+}
+
+std::string number(std::int64_t value) {
+  std::string out;
+  append_number(out, value);
+  return out;
 }
 
 }  // namespace
 
 std::string record_id(std::string_view topic, std::int32_t partition, std::int64_t offset) {
-  return fmt::format("{}-{}-{}", topic, partition, offset);
+  std::string id;
+  id.reserve(topic.size() + 32);
+  id += topic;
+  id += '-';
+  append_number(id, partition);
+  id += '-';
+  append_number(id, offset);
+  return id;
 }
 
-core::Event record_to_event(KafkaRecord&& record, bool cloudevents) {
+core::Event record_to_event(const KafkaRecordView& record, bool cloudevents) {
   core::Event event;
   event.id = record_id(record.topic, record.partition, record.offset);
-  event.source = "kafka://" + record.topic;
-  event.type = std::string(kRecordEventType);
+  event.source.reserve(8 + record.topic.size());
+  event.source += "kafka://";
+  event.source += record.topic;
+  event.type = kRecordEventType;
   if (record.timestamp_ms >= 0) {
     event.time =
         std::chrono::system_clock::time_point(std::chrono::milliseconds(record.timestamp_ms));
   }
-  event.data = std::move(record.value);
+  event.data.assign(record.value);
   event.synchronous = false;
   auto& attributes = event.attributes;
   attributes.reserve(6 + record.headers.size());
-  attributes.push_back({"kafka.topic", record.topic});
-  attributes.push_back({"kafka.partition", std::to_string(record.partition)});
-  attributes.push_back({"kafka.offset", std::to_string(record.offset)});
+  attributes.push_back({"kafka.topic", std::string(record.topic)});
+  attributes.push_back({"kafka.partition", number(record.partition)});
+  attributes.push_back({"kafka.offset", number(record.offset)});
   if (record.key) {
-    attributes.push_back({"kafka.key", std::move(*record.key)});
+    attributes.push_back({"kafka.key", std::string(*record.key)});
   }
-  attributes.push_back({"kafka.timestamp", std::to_string(record.timestamp_ms)});
-  attributes.push_back({"kafka.timestamp_type", record.timestamp_type});
-  for (auto& header : record.headers) {
-    std::string value = header.value.value_or(std::string());
+  attributes.push_back({"kafka.timestamp", number(record.timestamp_ms)});
+  attributes.push_back({"kafka.timestamp_type", std::string(record.timestamp_type)});
+  for (const auto& header : record.headers) {
+    std::string_view value = header.value.value_or(std::string_view());
     if (header.name == "traceparent") {
       event.traceparent = value;
     }
-    attributes.push_back({std::string(kHeaderPrefix) + header.name, std::move(value)});
+    std::string name(kHeaderPrefix);
+    name += header.name;
+    attributes.push_back({std::move(name), std::string(value)});
   }
   if (cloudevents) {
     // Applied after the headers are copied: the "ce." attributes follow the "kafka." ones.
-    std::size_t count = attributes.size();
-    for (std::size_t i = 0; i < count; ++i) {
-      if (starts_with(attributes[i].key, kHeaderPrefix)) {
-        std::string name = attributes[i].key.substr(kHeaderPrefix.size());
-        std::string value = attributes[i].value;
-        apply_cloudevents_header(name, value, event);
-      }
+    for (const auto& header : record.headers) {
+      apply_cloudevents_header(header.name, header.value.value_or(std::string_view()), event);
     }
   }
+  return event;
+}
+
+core::Event record_to_event(KafkaRecord&& record, bool cloudevents) {
+  std::vector<KafkaHeaderView> headers;
+  headers.reserve(record.headers.size());
+  for (const auto& header : record.headers) {
+    headers.push_back({header.name, header.value ? std::optional<std::string_view>(*header.value)
+                                                 : std::nullopt});
+  }
+  KafkaRecordView view;
+  view.topic = record.topic;
+  view.partition = record.partition;
+  view.offset = record.offset;
+  if (record.key) {
+    view.key = *record.key;
+  }
+  view.headers = headers;
+  view.timestamp_ms = record.timestamp_ms;
+  view.timestamp_type = record.timestamp_type;
+  core::Event event = record_to_event(view, cloudevents);
+  event.data = std::move(record.value);  // Not copied twice.
   return event;
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,24 @@ struct KafkaRecord {
   std::string timestamp_type = "NO_TIMESTAMP_TYPE";  // CREATE_TIME | LOG_APPEND_TIME | ...
 };
 
+// A record as the consumer holds it, by view: what record_to_event() reads, without a copy of
+// the record first (the Kafka trigger's path for every record).
+struct KafkaHeaderView {
+  std::string_view name;
+  std::optional<std::string_view> value;  // nullopt: a header with a null value.
+};
+
+struct KafkaRecordView {
+  std::string_view topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::optional<std::string_view> key;
+  std::string_view value;
+  std::span<const KafkaHeaderView> headers;
+  std::int64_t timestamp_ms = -1;
+  std::string_view timestamp_type = "NO_TIMESTAMP_TYPE";
+};
+
 // "<topic>-<partition>-<offset>": the stable id of a record's event.
 std::string record_id(std::string_view topic, std::int32_t partition, std::int64_t offset);
 
@@ -50,6 +69,7 @@ std::string record_id(std::string_view topic, std::int32_t partition, std::int64
 // id stays the record's coordinates, so that batch item failures and redeliveries name the
 // record), ce_specversion is dropped, and any other ce_<name> becomes "ce.<name>". The header
 // `traceparent` sets the event's trace parent.
+core::Event record_to_event(const KafkaRecordView& record, bool cloudevents);
 core::Event record_to_event(KafkaRecord&& record, bool cloudevents);
 
 // The record an event made by record_to_event() came from: topic, partition, offset, key, value,

@@ -411,6 +411,9 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   void pause(Partition& partition) {
+    spdlog::debug("kafka {} ({}): pausing partition {} ({} records, {} bytes buffered)",
+                  spec_.topic, function_, partition.id, partition.buffer.buffered(),
+                  partition.buffered_bytes);
     partition.paused = true;
     paused_.inc_unshared();
     PartitionListHolder list(rd_kafka_topic_partition_list_new(1));
@@ -710,6 +713,9 @@ class KafkaConsumerTrigger final : public Trigger {
       } else if (partition->paused && under_low(*partition)) {
         partition->paused = false;
         paused_.add_unshared(-1);
+        spdlog::debug("kafka {} ({}): resuming partition {} ({} records, {} bytes buffered)",
+                      spec_.topic, function_, id, partition->buffer.buffered(),
+                      partition->buffered_bytes);
         if (!resume) {
           resume.reset(rd_kafka_topic_partition_list_new(1));
         }
@@ -718,6 +724,24 @@ class KafkaConsumerTrigger final : public Trigger {
     }
     if (resume) {
       rd_kafka_resume_partitions(rk_, resume.get());
+      // librdkafka 2.0 starts fetching a resumed partition only at its fetcher's next wake-up,
+      // up to a second later; a seek to where the partition stands (the pause dropped what was
+      // fetched past it) wakes the fetcher now.
+      PartitionListHolder seek(rd_kafka_topic_partition_list_new(resume->cnt));
+      for (int i = 0; i < resume->cnt; ++i) {
+        auto it = partitions_.find(resume->elems[i].partition);
+        if (it != partitions_.end() && it->second->offsets.next() >= 0) {
+          rd_kafka_topic_partition_list_add(seek.get(), spec_.topic.c_str(), it->first)->offset =
+              it->second->offsets.next();
+        }
+      }
+      if (seek->cnt > 0) {
+        ErrorHolder error(rd_kafka_seek_partitions(rk_, seek.get(), /*timeout_ms=*/0));
+        if (error) {
+          spdlog::debug("kafka {} ({}): seek on resume failed: {}", spec_.topic, function_,
+                        rd_kafka_error_string(error.get()));
+        }
+      }
       watcher_->kick();
     }
   }

@@ -512,8 +512,11 @@ def soak(args, work, daemon, redis, mock, http_port, rec):
         by_type[function][error_type] += 1
 
     ok = True
-    print("soak: %d s, %d kill -9 of the daemon, %d redis-server restarts, drained in %.0f s, "
-          "clean exit %s" % (args.seconds, kills, redis_restarts, drain_seconds, exit_code == 0))
+    drain = "drained in %.0f s" % drain_seconds if redis_done and kafka_done else \
+        "drain gave up after %.0f s (redis done %s, kafka done %s)" % (drain_seconds, redis_done,
+                                                                      kafka_done)
+    print("soak: %d s, %d kill -9 of the daemon, %d redis-server restarts, %s, clean exit %s"
+          % (args.seconds, kills, redis_restarts, drain, exit_code == 0))
     print("  kafka faults: %s" % (", ".join("%s: %d" % kv for kv in kafka_faults.items())
                                   or "none"))
     print("  kafka healthy records processed before the drain: %d of %d accepted"

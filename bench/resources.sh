@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Resource bounds of the running daemon: peak RSS (VmHWM), open file descriptors and threads
 # under load that must not make them grow without bound.
-#   1. idle HTTP connections: 1,000 then 10,000 kept open (limits.max_connections 20000);
-#   2. a flood of 429s: wrk -c256 for SECONDS against a function with 1 slot and no queue;
-#   3. a deep Redis stream: 10,000 then 100,000 entries waiting, consumed by a 4-slot function.
+#   1. http:  idle HTTP connections: 1,000 then 10,000 kept open (limits.max_connections 20000);
+#   2. flood: a flood of 429s: wrk -c256 for SECONDS against a function with 1 slot and no queue;
+#   3. redis: a deep Redis stream: 10,000 then 100,000 entries waiting, consumed by a 4-slot
+#             function;
+#   4. kafka: a deep Kafka topic (the kafka_mock process): 8 partitions holding 20,000 then
+#             200,000 records of 100 bytes, consumed by a slow 2-slot function.
 # Each figure is printed; the point is that RSS stays flat as the depth or count grows.
-# Usage: bash bench/resources.sh BUILD_DIR [SECONDS]
+# Usage: bash bench/resources.sh BUILD_DIR [SECONDS] [SECTION,...]  (default: every section)
 set -euo pipefail
-build_dir=$(cd "${1:?usage: $0 BUILD_DIR [SECONDS]}" && pwd)
+build_dir=$(cd "${1:?usage: $0 BUILD_DIR [SECONDS] [http,flood,redis,kafka]}" && pwd)
 seconds=${2:-10}
+sections=${3:-http,flood,redis,kafka}
 bin="$build_dir/switchyard"
 examples="$build_dir/examples"
 source "$(dirname "$0")/lib.sh"
+
+# wanted SECTION: whether SECTION was asked for.
+wanted() {
+  [[ ",$sections," == *",$1,"* ]]
+}
 
 # start_daemon DIR: runs the daemon on DIR/switchyard.yaml; sets daemon_pid, http_port.
 start_daemon() {
@@ -60,6 +69,7 @@ YAML
 ulimit -n "$(ulimit -Hn)"  # The daemon and the client each hold one end of every connection.
 
 # ---- 1. Idle HTTP connections ----
+if wanted http; then
 config "$work/http" ""
 cat > "$work/http/functions.d/hello.yaml" <<YAML
 name: hello
@@ -93,8 +103,10 @@ done
 sleep 1
 report "after they closed"
 stop_daemon
+fi
 
 # ---- 2. A flood of 429s ----
+if wanted flood; then
 config "$work/flood" ""
 cat > "$work/flood/functions.d/sleep.yaml" <<YAML
 name: sleep
@@ -115,8 +127,10 @@ out=$(wrk -t2 -c256 -d"${seconds}s" -s "$work/post.lua" "http://127.0.0.1:$http_
 echo "$out" | grep -E "requests in|Non-2xx|Socket errors" | sed 's/^/  wrk: /'
 report "after the flood"
 stop_daemon
+fi
 
 # ---- 3. A deep Redis stream ----
+if wanted redis; then
 redis_port=$(free_port)
 mkdir -p "$work/redis"
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --save "" \
@@ -149,3 +163,61 @@ YAML
   report "depth $depth, after ${seconds}s (lag $lag)"
   stop_daemon
 done
+fi
+
+# ---- 4. A deep Kafka topic ----
+if wanted kafka; then
+mock="$build_dir/tests/integration/kafka_mock"
+recorder="$build_dir/tests/integration/libkafka_recorder.so"
+for file in "$mock" "$recorder"; do
+  if [ ! -e "$file" ]; then
+    echo "$file is missing: build the tests (kafka_mock, kafka_recorder) first" >&2
+    exit 1
+  fi
+done
+# Each partition buffers up to twice max.partition.fetch.bytes of record bytes (2 MiB by default,
+# about 15,000 of these records; each costs some hundreds of bytes more as an event), so RSS grows
+# with the depth until the buffers are full; with 64 KiB fetches (a 128 KiB bound) both depths
+# are past it.
+echo "== a deep Kafka topic (8 partitions of 100-byte records; 2 slots, queue 100, 2 ms per record)"
+for depth in 20000 200000; do
+  # One mock cluster per depth; its stdin is a fifo held open here, so it lives until closed.
+  mkdir -p "$work/kafka$depth"
+  mkfifo "$work/kafka$depth/mock.in"
+  "$mock" deep 8 "$depth" 100 < "$work/kafka$depth/mock.in" > "$work/kafka$depth/mock.out" \
+    2> "$work/kafka$depth/mock.err" &
+  pids+=("$!")
+  exec {mock_fd}> "$work/kafka$depth/mock.in"
+  for _ in $(seq 1 1200); do
+    if grep -q '^bootstrap ' "$work/kafka$depth/mock.out"; then break; fi
+    sleep 0.1
+  done
+  bootstrap=$(awk '/^bootstrap / {print $2}' "$work/kafka$depth/mock.out")
+  if [ -z "$bootstrap" ]; then
+    cat "$work/kafka$depth/mock.err" >&2
+    exit 1
+  fi
+  for fetch in default 65536; do
+    dir="$work/kafka$depth/$fetch"
+    properties=""
+    if [ "$fetch" != default ]; then
+      properties=", properties: { max.partition.fetch.bytes: \"$fetch\" }"
+    fi
+    config "$dir" "kafka: { brokers: \"$bootstrap\"$properties }"
+    cat > "$dir/functions.d/slow.yaml" <<YAML
+name: slow
+library: $recorder
+concurrency: 2
+queue: 100
+env: { OUT_FILE: "$dir/out", SLEEP_US: "2000" }
+triggers:
+  - kafka: { topic: deep, group_id: deep-$fetch, ordering: none }
+YAML
+    start_daemon "$dir"
+    sleep "$seconds"
+    report "depth $depth, fetch $fetch, ${seconds}s: $(cat "$dir/out" 2> /dev/null | wc -l) done"
+    stop_daemon
+  done
+  exec {mock_fd}>&-
+done
+fi

@@ -125,6 +125,22 @@ std::map<std::int32_t, std::int64_t> KafkaMockCluster::committed(const std::stri
   return out;
 }
 
+std::map<std::int32_t, std::int64_t> KafkaMockCluster::end_offsets(const std::string& topic,
+                                                                   int partitions,
+                                                                   int timeout_ms) {
+  std::map<std::int32_t, std::int64_t> out;
+  for (int p = 0; p < partitions; ++p) {
+    std::int64_t low = -1;
+    std::int64_t high = -1;
+    if (rd_kafka_query_watermark_offsets(handle_, topic.c_str(), p, &low, &high, timeout_ms) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      high = -1;
+    }
+    out[p] = high;
+  }
+  return out;
+}
+
 std::vector<ReadRecord> KafkaMockCluster::read_all(const std::string& topic, int partitions,
                                                    std::size_t expected, int timeout_ms) {
   std::vector<ReadRecord> out;

@@ -53,6 +53,11 @@ class KafkaMockCluster {
   std::map<std::int32_t, std::int64_t> committed(const std::string& group, const std::string& topic,
                                                  int partitions);
 
+  // The end offset (high watermark) of partitions 0..partitions-1 of `topic`, -1 for a
+  // partition whose end could not be read within `timeout_ms`.
+  std::map<std::int32_t, std::int64_t> end_offsets(const std::string& topic, int partitions,
+                                                   int timeout_ms = 10000);
+
   // Every record of `topic` (partitions 0..partitions-1), read from the beginning until
   // `expected` records were read or `timeout_ms` passed.
   std::vector<ReadRecord> read_all(const std::string& topic, int partitions, std::size_t expected,

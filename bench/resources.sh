@@ -5,8 +5,8 @@
 #   2. flood: a flood of 429s: wrk -c256 for SECONDS against a function with 1 slot and no queue;
 #   3. redis: a deep Redis stream: 10,000 then 100,000 entries waiting, consumed by a 4-slot
 #             function;
-#   4. kafka: a deep Kafka topic (the kafka_mock process): 8 partitions holding 20,000 then
-#             200,000 records of 100 bytes, consumed by a slow 2-slot function.
+#   4. kafka: a deep Kafka topic (the kafka_mock process): 8 partitions holding 20,000, 200,000
+#             then 400,000 records of 100 bytes, consumed by a slow 2-slot function.
 # Each figure is printed; the point is that RSS stays flat as the depth or count grows.
 # Usage: bash bench/resources.sh BUILD_DIR [SECONDS] [SECTION,...]  (default: every section)
 set -euo pipefail
@@ -175,12 +175,13 @@ for file in "$mock" "$recorder"; do
     exit 1
   fi
 done
-# Each partition buffers up to twice max.partition.fetch.bytes of record bytes (2 MiB by default,
-# about 15,000 of these records; each costs some hundreds of bytes more as an event), so RSS grows
-# with the depth until the buffers are full; with 64 KiB fetches (a 128 KiB bound) both depths
-# are past it.
+# Each partition buffers up to twice max.partition.fetch.bytes (2 MiB by default; each record
+# counts its value and key plus 128 bytes: about 9,000 of these records), so RSS grows with the
+# depth until the buffers are full (20,000 records are below it, 200,000 past it), and is flat
+# after; with 64 KiB fetches (a 128 KiB bound) every depth is past it. KAFKA_DEPTHS overrides
+# the depths.
 echo "== a deep Kafka topic (8 partitions of 100-byte records; 2 slots, queue 100, 2 ms per record)"
-for depth in 20000 200000; do
+for depth in ${KAFKA_DEPTHS:-20000 200000 400000}; do
   # One mock cluster per depth; its stdin is a fifo held open here, so it lives until closed.
   mkdir -p "$work/kafka$depth"
   mkfifo "$work/kafka$depth/mock.in"

@@ -90,6 +90,7 @@ struct Setup {
   std::string properties;  // Extra YAML lines under kafka.properties.
   int sleep_us = 0;        // How long each invocation takes.
   int queue = 100;
+  bool default_commit_interval = false;  // Else 200ms, so that tests do not wait for commits.
 };
 
 // A daemon config with one function, kafka_recorder, on `topic`.
@@ -107,8 +108,8 @@ std::string write_config(const TempDir& dir, const std::string& bootstraps,
       "  brokers: \"" +
       bootstraps +
       "\"\n"
-      "  properties:\n"
-      "    auto.commit.interval.ms: \"200\"\n"
+      "  properties:\n" +
+      std::string(setup.default_commit_interval ? "" : "    auto.commit.interval.ms: \"200\"\n") +
       // A killed or stopped member leaves the group quickly, so that tests do not wait 45s.
       "    session.timeout.ms: \"6000\"\n"
       "    heartbeat.interval.ms: \"500\"\n" +
@@ -612,4 +613,28 @@ TEST_CASE(
   CHECK(seen.duplicates == 0);
   CHECK(std::count_if(lines.begin(), lines.end(), [](const Line& l) { return l.kind == 'F'; }) ==
         2);
+}
+
+TEST_CASE("offsets are committed every second unless configured otherwise") {
+  KafkaMockCluster cluster;
+  REQUIRE(cluster.ok());
+  cluster.create_topic("events", 8);
+  REQUIRE(cluster.produce("events", 8000, key_of, value_of));
+  TempDir dir;
+  Setup setup;
+  setup.sleep_us = 8000;  // 8 partitions, one record each at a time: about 1,000 records/s.
+  setup.default_commit_interval = true;
+  std::string config = write_config(dir, cluster.bootstraps(), "events", setup);
+  std::string out = dir.path() + "/out.txt";
+  RunningDaemon daemon(kBin, config);
+  INFO(daemon.process().err());
+  REQUIRE(daemon.ready());
+  REQUIRE(eventually([&] { return read_lines(out).size() >= 200; }, 30s));
+  const std::string series =
+      "switchyard_kafka_commits_total{function=\"recorder\",topic=\"events\",result=\"ok\"}";
+  double before = metric(metrics_of(daemon), series);
+  // librdkafka's own default would be one commit every 5s.
+  CHECK(eventually([&] { return metric(metrics_of(daemon), series) >= before + 3; }, 4500ms));
+  MESSAGE("commits while records flowed: " << metric(metrics_of(daemon), series) - before);
+  CHECK(daemon.stop().exit_code == 0);
 }

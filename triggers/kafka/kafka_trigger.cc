@@ -52,6 +52,9 @@ constexpr milliseconds kMaxRedeliverDelay{30000};
 const std::map<std::string, std::string>& consumer_defaults() {
   static const std::map<std::string, std::string> defaults = {
       {"queued.max.messages.kbytes", "16384"},
+      // How often the trigger commits (its own timer; librdkafka's auto-commit is off, and its
+      // default for this is 5000).
+      {"auto.commit.interval.ms", "1000"},
       // librdkafka's high-level consumer counts this over all partitions at once (default
       // 100000, reached by one deep partition of small records): the byte bound above and the
       // trigger's own per-partition bound are the ones that should hold.

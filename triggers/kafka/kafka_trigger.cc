@@ -52,6 +52,11 @@ constexpr milliseconds kMaxRedeliverDelay{30000};
 const std::map<std::string, std::string>& consumer_defaults() {
   static const std::map<std::string, std::string> defaults = {
       {"queued.max.messages.kbytes", "16384"},
+      // A partition resumed after a backpressure pause joins the next Fetch request only when
+      // the broker answers the one in flight, which it may hold this long when the other
+      // partitions have nothing new (librdkafka's default is 500). An idle consumer then asks
+      // each broker up to 10 times a second.
+      {"fetch.wait.max.ms", "100"},
       // How often the trigger commits (its own timer; librdkafka's auto-commit is off, and its
       // default for this is 5000).
       {"auto.commit.interval.ms", "1000"},

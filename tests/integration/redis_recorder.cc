@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -46,10 +47,17 @@ void append_line(const std::string& text) {
   ::close(fd);
 }
 
-void write_high_water(int value) {
+// Writes the highest value seen so far. Serialised, and reading the maximum under the lock: a
+// writer that reached a lower mark but renamed its file last (a slow rename under I/O load)
+// would otherwise leave that lower mark behind.
+std::mutex g_hwm_mutex;
+
+void write_high_water() {
   if (g_hwm_file.empty()) {
     return;
   }
+  std::lock_guard<std::mutex> lock(g_hwm_mutex);
+  int value = g_high_water.load();
   std::string tmp = g_hwm_file + ".tmp" + std::to_string(value);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -68,7 +76,7 @@ struct Running {
     int seen = g_high_water.load();
     while (now > seen) {
       if (g_high_water.compare_exchange_weak(seen, now)) {
-        write_high_water(now);
+        write_high_water();
         break;
       }
     }

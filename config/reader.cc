@@ -413,7 +413,7 @@ namespace {
 // starting with `,`; a `,` after a tag on a later line; a tag before an explicit `?` key).
 // libyaml is a small, heavily fuzzed C parser that rejects malformed input at once: every file
 // passes through it first, together with a check for the YAML features switchyard files do not
-// use (tags, aliases), and yaml-cpp only sees what passed. Returns the first problem, if any.
+// use (tags, anchors, aliases), and yaml-cpp only sees what passed. Returns the first problem, if any.
 struct SyntaxError {
   YAML::Mark mark;  // 0-based line and column.
   std::string message;
@@ -444,25 +444,35 @@ std::optional<SyntaxError> check_syntax(std::string_view yaml) {
       break;
     }
     // What switchyard files never need, refused before yaml-cpp sees it: tags (yaml-cpp 0.7
-    // spins forever on a tag before an explicit key, found by fuzzing) and aliases (a few nested
-    // ones expand to gigabytes: the "billion laughs").
+    // spins forever on a tag before an explicit key, found by fuzzing), anchors (it also spins
+    // on an anchor before some flow text, found by fuzzing; and they serve only aliases) and
+    // aliases (a few nested ones expand to gigabytes: the "billion laughs").
     const yaml_char_t* tag = nullptr;
+    const yaml_char_t* anchor = nullptr;
     if (event.type == YAML_SCALAR_EVENT) {
       tag = event.data.scalar.tag;
+      anchor = event.data.scalar.anchor;
     } else if (event.type == YAML_SEQUENCE_START_EVENT) {
       tag = event.data.sequence_start.tag;
+      anchor = event.data.sequence_start.anchor;
     } else if (event.type == YAML_MAPPING_START_EVENT) {
       tag = event.data.mapping_start.tag;
+      anchor = event.data.mapping_start.anchor;
     }
-    if (tag != nullptr || event.type == YAML_ALIAS_EVENT) {
+    if (tag != nullptr || anchor != nullptr || event.type == YAML_ALIAS_EVENT) {
       SyntaxError found;
       found.mark.pos = static_cast<int>(event.start_mark.index);
       found.mark.line = static_cast<int>(event.start_mark.line);
       found.mark.column = static_cast<int>(event.start_mark.column);
-      found.message = tag != nullptr
-                          ? "tags (" + std::string(reinterpret_cast<const char*>(tag)) +
-                                ") are not supported in switchyard files"
-                          : "aliases (*name) are not supported in switchyard files";
+      if (tag != nullptr) {
+        found.message = "tags (" + std::string(reinterpret_cast<const char*>(tag)) +
+                        ") are not supported in switchyard files";
+      } else if (anchor != nullptr) {
+        found.message = "anchors (&" + std::string(reinterpret_cast<const char*>(anchor)) +
+                        ") are not supported in switchyard files";
+      } else {
+        found.message = "aliases (*name) are not supported in switchyard files";
+      }
       error = std::move(found);
       yaml_event_delete(&event);
       break;

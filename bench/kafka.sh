@@ -37,21 +37,7 @@ source "$(dirname "$0")/lib.sh"
 
 now() { date +%s.%N; }
 
-# The mock cluster: its stdin is a fifo held open by this script, so it lives until we exit.
-mkfifo "$work/mock.in"
-"$mock" bench "$partitions" "$records" 100 <"$work/mock.in" >"$work/mock.out" 2>"$work/mock.err" &
-pids+=($!)
-exec 3>"$work/mock.in"
-for _ in $(seq 1 1200); do
-  if grep -q '^bootstrap ' "$work/mock.out"; then break; fi
-  sleep 0.1
-done
-bootstrap=$(awk '/^bootstrap / {print $2}' "$work/mock.out")
-if [ -z "$bootstrap" ]; then
-  echo "the mock cluster did not start:" >&2
-  cat "$work/mock.err" >&2
-  exit 1
-fi
+start_mock "$work/mock" bench "$partitions" "$records" 100
 echo "mock cluster $bootstrap: topic bench, $partitions partitions x $per_partition records of 100 bytes"
 
 # kcat: the same topic, from the beginning, to /dev/null.

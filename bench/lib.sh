@@ -12,3 +12,26 @@ trap cleanup EXIT
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# start_mock DIR ARGS...: runs the kafka_mock process ($mock) with ARGS in DIR, its stdin a
+# fifo held open on fd $mock_fd (it lives until that closes or the script exits); waits for its
+# bootstrap line and sets `bootstrap`, or prints its errors and exits 1.
+start_mock() {
+  local dir=$1
+  shift
+  mkdir -p "$dir"
+  mkfifo "$dir/mock.in"
+  "$mock" "$@" <"$dir/mock.in" >"$dir/mock.out" 2>"$dir/mock.err" &
+  pids+=("$!")
+  exec {mock_fd}>"$dir/mock.in"
+  for _ in $(seq 1 1200); do
+    if grep -q '^bootstrap ' "$dir/mock.out"; then break; fi
+    sleep 0.1
+  done
+  bootstrap=$(awk '/^bootstrap / {print $2}' "$dir/mock.out")
+  if [ -z "$bootstrap" ]; then
+    echo "the mock cluster did not start:" >&2
+    cat "$dir/mock.err" >&2
+    exit 1
+  fi
+}

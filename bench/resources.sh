@@ -182,22 +182,7 @@ done
 # the depths.
 echo "== a deep Kafka topic (8 partitions of 100-byte records; 2 slots, queue 100, 2 ms per record)"
 for depth in ${KAFKA_DEPTHS:-20000 200000 400000}; do
-  # One mock cluster per depth; its stdin is a fifo held open here, so it lives until closed.
-  mkdir -p "$work/kafka$depth"
-  mkfifo "$work/kafka$depth/mock.in"
-  "$mock" deep 8 "$depth" 100 < "$work/kafka$depth/mock.in" > "$work/kafka$depth/mock.out" \
-    2> "$work/kafka$depth/mock.err" &
-  pids+=("$!")
-  exec {mock_fd}> "$work/kafka$depth/mock.in"
-  for _ in $(seq 1 1200); do
-    if grep -q '^bootstrap ' "$work/kafka$depth/mock.out"; then break; fi
-    sleep 0.1
-  done
-  bootstrap=$(awk '/^bootstrap / {print $2}' "$work/kafka$depth/mock.out")
-  if [ -z "$bootstrap" ]; then
-    cat "$work/kafka$depth/mock.err" >&2
-    exit 1
-  fi
+  start_mock "$work/kafka$depth" deep 8 "$depth" 100  # One mock cluster per depth.
   for fetch in default 65536; do
     dir="$work/kafka$depth/$fetch"
     properties=""

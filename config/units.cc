@@ -183,8 +183,8 @@ core::Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
                      "of milliseconds");
     }
     if (!part || __builtin_add_overflow(total, *part, &total) ||
-        total > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      return invalid("duration", text, "too large");
+        total > static_cast<std::uint64_t>(kMaxDuration.count())) {
+      return invalid("duration", text, "too large (at most 876000h, 100 years)");
     }
   }
   return std::chrono::milliseconds(static_cast<std::int64_t>(total));

@@ -12,9 +12,13 @@
 
 namespace switchyard::config {
 
+inline constexpr std::chrono::milliseconds kMaxDuration = std::chrono::hours(24 * 365 * 100);
+
 // Parses "250ms", "5s", "2m", "1h", "1.5s", compounds such as "1m30s", or a bare "0".
 // The resolution is one millisecond: "us" and "ns" are rejected rather than silently rounded,
 // and so is a fraction that does not come out as whole milliseconds ("1.5ms").
+// At most kMaxDuration, so that a clock's now() plus any configured duration stays far inside
+// the range of a nanosecond time_point (about 292 years either side of 1970).
 core::Result<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 // Parses a byte count: "512", "512B", powers of 1024 ("64KiB", "6MiB", "1GiB", "1TiB") or

@@ -12,6 +12,8 @@
 #include <optional>
 #include <utility>
 
+#include "config/units.h"
+
 namespace switchyard::triggers::cron {
 
 namespace {
@@ -184,45 +186,6 @@ core::Status parse_range_item(std::string_view item, FieldKind kind, std::uint64
   return {};
 }
 
-// Parses a Go-style duration made of <number><unit> parts, units h, m, s and ms.
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  if (text.empty()) {
-    return std::nullopt;
-  }
-  std::int64_t total = 0;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    std::size_t digits_end = i;
-    while (digits_end < text.size() && text[digits_end] >= '0' && text[digits_end] <= '9') {
-      ++digits_end;
-    }
-    const auto number = parse_number(text.substr(i, digits_end - i));
-    if (!number) {
-      return std::nullopt;
-    }
-    std::size_t unit_end = digits_end;
-    while (unit_end < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_end]))) {
-      ++unit_end;
-    }
-    const std::string_view unit = text.substr(digits_end, unit_end - digits_end);
-    std::int64_t scale = 0;
-    if (unit == "h") {
-      scale = 3'600'000;
-    } else if (unit == "m") {
-      scale = 60'000;
-    } else if (unit == "s") {
-      scale = 1'000;
-    } else if (unit == "ms") {
-      scale = 1;
-    } else {
-      return std::nullopt;
-    }
-    total += *number * scale;
-    i = unit_end;
-  }
-  return std::chrono::milliseconds(total);
-}
-
 std::vector<std::string_view> split_fields(std::string_view text) {
   std::vector<std::string_view> fields;
   std::size_t i = 0;
@@ -322,10 +285,10 @@ core::Result<Schedule> Schedule::parse(std::string_view expression, std::string_
     if (upper.rfind("@EVERY", 0) == 0 &&
         (upper.size() == 6 || std::isspace(static_cast<unsigned char>(upper[6])))) {
       const std::string_view duration_text = trim(text.substr(6));
-      const auto duration = parse_duration(duration_text);
+      // The daemon's one duration syntax ("90s", "1h30m"), capped at config::kMaxDuration.
+      const auto duration = config::parse_duration(duration_text);
       if (!duration) {
-        return invalid("@every: invalid duration " + quoted(duration_text) +
-                       " (expected e.g. 90s or 1h30m)");
+        return invalid("@every: " + duration.error().message());
       }
       if (*duration < std::chrono::seconds(1)) {
         return invalid("@every: duration " + quoted(duration_text) + " is shorter than 1s");

@@ -54,7 +54,10 @@ TEST_CASE("parse_duration rejects what it cannot represent, saying what is expec
   CHECK(duration_error("99999999999999999999h") ==
         "invalid duration \"99999999999999999999h\": expected a number followed by ms, s, m or h "
         "(e.g. 250ms, 5s)");
-  CHECK(duration_error("9999999999999999h") == "invalid duration \"9999999999999999h\": too large");
+  CHECK(duration_error("9999999999999999h") ==
+        "invalid duration \"9999999999999999h\": too large (at most 876000h, 100 years)");
+  CHECK(parse_duration("876000h").value() == kMaxDuration);
+  CHECK(duration_error("876000h1ms").find("too large") != std::string::npos);
 }
 
 TEST_CASE("parse_size accepts binary and decimal units") {

@@ -139,6 +139,13 @@ TEST_CASE("@every counts real time from the previous fire") {
   REQUIRE(long_every.ok());
   CHECK(long_every->every() == std::chrono::minutes(90));
   CHECK(Schedule::parse("@every 1s").ok());
+  // The longest interval saturates at the end of the clock's range instead of overflowing.
+  auto century = Schedule::parse("@every 876000h");
+  REQUIRE(century.ok());
+  auto t = utc(2026, 1, 1);
+  t = century->next(century->next(t));
+  CHECK(t > utc(2225, 1, 1));
+  CHECK(century->next(t) == std::chrono::system_clock::time_point::max());
   CHECK_FALSE(Schedule::parse("0 * * * *")->is_every());
   // The repeated hour is real time too, so the interval does not stretch across it.
   CHECK(
@@ -353,8 +360,15 @@ TEST_CASE("error messages point at the field") {
   CHECK(parse_error("@fortnightly") == "unknown macro \"@fortnightly\"");
   CHECK(parse_error("@every 500ms") == "@every: duration \"500ms\" is shorter than 1s");
   CHECK(parse_error("@every soon") ==
-        "@every: invalid duration \"soon\" (expected e.g. 90s or 1h30m)");
-  CHECK(parse_error("@every") == "@every: invalid duration \"\" (expected e.g. 90s or 1h30m)");
+        "@every: invalid duration \"soon\": expected a number followed by ms, s, m or h (e.g. "
+        "250ms, 5s)");
+  CHECK(parse_error("@every") ==
+        "@every: invalid duration \"\": expected a number followed by ms, s, m or h (e.g. 250ms, "
+        "5s)");
+  // Found by the fuzzer: a duration of centuries overflowed the nanosecond clock in next().
+  CHECK(parse_error("@every 99999h999h99h995h99560h99h995h999h93h999h999990h") ==
+        "@every: invalid duration \"99999h999h99h995h99560h99h995h999h93h999h999990h\": too large "
+        "(at most 876000h, 100 years)");
   CHECK(parse_error("0 0 * * *", "Mars/Olympus_Mons") == "unknown time zone \"Mars/Olympus_Mons\"");
   CHECK(parse_error("0 0 30 2 *") == "never fires: day-of-month 30 does not occur in February");
 }

@@ -42,16 +42,24 @@ class OrderedBuffer {
       fifo_.push_back(Entry{offset, std::move(item)});
       return;
     }
-    const std::string& name = lane(key);
+    const std::string& name = lane_name(key);
     auto it = lanes_.find(std::string_view(name));
     if (it == lanes_.end()) {
       it = lanes_.emplace(name, Lane{}).first;
+    } else if (it->second.tail == kNil && !it->second.busy) {
+      --idle_lanes_;
     }
     Lane& lane = it->second;
-    lane.entries.push_back(Entry{offset, std::move(item)});
-    if (lane.entries.size() == 1 && !lane.busy) {
-      ready_.push_back(name);
+    const std::uint32_t node = allocate(offset, std::move(item));
+    if (lane.tail == kNil) {
+      lane.head = node;
+      if (!lane.busy) {
+        ready_.push_back(&lane);
+      }
+    } else {
+      nodes_[lane.tail].next = node;
     }
+    lane.tail = node;
   }
 
   // Takes up to `max` records that may be dispatched now, marks them in flight and appends them
@@ -76,14 +84,16 @@ class OrderedBuffer {
     }
     // Each ready lane gives its head record and becomes busy until that record finishes.
     while (!ready_.empty() && taken < max) {
-      auto it = lanes_.find(std::string_view(ready_.front()));
+      Lane& lane = *ready_.front();
       ready_.pop_front();
-      if (it == lanes_.end() || it->second.busy || it->second.entries.empty()) {
-        continue;
+      Node& head = nodes_[lane.head];
+      out.push_back(std::move(head.item));
+      const std::uint32_t next = head.next;
+      release(lane.head);
+      lane.head = next;
+      if (next == kNil) {
+        lane.tail = kNil;
       }
-      Lane& lane = it->second;
-      out.push_back(std::move(lane.entries.front().item));
-      lane.entries.pop_front();
       lane.busy = true;
       ++taken;
     }
@@ -106,16 +116,20 @@ class OrderedBuffer {
     if (ordering_ != Ordering::kKey) {
       return;
     }
-    const std::string& name = lane(key);
-    auto it = lanes_.find(std::string_view(name));
-    if (it == lanes_.end()) {
-      return;
+    auto it = lanes_.find(std::string_view(lane_name(key)));
+    if (it == lanes_.end() || !it->second.busy) {
+      return;  // Not taken: nothing to free (and a lane is never queued twice in ready_).
     }
-    it->second.busy = false;
-    if (it->second.entries.empty()) {
-      lanes_.erase(it);  // Keys come and go: only lanes with work are kept.
+    Lane& lane = it->second;
+    lane.busy = false;
+    if (lane.head != kNil) {
+      ready_.push_back(&lane);
+    } else if (idle_lanes_ >= kKeptIdleLanes) {
+      lanes_.erase(it);
     } else {
-      ready_.push_back(name);
+      // Kept for the next record of its key (no allocation per record), but only so many idle
+      // lanes: keys come and go.
+      ++idle_lanes_;
     }
   }
 
@@ -123,8 +137,10 @@ class OrderedBuffer {
   void clear() {
     fifo_.clear();
     ready_.clear();
+    nodes_.clear();
+    free_ = kNil;
     for (auto it = lanes_.begin(); it != lanes_.end();) {
-      it->second.entries.clear();
+      it->second.head = it->second.tail = kNil;
       if (it->second.busy) {
         ++it;
       } else {
@@ -132,19 +148,33 @@ class OrderedBuffer {
       }
     }
     buffered_ = 0;
+    idle_lanes_ = 0;
   }
 
   std::size_t buffered() const { return buffered_; }
   std::size_t in_flight() const { return in_flight_; }
+  // kKey: lanes held, busy, waiting or idle (for tests of the bound).
+  std::size_t lanes() const { return lanes_.size(); }
 
  private:
+  static constexpr std::uint32_t kNil = UINT32_MAX;
+  // Lanes with nothing buffered or in flight kept for their keys' next records.
+  static constexpr std::size_t kKeptIdleLanes = 1024;
+
   struct Entry {
     std::int64_t offset;
     T item;
   };
+  // kKey: a buffered record, linked into its lane; slots are reused through a free list.
+  struct Node {
+    std::int64_t offset;
+    T item;
+    std::uint32_t next;
+  };
   struct Lane {
-    std::deque<Entry> entries;
-    bool busy = false;  // A record of this key is in flight.
+    std::uint32_t head = kNil;  // Oldest buffered record of the key.
+    std::uint32_t tail = kNil;
+    bool busy = false;          // A record of this key is in flight.
   };
 
   struct LaneHash {
@@ -152,9 +182,26 @@ class OrderedBuffer {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
+  std::uint32_t allocate(std::int64_t offset, T item) {
+    if (free_ != kNil) {
+      const std::uint32_t node = free_;
+      free_ = nodes_[node].next;
+      nodes_[node].offset = offset;
+      nodes_[node].item = std::move(item);
+      nodes_[node].next = kNil;
+      return node;
+    }
+    nodes_.push_back(Node{offset, std::move(item), kNil});
+    return static_cast<std::uint32_t>(nodes_.size() - 1);
+  }
+  void release(std::uint32_t node) {
+    nodes_[node].next = free_;
+    free_ = node;
+  }
+
   // Keyless records share one lane, distinct from every key (the prefix byte tells them apart).
   // Written into a buffer kept for the purpose: no allocation per record once it is grown.
-  const std::string& lane(std::optional<std::string_view> key) {
+  const std::string& lane_name(std::optional<std::string_view> key) {
     lane_name_.assign(key ? "k" : "n");
     if (key) {
       lane_name_.append(*key);
@@ -166,9 +213,14 @@ class OrderedBuffer {
   std::size_t buffered_ = 0;
   std::size_t in_flight_ = 0;
   std::deque<Entry> fifo_;  // kPartition and kNone.
-  // kKey: per key, in offset order.
+  // kKey: per key, its records in offset order (linked through nodes_). A lane's address is
+  // stable (node-based map), and a lane is erased only while idle and empty, never while it is
+  // in ready_.
   std::unordered_map<std::string, Lane, LaneHash, std::equal_to<>> lanes_;
-  std::deque<std::string> ready_;  // kKey: lanes whose head may go now.
+  std::vector<Node> nodes_;
+  std::uint32_t free_ = kNil;
+  std::size_t idle_lanes_ = 0;
+  std::deque<Lane*> ready_;  // kKey: lanes whose head may go now.
   std::string lane_name_;
 };
 

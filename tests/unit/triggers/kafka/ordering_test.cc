@@ -66,6 +66,51 @@ TEST_CASE("key ordering: a batch takes at most one record per key") {
   CHECK(buffer.take_ready(1) == std::vector<int>{2});
 }
 
+TEST_CASE("key ordering: idle lanes are kept for their keys, but only so many") {
+  OrderedBuffer<int> buffer(Ordering::kKey);
+  // 5,000 keys seen once each: once their records finish, at most 1,024 idle lanes stay.
+  for (int i = 0; i < 5000; ++i) {
+    buffer.push(i, std::to_string(i), i);
+  }
+  CHECK(buffer.lanes() == 5000);
+  std::vector<int> all = buffer.take_ready(5000);
+  REQUIRE(all.size() == 5000);
+  for (int i = 0; i < 5000; ++i) {
+    buffer.finish(std::to_string(i));
+  }
+  CHECK(buffer.in_flight() == 0);
+  CHECK(buffer.lanes() == 1024);
+  // A finish for a record that is not in flight changes nothing.
+  buffer.push(5000, key("a"), 5000);
+  buffer.finish(key("a"));
+  CHECK(buffer.take_ready(10) == std::vector<int>{5000});
+  CHECK(buffer.take_ready(10).empty());
+  // Record slots are reused: many records of a few keys keep their order.
+  buffer.finish(key("a"));
+  std::vector<int> seen;
+  for (int round = 0; round < 100; ++round) {
+    for (int k = 0; k < 3; ++k) {
+      buffer.push(10000 + round * 3 + k, std::to_string(k), round * 3 + k);
+    }
+    for (int v : buffer.take_ready(10)) {
+      seen.push_back(v);
+      buffer.finish(std::to_string(v % 3));
+    }
+  }
+  while (buffer.buffered() > 0) {
+    for (int v : buffer.take_ready(10)) {
+      seen.push_back(v);
+      buffer.finish(std::to_string(v % 3));
+    }
+  }
+  REQUIRE(seen.size() == 300);
+  std::vector<int> last(3, -1);
+  for (int v : seen) {
+    CHECK(v > last[v % 3]);
+    last[v % 3] = v;
+  }
+}
+
 TEST_CASE("none ordering: anything goes as capacity allows; clear() drops only what is buffered") {
   OrderedBuffer<int> buffer(Ordering::kNone);
   for (int i = 0; i < 4; ++i) {

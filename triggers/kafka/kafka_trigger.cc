@@ -164,13 +164,16 @@ class KafkaConsumerTrigger final : public Trigger {
                                       labels_)),
         assigned_(context.metrics.gauge("switchyard_kafka_assigned_partitions",
                                         "Partitions assigned to a Kafka trigger.", labels_)) {
+    uv_check_init(context.loop.raw(), pump_check_.get());
+    pump_check_.get()->data = this;
+    uv_prepare_init(context.loop.raw(), pump_prepare_.get());
+    pump_prepare_.get()->data = this;
     char value[64];
     size_t size = sizeof(value);
     if (rd_kafka_conf_get(conf_.get(), "auto.commit.interval.ms", value, &size) ==
         RD_KAFKA_CONF_OK) {
       commit_interval_ = milliseconds(std::max(100L, std::strtol(value, nullptr, 10)));
     }
-    size = sizeof(value);
     size = sizeof(value);
     if (rd_kafka_conf_get(conf_.get(), "max.partition.fetch.bytes", value, &size) ==
         RD_KAFKA_CONF_OK) {
@@ -185,6 +188,8 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   ~KafkaConsumerTrigger() override {
+    pump_check_.close();
+    pump_prepare_.close();
     if (capacity_watch_) {
       context_.dispatcher.unwatch_capacity(*capacity_watch_);
     }
@@ -452,6 +457,38 @@ class KafkaConsumerTrigger final : public Trigger {
     apply_backpressure();
   }
 
+  // After a completion: one pump for all the completions of this loop turn (a pooled
+  // function's results come back in bunches), not one per record. Inside a pump (an inline
+  // function answered during dispatch) the running pump goes round again instead.
+  void request_pump() {
+    if (pumping_) {
+      pump_again_ = true;
+      return;
+    }
+    if (pump_requested_) {
+      return;
+    }
+    pump_requested_ = true;
+    // Check runs after this turn's I/O callbacks, prepare before the loop would block: either
+    // way before the loop waits again.
+    auto run = [](auto* handle) {
+      auto* self = static_cast<KafkaConsumerTrigger*>(handle->data);
+      if (self != nullptr) {
+        self->run_requested_pump();
+      }
+    };
+    uv_check_start(pump_check_.get(), run);
+    uv_prepare_start(pump_prepare_.get(), run);
+  }
+  void run_requested_pump() {
+    uv_check_stop(pump_check_.get());
+    uv_prepare_stop(pump_prepare_.get());
+    if (pump_requested_) {
+      pump_requested_ = false;
+      pump();
+    }
+  }
+
   void pump_round() {
     std::size_t capacity = context_.dispatcher.capacity(function_);
     std::size_t batch = static_cast<std::size_t>(spec_.batch);
@@ -662,7 +699,7 @@ class KafkaConsumerTrigger final : public Trigger {
       maybe_stopped();
       return;
     }
-    auto partition = partitions_.at(partition_ptr->id);
+    Partition* partition = partition_ptr;
     --partition->in_scheduler;
     std::int64_t offset = offset_of(event);
     std::optional<std::string_view> key = key_of(event);
@@ -688,7 +725,7 @@ class KafkaConsumerTrigger final : public Trigger {
           partition->redeliver_delay.count() == 0
               ? kRedeliverDelay
               : std::min(partition->redeliver_delay * 2, kMaxRedeliverDelay);
-      hold(partition, std::move(again), partition->redeliver_delay);
+      hold(partitions_.at(partition->id), std::move(again), partition->redeliver_delay);
       return;
     } else {
       // Refused (shutdown) or revoked: unfinished, so never committed past; the lane is freed
@@ -702,7 +739,7 @@ class KafkaConsumerTrigger final : public Trigger {
       maybe_stopped();
       return;
     }
-    pump();
+    request_pump();
   }
 
   // ---- Backpressure -------------------------------------------------------------------------
@@ -1203,6 +1240,9 @@ class KafkaConsumerTrigger final : public Trigger {
   std::size_t dispatch_budget_ = kMaxDispatchesPerWake;  // Renewed by every serve().
   bool pumping_ = false;
   bool pump_again_ = false;
+  bool pump_requested_ = false;
+  core::Handle<uv_check_t> pump_check_;
+  core::Handle<uv_prepare_t> pump_prepare_;
   bool stopping_ = false;
   bool closing_ = false;
   std::function<void()> on_stopped_;

@@ -5,9 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cassert>
 #include <cstring>
+#include <optional>
 #include <unordered_set>
 #include <utility>
 
@@ -126,6 +128,7 @@ struct Scheduler::Invocation {
   bool timed_out = false;          // Its event was detached at the deadline.
   bool inline_run = false;         // Runs on the loop thread.
   bool running = false;            // Linked into the function's running list.
+  Run* run = nullptr;              // Pooled: the run it is a member of, until its result is in.
   Invocation* prev = nullptr;      // Running list, ordered by deadline.
   Invocation* next = nullptr;
   std::unique_ptr<core::Timer> retry_timer;
@@ -133,6 +136,27 @@ struct Scheduler::Invocation {
   bool batch() const { return static_cast<bool>(encode); }
   // Events this invocation answers for.
   std::uint64_t events() const { return batch() ? items.size() : 1; }
+};
+
+namespace {
+
+constexpr std::size_t kMaxRun = 32;
+constexpr std::uint32_t kRunClosed = UINT32_MAX;
+constexpr Clock::duration kRunBudget = std::chrono::milliseconds(1);
+
+}  // namespace
+
+struct Scheduler::Run {
+  Scheduler* scheduler = nullptr;
+  FunctionState* function = nullptr;
+  std::array<Invocation*, kMaxRun> members{};
+  std::uint32_t size = 0;
+  // The next member a worker may start: the worker claims it by moving the cursor on, the loop
+  // takes the rest back by closing it (kRunClosed). Whoever moves it first owns the member.
+  std::atomic<std::uint32_t> cursor{0};
+  Clock::time_point created{};
+  Clock::duration budget{};  // A worker starts no member after this much time in the run.
+  bool slow = false;          // Written by the worker: the run outlasted its budget.
 };
 
 struct Scheduler::FunctionState {
@@ -144,10 +168,14 @@ struct Scheduler::FunctionState {
   functions::FunctionPtr current;
   FunctionMetrics metrics;
   std::unique_ptr<core::Timer> deadline_timer;  // Fires at the earliest running deadline.
+  std::unique_ptr<core::Timer> stall_timer;     // Looks for stalled runs (reclaim_stalled).
   std::deque<Invocation*> queue;
   Invocation* running_head = nullptr;
   Invocation* running_tail = nullptr;
   std::vector<Invocation*> retrying;
+  std::vector<Run*> runs;        // Pooled runs whose end has not come back; each holds a slot.
+  std::size_t run_members = 0;   // Members of those runs whose result has not come back.
+  std::size_t chain_limit = 1;   // Members per run: doubles while runs finish within budget.
   int in_flight = 0;
   int running = 0;
   bool removed = false;
@@ -162,8 +190,12 @@ struct Scheduler::FunctionState {
         in_flight < manifest.concurrency ? static_cast<std::size_t>(manifest.concurrency - in_flight)
                                          : 0;
     std::size_t queue_limit = static_cast<std::size_t>(manifest.queue);
-    std::size_t free_queue = queue.size() < queue_limit ? queue_limit - queue.size() : 0;
+    std::size_t free_queue = waiting() < queue_limit ? queue_limit - waiting() : 0;
     return free_slots + free_queue;
+  }
+  // Events waiting for a slot: in the queue, or behind another member of a run.
+  std::size_t waiting() const {
+    return queue.size() + (run_members > runs.size() ? run_members - runs.size() : 0);
   }
   bool idle() const { return in_flight == 0 && queue.empty() && retrying.empty(); }
 
@@ -209,7 +241,7 @@ Scheduler::Scheduler(core::Loop& loop, WorkerPool& pool, core::MetricsRegistry& 
       dead_letter_failures_(metrics.counter(
           "switchyard_dead_letter_failures_total",
           "Dead letters that could not be written; their events were not acknowledged.")),
-      results_(loop, [this](std::vector<Invocation*>& done) { on_results(done); }) {
+      results_(loop, [this](std::vector<Result>& done) { on_results(done); }) {
   uv_check_init(loop.raw(), flush_check_.get());
   flush_check_.get()->data = this;
   uv_prepare_init(loop.raw(), flush_prepare_.get());
@@ -257,6 +289,7 @@ void Scheduler::upsert(const config::FunctionManifest& manifest,
     auto state = std::make_unique<FunctionState>(metrics_, manifest.name);
     fn = state.get();
     fn->deadline_timer = std::make_unique<core::Timer>(loop_, [this, fn] { expire_due(fn); });
+    fn->stall_timer = std::make_unique<core::Timer>(loop_, [this, fn] { reclaim_stalled(fn); });
     functions_.emplace(manifest.name, std::move(state));
   }
   fn->manifest = manifest;
@@ -329,7 +362,7 @@ FunctionStats Scheduler::stats(std::string_view name) const {
   if (fn != nullptr) {
     stats.in_flight = fn->in_flight;
     stats.running = fn->running;
-    stats.queued = fn->queue.size();
+    stats.queued = fn->waiting();
     stats.retrying = fn->retrying.size();
     stats.throttled = fn->throttled;
     stats.retries = fn->retries;
@@ -356,7 +389,7 @@ Admission Scheduler::admit(std::string_view function, Fill&& fill) {
     start(inv);
     return Admission::kStarted;
   }
-  if (fn->queue.size() < static_cast<std::size_t>(fn->manifest.queue)) {
+  if (fn->waiting() < static_cast<std::size_t>(fn->manifest.queue)) {
     Invocation* inv = acquire(fn);
     fill(inv);
     ++outstanding_;
@@ -457,34 +490,52 @@ void Scheduler::recycle(Invocation* inv) {
   inv->outcome.response.headers.clear();
   inv->retry_timer.reset();
   inv->function = nullptr;
+  inv->run = nullptr;
   free_invocations_.push_back(inv);
 }
 
-void Scheduler::start(Invocation* inv) {
+void Scheduler::start(Invocation* inv, std::size_t chain) {
   FunctionState* fn = inv->function;
   ++fn->in_flight;
-  ++fn->running;
   fn->metrics.in_flight.inc_unshared();
-  ++inv->attempt;
-  request_ids_.next(inv->request_id);
-  inv->cancelled.store(false, std::memory_order_relaxed);
-  inv->inline_run = fn->manifest.execution == config::Execution::kInline;
-  if (inv->batch()) {
-    inv->event = inv->encode(inv->items);
-  }
-
-  if (inv->inline_run) {
+  if (fn->manifest.execution == config::Execution::kInline) {
+    begin(inv, /*inline_run=*/true);
     // Runs here, on the loop thread, on the current version (no hot swap can happen during the
     // call); nothing can preempt it, so an overrun is reported as a timeout once it returns.
     run_invocation(inv, *fn->current, Clock::now());
     on_finished(inv);
     return;
   }
-  inv->version = fn->current;
-  inv->deadline = Clock::now() + fn->manifest.timeout;
-  fn->link(inv);
-  if (fn->running_head == inv) {
-    arm_deadline_timer(fn);
+
+  Run* run;
+  if (free_runs_.empty()) {
+    runs_.push_back(std::make_unique<Run>());
+    run = runs_.back().get();
+    run->scheduler = this;
+  } else {
+    run = free_runs_.back();
+    free_runs_.pop_back();
+  }
+  run->function = fn;
+  run->size = 0;
+  run->cursor.store(0, std::memory_order_relaxed);
+  run->created = Clock::now();
+  run->budget = std::min<Clock::duration>(kRunBudget, fn->manifest.timeout / 8);
+  chain = std::min({chain, fn->chain_limit, kMaxRun});
+  for (Invocation* member = inv; member != nullptr;) {
+    begin(member, /*inline_run=*/false);
+    member->run = run;
+    run->members[run->size++] = member;
+    member = nullptr;
+    if (run->size < chain && !fn->queue.empty()) {
+      member = fn->queue.front();
+      fn->queue.pop_front();
+      fn->metrics.queue_depth.add_unshared(-1);
+    }
+  }
+  fn->runs.push_back(run);
+  if (run->size > 1 && !fn->stall_timer->active()) {
+    fn->stall_timer->start(std::chrono::ceil<std::chrono::milliseconds>(2 * run->budget));
   }
   if (pooled_running_++ == 0) {
     // Results are pending: keep the loop alive for them.
@@ -498,22 +549,126 @@ void Scheduler::start(Invocation* inv) {
       static_cast<Scheduler*>(prepare->data)->flush_jobs();
     });
   }
-  pending_jobs_.push_back(Job{&Scheduler::run_on_worker, inv});
+  pending_jobs_.push_back(Job{&Scheduler::run_on_worker, run});
+}
+
+void Scheduler::begin(Invocation* inv, bool inline_run) {
+  FunctionState* fn = inv->function;
+  ++fn->running;
+  ++inv->attempt;
+  request_ids_.next(inv->request_id);
+  inv->cancelled.store(false, std::memory_order_relaxed);
+  inv->inline_run = inline_run;
+  if (inv->batch()) {
+    inv->event = inv->encode(inv->items);
+  }
+  if (inline_run) {
+    return;
+  }
+  ++fn->run_members;
+  inv->version = fn->current;
+  inv->deadline = Clock::now() + fn->manifest.timeout;
+  fn->link(inv);
+  if (fn->running_head == inv) {
+    arm_deadline_timer(fn);
+  }
+}
+
+void Scheduler::unbegin(Invocation* inv) {
+  FunctionState* fn = inv->function;
+  fn->unlink(inv);
+  --fn->running;
+  --fn->run_members;
+  --inv->attempt;
+  inv->version.reset();
+  inv->run = nullptr;
+}
+
+void Scheduler::close_run(Run* run) {
+  const std::uint32_t first = run->cursor.exchange(kRunClosed, std::memory_order_acq_rel);
+  if (first >= run->size) {
+    return;  // Every member was started (or the run was closed before).
+  }
+  FunctionState* fn = run->function;
+  // Back to the front of the queue, in their order.
+  for (std::uint32_t i = run->size; i-- > first;) {
+    Invocation* inv = run->members[i];
+    unbegin(inv);
+    fn->queue.push_front(inv);
+    fn->metrics.queue_depth.inc_unshared();
+  }
+}
+
+void Scheduler::on_run_end(Run* run) {
+  FunctionState* fn = run->function;
+  const std::uint32_t started = std::min(run->cursor.load(std::memory_order_acquire), run->size);
+  const bool cut_short = started < run->size || run->slow;
+  close_run(run);
+  // Longer runs while they fit their budget, back to single invocations when they do not (a
+  // slow function gains nothing from runs and would only have its members taken back).
+  fn->chain_limit = cut_short ? 1 : std::min(fn->chain_limit * 2, kMaxRun);
+  std::erase(fn->runs, run);
+  --fn->in_flight;
+  fn->metrics.in_flight.add_unshared(-1);
+  if (--pooled_running_ == 0) {
+    results_.unref();
+  }
+  run->function = nullptr;
+  free_runs_.push_back(run);
+  pump(fn);
+  after_change(fn);
+}
+
+void Scheduler::reclaim_stalled(FunctionState* fn) {
+  const auto now = Clock::now();
+  std::optional<Clock::time_point> next;
+  for (Run* run : fn->runs) {
+    if (run->cursor.load(std::memory_order_acquire) >= run->size) {
+      continue;  // Nothing left to take back.
+    }
+    const auto due = run->created + 2 * run->budget;
+    if (due <= now) {
+      close_run(run);
+    } else {
+      next = next ? std::min(*next, due) : due;
+    }
+  }
+  if (next) {
+    fn->stall_timer->start(
+        std::max(std::chrono::ceil<std::chrono::milliseconds>(*next - now),
+                 std::chrono::milliseconds(1)));
+  }
+  pump(fn);
+  after_change(fn);
 }
 
 void Scheduler::run_on_worker(void* arg) {
-  auto* inv = static_cast<Invocation*>(arg);
-  if (inv->cancelled.load(std::memory_order_relaxed)) {
-    // Its deadline passed while it waited for a thread, and its event went on without it: do
-    // not run the function a second time for nothing.
-    inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
-                                          "cancelled before it started");
-    inv->seconds = 0;
-    inv->scheduler->results_.push(inv);
-    return;
+  auto* run = static_cast<Run*>(arg);
+  Scheduler* scheduler = run->scheduler;
+  const Clock::time_point started = Clock::now();
+  for (;;) {
+    std::uint32_t index = run->cursor.load(std::memory_order_acquire);
+    if (index >= run->size || (index > 0 && Clock::now() - started >= run->budget)) {
+      break;  // Done, or out of budget: the loop takes the rest back at the run's end.
+    }
+    if (!run->cursor.compare_exchange_strong(index, index + 1, std::memory_order_acq_rel)) {
+      break;  // The loop closed the run.
+    }
+    Invocation* inv = run->members[index];
+    if (inv->cancelled.load(std::memory_order_relaxed)) {
+      // Its deadline passed while it waited for a thread, and its event went on without it: do
+      // not run the function a second time for nothing.
+      inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
+                                            "cancelled before it started");
+      inv->seconds = 0;
+    } else {
+      run_invocation(inv, *inv->version, Clock::time_point{});
+    }
+    scheduler->results_.push(Result{inv, nullptr});
   }
-  run_invocation(inv, *inv->version, Clock::time_point{});
-  inv->scheduler->results_.push(inv);
+  run->slow = Clock::now() - started >= run->budget;
+  // The last touch of the run: the loop may reuse it as soon as it sees this.
+  scheduler->results_.push(Result{nullptr, run});
 }
 
 void Scheduler::run_invocation(Invocation* inv, functions::Function& function,
@@ -540,13 +695,13 @@ void Scheduler::run_invocation(Invocation* inv, functions::Function& function,
   }
 }
 
-void Scheduler::on_results(std::vector<Invocation*>& done) {
-  pooled_running_ -= done.size();
-  if (pooled_running_ == 0) {
-    results_.unref();
-  }
-  for (Invocation* inv : done) {
-    on_finished(inv);
+void Scheduler::on_results(std::vector<Result>& done) {
+  for (const Result& result : done) {
+    if (result.run_end != nullptr) {
+      on_run_end(result.run_end);
+    } else {
+      on_finished(result.invocation);
+    }
   }
   flush_jobs();
 }
@@ -563,8 +718,14 @@ void Scheduler::flush_jobs() {
 void Scheduler::on_finished(Invocation* inv) {
   FunctionState* fn = inv->function;
   fn->unlink(inv);
-  --fn->in_flight;
-  fn->metrics.in_flight.add_unshared(-1);
+  if (inv->inline_run) {
+    --fn->in_flight;
+    fn->metrics.in_flight.add_unshared(-1);
+  } else {
+    // A pooled invocation's slot belongs to its run, freed at the run's end.
+    --fn->run_members;
+    inv->run = nullptr;
+  }
   fn->metrics.duration.observe_unshared(inv->seconds);
   if (inv->timed_out) {
     // Its event went on at the deadline; the thread has returned, so the slot is free now.
@@ -601,6 +762,14 @@ void Scheduler::expire_due(FunctionState* fn) {
   auto now = Clock::now();
   while (fn->running_head != nullptr && fn->running_head->deadline <= now) {
     Invocation* inv = fn->running_head;
+    if (inv->run != nullptr) {
+      // The members of its run that no worker started go back to the queue rather than time
+      // out (this one among them, if it never started).
+      close_run(inv->run);
+      if (!inv->running) {
+        continue;
+      }
+    }
     fn->unlink(inv);
     inv->timed_out = true;
     inv->cancelled.store(true, std::memory_order_relaxed);
@@ -619,6 +788,7 @@ void Scheduler::expire_due(FunctionState* fn) {
     settle(detached, detached->outcome);
   }
   arm_deadline_timer(fn);
+  pump(fn);
   after_change(fn);
 }
 
@@ -846,10 +1016,13 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
 
 void Scheduler::pump(FunctionState* fn) {
   while (fn->in_flight < fn->manifest.concurrency && !fn->queue.empty()) {
+    // The queue is shared out over the free slots: runs only when events outnumber them.
+    const auto free_slots = static_cast<std::size_t>(fn->manifest.concurrency - fn->in_flight);
+    const std::size_t chain = std::max<std::size_t>(1, fn->queue.size() / free_slots);
     Invocation* inv = fn->queue.front();
     fn->queue.pop_front();
     fn->metrics.queue_depth.add_unshared(-1);
-    start(inv);
+    start(inv, chain);
   }
 }
 
@@ -896,6 +1069,9 @@ void Scheduler::drain(std::function<void()> on_idle) {
 void Scheduler::abandon() {
   draining_ = true;
   auto give_up = [this](FunctionState& fn) {
+    for (Run* run : fn.runs) {
+      close_run(run);  // Members no worker started are answered with the queue.
+    }
     while (!fn.queue.empty()) {
       Invocation* inv = fn.queue.front();
       fn.queue.pop_front();

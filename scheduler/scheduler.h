@@ -10,6 +10,15 @@
 // After the last attempt an asynchronous event goes to the dead-letter sink, and only then is
 // its completion called.
 //
+// A pooled slot runs a *run*: an invocation and, when events queue up behind a busy function,
+// up to kMaxRun - 1 more taken from the front of the queue, one after another on the same
+// worker thread. Concurrency is unchanged (one slot, one invocation at a time) but a fast
+// function gets several events per hand-off between the loop and a worker instead of one. A
+// worker starts a run's next member only while the run has lasted less than its budget (1ms,
+// or timeout/8 if shorter), so a member's deadline, set when the run was made, is at most that
+// early; the members no worker started go back to the front of the queue, at the run's end or
+// when the loop finds the run stalled (a member slow or stuck).
+//
 // Thread rules: every public method is loop-thread only. Invocations run on the WorkerPool (or
 // inline, on the loop thread, for `execution: inline`), and their results come back through a
 // LoopQueue. Completions may be called before dispatch() returns (inline functions).
@@ -81,7 +90,7 @@ class Scheduler final : public Dispatcher {
   std::vector<std::string> function_names() const;
   // Events accepted and not yet completed, over all functions.
   std::size_t outstanding() const { return outstanding_; }
-  // Pooled invocations whose thread has not returned yet (timed-out ones included).
+  // Pooled jobs whose thread has not returned yet (timed-out invocations included).
   std::size_t busy_threads() const { return pooled_running_; }
 
   // Dispatcher.
@@ -101,6 +110,13 @@ class Scheduler final : public Dispatcher {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
+  struct Run;
+  // What a worker hands back: an invocation's result, or the end of a run (its slot is free).
+  struct Result {
+    Invocation* invocation = nullptr;
+    Run* run_end = nullptr;
+  };
+
   FunctionState* find(std::string_view name) const;
   // Admission for dispatch() and dispatch_batch(): `fill` moves the event(s) into the
   // invocation once it is admitted.
@@ -116,13 +132,25 @@ class Scheduler final : public Dispatcher {
   void count_outcome(FunctionState* fn, const core::Outcome& outcome, std::uint64_t events);
   Invocation* acquire(FunctionState* fn);
   void recycle(Invocation* inv);
-  void start(Invocation* inv);
+  // Starts an invocation: inline at once, or pooled as the first member of a run that takes
+  // one slot and up to `chain` - 1 more events from the front of the queue.
+  void start(Invocation* inv, std::size_t chain = 1);
+  // An attempt begins: its id, and for a run member its version, deadline and place in the
+  // running list; unbegin() undoes it for a member that no worker took.
+  void begin(Invocation* inv, bool inline_run);
+  void unbegin(Invocation* inv);
+  // Takes back the members of `run` that no worker has started, to the front of the queue.
+  void close_run(Run* run);
+  void on_run_end(Run* run);
+  // Closes the runs that have gone on longer than a run should (a member is slow or stuck),
+  // so that their waiting members can go to free slots; arms itself for the next check.
+  void reclaim_stalled(FunctionState* fn);
   static void run_on_worker(void* arg);
   // Calls the function. `begin` is now for an inline call (its deadline starts here), or zero
   // for a pooled one (its deadline was set when it started).
   static void run_invocation(Invocation* inv, functions::Function& function,
                              std::chrono::steady_clock::time_point begin);
-  void on_results(std::vector<Invocation*>& done);
+  void on_results(std::vector<Result>& done);
   void flush_jobs();
   void on_finished(Invocation* inv);
   void expire_due(FunctionState* fn);
@@ -146,6 +174,8 @@ class Scheduler final : public Dispatcher {
       functions_;
   std::vector<std::unique_ptr<FunctionState>> retiring_;
   std::vector<Invocation*> free_invocations_;
+  std::vector<std::unique_ptr<Run>> runs_;  // Every run ever made; free_runs_ are reusable.
+  std::vector<Run*> free_runs_;
   std::size_t outstanding_ = 0;
   // Jobs started during one loop iteration are handed to the pool together (right after the
   // I/O callbacks, or before the loop would block): one lock and at most one wake-up per idle
@@ -153,7 +183,7 @@ class Scheduler final : public Dispatcher {
   std::vector<Job> pending_jobs_;
   core::Handle<uv_check_t> flush_check_;
   core::Handle<uv_prepare_t> flush_prepare_;
-  std::size_t pooled_running_ = 0;  // Pooled invocations whose result has not come back.
+  std::size_t pooled_running_ = 0;  // Runs (pooled jobs) whose end has not come back.
   bool draining_ = false;
   bool abandoned_ = false;
   std::function<void()> on_idle_;
@@ -166,7 +196,7 @@ class Scheduler final : public Dispatcher {
   std::size_t next_watcher_id_ = 1;
 
   core::Counter& dead_letter_failures_;
-  core::LoopQueue<Invocation*> results_;
+  core::LoopQueue<Result> results_;
 };
 
 }  // namespace switchyard::scheduler

@@ -202,4 +202,9 @@ std::uint64_t WorkerPool::threads_started() const {
   return threads_started_;
 }
 
+std::uint64_t WorkerPool::jobs_started() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return jobs_started_;
+}
+
 }  // namespace switchyard::scheduler

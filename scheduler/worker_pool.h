@@ -55,6 +55,7 @@ class WorkerPool {
   int thread_count() const;
   std::size_t queued() const;
   std::uint64_t threads_started() const;
+  std::uint64_t jobs_started() const;
 
  private:
   void worker_main(bool core);

@@ -132,6 +132,91 @@ TEST_CASE("in-flight invocations never exceed the function's concurrency") {
   CHECK(h.sched.stats("limited").in_flight == 0);
 }
 
+TEST_CASE("a fast function gets queued events in runs: fewer hand-offs, same concurrency") {
+  Harness h(4);
+  std::atomic<int> in_flight{0};
+  std::atomic<int> high_water{0};
+  h.add(h.manifest("fast", 2, 5000), [&](const core::Event& ev, const auto&) {
+    int now = in_flight.fetch_add(1) + 1;
+    int seen = high_water.load();
+    while (now > seen && !high_water.compare_exchange_weak(seen, now)) {
+    }
+    in_flight.fetch_sub(1);
+    return ok(ev.data);
+  });
+  // Rounds of queued events: the first runs are single invocations, longer ones follow while
+  // they finish within their budget.
+  const int rounds = 20;
+  const int per_round = 200;
+  for (int round = 0; round < rounds; ++round) {
+    for (int i = 0; i < per_round; ++i) {
+      CHECK(h.sched.dispatch("fast", h.event(std::to_string(round * per_round + i))) !=
+            Admission::kThrottled);
+    }
+    REQUIRE(run_until(h.loop, [&] {
+      return h.outcomes.size() == static_cast<std::size_t>((round + 1) * per_round);
+    }));
+  }
+  CHECK(high_water.load() <= 2);
+  for (const auto& outcome : h.outcomes) {
+    CHECK(outcome.kind == core::OutcomeKind::kOk);
+    CHECK(outcome.attempts == 1);
+    CHECK(outcome.body == "payload-" + outcome.id);
+  }
+  // One job per event without runs; with them, several events per job.
+  CHECK(h.pool.jobs_started() < static_cast<std::uint64_t>(rounds * per_round / 4));
+  REQUIRE(run_until(h.loop, [&] { return h.sched.stats("fast").in_flight == 0; }));
+  CHECK(h.sched.stats("fast").queued == 0);
+  CHECK(h.sched.busy_threads() == 0);
+}
+
+TEST_CASE("events behind a stuck member of a run go to a free slot, not to a timeout") {
+  std::atomic<bool> release_blockers{false};
+  std::atomic<bool> release_stuck{false};
+  Harness h(4);
+  Release guard_blockers(release_blockers);
+  Release guard_stuck(release_stuck);
+  h.add(h.manifest("mixed", 2, 100, 10s), [&](const core::Event& ev, const auto&) {
+    std::atomic<bool>* wait = ev.id.starts_with("block") ? &release_blockers
+                              : ev.id == "stuck"          ? &release_stuck
+                                                          : nullptr;
+    while (wait != nullptr && !wait->load()) {
+      std::this_thread::sleep_for(1ms);
+    }
+    return ok(ev.data);
+  });
+  // Fast events first, so that runs grow.
+  for (int round = 0; round < 8; ++round) {
+    for (int i = 0; i < 50; ++i) {
+      REQUIRE(h.sched.dispatch("mixed", h.event("warm" + std::to_string(i))) !=
+              Admission::kThrottled);
+    }
+    REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 50u * (round + 1); }));
+  }
+  h.outcomes.clear();
+  // Both slots blocked; then "stuck" and 20 fast events queue behind them.
+  CHECK(h.sched.dispatch("mixed", h.event("block1")) == Admission::kStarted);
+  CHECK(h.sched.dispatch("mixed", h.event("block2")) == Admission::kStarted);
+  CHECK(h.sched.dispatch("mixed", h.event("stuck")) == Admission::kQueued);
+  for (int i = 0; i < 20; ++i) {
+    CHECK(h.sched.dispatch("mixed", h.event("f" + std::to_string(i))) == Admission::kQueued);
+  }
+  // The first slot to free takes "stuck" and the fast events after it as one run; "stuck"
+  // blocks that run. The fast events must still all run, on the other slot, long before the
+  // stuck one's 10s deadline, each at its first attempt.
+  release_blockers = true;
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 22; }, 8s));
+  for (const auto& outcome : h.outcomes) {
+    CHECK(outcome.id != "stuck");
+    CHECK(outcome.kind == core::OutcomeKind::kOk);
+    CHECK(outcome.attempts == 1);
+  }
+  CHECK(h.sched.stats("mixed").timeouts == 0);
+  release_stuck = true;
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 23; }));
+  REQUIRE(run_until(h.loop, [&] { return h.sched.stats("mixed").in_flight == 0; }));
+}
+
 TEST_CASE("a full queue throttles and leaves the event with the trigger") {
   std::atomic<bool> release{false};
   Harness h;

@@ -40,6 +40,8 @@ constexpr std::size_t kMaxRecordsPerWake = 65536;
 constexpr std::size_t kMaxDispatchesPerWake = 2048;
 // How long a revoke waits for the revoked partitions' in-flight records.
 constexpr milliseconds kRevokeWait{10000};
+// How long periodic commits wait for a cooperative rebalance to reach this member at most.
+constexpr milliseconds kCommitHold{10000};
 // How long a synchronous commit (revoke, stop) may block the loop.
 constexpr int kSyncCommitTimeoutMs = 5000;
 // How long stop() waits for the consumer to leave its group.
@@ -814,6 +816,12 @@ class KafkaConsumerTrigger final : public Trigger {
       return;
     }
     update_lag();
+    if (commits_held_until_ms_ != 0) {
+      if (context_.loop.now_ms() < commits_held_until_ms_) {
+        return;
+      }
+      commits_held_until_ms_ = 0;
+    }
     PartitionListHolder list = commit_list({});
     if (list->cnt == 0) {
       return;
@@ -903,6 +911,22 @@ class KafkaConsumerTrigger final : public Trigger {
     }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       self->commits_failed_.inc_unshared();
+      if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS && self->rk_ != nullptr &&
+          self->cooperative()) {
+        // A cooperative rebalance keeps the partitions flowing, but a commit sent while this
+        // member's JoinGroup is pending is answered after it, in the next generation, with
+        // ILLEGAL_GENERATION, which librdkafka takes as the loss of the whole assignment
+        // (every uncommitted record read again by the next owners). librdkafka does not say
+        // when the join is over, so periodic commits wait until partitions are assigned to
+        // this member, or kCommitHold at most; revokes and stops still commit synchronously.
+        if (self->commits_held_until_ms_ == 0) {
+          spdlog::info("kafka {} ({}): the group is rebalancing; periodic commits wait for it",
+                       self->spec_.topic, self->function_);
+        }
+        self->commits_held_until_ms_ =
+            self->context_.loop.now_ms() + static_cast<std::uint64_t>(kCommitHold.count());
+        return;
+      }
       spdlog::warn("kafka {} ({}): offset commit failed: {}; retried at the next interval",
                    self->spec_.topic, self->function_, kafka::describe(err));
       return;
@@ -950,6 +974,12 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   void on_assign(rd_kafka_topic_partition_list_t* partitions) {
+    if (partitions->cnt > 0 || !cooperative()) {
+      // New partitions arrive at the end of a rebalance: this member is in the new generation.
+      // (A cooperative member that only gave partitions up is told of an empty assignment and
+      // rejoins at once: its hold stays.)
+      commits_held_until_ms_ = 0;
+    }
     if (cooperative()) {
       ErrorHolder error(rd_kafka_incremental_assign(rk_, partitions));
       if (error) {
@@ -993,6 +1023,10 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   void on_revoke(rd_kafka_topic_partition_list_t* partitions) {
+    // A cooperative revoke is the first half of a rebalance: the member rejoins right after.
+    commits_held_until_ms_ = cooperative() ? context_.loop.now_ms() + static_cast<std::uint64_t>(
+                                                                        kCommitHold.count())
+                                           : 0;
     bool lost = rd_kafka_assignment_lost(rk_) != 0;
     std::vector<std::int32_t> ids;
     for (int i = 0; i < partitions->cnt; ++i) {
@@ -1241,6 +1275,7 @@ class KafkaConsumerTrigger final : public Trigger {
   bool pumping_ = false;
   bool pump_again_ = false;
   bool pump_requested_ = false;
+  std::uint64_t commits_held_until_ms_ = 0;  // Loop time; 0: periodic commits go.
   core::Handle<uv_check_t> pump_check_;
   core::Handle<uv_prepare_t> pump_prepare_;
   bool stopping_ = false;

@@ -6,6 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string_view>
 
 namespace switchyard::triggers::kafka {
 
@@ -25,13 +29,73 @@ void log_to_spdlog(const rd_kafka_t* rk, int level, const char* facility, const 
   }
 }
 
+// Scope bits of each property in librdkafka's table: consumer, producer (both for "*").
+constexpr unsigned kConsumer = 1;
+constexpr unsigned kProducer = 2;
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+// Read once from rd_kafka_conf_properties_show(): rows "name | C | range | default | ...".
+// A name listed more than once (global and topic level) gets the union of its scopes.
+const std::map<std::string, unsigned, std::less<>>& property_scopes() {
+  static const std::map<std::string, unsigned, std::less<>> scopes = [] {
+    std::map<std::string, unsigned, std::less<>> table;
+    char* text = nullptr;
+    size_t size = 0;
+    FILE* out = open_memstream(&text, &size);
+    if (out == nullptr) {
+      return table;  // Nothing known: every property applies.
+    }
+    rd_kafka_conf_properties_show(out);
+    std::fclose(out);
+    std::string_view rest(text, size);
+    while (!rest.empty()) {
+      std::size_t end = rest.find('\n');
+      std::string_view line = rest.substr(0, end);
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+      std::size_t bar = line.find('|');
+      if (bar == std::string_view::npos) {
+        continue;
+      }
+      std::string_view name = trim(line.substr(0, bar));
+      std::string_view after = line.substr(bar + 1);
+      std::string_view scope = trim(after.substr(0, after.find('|')));
+      unsigned bits = scope == "C" ? kConsumer : scope == "P" ? kProducer
+                      : scope == "*" ? kConsumer | kProducer : 0;
+      if (bits != 0 && !name.empty()) {
+        table[std::string(name)] |= bits;
+      }
+    }
+    std::free(text);
+    return table;
+  }();
+  return scopes;
+}
+
 }  // namespace
+
+bool applies_to(rd_kafka_type_t type, std::string_view property) {
+  const auto& scopes = property_scopes();
+  auto it = scopes.find(property);
+  if (it == scopes.end()) {
+    return true;  // Unknown here: librdkafka itself says what it thinks of it.
+  }
+  return (it->second & (type == RD_KAFKA_PRODUCER ? kProducer : kConsumer)) != 0;
+}
 
 std::string describe(rd_kafka_resp_err_t err) {
   return fmt::format("{} ({})", rd_kafka_err2str(err), rd_kafka_err2name(err));
 }
 
-core::Result<ConfHolder> make_conf(const config::KafkaConfig& kafka,
+core::Result<ConfHolder> make_conf(const config::KafkaConfig& kafka, rd_kafka_type_t type,
                                    const std::map<std::string, std::string>& defaults,
                                    const std::map<std::string, std::string>& forced,
                                    const std::string& who) {
@@ -68,6 +132,11 @@ core::Result<ConfHolder> make_conf(const config::KafkaConfig& kafka,
                                      "(to {}) and it cannot be overridden",
                                      name, forced.at(name)));
     }
+    if (!applies_to(type, name)) {
+      spdlog::debug("kafka.properties.{} is a {} property: not set on the {} client", name,
+                    type == RD_KAFKA_PRODUCER ? "consumer" : "producer", who);
+      continue;
+    }
     if (auto status = set("kafka.properties.", name, value); !status.ok()) {
       return status.error();
     }
@@ -77,7 +146,6 @@ core::Result<ConfHolder> make_conf(const config::KafkaConfig& kafka,
       return status.error();
     }
   }
-  (void)who;
   rd_kafka_conf_set_log_cb(conf.get(), log_to_spdlog);
   return conf;
 }

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -46,12 +47,17 @@ using EventHolder =
 using MessageHolder =
     std::unique_ptr<rd_kafka_message_t, Deleter<rd_kafka_message_t, &rd_kafka_message_destroy>>;
 
-// Builds a client configuration: bootstrap.servers from `kafka.brokers`, then `defaults` (ours,
-// overridable), then every `kafka.properties` entry, then `forced` (what switchyard relies on:
-// never overridable). A property librdkafka refuses is an error naming it:
+// Whether `property` belongs on a client of `type`: false for a consumer-only property on a
+// producer and the reverse, as librdkafka's own property table (its C/P column) says.
+bool applies_to(rd_kafka_type_t type, std::string_view property);
+
+// Builds a configuration for a client of `type`: bootstrap.servers from `kafka.brokers`, then
+// `defaults` (ours, overridable), then every `kafka.properties` entry that applies to `type`
+// (the others are meant for the other kind of client: librdkafka would only warn about them),
+// then `forced` (what switchyard relies on: never overridable). A property librdkafka refuses is an error naming it:
 // "kafka.properties.security.protocol: Invalid value \"tls\" for configuration property ...".
 // librdkafka's log lines go to spdlog, tagged with `who`.
-core::Result<ConfHolder> make_conf(const config::KafkaConfig& kafka,
+core::Result<ConfHolder> make_conf(const config::KafkaConfig& kafka, rd_kafka_type_t type,
                                    const std::map<std::string, std::string>& defaults,
                                    const std::map<std::string, std::string>& forced,
                                    const std::string& who);

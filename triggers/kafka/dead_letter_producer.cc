@@ -31,7 +31,7 @@ const std::map<std::string, std::string>& DeadLetterProducer::defaults() {
 
 core::Result<std::shared_ptr<DeadLetterProducer>> DeadLetterProducer::create(
     core::Loop& loop, core::MetricsRegistry& metrics, const config::KafkaConfig& kafka) {
-  auto conf = make_conf(kafka, defaults(), {}, "dead letters");
+  auto conf = make_conf(kafka, RD_KAFKA_PRODUCER, defaults(), {}, "dead letters");
   if (!conf.ok()) {
     return core::Error(conf.error().code(),
                        "kafka dead-letter producer: " + conf.error().message());

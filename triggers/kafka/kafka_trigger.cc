@@ -1290,7 +1290,7 @@ core::Result<ConfHolder> consumer_conf(const config::KafkaConfig& kafka,
                                        const config::KafkaTriggerSpec& spec,
                                        const std::string& who) {
   std::map<std::string, std::string> forced = consumer_forced();
-  auto conf = make_conf(kafka, consumer_defaults(), forced, who);
+  auto conf = make_conf(kafka, RD_KAFKA_CONSUMER, consumer_defaults(), forced, who);
   if (!conf.ok()) {
     return conf.error();
   }
@@ -1350,7 +1350,8 @@ core::Status check_kafka_config(const config::KafkaConfig& kafka) {
   if (!consumer.ok()) {
     return consumer.error();
   }
-  auto producer = make_conf(kafka, DeadLetterProducer::defaults(), {}, "validate");
+  auto producer =
+      make_conf(kafka, RD_KAFKA_PRODUCER, DeadLetterProducer::defaults(), {}, "validate");
   if (!producer.ok()) {
     return producer.error();
   }

@@ -475,7 +475,13 @@ def soak(args, work, daemon, redis, mock, http_port, rec):
         lag = redis.cli("XINFO", "GROUPS", "soak")
         list_left = int(redis.cli("LLEN", "soakq") or 0)
         processing = int(redis.cli("LLEN", "soakq:processing:soak-list") or 0)
-        lag_value = lag.split("\n")[lag.split("\n").index("lag") + 1] if "lag" in lag else "0"
+        # XINFO GROUPS prints "lag" then its value, or nothing after it when Redis cannot
+        # compute it (nil, e.g. after a restart): that counts as unknown, as "".
+        lines = lag.split("\n")
+        lag_value = "0"
+        if "lag" in lines:
+            at = lines.index("lag")
+            lag_value = lines[at + 1] if at + 1 < len(lines) else ""
         return pending == "0" and lag_value in ("0", "") and list_left == 0 and processing == 0
 
     def kafka_missing():

@@ -186,7 +186,11 @@ struct Harness {
                       event.time, event.attributes, event.data});
       index = static_cast<int>(seen.size());
     }
-    started = index;
+    // The highest index so far: invocations running side by side finish this line in any
+    // order, and a plain store could leave a lower index last.
+    int seen_before = started.load();
+    while (seen_before < index && !started.compare_exchange_weak(seen_before, index)) {
+    }
     // Invocation i (1-based) returns once `release` reaches i, or after `sleep`.
     auto until = std::chrono::steady_clock::now() + sleep;
     while (release.load() < index && std::chrono::steady_clock::now() < until) {

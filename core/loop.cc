@@ -73,6 +73,42 @@ void Loop::run_deferred() {
   }
 }
 
+BeforeWait::BeforeWait(Loop& loop, std::function<void()> callback)
+    : callback_(std::move(callback)) {
+  uv_check_init(loop.raw(), check_.get());
+  check_.get()->data = this;
+  uv_prepare_init(loop.raw(), prepare_.get());
+  prepare_.get()->data = this;
+}
+
+void BeforeWait::request() {
+  if (requested_) {
+    return;
+  }
+  requested_ = true;
+  uv_check_start(check_.get(), [](uv_check_t* check) {
+    if (check->data != nullptr) {
+      fire(static_cast<BeforeWait*>(check->data));
+    }
+  });
+  uv_prepare_start(prepare_.get(), [](uv_prepare_t* prepare) {
+    if (prepare->data != nullptr) {
+      fire(static_cast<BeforeWait*>(prepare->data));
+    }
+  });
+}
+
+void BeforeWait::cancel() {
+  requested_ = false;
+  uv_check_stop(check_.get());
+  uv_prepare_stop(prepare_.get());
+}
+
+void BeforeWait::fire(BeforeWait* self) {
+  self->cancel();
+  self->callback_();  // May request again: that run comes at the next check or prepare.
+}
+
 Timer::Timer(Loop& loop, std::function<void()> on_fire) : on_fire_(std::move(on_fire)) {
   uv_timer_init(loop.raw(), handle_.get());
   handle_.get()->data = this;

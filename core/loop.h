@@ -106,6 +106,28 @@ class Timer {
   std::function<void()> on_fire_;
 };
 
+// Runs a callback once, before the loop next waits for I/O: in this turn's check phase (after
+// the I/O callbacks) or, if requested from a check callback, in the next prepare phase. For
+// work that one turn's callbacks each ask for and that is cheaper done once for all of them
+// (one pool hand-off for a turn's jobs, one dispatch pass for a turn's completions).
+class BeforeWait {
+ public:
+  BeforeWait(Loop& loop, std::function<void()> callback);
+  // Asks for one run; further requests before it runs change nothing.
+  void request();
+  // Withdraws a request (its work was done another way).
+  void cancel();
+  bool requested() const { return requested_; }
+
+ private:
+  static void fire(BeforeWait* self);
+
+  Handle<uv_check_t> check_;
+  Handle<uv_prepare_t> prepare_;
+  std::function<void()> callback_;
+  bool requested_ = false;
+};
+
 // Wakes the loop from another thread. Wake-ups coalesce: the callback may run once for several
 // send() calls, so it must drain everything that is pending each time.
 class Async {

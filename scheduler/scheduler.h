@@ -181,8 +181,7 @@ class Scheduler final : public Dispatcher {
   // I/O callbacks, or before the loop would block): one lock and at most one wake-up per idle
   // worker, however many requests one read brought.
   std::vector<Job> pending_jobs_;
-  core::Handle<uv_check_t> flush_check_;
-  core::Handle<uv_prepare_t> flush_prepare_;
+  core::BeforeWait flush_;  // Runs flush_jobs().
   std::size_t pooled_running_ = 0;  // Runs (pooled jobs) whose end has not come back.
   bool draining_ = false;
   bool abandoned_ = false;

@@ -13,11 +13,13 @@
 #include <utility>
 
 #include "config/units.h"
+#include "core/text.h"
 
 namespace switchyard::triggers::cron {
 
 namespace {
 
+using core::trim;
 using std::chrono::system_clock;
 
 constexpr std::int64_t kSecondsPerDay = 86400;
@@ -202,16 +204,6 @@ std::vector<std::string_view> split_fields(std::string_view text) {
     }
   }
   return fields;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  return text;
 }
 
 std::optional<std::string_view> expand_macro(std::string_view upper) {

@@ -11,6 +11,8 @@
 #include <map>
 #include <string_view>
 
+#include "core/text.h"
+
 namespace switchyard::triggers::kafka {
 
 namespace {
@@ -32,16 +34,6 @@ void log_to_spdlog(const rd_kafka_t* rk, int level, const char* facility, const 
 // Scope bits of each property in librdkafka's table: consumer, producer (both for "*").
 constexpr unsigned kConsumer = 1;
 constexpr unsigned kProducer = 2;
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
 
 // Read once from rd_kafka_conf_properties_show(): rows "name | C | range | default | ...".
 // A name listed more than once (global and topic level) gets the union of its scopes.
@@ -65,9 +57,9 @@ const std::map<std::string, unsigned, std::less<>>& property_scopes() {
       if (bar == std::string_view::npos) {
         continue;
       }
-      std::string_view name = trim(line.substr(0, bar));
+      std::string_view name = core::trim(line.substr(0, bar));
       std::string_view after = line.substr(bar + 1);
-      std::string_view scope = trim(after.substr(0, after.find('|')));
+      std::string_view scope = core::trim(after.substr(0, after.find('|')));
       unsigned bits = scope == "C" ? kConsumer : scope == "P" ? kProducer
                       : scope == "*" ? kConsumer | kProducer : 0;
       if (bits != 0 && !name.empty()) {

@@ -138,6 +138,7 @@ class KafkaConsumerTrigger final : public Trigger {
         commit_timer_(context.loop, [this] { on_commit_timer(); }),
         held_timer_(context.loop, [this] { on_held_timer(); }),
         window_timer_(context.loop, [this] { pump(); }),
+        pump_soon_(context.loop, [this] { pump(); }),
         revoke_timer_(context.loop, [this] { maybe_finish_revoke(true); }),
         close_timer_(context.loop, [this] { on_close_timeout(); }),
         labels_{{"function", function_}, {"topic", spec.topic}},
@@ -166,10 +167,6 @@ class KafkaConsumerTrigger final : public Trigger {
                                       labels_)),
         assigned_(context.metrics.gauge("switchyard_kafka_assigned_partitions",
                                         "Partitions assigned to a Kafka trigger.", labels_)) {
-    uv_check_init(context.loop.raw(), pump_check_.get());
-    pump_check_.get()->data = this;
-    uv_prepare_init(context.loop.raw(), pump_prepare_.get());
-    pump_prepare_.get()->data = this;
     char value[64];
     size_t size = sizeof(value);
     if (rd_kafka_conf_get(conf_.get(), "auto.commit.interval.ms", value, &size) ==
@@ -190,8 +187,6 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   ~KafkaConsumerTrigger() override {
-    pump_check_.close();
-    pump_prepare_.close();
     if (capacity_watch_) {
       context_.dispatcher.unwatch_capacity(*capacity_watch_);
     }
@@ -360,7 +355,7 @@ class KafkaConsumerTrigger final : public Trigger {
     if (message->key != nullptr) {
       key.emplace(static_cast<const char*>(message->key), message->key_len);
     }
-    partition.buffer.push(message->offset, key, std::move(holder));
+    partition.buffer.push(key, std::move(holder));
     if (!partition.paused && over_high(partition)) {
       // Paused at once, not after this wake-up's batch. What librdkafka fetched before the
       // pause is still delivered and kept (at most one fetch, max.partition.fetch.bytes):
@@ -467,28 +462,7 @@ class KafkaConsumerTrigger final : public Trigger {
       pump_again_ = true;
       return;
     }
-    if (pump_requested_) {
-      return;
-    }
-    pump_requested_ = true;
-    // Check runs after this turn's I/O callbacks, prepare before the loop would block: either
-    // way before the loop waits again.
-    auto run = [](auto* handle) {
-      auto* self = static_cast<KafkaConsumerTrigger*>(handle->data);
-      if (self != nullptr) {
-        self->run_requested_pump();
-      }
-    };
-    uv_check_start(pump_check_.get(), run);
-    uv_prepare_start(pump_prepare_.get(), run);
-  }
-  void run_requested_pump() {
-    uv_check_stop(pump_check_.get());
-    uv_prepare_stop(pump_prepare_.get());
-    if (pump_requested_) {
-      pump_requested_ = false;
-      pump();
-    }
+    pump_soon_.request();
   }
 
   void pump_round() {
@@ -923,8 +897,7 @@ class KafkaConsumerTrigger final : public Trigger {
           spdlog::info("kafka {} ({}): the group is rebalancing; periodic commits wait for it",
                        self->spec_.topic, self->function_);
         }
-        self->commits_held_until_ms_ =
-            self->context_.loop.now_ms() + static_cast<std::uint64_t>(kCommitHold.count());
+        self->hold_commits();
         return;
       }
       spdlog::warn("kafka {} ({}): offset commit failed: {}; retried at the next interval",
@@ -971,6 +944,12 @@ class KafkaConsumerTrigger final : public Trigger {
 
   bool cooperative() const {
     return std::strcmp(rd_kafka_rebalance_protocol(rk_), "COOPERATIVE") == 0;
+  }
+
+  // Periodic commits wait (see commit_cb) for kCommitHold, or until partitions are assigned.
+  void hold_commits() {
+    commits_held_until_ms_ =
+        context_.loop.now_ms() + static_cast<std::uint64_t>(kCommitHold.count());
   }
 
   void on_assign(rd_kafka_topic_partition_list_t* partitions) {
@@ -1024,9 +1003,11 @@ class KafkaConsumerTrigger final : public Trigger {
 
   void on_revoke(rd_kafka_topic_partition_list_t* partitions) {
     // A cooperative revoke is the first half of a rebalance: the member rejoins right after.
-    commits_held_until_ms_ = cooperative() ? context_.loop.now_ms() + static_cast<std::uint64_t>(
-                                                                        kCommitHold.count())
-                                           : 0;
+    if (cooperative()) {
+      hold_commits();
+    } else {
+      commits_held_until_ms_ = 0;
+    }
     bool lost = rd_kafka_assignment_lost(rk_) != 0;
     std::vector<std::int32_t> ids;
     for (int i = 0; i < partitions->cnt; ++i) {
@@ -1252,6 +1233,7 @@ class KafkaConsumerTrigger final : public Trigger {
   core::Timer commit_timer_;
   core::Timer held_timer_;
   core::Timer window_timer_;
+  core::BeforeWait pump_soon_;  // One pump for a turn's completions (request_pump).
   core::Timer revoke_timer_;
   core::Timer close_timer_;
   std::uint64_t close_deadline_ms_ = 0;
@@ -1274,10 +1256,7 @@ class KafkaConsumerTrigger final : public Trigger {
   std::size_t dispatch_budget_ = kMaxDispatchesPerWake;  // Renewed by every serve().
   bool pumping_ = false;
   bool pump_again_ = false;
-  bool pump_requested_ = false;
   std::uint64_t commits_held_until_ms_ = 0;  // Loop time; 0: periodic commits go.
-  core::Handle<uv_check_t> pump_check_;
-  core::Handle<uv_prepare_t> pump_prepare_;
   bool stopping_ = false;
   bool closing_ = false;
   std::function<void()> on_stopped_;

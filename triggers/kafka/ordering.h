@@ -34,12 +34,12 @@ class OrderedBuffer {
  public:
   explicit OrderedBuffer(Ordering ordering) : ordering_(ordering) {}
 
-  // Appends a record read from the partition (offsets ascending). `key` is nullopt for a record
-  // without a key.
-  void push(std::int64_t offset, std::optional<std::string_view> key, T item) {
+  // Appends the next record read from the partition (records arrive in offset order). `key` is
+  // nullopt for a record without a key.
+  void push(std::optional<std::string_view> key, T item) {
     ++buffered_;
     if (ordering_ != Ordering::kKey) {
-      fifo_.push_back(Entry{offset, std::move(item)});
+      fifo_.push_back(std::move(item));
       return;
     }
     const std::string& name = lane_name(key);
@@ -50,7 +50,7 @@ class OrderedBuffer {
       --idle_lanes_;
     }
     Lane& lane = it->second;
-    const std::uint32_t node = allocate(offset, std::move(item));
+    const std::uint32_t node = allocate(std::move(item));
     if (lane.tail == kNil) {
       lane.head = node;
       if (!lane.busy) {
@@ -74,7 +74,7 @@ class OrderedBuffer {
     std::size_t taken = 0;
     if (ordering_ != Ordering::kKey) {
       while (!fifo_.empty() && taken < max) {
-        out.push_back(std::move(fifo_.front().item));
+        out.push_back(std::move(fifo_.front()));
         fifo_.pop_front();
         ++taken;
       }
@@ -161,13 +161,8 @@ class OrderedBuffer {
   // Lanes with nothing buffered or in flight kept for their keys' next records.
   static constexpr std::size_t kKeptIdleLanes = 1024;
 
-  struct Entry {
-    std::int64_t offset;
-    T item;
-  };
   // kKey: a buffered record, linked into its lane; slots are reused through a free list.
   struct Node {
-    std::int64_t offset;
     T item;
     std::uint32_t next;
   };
@@ -182,16 +177,15 @@ class OrderedBuffer {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
-  std::uint32_t allocate(std::int64_t offset, T item) {
+  std::uint32_t allocate(T item) {
     if (free_ != kNil) {
       const std::uint32_t node = free_;
       free_ = nodes_[node].next;
-      nodes_[node].offset = offset;
       nodes_[node].item = std::move(item);
       nodes_[node].next = kNil;
       return node;
     }
-    nodes_.push_back(Node{offset, std::move(item), kNil});
+    nodes_.push_back(Node{std::move(item), kNil});
     return static_cast<std::uint32_t>(nodes_.size() - 1);
   }
   void release(std::uint32_t node) {
@@ -212,7 +206,7 @@ class OrderedBuffer {
   Ordering ordering_;
   std::size_t buffered_ = 0;
   std::size_t in_flight_ = 0;
-  std::deque<Entry> fifo_;  // kPartition and kNone.
+  std::deque<T> fifo_;  // kPartition and kNone.
   // kKey: per key, its records in offset order (linked through nodes_). A lane's address is
   // stable (node-based map), and a lane is erased only while idle and empty, never while it is
   // in ready_.

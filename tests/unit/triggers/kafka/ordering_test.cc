@@ -18,7 +18,7 @@ std::optional<std::string> key(const char* name) {
 TEST_CASE("partition ordering: one record or batch in flight, in offset order") {
   OrderedBuffer<int> buffer(Ordering::kPartition);
   for (int i = 0; i < 5; ++i) {
-    buffer.push(i, key("a"), i);
+    buffer.push(key("a"), i);
   }
   CHECK(buffer.take_ready(1) == std::vector<int>{0});
   CHECK(buffer.take_ready(1).empty());  // 0 is in flight.
@@ -34,13 +34,13 @@ TEST_CASE("partition ordering: one record or batch in flight, in offset order") 
 
 TEST_CASE("key ordering: in order per key, keys in parallel, keyless records in their own lane") {
   OrderedBuffer<int> buffer(Ordering::kKey);
-  buffer.push(0, key("a"), 0);
-  buffer.push(1, key("b"), 1);
-  buffer.push(2, key("a"), 2);
-  buffer.push(3, std::nullopt, 3);
-  buffer.push(4, std::nullopt, 4);
-  buffer.push(5, key("c"), 5);
-  buffer.push(6, key(""), 6);  // An empty key is a key, not "no key".
+  buffer.push(key("a"), 0);
+  buffer.push(key("b"), 1);
+  buffer.push(key("a"), 2);
+  buffer.push(std::nullopt, 3);
+  buffer.push(std::nullopt, 4);
+  buffer.push(key("c"), 5);
+  buffer.push(key(""), 6);  // An empty key is a key, not "no key".
   std::vector<int> first = buffer.take_ready(10);
   CHECK(first == std::vector<int>{0, 1, 3, 5, 6});
   CHECK(buffer.take_ready(10).empty());  // Every lane is busy.
@@ -57,7 +57,7 @@ TEST_CASE("key ordering: in order per key, keys in parallel, keyless records in 
 TEST_CASE("key ordering: a batch takes at most one record per key") {
   OrderedBuffer<int> buffer(Ordering::kKey);
   for (int i = 0; i < 6; ++i) {
-    buffer.push(i, key(i % 2 == 0 ? "even" : "odd"), i);
+    buffer.push(key(i % 2 == 0 ? "even" : "odd"), i);
   }
   CHECK(buffer.take_ready(10) == std::vector<int>{0, 1});
   buffer.finish(key("odd"));
@@ -70,7 +70,7 @@ TEST_CASE("key ordering: idle lanes are kept for their keys, but only so many") 
   OrderedBuffer<int> buffer(Ordering::kKey);
   // 5,000 keys seen once each: once their records finish, at most 1,024 idle lanes stay.
   for (int i = 0; i < 5000; ++i) {
-    buffer.push(i, std::to_string(i), i);
+    buffer.push(std::to_string(i), i);
   }
   CHECK(buffer.lanes() == 5000);
   std::vector<int> all = buffer.take_ready(5000);
@@ -81,7 +81,7 @@ TEST_CASE("key ordering: idle lanes are kept for their keys, but only so many") 
   CHECK(buffer.in_flight() == 0);
   CHECK(buffer.lanes() == 1024);
   // A finish for a record that is not in flight changes nothing.
-  buffer.push(5000, key("a"), 5000);
+  buffer.push(key("a"), 5000);
   buffer.finish(key("a"));
   CHECK(buffer.take_ready(10) == std::vector<int>{5000});
   CHECK(buffer.take_ready(10).empty());
@@ -90,7 +90,7 @@ TEST_CASE("key ordering: idle lanes are kept for their keys, but only so many") 
   std::vector<int> seen;
   for (int round = 0; round < 100; ++round) {
     for (int k = 0; k < 3; ++k) {
-      buffer.push(10000 + round * 3 + k, std::to_string(k), round * 3 + k);
+      buffer.push(std::to_string(k), round * 3 + k);
     }
     for (int v : buffer.take_ready(10)) {
       seen.push_back(v);
@@ -114,7 +114,7 @@ TEST_CASE("key ordering: idle lanes are kept for their keys, but only so many") 
 TEST_CASE("none ordering: anything goes as capacity allows; clear() drops only what is buffered") {
   OrderedBuffer<int> buffer(Ordering::kNone);
   for (int i = 0; i < 4; ++i) {
-    buffer.push(i, key("same"), i);
+    buffer.push(key("same"), i);
   }
   CHECK(buffer.take_ready(2) == std::vector<int>{0, 1});
   CHECK(buffer.take_ready(1) == std::vector<int>{2});

@@ -93,3 +93,37 @@ TEST_CASE("deferred tasks run after the current callback, in order") {
   loop.run();
   CHECK(order == std::vector<int>{1, 2, 3});
 }
+
+TEST_CASE("BeforeWait runs once for a turn's requests, again if asked, never when cancelled") {
+  core::Loop loop;
+  int ran = 0;
+  core::BeforeWait once(loop, [&] { ++ran; });
+  core::Timer timer(loop, [&] {
+    once.request();
+    once.request();
+    once.request();
+    CHECK(once.requested());
+  });
+  timer.start(1ms);
+  loop.run();  // Ends: nothing is left once the request has run.
+  CHECK(ran == 1);
+  CHECK_FALSE(once.requested());
+
+  // Requested again from its own callback: it runs again (in a later check or prepare phase).
+  int again = 0;
+  std::unique_ptr<core::BeforeWait> chained;
+  chained = std::make_unique<core::BeforeWait>(loop, [&] {
+    if (++again < 3) {
+      chained->request();
+    }
+  });
+  chained->request();
+  REQUIRE(switchyard::testing::run_until(loop, [&] { return again == 3; }, 2s));
+
+  // Cancelled before the loop turns: never runs.
+  ran = 0;
+  once.request();
+  once.cancel();
+  loop.run();
+  CHECK(ran == 0);
+}

@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace switchyard::core {
@@ -75,6 +76,58 @@ struct Outcome {
 
 struct Event;
 
+// The contents of an event its source has not built yet: what the source kept (`item`, e.g. a
+// Kafka consumer's message) and how to build the event from it. A source hands such an event over
+// when building it costs more than the hand-off, so that the thread that runs the function (a
+// worker) builds it instead of the loop thread that received it. Move-only; `release` runs for
+// an item that is never built, in the destructor.
+class PendingContent {
+ public:
+  struct Ops {
+    // Fills in `event` from `item` and frees `item`. Called at most once, on whichever thread
+    // holds the event then.
+    void (*build)(void* item, Event& event);
+    // Frees `item` unbuilt.
+    void (*release)(void* item);
+  };
+
+  PendingContent() = default;
+  PendingContent(const Ops* ops, void* item) : ops_(ops), item_(item) {}
+  PendingContent(PendingContent&& other) noexcept
+      : ops_(std::exchange(other.ops_, nullptr)), item_(std::exchange(other.item_, nullptr)) {}
+  PendingContent& operator=(PendingContent&& other) noexcept {
+    if (this != &other) {
+      reset();
+      ops_ = std::exchange(other.ops_, nullptr);
+      item_ = std::exchange(other.item_, nullptr);
+    }
+    return *this;
+  }
+  PendingContent(const PendingContent&) = delete;
+  PendingContent& operator=(const PendingContent&) = delete;
+  ~PendingContent() { reset(); }
+
+  explicit operator bool() const { return ops_ != nullptr; }
+
+  // Builds `event` from the item (once: empty afterwards).
+  void build(Event& event) {
+    if (ops_ != nullptr) {
+      const Ops* ops = std::exchange(ops_, nullptr);
+      ops->build(std::exchange(item_, nullptr), event);
+    }
+  }
+  // Drops the item unbuilt.
+  void reset() {
+    if (ops_ != nullptr) {
+      std::exchange(ops_, nullptr)->release(std::exchange(item_, nullptr));
+    }
+  }
+
+ private:
+  const Ops* ops_ = nullptr;
+  void* item_ = nullptr;
+};
+
 // Called exactly once per accepted event, on the loop thread, with its final outcome (after any
 // retries and the dead-letter hand-off). The event is handed back so that the trigger can read
 // its coordinates (offset, stream id, connection) without capturing them.
@@ -105,6 +158,19 @@ struct Event {
   // dead-lettered: its caller sees the error. An asynchronous one goes through the function's
   // retry policy and dead-letter destination.
   bool synchronous = false;
+
+  // The source's own value, carried untouched through dispatch, retries and completion (the
+  // Kafka trigger keeps the record's offset here, so that its completion need not parse it).
+  std::uint64_t source_tag = 0;
+
+  // Set when the source left the rest of the event to be built later (see PendingContent): the
+  // scheduler builds it on the thread that runs the function, or on the loop when it needs the
+  // contents itself (a dead letter, the copy of a timed-out event). Until then only `id`,
+  // `synchronous`, `source_tag` and `completion` may be relied on (`id` may be empty).
+  PendingContent pending;
+
+  // Builds what `pending` holds into this event (nothing when it is empty).
+  void materialize() { pending.build(*this); }
 
   Completion completion;
 };

@@ -10,6 +10,7 @@
 #include <cassert>
 #include <cstring>
 #include <optional>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 
@@ -92,10 +93,17 @@ struct FunctionMetrics {
 };
 
 // A copy of `event` for the retry path of a timed-out invocation, whose worker may still read
-// the original. The completion moves: it must be called exactly once.
-core::Event copy_event(core::Event& event) {
+// the original. The completion moves: it must be called exactly once. Without `contents`, only
+// what a completion relies on (id, source_tag, synchronous).
+core::Event copy_event(core::Event& event, bool contents) {
   core::Event copy;
   copy.id = event.id;
+  copy.synchronous = event.synchronous;
+  copy.source_tag = event.source_tag;
+  copy.completion = std::move(event.completion);
+  if (!contents) {
+    return copy;
+  }
   copy.source = event.source;
   copy.type = event.type;
   copy.subject = event.subject;
@@ -105,8 +113,6 @@ core::Event copy_event(core::Event& event) {
   copy.data = event.data;
   copy.attributes = event.attributes;
   copy.traceparent = event.traceparent;
-  copy.synchronous = event.synchronous;
-  copy.completion = std::move(event.completion);
   return copy;
 }
 
@@ -128,6 +134,10 @@ struct Scheduler::Invocation {
   bool timed_out = false;          // Its event was detached at the deadline.
   bool inline_run = false;         // Runs on the loop thread.
   bool running = false;            // Linked into the function's running list.
+  // The event's contents are still to be built (core::PendingContent): by the worker before it
+  // calls the function, or by the loop if it needs them first (see build()).
+  bool deferred = false;
+  std::atomic<std::uint8_t> build_state{0};  // kUnbuilt, kBuilding, kBuilt.
   Run* run = nullptr;              // Pooled: the run it is a member of, until its result is in.
   Invocation* prev = nullptr;      // Running list, ordered by deadline.
   Invocation* next = nullptr;
@@ -143,6 +153,16 @@ namespace {
 constexpr std::size_t kMaxRun = 32;
 constexpr std::uint32_t kRunClosed = UINT32_MAX;
 constexpr Clock::duration kRunBudget = std::chrono::milliseconds(1);
+
+// Invocation::build_state, for an event with pending contents: built once by whoever gets there
+// first; after a successful invocation dropped by its worker, unless the loop pinned them first
+// to copy them (a timeout).
+constexpr std::uint8_t kUnbuilt = 0;
+constexpr std::uint8_t kBuilding = 1;
+constexpr std::uint8_t kBuilt = 2;
+constexpr std::uint8_t kDropping = 3;
+constexpr std::uint8_t kDropped = 4;
+constexpr std::uint8_t kPinned = 5;
 
 }  // namespace
 
@@ -460,14 +480,14 @@ Scheduler::Invocation* Scheduler::acquire(FunctionState* fn) {
   return inv;
 }
 
-Scheduler::Invocation* Scheduler::detach(Invocation* inv) {
+Scheduler::Invocation* Scheduler::detach(Invocation* inv, bool contents) {
   Invocation* detached = acquire(inv->function);
   if (inv->batch()) {
     // The worker reads only the encoded event; the items (and their completions) move on.
     detached->items = std::move(inv->items);
     detached->encode = inv->encode;
   } else {
-    detached->event = copy_event(inv->event);
+    detached->event = copy_event(inv->event, contents);
   }
   detached->attempt = inv->attempt;
   detached->request_id = inv->request_id;
@@ -480,6 +500,7 @@ void Scheduler::recycle(Invocation* inv) {
   // idle invocations do not hold on to payloads.
   core::Bytes().swap(inv->event.data);
   inv->event.attributes.clear();
+  inv->event.pending.reset();
   inv->event.completion = nullptr;
   inv->items.clear();
   inv->encode = nullptr;
@@ -550,8 +571,14 @@ void Scheduler::begin(Invocation* inv, bool inline_run) {
   inv->cancelled.store(false, std::memory_order_relaxed);
   inv->inline_run = inline_run;
   if (inv->batch()) {
+    for (core::Event& item : inv->items) {
+      item.materialize();
+    }
     inv->event = inv->encode(inv->items);
   }
+  // Set while only the loop knows the invocation: the worker reads it after the hand-off.
+  inv->deferred = static_cast<bool>(inv->event.pending);
+  inv->build_state.store(kUnbuilt, std::memory_order_relaxed);
   if (inline_run) {
     return;
   }
@@ -632,6 +659,57 @@ void Scheduler::reclaim_stalled(FunctionState* fn) {
   after_change(fn);
 }
 
+void Scheduler::build(Invocation* inv) {
+  if (!inv->deferred) {
+    return;
+  }
+  // Whoever moves the state first builds; the other waits the few microseconds it takes (no
+  // function code runs in a build). Only a timeout or abandon on the loop can race the worker.
+  std::uint8_t expected = kUnbuilt;
+  if (inv->build_state.compare_exchange_strong(expected, kBuilding, std::memory_order_acq_rel)) {
+    inv->event.materialize();
+    inv->build_state.store(kBuilt, std::memory_order_release);
+    return;
+  }
+  while (inv->build_state.load(std::memory_order_acquire) == kBuilding) {
+    std::this_thread::yield();
+  }
+}
+
+void Scheduler::drop_built(Invocation* inv) {
+  // Unless the loop is copying the event (a timeout it saw first), the contents go here, on the
+  // thread whose allocator made them; a free on another thread costs more than the build did.
+  // id and source stay for the loop's report.
+  std::uint8_t expected = kBuilt;
+  if (!inv->build_state.compare_exchange_strong(expected, kDropping, std::memory_order_acq_rel)) {
+    return;
+  }
+  core::Event& event = inv->event;
+  core::Bytes().swap(event.data);
+  core::Attributes().swap(event.attributes);
+  std::string().swap(event.traceparent);
+  std::string().swap(event.subject);
+  std::string().swap(event.datacontenttype);
+  std::string().swap(event.dataschema);
+  inv->build_state.store(kDropped, std::memory_order_release);
+}
+
+bool Scheduler::pin_built(Invocation* inv) {
+  if (!inv->deferred) {
+    return true;
+  }
+  build(inv);
+  std::uint8_t expected = kBuilt;
+  if (inv->build_state.compare_exchange_strong(expected, kPinned, std::memory_order_acq_rel)) {
+    return true;
+  }
+  // Dropping or dropped: the function succeeded, and its result is on its way.
+  while (inv->build_state.load(std::memory_order_acquire) != kDropped) {
+    std::this_thread::yield();
+  }
+  return false;
+}
+
 void Scheduler::run_on_worker(void* arg) {
   auto* run = static_cast<Run*>(arg);
   Scheduler* scheduler = run->scheduler;
@@ -672,6 +750,7 @@ void Scheduler::run_invocation(Invocation* inv, functions::Function& function,
   } else {
     inv->deadline = begin + inv->function->manifest.timeout;
   }
+  build(inv);
   functions::InvocationContext ctx;
   ctx.request_id = inv->request_id;
   ctx.function_name = function.name();
@@ -686,6 +765,9 @@ void Scheduler::run_invocation(Invocation* inv, functions::Function& function,
     // loop noticed: either way the caller was promised an answer by then.
     inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
                                           "function returned after its deadline");
+  }
+  if (inv->deferred && inv->outcome.ok()) {
+    drop_built(inv);
   }
 }
 
@@ -763,6 +845,12 @@ void Scheduler::expire_due(FunctionState* fn) {
         continue;
       }
     }
+    if (!pin_built(inv)) {
+      // It returned in time and its worker already let its contents go: its result is on its
+      // way and completes it.
+      fn->unlink(inv);
+      continue;
+    }
     fn->unlink(inv);
     inv->timed_out = true;
     inv->cancelled.store(true, std::memory_order_relaxed);
@@ -773,7 +861,7 @@ void Scheduler::expire_due(FunctionState* fn) {
                  "until it returns",
                  fn->name, inv->request_id, fn->manifest.timeout.count(), inv->attempt);
     // The worker may still read inv->event: the retry path gets a copy.
-    Invocation* detached = detach(inv);
+    Invocation* detached = detach(inv, /*contents=*/true);
     detached->outcome = core::Outcome::failure(
         core::OutcomeKind::kTimeout, "Timeout",
         fmt::format("function {} did not return within {}ms", fn->name,
@@ -790,6 +878,11 @@ void Scheduler::expire_due(FunctionState* fn) {
 void Scheduler::settle(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
   outcome.attempts = inv->attempt;
+  if (!outcome.ok() && outcome.kind != core::OutcomeKind::kRejected) {
+    // Its worker is done with it (or it is a detached copy): the loop may build it. A failed
+    // event is logged by id, retried, or dead-lettered with its contents.
+    inv->event.materialize();
+  }
   if (inv->batch() && outcome.ok() && !abandoned_) {
     split_batch(inv, outcome);
   }
@@ -985,8 +1078,11 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
                   outcome.error_message);
   }
   --outstanding_;
+  // Contents never built are let go before the completions: the source that holds what they
+  // point into may go away in its completion.
   if (inv->batch()) {
     for (std::size_t i = 0; i < inv->items.size(); ++i) {
+      inv->items[i].pending.reset();
       core::Completion completion = std::move(inv->items[i].completion);
       if (!completion) {
         continue;
@@ -999,6 +1095,7 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
       }
     }
   } else {
+    inv->event.pending.reset();
     core::Completion completion = std::move(inv->event.completion);
     if (completion) {
       completion(inv->event, outcome);
@@ -1091,7 +1188,8 @@ void Scheduler::abandon() {
       inv->timed_out = true;
       inv->cancelled.store(true, std::memory_order_relaxed);
       --fn.running;
-      Invocation* detached = detach(inv);
+      build(inv);  // Its id is set by the build: wait for a worker building it.
+      Invocation* detached = detach(inv, /*contents=*/false);
       auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
                                             "the daemon stopped before this invocation ended");
       outcome.attempts = inv->attempt;

@@ -123,8 +123,9 @@ class Scheduler final : public Dispatcher {
   template <typename Fill>
   Admission admit(std::string_view function, Fill&& fill);
   // The invocation that carries a timed-out (or abandoned) invocation's event(s) on, while the
-  // worker may still read the original's event.
-  Invocation* detach(Invocation* inv);
+  // worker may still read the original's event; with the event's `contents` (for a retry or a
+  // dead letter; the loop must have pinned them, pin_built()) or only what its completion needs.
+  Invocation* detach(Invocation* inv, bool contents);
   // A batch whose function answered with `batchItemFailures`: completes the items that
   // succeeded and keeps the failed ones in `inv`, turning `outcome` into their failure. Returns
   // false when nothing failed.
@@ -145,6 +146,14 @@ class Scheduler final : public Dispatcher {
   // Closes the runs that have gone on longer than a run should (a member is slow or stuck),
   // so that their waiting members can go to free slots; arms itself for the next check.
   void reclaim_stalled(FunctionState* fn);
+  // Builds the event's pending contents once, on whichever thread gets there first (the worker
+  // about to run it, or the loop detaching it at a timeout).
+  static void build(Invocation* inv);
+  // After a successful invocation, the worker lets go of contents it built (see drop_built() in
+  // scheduler.cc), unless the loop pinned them: pin_built() keeps them for a copy, or returns
+  // false when the worker has already dropped them (the invocation succeeded in time).
+  static void drop_built(Invocation* inv);
+  static bool pin_built(Invocation* inv);
   static void run_on_worker(void* arg);
   // Calls the function. `begin` is now for an inline call (its deadline starts here), or zero
   // for a pooled one (its deadline was set when it started).

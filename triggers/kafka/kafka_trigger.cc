@@ -80,6 +80,58 @@ const std::map<std::string, std::string>& consumer_forced() {
   return forced;
 }
 
+// The event for a record as librdkafka delivered it (triggers/kafka/record.h). Reads the message
+// only (librdkafka caches its parsed headers in it: one thread at a time), so it may run on any
+// thread that holds the message.
+void fill_from_message(const rd_kafka_message_t* message, bool cloudevents, core::Event& event) {
+  thread_local std::vector<KafkaHeaderView> headers;  // Reused: no allocation per record.
+  KafkaRecordView record;
+  record.topic = rd_kafka_topic_name(message->rkt);
+  record.partition = message->partition;
+  record.offset = message->offset;
+  if (message->key != nullptr) {
+    record.key.emplace(static_cast<const char*>(message->key), message->key_len);
+  }
+  if (message->payload != nullptr) {
+    record.value = std::string_view(static_cast<const char*>(message->payload), message->len);
+  }
+  rd_kafka_timestamp_type_t type;
+  record.timestamp_ms = rd_kafka_message_timestamp(message, &type);
+  record.timestamp_type = type == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "CREATE_TIME"
+                          : type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "LOG_APPEND_TIME"
+                                                                       : "NO_TIMESTAMP_TYPE";
+  headers.clear();
+  rd_kafka_headers_t* raw_headers = nullptr;
+  if (rd_kafka_message_headers(message, &raw_headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      raw_headers != nullptr) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    for (size_t i = 0; rd_kafka_header_get_all(raw_headers, i, &name, &value, &size) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      KafkaHeaderView header{name, std::nullopt};
+      if (value != nullptr) {
+        header.value.emplace(static_cast<const char*>(value), size);
+      }
+      headers.push_back(header);
+    }
+  }
+  record.headers = headers;
+  fill_record_event(record, cloudevents, event);
+}
+
+// A record handed to the scheduler unbuilt (core::PendingContent): the worker that runs it builds
+// its event and destroys the message, off the loop thread.
+template <bool kCloudEvents>
+void build_pending(void* item, core::Event& event) {
+  MessageHolder message(static_cast<rd_kafka_message_t*>(item));
+  fill_from_message(message.get(), kCloudEvents, event);
+}
+void release_pending(void* item) { rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(item)); }
+constexpr core::PendingContent::Ops kPendingCloudEvents{&build_pending<true>, &release_pending};
+constexpr core::PendingContent::Ops kPendingPlain{&build_pending<false>, &release_pending};
+
 struct Partition {
   Partition(std::int32_t id, Ordering ordering) : id(id), buffer(ordering) {}
 
@@ -109,10 +161,20 @@ class KafkaConsumerTrigger;
 // allocation. The trigger clears `trigger` when it goes; the last completion after that frees the
 // anchor. Loop thread only.
 struct Anchor {
+  ~Anchor() {
+    if (client != nullptr) {
+      rd_kafka_destroy_flags(client, client_flags);
+    }
+  }
+
   KafkaConsumerTrigger* trigger = nullptr;
   std::size_t in_scheduler = 0;
   // Partitions dropped (revoked, torn down) while records of theirs were still in the scheduler.
   std::vector<std::shared_ptr<Partition>> dropped;
+  // A client torn down while records were in the scheduler: their events may still hold its
+  // messages (unbuilt), which must go before it does. Destroyed with the anchor.
+  rd_kafka_t* client = nullptr;
+  int client_flags = 0;
 };
 
 // A record (or several) to dispatch again later: throttled, refused, or a failed dead letter.
@@ -202,6 +264,7 @@ class KafkaConsumerTrigger final : public Trigger {
   // A record's completion: `partition` stays valid while the trigger lives (see Anchor).
   static void on_complete(Anchor* anchor, Partition* partition, core::Event& event,
                           core::Outcome& outcome) {
+    event.pending.reset();  // A message never built goes while its client surely lives.
     --anchor->in_scheduler;
     if (anchor->trigger == nullptr) {
       if (anchor->in_scheduler == 0) {
@@ -310,6 +373,11 @@ class KafkaConsumerTrigger final : public Trigger {
     }
     serving_ = false;
     dispatch_budget_ = kMaxDispatchesPerWake;
+    // Partitions are paused only now, with librdkafka's queue drained: a pause drops whatever
+    // librdkafka still holds for the partition (its fetch position goes back to the last record
+    // handed to us), which would be fetched and parsed again after the resume. What the queue
+    // held is already in memory either way (our buffers hold librdkafka's own messages).
+    queue_drained_ = !more;
     if (closing_) {
       if (rk_ != nullptr && rd_kafka_consumer_closed(rk_)) {
         finish_close();
@@ -319,6 +387,7 @@ class KafkaConsumerTrigger final : public Trigger {
       return;
     }
     pump();
+    queue_drained_ = false;
     if ((more || dispatch_budget_ == 0) && watcher_) {
       watcher_->kick();
     }
@@ -343,7 +412,7 @@ class KafkaConsumerTrigger final : public Trigger {
       return;
     }
     Partition& partition = *it->second;
-    if (!partition.offsets.take(message->offset)) {
+    if (!partition.offsets.takes(message->offset)) {
       return;  // Already taken (a fetch that raced a pause/resume).
     }
     records_.inc_unshared();
@@ -355,11 +424,12 @@ class KafkaConsumerTrigger final : public Trigger {
     if (message->key != nullptr) {
       key.emplace(static_cast<const char*>(message->key), message->key_len);
     }
-    partition.buffer.push(key, std::move(holder));
-    if (!partition.paused && over_high(partition)) {
-      // Paused at once, not after this wake-up's batch. What librdkafka fetched before the
-      // pause is still delivered and kept (at most one fetch, max.partition.fetch.bytes):
-      // dropping it would cost a seek and a fetch round trip at every resume.
+    const std::int64_t offset = message->offset;
+    // The offset keeps its record's lane, for the completion.
+    partition.offsets.take(offset, partition.buffer.push(key, std::move(holder)));
+    if (!partition.paused && over_high(partition, 2)) {
+      // Normally paused after the wake-up's batch (apply_backpressure()); this bounds a
+      // partition whose records keep coming faster than the loop drains the queue.
       pause(partition);
     }
   }
@@ -372,47 +442,27 @@ class KafkaConsumerTrigger final : public Trigger {
     return message->len + message->key_len + kRecordOverhead;
   }
 
-  // The event for a buffered record (triggers/kafka/record.h).
+  // The event for a buffered record, built now (a batch item: the batch is encoded on the loop).
   core::Event event_of(const rd_kafka_message_t* message) {
-    KafkaRecordView record;
-    record.topic = spec_.topic;
-    record.partition = message->partition;
-    record.offset = message->offset;
-    if (message->key != nullptr) {
-      record.key.emplace(static_cast<const char*>(message->key), message->key_len);
-    }
-    if (message->payload != nullptr) {
-      record.value = std::string_view(static_cast<const char*>(message->payload), message->len);
-    }
-    rd_kafka_timestamp_type_t type;
-    record.timestamp_ms = rd_kafka_message_timestamp(message, &type);
-    record.timestamp_type = type == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "CREATE_TIME"
-                            : type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "LOG_APPEND_TIME"
-                                                                         : "NO_TIMESTAMP_TYPE";
-    header_views_.clear();
-    rd_kafka_headers_t* headers = nullptr;
-    if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        headers != nullptr) {
-      const char* name = nullptr;
-      const void* value = nullptr;
-      size_t size = 0;
-      for (size_t i = 0;
-           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++i) {
-        KafkaHeaderView header{name, std::nullopt};
-        if (value != nullptr) {
-          header.value.emplace(static_cast<const char*>(value), size);
-        }
-        header_views_.push_back(header);
-      }
-    }
-    record.headers = header_views_;
-    return record_to_event(record, /*cloudevents=*/!lambda_);
+    core::Event event;
+    fill_from_message(message, /*cloudevents=*/!lambda_, event);
+    event.source_tag = static_cast<std::uint64_t>(message->offset);
+    return event;
   }
 
-  bool over_high(const Partition& partition) const {
-    return partition.buffered_bytes >= byte_high_ ||
-           partition.buffer.buffered() + partition.held >= record_high_;
+  // The event for a buffered record, to be built by whoever runs it (core::PendingContent): the
+  // scheduler's worker, off the loop thread. Carries only the offset until then.
+  core::Event pending_event_of(MessageHolder message) {
+    core::Event event;
+    event.source_tag = static_cast<std::uint64_t>(message->offset);
+    event.pending = core::PendingContent(lambda_ ? &kPendingPlain : &kPendingCloudEvents,
+                                         message.release());
+    return event;
+  }
+
+  bool over_high(const Partition& partition, std::size_t factor = 1) const {
+    return partition.buffered_bytes >= factor * byte_high_ ||
+           partition.buffer.buffered() + partition.held >= factor * record_high_;
   }
 
   bool under_low(const Partition& partition) const {
@@ -528,7 +578,7 @@ class KafkaConsumerTrigger final : public Trigger {
           }
           refused = !dispatch(shared, std::move(items), milliseconds(0));
         } else {
-          refused = !dispatch_one(shared, event_of(taken_.front().get()));
+          refused = !dispatch_one(shared, pending_event_of(std::move(taken_.front())));
         }
         taken_.clear();
       }
@@ -645,22 +695,6 @@ class KafkaConsumerTrigger final : public Trigger {
     }
   }
 
-  // The record's offset and key, from the attributes record_to_event() gave its event.
-  static std::int64_t offset_of(const core::Event& event) {
-    std::int64_t offset = -1;
-    if (const auto* attribute = core::find_attribute(event.attributes, "kafka.offset")) {
-      std::from_chars(attribute->value.data(), attribute->value.data() + attribute->value.size(),
-                      offset);
-    }
-    return offset;
-  }
-  static std::optional<std::string_view> key_of(const core::Event& event) {
-    if (const auto* attribute = core::find_attribute(event.attributes, "kafka.key")) {
-      return attribute->value;
-    }
-    return std::nullopt;
-  }
-
   void completed(Partition* partition_ptr, core::Event& event, core::Outcome& outcome) {
     if (partition_ptr->dropped) {
       // Revoked before its record was answered (revoke timeout): its offset was not committed
@@ -677,16 +711,15 @@ class KafkaConsumerTrigger final : public Trigger {
     }
     Partition* partition = partition_ptr;
     --partition->in_scheduler;
-    std::int64_t offset = offset_of(event);
-    std::optional<std::string_view> key = key_of(event);
+    const auto offset = static_cast<std::int64_t>(event.source_tag);
+    constexpr auto kNoLane = OrderedBuffer<MessageHolder>::kNoLane;
     bool finished = outcome.ok() || outcome.dead_lettered;
     if (outcome.dead_lettered) {
       dead_letters_.inc_unshared();
     }
     if (finished) {
       partition->redeliver_delay = milliseconds(0);
-      partition->offsets.finish(offset);
-      partition->buffer.finish(key);
+      partition->buffer.finish(partition->offsets.finish(offset).value_or(kNoLane));
     } else if (!stopping_ && !partition->revoking && outcome.kind != core::OutcomeKind::kRejected) {
       // Failed and not dead-lettered (the dead-letter write failed): the record holds its
       // partition (or key) back and goes again after a pause.
@@ -706,7 +739,7 @@ class KafkaConsumerTrigger final : public Trigger {
     } else {
       // Refused (shutdown) or revoked: unfinished, so never committed past; the lane is freed
       // only so that accounting stays right.
-      partition->buffer.finish(key);
+      partition->buffer.finish(partition->offsets.tag_of(offset).value_or(kNoLane));
     }
     if (partition->revoking) {
       maybe_finish_revoke(false);
@@ -729,7 +762,7 @@ class KafkaConsumerTrigger final : public Trigger {
       if (partition->revoking) {
         continue;
       }
-      if (!partition->paused && over_high(*partition)) {
+      if (!partition->paused && queue_drained_ && over_high(*partition)) {
         pause(*partition);
       } else if (partition->paused && under_low(*partition)) {
         partition->paused = false;
@@ -1184,7 +1217,14 @@ class KafkaConsumerTrigger final : public Trigger {
       rk_ = nullptr;
       queue_.reset();
       pending_revoke_.reset();
-      rd_kafka_destroy_flags(rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+      const int flags = closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE;
+      if (anchor_->in_scheduler > 0) {
+        // Events in the scheduler may still hold its messages: it goes with the last of them.
+        anchor_->client = rk;
+        anchor_->client_flags = flags;
+      } else {
+        rd_kafka_destroy_flags(rk, flags);
+      }
     }
     if (watcher_ && in_callback) {
       // Its own callback may be on the stack (serve() -> finish_close()): freed at a safe point.
@@ -1253,6 +1293,7 @@ class KafkaConsumerTrigger final : public Trigger {
   core::Gauge& assigned_;
 
   bool serving_ = false;
+  bool queue_drained_ = false;  // serve() emptied librdkafka's queue: pausing drops nothing.
   std::size_t dispatch_budget_ = kMaxDispatchesPerWake;  // Renewed by every serve().
   bool pumping_ = false;
   bool pump_again_ = false;
@@ -1261,8 +1302,7 @@ class KafkaConsumerTrigger final : public Trigger {
   bool closing_ = false;
   std::function<void()> on_stopped_;
   Anchor* anchor_ = new Anchor{this, 0, {}};
-  std::vector<MessageHolder> taken_;           // pump_round()'s records, reused.
-  std::vector<KafkaHeaderView> header_views_;  // event_of()'s headers, reused.
+  std::vector<MessageHolder> taken_;  // pump_round()'s records, reused.
 };
 
 core::Result<ConfHolder> consumer_conf(const config::KafkaConfig& kafka,

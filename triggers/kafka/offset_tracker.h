@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 
 namespace switchyard::triggers::kafka {
 
@@ -22,11 +23,18 @@ class PartitionOffsets {
   // unknown: nothing is committable until a record is taken).
   explicit PartitionOffsets(std::int64_t start = -1) : next_(start) {}
 
-  // Records that `offset` was read and is in progress. Offsets must increase; an offset at or
-  // below the last one taken is ignored and returns false (a duplicate delivery).
-  bool take(std::int64_t offset);
-  // Marks `offset` finished (processed, or dead-lettered). Unknown offsets are ignored.
-  void finish(std::int64_t offset);
+  // Whether take(offset) would take it: false for an offset at or below the last one taken (a
+  // duplicate delivery).
+  bool takes(std::int64_t offset) const;
+  // Records that `offset` was read and is in progress, with the caller's `tag` for it (the Kafka
+  // trigger keeps its record's ordering lane). Offsets must increase; an offset at or below the
+  // last one taken is ignored and returns false (a duplicate delivery).
+  bool take(std::int64_t offset, std::uint32_t tag = 0);
+  // Marks `offset` finished (processed, or dead-lettered) and returns its tag. Unknown offsets,
+  // and offsets finished before, are ignored (nullopt).
+  std::optional<std::uint32_t> finish(std::int64_t offset);
+  // The tag of an unfinished `offset`, or nullopt.
+  std::optional<std::uint32_t> tag_of(std::int64_t offset) const;
 
   // The offset to commit (the next record to read after a restart), or -1 if none is known.
   std::int64_t committable() const;
@@ -38,8 +46,11 @@ class PartitionOffsets {
  private:
   struct Entry {
     std::int64_t offset;
+    std::uint32_t tag;
     bool finished;
   };
+  // The entry of `offset`, or entries_.end().
+  std::deque<Entry>::const_iterator find(std::int64_t offset) const;
   std::deque<Entry> entries_;  // Taken offsets, ascending; finished ones at the front are popped.
   std::int64_t next_;
   std::size_t unfinished_ = 0;

@@ -34,32 +34,41 @@ class OrderedBuffer {
  public:
   explicit OrderedBuffer(Ordering ordering) : ordering_(ordering) {}
 
+  // The lane a record went into: handed back to finish() when the record is done (kKey; the
+  // other modes have one lane, kNoLane).
+  using LaneId = std::uint32_t;
+  static constexpr LaneId kNoLane = UINT32_MAX;
+
   // Appends the next record read from the partition (records arrive in offset order). `key` is
   // nullopt for a record without a key.
-  void push(std::optional<std::string_view> key, T item) {
+  LaneId push(std::optional<std::string_view> key, T item) {
     ++buffered_;
     if (ordering_ != Ordering::kKey) {
       fifo_.push_back(std::move(item));
-      return;
+      return kNoLane;
     }
     const std::string& name = lane_name(key);
-    auto it = lanes_.find(std::string_view(name));
-    if (it == lanes_.end()) {
-      it = lanes_.emplace(name, Lane{}).first;
-    } else if (it->second.tail == kNil && !it->second.busy) {
-      --idle_lanes_;
+    LaneId id;
+    if (auto it = index_.find(std::string_view(name)); it != index_.end()) {
+      id = it->second;
+      if (lanes_[id].tail == kNil && !lanes_[id].busy) {
+        --idle_lanes_;
+      }
+    } else {
+      id = new_lane(name);
     }
-    Lane& lane = it->second;
+    Lane& lane = lanes_[id];
     const std::uint32_t node = allocate(std::move(item));
     if (lane.tail == kNil) {
       lane.head = node;
       if (!lane.busy) {
-        ready_.push_back(&lane);
+        ready_.push_back(id);
       }
     } else {
       nodes_[lane.tail].next = node;
     }
     lane.tail = node;
+    return id;
   }
 
   // Takes up to `max` records that may be dispatched now, marks them in flight and appends them
@@ -84,7 +93,7 @@ class OrderedBuffer {
     }
     // Each ready lane gives its head record and becomes busy until that record finishes.
     while (!ready_.empty() && taken < max) {
-      Lane& lane = *ready_.front();
+      Lane& lane = lanes_[ready_.front()];
       ready_.pop_front();
       Node& head = nodes_[lane.head];
       out.push_back(std::move(head.item));
@@ -108,24 +117,21 @@ class OrderedBuffer {
     return out;
   }
 
-  // Marks a record taken by take_ready() as finished, freeing its key's lane.
-  void finish(std::optional<std::string_view> key) {
+  // Marks a record taken by take_ready() as finished, freeing its lane (what push() returned
+  // for it).
+  void finish(LaneId id) {
     if (in_flight_ > 0) {
       --in_flight_;
     }
-    if (ordering_ != Ordering::kKey) {
-      return;
-    }
-    auto it = lanes_.find(std::string_view(lane_name(key)));
-    if (it == lanes_.end() || !it->second.busy) {
+    if (ordering_ != Ordering::kKey || id >= lanes_.size() || !lanes_[id].busy) {
       return;  // Not taken: nothing to free (and a lane is never queued twice in ready_).
     }
-    Lane& lane = it->second;
+    Lane& lane = lanes_[id];
     lane.busy = false;
     if (lane.head != kNil) {
-      ready_.push_back(&lane);
+      ready_.push_back(id);
     } else if (idle_lanes_ >= kKeptIdleLanes) {
-      lanes_.erase(it);
+      free_lane(id);
     } else {
       // Kept for the next record of its key (no allocation per record), but only so many idle
       // lanes: keys come and go.
@@ -139,12 +145,11 @@ class OrderedBuffer {
     ready_.clear();
     nodes_.clear();
     free_ = kNil;
-    for (auto it = lanes_.begin(); it != lanes_.end();) {
-      it->second.head = it->second.tail = kNil;
-      if (it->second.busy) {
-        ++it;
-      } else {
-        it = lanes_.erase(it);
+    for (LaneId id = 0; id < lanes_.size(); ++id) {
+      Lane& lane = lanes_[id];
+      lane.head = lane.tail = kNil;
+      if (lane.used && !lane.busy) {
+        free_lane(id);
       }
     }
     buffered_ = 0;
@@ -154,7 +159,7 @@ class OrderedBuffer {
   std::size_t buffered() const { return buffered_; }
   std::size_t in_flight() const { return in_flight_; }
   // kKey: lanes held, busy, waiting or idle (for tests of the bound).
-  std::size_t lanes() const { return lanes_.size(); }
+  std::size_t lanes() const { return index_.size(); }
 
  private:
   static constexpr std::uint32_t kNil = UINT32_MAX;
@@ -170,6 +175,8 @@ class OrderedBuffer {
     std::uint32_t head = kNil;  // Oldest buffered record of the key.
     std::uint32_t tail = kNil;
     bool busy = false;          // A record of this key is in flight.
+    bool used = false;          // Holds a key (false: on the free list).
+    std::string name;           // Its key in index_ (lane_name()).
   };
 
   struct LaneHash {
@@ -193,10 +200,35 @@ class OrderedBuffer {
     free_ = node;
   }
 
+  LaneId new_lane(const std::string& name) {
+    LaneId id;
+    if (!free_lanes_.empty()) {
+      id = free_lanes_.back();
+      free_lanes_.pop_back();
+    } else {
+      id = static_cast<LaneId>(lanes_.size());
+      lanes_.emplace_back();
+    }
+    Lane& lane = lanes_[id];
+    lane = Lane{};
+    lane.used = true;
+    lane.name = name;
+    index_.emplace(name, id);
+    return id;
+  }
+  void free_lane(LaneId id) {
+    Lane& lane = lanes_[id];
+    index_.erase(lane.name);
+    lane.used = false;
+    lane.busy = false;
+    free_lanes_.push_back(id);
+  }
+
   // Keyless records share one lane, distinct from every key (the prefix byte tells them apart).
   // Written into a buffer kept for the purpose: no allocation per record once it is grown.
   const std::string& lane_name(std::optional<std::string_view> key) {
-    lane_name_.assign(key ? "k" : "n");
+    lane_name_.clear();
+    lane_name_.push_back(key ? 'k' : 'n');
     if (key) {
       lane_name_.append(*key);
     }
@@ -207,14 +239,16 @@ class OrderedBuffer {
   std::size_t buffered_ = 0;
   std::size_t in_flight_ = 0;
   std::deque<T> fifo_;  // kPartition and kNone.
-  // kKey: per key, its records in offset order (linked through nodes_). A lane's address is
-  // stable (node-based map), and a lane is erased only while idle and empty, never while it is
-  // in ready_.
-  std::unordered_map<std::string, Lane, LaneHash, std::equal_to<>> lanes_;
+  // kKey: per key, its records in offset order (linked through nodes_). Lanes are slots reused
+  // through a free list, found by key through index_; a lane is freed only while idle and empty,
+  // never while it is in ready_ or a record of it is in flight (its id is then still held).
+  std::vector<Lane> lanes_;
+  std::vector<LaneId> free_lanes_;
+  std::unordered_map<std::string, LaneId, LaneHash, std::equal_to<>> index_;
   std::vector<Node> nodes_;
   std::uint32_t free_ = kNil;
   std::size_t idle_lanes_ = 0;
-  std::deque<Lane*> ready_;  // kKey: lanes whose head may go now.
+  std::deque<LaneId> ready_;  // kKey: lanes whose head may go now.
   std::string lane_name_;
 };
 

@@ -96,9 +96,14 @@ std::string record_id(std::string_view topic, std::int32_t partition, std::int64
 
 core::Event record_to_event(const KafkaRecordView& record, bool cloudevents) {
   core::Event event;
+  fill_record_event(record, cloudevents, event);
+  return event;
+}
+
+void fill_record_event(const KafkaRecordView& record, bool cloudevents, core::Event& event) {
   event.id = record_id(record.topic, record.partition, record.offset);
   event.source.reserve(8 + record.topic.size());
-  event.source += "kafka://";
+  event.source.assign("kafka://");
   event.source += record.topic;
   event.type = kRecordEventType;
   if (record.timestamp_ms >= 0) {
@@ -108,6 +113,7 @@ core::Event record_to_event(const KafkaRecordView& record, bool cloudevents) {
   event.data.assign(record.value);
   event.synchronous = false;
   auto& attributes = event.attributes;
+  attributes.clear();
   attributes.reserve(6 + record.headers.size());
   attributes.push_back({"kafka.topic", std::string(record.topic)});
   attributes.push_back({"kafka.partition", number(record.partition)});
@@ -132,7 +138,6 @@ core::Event record_to_event(const KafkaRecordView& record, bool cloudevents) {
       apply_cloudevents_header(header.name, header.value.value_or(std::string_view()), event);
     }
   }
-  return event;
 }
 
 core::Event record_to_event(KafkaRecord&& record, bool cloudevents) {

@@ -71,6 +71,9 @@ std::string record_id(std::string_view topic, std::int32_t partition, std::int64
 // `traceparent` sets the event's trace parent.
 core::Event record_to_event(const KafkaRecordView& record, bool cloudevents);
 core::Event record_to_event(KafkaRecord&& record, bool cloudevents);
+// The same, filled into `event` (its completion, source_tag and pending contents are left as
+// they are): for an event built after it was handed over.
+void fill_record_event(const KafkaRecordView& record, bool cloudevents, core::Event& event);
 
 // The record an event made by record_to_event() came from: topic, partition, offset, key, value,
 // headers and timestamp. nullopt when the event did not come from Kafka.

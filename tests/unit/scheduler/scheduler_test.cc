@@ -2,8 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
+#include <memory>
 #include <span>
 #include <chrono>
 #include <mutex>
@@ -718,4 +720,157 @@ TEST_CASE("the dead-letter router hands each letter to the writer of its destina
   bool closed = false;
   router.close([&] { closed = true; });
   CHECK(closed);
+}
+
+namespace {
+
+// Pending contents for tests: what a source would keep (a payload), and a record of who built or
+// released it.
+struct PendingLog {
+  std::mutex mutex;
+  std::vector<std::thread::id> built_on;
+  int released = 0;
+};
+
+struct TestItem {
+  std::string id;
+  std::string payload;
+  PendingLog* log;
+};
+
+core::PendingContent::Ops pending_ops{
+    [](void* raw, core::Event& event) {
+      std::unique_ptr<TestItem> item(static_cast<TestItem*>(raw));
+      event.id = item->id;
+      event.data = item->payload;
+      std::lock_guard lock(item->log->mutex);
+      item->log->built_on.push_back(std::this_thread::get_id());
+    },
+    [](void* raw) {
+      std::unique_ptr<TestItem> item(static_cast<TestItem*>(raw));
+      std::lock_guard lock(item->log->mutex);
+      ++item->log->released;
+    }};
+
+// An event whose id and data are built later; its completion records the id it ends with.
+core::Event pending_event(Harness& h, PendingLog& log, std::string id, std::uint64_t tag = 0) {
+  core::Event ev = h.event("");
+  ev.source_tag = tag;
+  ev.pending = core::PendingContent(&pending_ops, new TestItem{id, "built-" + id, &log});
+  return ev;
+}
+
+}  // namespace
+
+TEST_CASE("pending contents are built once, on the worker that runs the event") {
+  Harness h;
+  PendingLog log;
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  h.add(h.manifest("lazy", 2, 100), [&](const core::Event& ev, const auto&) {
+    std::lock_guard lock(mutex);
+    seen.push_back(ev.data);
+    return ok(ev.data);
+  });
+  std::vector<std::uint64_t> tags;
+  int dropped = 0;
+  for (int i = 0; i < 20; ++i) {
+    core::Event ev = pending_event(h, log, "e" + std::to_string(i), 1000 + i);
+    auto completion = std::move(ev.completion);
+    ev.completion = [&tags, &dropped, completion](core::Event& done, core::Outcome& outcome) {
+      tags.push_back(done.source_tag);
+      // The worker let the contents it built go (on its own thread); the id stays.
+      dropped += done.data.empty() && !done.id.empty() ? 1 : 0;
+      completion(done, outcome);
+    };
+    CHECK(h.sched.dispatch("lazy", std::move(ev)) != Admission::kThrottled);
+  }
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 20; }));
+  for (const auto& outcome : h.outcomes) {
+    CHECK(outcome.kind == core::OutcomeKind::kOk);
+    CHECK(outcome.body == "built-" + outcome.id);  // The function saw the built event.
+  }
+  std::sort(tags.begin(), tags.end());
+  CHECK(tags.front() == 1000);  // The source's tag came back untouched.
+  CHECK(tags.back() == 1019);
+  CHECK(dropped == 20);
+  std::lock_guard lock(log.mutex);
+  CHECK(log.built_on.size() == 20);
+  CHECK(log.released == 0);
+  for (std::thread::id thread : log.built_on) {
+    CHECK(thread != std::this_thread::get_id());  // Not on the loop thread.
+  }
+}
+
+TEST_CASE("pending contents are built for a retry after a timeout and for a dead letter") {
+  std::atomic<bool> release{false};
+  Harness h;
+  Release guard(release);
+  PendingLog log;
+  std::atomic<int> calls{0};
+  auto m = h.manifest("lazy", 2, 10, 100ms);
+  m.retry.attempts = 2;
+  m.retry.backoff = 10ms;
+  h.add(m, [&](const core::Event& ev, const auto&) {
+    if (ev.data == "built-hang" && calls.fetch_add(1) == 0) {
+      while (!release.load()) {  // Past its deadline: the retry goes on a copy.
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+    if (ev.data == "built-fail") {
+      return core::Outcome::failure(core::OutcomeKind::kFunctionError, "Boom", "no");
+    }
+    return ok(ev.data);
+  });
+  CHECK(h.sched.dispatch("lazy", pending_event(h, log, "hang")) == Admission::kStarted);
+  CHECK(h.sched.dispatch("lazy", pending_event(h, log, "fail")) == Admission::kStarted);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 2; }));
+  std::map<std::string, Harness::Recorded> by_id;
+  for (const auto& outcome : h.outcomes) {
+    by_id[outcome.id] = outcome;
+  }
+  REQUIRE(by_id.count("hang") == 1);
+  CHECK(by_id["hang"].kind == core::OutcomeKind::kOk);
+  CHECK(by_id["hang"].attempts == 2);
+  CHECK(by_id["hang"].body == "built-hang");  // The retry got the contents built the first time.
+  REQUIRE(by_id.count("fail") == 1);
+  CHECK(by_id["fail"].kind == core::OutcomeKind::kFunctionError);
+  REQUIRE(h.sink.letters.size() == 1);
+  CHECK(h.sink.letters[0].id == "fail");  // The dead letter has the built event.
+  release = true;
+  REQUIRE(run_until(h.loop, [&] { return h.sched.busy_threads() == 0; }));
+  std::lock_guard lock(log.mutex);
+  CHECK(log.built_on.size() == 2);
+  CHECK(log.released == 0);
+}
+
+TEST_CASE("pending contents never built are released, before the completion runs") {
+  std::atomic<bool> release{false};
+  Harness h;
+  Release guard(release);
+  PendingLog log;
+  h.add(h.manifest("lazy", 1, 10), [&](const core::Event&, const auto& ctx) {
+    while (!release.load() && !ctx.is_cancelled()) {
+      std::this_thread::sleep_for(1ms);
+    }
+    return ok();
+  });
+  CHECK(h.sched.dispatch("lazy", pending_event(h, log, "running")) == Admission::kStarted);
+  core::Event waiting = pending_event(h, log, "waiting");
+  waiting.completion = [&log](core::Event& done, core::Outcome& outcome) {
+    CHECK(outcome.kind == core::OutcomeKind::kRejected);
+    CHECK_FALSE(done.pending);
+    std::lock_guard lock(log.mutex);
+    CHECK(log.released == 1);  // Already let go when the source hears of it.
+  };
+  CHECK(h.sched.dispatch("lazy", std::move(waiting)) == Admission::kQueued);
+  REQUIRE(run_until(h.loop, [&] {
+    std::lock_guard lock(log.mutex);
+    return log.built_on.size() == 1;
+  }));
+  h.sched.abandon();
+  REQUIRE(run_until(h.loop, [&] { return h.sched.busy_threads() == 0; }));
+  std::lock_guard lock(log.mutex);
+  CHECK(log.built_on.size() == 1);  // Only the one that ran.
+  CHECK(log.released == 1);
 }

@@ -66,7 +66,8 @@ TEST_CASE("the native batch is a CloudEvents JSON batch of the items") {
 }
 
 TEST_CASE("a batch of one keeps its item's id") {
-  std::vector<core::Event> items{item("7-1", "x")};
+  std::vector<core::Event> items;
+  items.push_back(item("7-1", "x"));
   core::Event batch = triggers::encode_native_batch(items);
   CHECK(batch.id == "7-1");
   CHECK(core::find_attribute(batch.attributes, "batch.size")->value == "1");

@@ -1,6 +1,7 @@
 #include "triggers/kafka/kafka_trigger.h"
 
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -66,6 +67,9 @@ const std::map<std::string, std::string>& consumer_defaults() {
       // 100000, reached by one deep partition of small records): the byte bound above and the
       // trigger's own per-partition bound are the ones that should hold.
       {"queued.min.messages", "1000000"},
+      // librdkafka's statistics say where the member is in a rebalance (cgrp.join_state):
+      // periodic commits wait while it rejoins (see stats_cb). 0 turns this off.
+      {"statistics.interval.ms", "250"},
   };
   return defaults;
 }
@@ -285,6 +289,7 @@ class KafkaConsumerTrigger final : public Trigger {
     rd_kafka_conf_set_rebalance_cb(conf_.get(), &KafkaConsumerTrigger::rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(conf_.get(), &KafkaConsumerTrigger::commit_cb);
     rd_kafka_conf_set_error_cb(conf_.get(), &KafkaConsumerTrigger::error_cb);
+    rd_kafka_conf_set_stats_cb(conf_.get(), &KafkaConsumerTrigger::stats_cb);
     auto client = make_client(RD_KAFKA_CONSUMER, std::move(conf_), describe());
     if (!client.ok()) {
       return client.error();
@@ -829,6 +834,9 @@ class KafkaConsumerTrigger final : public Trigger {
       }
       commits_held_until_ms_ = 0;
     }
+    if (rejoining_ && cooperative()) {
+      return;  // See stats_cb: a commit now could cost the whole assignment.
+    }
     PartitionListHolder list = commit_list({});
     if (list->cnt == 0) {
       return;
@@ -940,6 +948,39 @@ class KafkaConsumerTrigger final : public Trigger {
     if (offsets != nullptr) {
       self->record_commits(offsets);
     }
+  }
+
+  // librdkafka's statistics, every statistics.interval.ms, on the loop thread (they come through
+  // the consumer queue). Only the group's join state is read: a cooperative member whose
+  // heartbeat learned of a rebalance rejoins at once, and a commit sent before the join is over
+  // is answered ILLEGAL_GENERATION, which librdkafka 2.0 takes as the loss of the whole
+  // assignment (librdkafka issue #4059, fixed upstream in 2.10). Periodic commits wait while the
+  // member is not "steady"; the statistics may be up to one interval late.
+  static int stats_cb(rd_kafka_t* rk, char* json, size_t json_len, void* opaque) {
+    (void)rk;
+    auto* self = static_cast<KafkaConsumerTrigger*>(opaque);
+    rapidjson::Document doc;
+    doc.Parse(json, json_len);
+    if (doc.HasParseError() || !doc.IsObject()) {
+      return 0;
+    }
+    auto cgrp = doc.FindMember("cgrp");
+    if (cgrp == doc.MemberEnd() || !cgrp->value.IsObject()) {
+      return 0;
+    }
+    auto state = cgrp->value.FindMember("join_state");
+    if (state == cgrp->value.MemberEnd() || !state->value.IsString()) {
+      return 0;
+    }
+    std::string_view join_state(state->value.GetString(), state->value.GetStringLength());
+    const bool rejoining = join_state != "steady" && join_state != "init";
+    if (rejoining && !self->rejoining_) {
+      spdlog::debug("kafka {} ({}): the group is rebalancing (join state {}); periodic commits "
+                    "wait",
+                    self->spec_.topic, self->function_, join_state);
+    }
+    self->rejoining_ = rejoining;
+    return 0;  // librdkafka frees the JSON.
   }
 
   static void error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
@@ -1298,6 +1339,7 @@ class KafkaConsumerTrigger final : public Trigger {
   bool pumping_ = false;
   bool pump_again_ = false;
   std::uint64_t commits_held_until_ms_ = 0;  // Loop time; 0: periodic commits go.
+  bool rejoining_ = false;  // The statistics last said the member is in a rebalance (stats_cb).
   bool stopping_ = false;
   bool closing_ = false;
   std::function<void()> on_stopped_;

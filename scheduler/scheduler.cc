@@ -137,7 +137,7 @@ struct Scheduler::Invocation {
   // The event's contents are still to be built (core::PendingContent): by the worker before it
   // calls the function, or by the loop if it needs them first (see build()).
   bool deferred = false;
-  std::atomic<std::uint8_t> build_state{0};  // kUnbuilt, kBuilding, kBuilt.
+  std::atomic<std::uint8_t> build_state{0};  // kUnbuilt ... kPinned, below.
   Run* run = nullptr;              // Pooled: the run it is a member of, until its result is in.
   Invocation* prev = nullptr;      // Running list, ordered by deadline.
   Invocation* next = nullptr;

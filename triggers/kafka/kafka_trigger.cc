@@ -1247,12 +1247,14 @@ class KafkaConsumerTrigger final : public Trigger {
     if (watcher_) {
       watcher_->stop();
     }
-    // Buffered records are librdkafka's messages: destroyed before the client is.
+    // Buffered records are librdkafka's messages, and so are held events never built: destroyed
+    // before the client is.
     for (auto& [id, partition] : partitions_) {
       drop(partition);
     }
     partitions_.clear();
     taken_.clear();
+    held_.clear();
     if (rk_ != nullptr) {
       rd_kafka_t* rk = rk_;
       rk_ = nullptr;

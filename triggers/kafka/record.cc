@@ -123,14 +123,25 @@ void fill_record_event(const KafkaRecordView& record, bool cloudevents, core::Ev
   }
   attributes.push_back({"kafka.timestamp", number(record.timestamp_ms)});
   attributes.push_back({"kafka.timestamp_type", std::string(record.timestamp_type)});
-  for (const auto& header : record.headers) {
+  std::string nulls;  // Positions of the headers whose value is null (kNullHeaders).
+  for (std::size_t i = 0; i < record.headers.size(); ++i) {
+    const auto& header = record.headers[i];
     std::string_view value = header.value.value_or(std::string_view());
     if (header.name == "traceparent") {
       event.traceparent = value;
     }
+    if (!header.value) {
+      if (!nulls.empty()) {
+        nulls += ',';
+      }
+      append_number(nulls, static_cast<std::int64_t>(i));
+    }
     std::string name(kHeaderPrefix);
     name += header.name;
     attributes.push_back({std::move(name), std::string(value)});
+  }
+  if (!nulls.empty()) {
+    attributes.push_back({std::string(kNullHeaders), std::move(nulls)});
   }
   if (cloudevents) {
     // Applied after the headers are copied: the "ce." attributes follow the "kafka." ones.
@@ -179,8 +190,11 @@ std::optional<KafkaRecord> record_from_event(const core::Event& event) {
   record.partition = *partition_number;
   record.offset = *offset_number;
   record.value = event.data;
+  const core::Attribute* nulls = nullptr;
   for (const auto& attribute : event.attributes) {
-    if (attribute.key == "kafka.key") {
+    if (attribute.key == kNullHeaders) {
+      nulls = &attribute;
+    } else if (attribute.key == "kafka.key") {
       record.key = attribute.value;
     } else if (attribute.key == "kafka.timestamp") {
       record.timestamp_ms = parse_int<std::int64_t>(attribute.value).value_or(-1);
@@ -188,6 +202,17 @@ std::optional<KafkaRecord> record_from_event(const core::Event& event) {
       record.timestamp_type = attribute.value;
     } else if (starts_with(attribute.key, kHeaderPrefix)) {
       record.headers.push_back({attribute.key.substr(kHeaderPrefix.size()), attribute.value});
+    }
+  }
+  if (nulls != nullptr) {
+    std::string_view rest = nulls->value;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      auto position = parse_int<std::size_t>(rest.substr(0, comma));
+      if (position && *position < record.headers.size()) {
+        record.headers[*position].value.reset();
+      }
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     }
   }
   return record;

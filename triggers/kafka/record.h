@@ -21,6 +21,10 @@
 namespace switchyard::triggers::kafka {
 
 inline constexpr std::string_view kRecordEventType = "switchyard.kafka.record";
+// The attribute that says which headers have a null value (an attribute value cannot be null):
+// their positions among the record's headers, from 0, separated by commas ("1,4"). Absent when
+// no header is null.
+inline constexpr std::string_view kNullHeaders = "kafka.null_headers";
 
 struct KafkaHeader {
   std::string name;
@@ -63,7 +67,7 @@ std::string record_id(std::string_view topic, std::int32_t partition, std::int64
 // kRecordEventType, time = the record timestamp, data = the value. Attributes, in order:
 // kafka.topic, kafka.partition, kafka.offset, kafka.key (only when the record has a key),
 // kafka.timestamp (unix ms), kafka.timestamp_type, then kafka.header.<name> for every header
-// (repeats kept, in order; a null value is empty). With `cloudevents`, the binding's headers
+// (repeats kept, in order; a null value is empty, and kafka.null_headers names it). With `cloudevents`, the binding's headers
 // also set the attributes: ce_source, ce_type, ce_subject, ce_dataschema, ce_time (RFC 3339;
 // ignored when malformed) and content-type set their fields, ce_id becomes "ce.id" (the event
 // id stays the record's coordinates, so that batch item failures and redeliveries name the

@@ -54,6 +54,11 @@ TEST_CASE("a record becomes an event with its coordinates as id and kafka.* attr
   }
   CHECK(origins == std::vector<std::string>{"web", "retry"});
   CHECK(attribute(event, "kafka.header.empty") == "");
+  CHECK(attribute(event, "kafka.null_headers") == "1");  // The second header's value is null.
+  KafkaRecord no_nulls = sample();
+  no_nulls.headers[1].value = "";
+  CHECK(attribute(record_to_event(std::move(no_nulls), true), "kafka.null_headers") ==
+        "<missing>");
 }
 
 TEST_CASE("a record without a key has no kafka.key attribute") {
@@ -118,6 +123,8 @@ TEST_CASE("the record comes back from its event") {
   CHECK(back->value == original.value);
   CHECK(back->timestamp_ms == original.timestamp_ms);
   REQUIRE(back->headers.size() == 3);
+  CHECK(back->headers[1].name == "empty");
+  CHECK_FALSE(back->headers[1].value.has_value());  // Null stays null, not empty.
   CHECK(back->headers[2].name == "origin");
   CHECK(back->headers[2].value == std::optional<std::string>("retry"));
   core::Event http;
@@ -135,7 +142,10 @@ TEST_CASE("dead letter of a Kafka record: original key, value and headers, plus 
     headers.emplace(header.name, header.value.value_or(""));
   }
   CHECK(letter.headers[0].name == "origin");
+  CHECK(letter.headers[1].name == "empty");
+  CHECK_FALSE(letter.headers[1].value.has_value());  // Forwarded null, as it came.
   CHECK(headers.count("origin") == 2);
+  CHECK(headers.count("kafka.null_headers") == 0);
   CHECK(headers.find("switchyard.error.type")->second == "PoisonRecord");
   CHECK(headers.find("switchyard.error.message")->second == "bad total");
   CHECK(headers.find("switchyard.attempts")->second == "3");

@@ -8,7 +8,9 @@
 # from its consumer's partition assignment (the time on the daemon's log line; the mock's group
 # join delay is not counted: kcat reads without a group) to the moment the function has handled
 # every record (the no-op writes that time to a file itself, so that nothing polls the daemon
-# while it is measured); kcat's from start to exit. kcat runs three times and its best run
+# while it is measured); kcat's from start to exit.
+# Each mode also shows the daemon's CPU time per record, over all its threads and on the loop
+# thread alone (from /proc, start-up included): on a small machine the CPU is what runs out. kcat runs three times and its best run
 # counts; each switchyard mode runs twice (a new consumer group each time) and its best counts.
 # Usage: bench/kafka.sh BUILD_DIR [RECORDS_PER_PARTITION]
 # Environment: MODES (default "partition:pool partition:inline key:pool key:inline none:pool
@@ -87,6 +89,12 @@ YAML
     if [ -s "$dir/done" ] || ! kill -0 "$pid" 2>/dev/null; then break; fi
     sleep 0.01
   done
+  # CPU time so far (start-up included): the whole daemon, and its loop thread (the main one).
+  local cpu=0 loop=0
+  if [ -r "/proc/$pid/stat" ]; then
+    cpu=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    loop=$(awk '{print $14 + $15}' "/proc/$pid/task/$pid/stat")
+  fi
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" || true
   local assigned
@@ -97,18 +105,21 @@ YAML
     return 1
   fi
   awk -v n="$records" -v a="$(date -d "$assigned" +%s.%N)" -v b="$(cat "$dir/done")" \
-    'BEGIN { printf "%.0f", n / (b - a) }'
+    -v cpu="$cpu" -v loop="$loop" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.0f %.2f %.2f", n / (b - a), cpu / hz * 1e6 / n, loop / hz * 1e6 / n }'
 }
 
 run_mode() {
-  local ordering=$1 execution=$2 best=0 rate
+  local ordering=$1 execution=$2 best=0 rate cpu loop best_cpu best_loop
   for run in 1 2; do
-    rate=$(run_once "$ordering" "$execution" "$run")
-    if [ "$rate" -gt "$best" ]; then best=$rate; fi
+    read -r rate cpu loop < <(run_once "$ordering" "$execution" "$run") || true
+    if [ -z "$rate" ]; then return 1; fi  # run_once said why.
+    if [ "$rate" -gt "$best" ]; then best=$rate best_cpu=$cpu best_loop=$loop; fi
   done
   local ratio
   ratio=$(awk -v r="$best" -v k="$kcat_rate" 'BEGIN { printf "%.2f", r / k }')
-  printf '  %-28s %10s records/s  %sx kcat\n' "switchyard $ordering ($execution)" "$best" "$ratio"
+  printf '  %-28s %10s records/s  %sx kcat  (CPU %s us/record, loop thread %s)\n' \
+    "switchyard $ordering ($execution)" "$best" "$ratio" "$best_cpu" "$best_loop"
   echo "$ordering-$execution $best $ratio" >>"$work/results"
 }
 

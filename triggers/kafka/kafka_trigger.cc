@@ -126,15 +126,14 @@ void fill_from_message(const rd_kafka_message_t* message, bool cloudevents, core
 }
 
 // A record handed to the scheduler unbuilt (core::PendingContent): the worker that runs it builds
-// its event and destroys the message, off the loop thread.
-template <bool kCloudEvents>
+// its event and destroys the message, off the loop thread. Only single records go this way, and
+// they always get the CloudEvents binding (lambda-kafka is a batch payload, built on the loop).
 void build_pending(void* item, core::Event& event) {
   MessageHolder message(static_cast<rd_kafka_message_t*>(item));
-  fill_from_message(message.get(), kCloudEvents, event);
+  fill_from_message(message.get(), /*cloudevents=*/true, event);
 }
 void release_pending(void* item) { rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(item)); }
-constexpr core::PendingContent::Ops kPendingCloudEvents{&build_pending<true>, &release_pending};
-constexpr core::PendingContent::Ops kPendingPlain{&build_pending<false>, &release_pending};
+constexpr core::PendingContent::Ops kPendingRecord{&build_pending, &release_pending};
 
 struct Partition {
   Partition(std::int32_t id, Ordering ordering) : id(id), buffer(ordering) {}
@@ -460,8 +459,7 @@ class KafkaConsumerTrigger final : public Trigger {
   core::Event pending_event_of(MessageHolder message) {
     core::Event event;
     event.source_tag = static_cast<std::uint64_t>(message->offset);
-    event.pending = core::PendingContent(lambda_ ? &kPendingPlain : &kPendingCloudEvents,
-                                         message.release());
+    event.pending = core::PendingContent(&kPendingRecord, message.release());
     return event;
   }
 

@@ -31,6 +31,44 @@ using Attributes = std::vector<Attribute>;
 // Returns the first attribute named `key`, or nullptr.
 const Attribute* find_attribute(const Attributes& attributes, std::string_view key);
 
+// Writes a list of attributes over `attributes` from its start, reusing the storage of the
+// entries already there (an event built again and again into the same memory allocates nothing
+// once its strings are large enough); the entries not overwritten are removed when the writer
+// goes. On an empty list it simply appends.
+class AttributeWriter {
+ public:
+  explicit AttributeWriter(Attributes& attributes) : attributes_(attributes) {}
+  ~AttributeWriter() {
+    attributes_.erase(attributes_.begin() + static_cast<std::ptrdiff_t>(count_),
+                      attributes_.end());
+  }
+  AttributeWriter(const AttributeWriter&) = delete;
+  AttributeWriter& operator=(const AttributeWriter&) = delete;
+
+  // Appends an attribute with an empty key and value, to fill in.
+  Attribute& next() {
+    if (count_ < attributes_.size()) {
+      Attribute& attribute = attributes_[count_++];
+      attribute.key.clear();
+      attribute.value.clear();
+      return attribute;
+    }
+    ++count_;
+    return attributes_.emplace_back();
+  }
+  // Appends an attribute named `key` and returns its (empty) value to fill in.
+  std::string& add(std::string_view key) {
+    Attribute& attribute = next();
+    attribute.key.assign(key);
+    return attribute.value;
+  }
+  void add(std::string_view key, std::string_view value) { add(key).assign(value); }
+
+ private:
+  Attributes& attributes_;
+  std::size_t count_ = 0;
+};
+
 // What a function returned: a status (HTTP semantics; 200 when the function does not set one),
 // headers or metadata, and a body.
 struct Response {
@@ -85,7 +123,9 @@ class PendingContent {
  public:
   struct Ops {
     // Fills in `event` from `item` and frees `item`. Called at most once, on whichever thread
-    // holds the event then.
+    // holds the event then. The event's content fields are empty but may keep the storage of
+    // an earlier event, and `attributes` may still hold that event's entries: write them with
+    // an AttributeWriter (or clear them first).
     void (*build)(void* item, Event& event);
     // Frees `item` unbuilt.
     void (*release)(void* item);
@@ -169,8 +209,27 @@ struct Event {
   // `synchronous`, `source_tag` and `completion` may be relied on (`id` may be empty).
   PendingContent pending;
 
-  // Builds what `pending` holds into this event (nothing when it is empty).
-  void materialize() { pending.build(*this); }
+  // Builds what `pending` holds into this event (nothing when it is empty). The content fields
+  // are emptied first, keeping their storage for the build (see PendingContent::Ops::build).
+  void materialize() {
+    if (pending) {
+      clear_contents();
+      pending.build(*this);
+    }
+  }
+
+  // Empties every content field but `attributes` (id through traceparent), keeping storage.
+  void clear_contents() {
+    id.clear();
+    source.clear();
+    type.clear();
+    subject.clear();
+    datacontenttype.clear();
+    dataschema.clear();
+    time = {};
+    data.clear();
+    traceparent.clear();
+  }
 
   Completion completion;
 };

@@ -455,10 +455,16 @@ core::Outcome LibraryFunction::invoke(const core::Event& event,
       raw_context.deadline_unix_ms = std::numeric_limits<int64_t>::max();
     } else {
       // The deadline is kept on the steady clock; functions get it as wall-clock time.
-      auto left = ctx.deadline - Clock::now();
-      raw_context.deadline_unix_ms =
-          to_unix_ms(std::chrono::system_clock::now() +
-                     std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
+      std::chrono::system_clock::duration offset = ctx.wall_offset;
+      if (offset == std::chrono::system_clock::duration::zero()) {
+        offset = std::chrono::system_clock::now().time_since_epoch() -
+                 std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                     Clock::now().time_since_epoch());
+      }
+      raw_context.deadline_unix_ms = to_unix_ms(std::chrono::system_clock::time_point(
+          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+              ctx.deadline.time_since_epoch()) +
+          offset));
     }
     raw_context.remaining_ms = &context_remaining_ms;
     raw_context.cancelled = &context_cancelled;

@@ -28,6 +28,9 @@ struct InvocationContext {
   std::string_view trace_parent;
   // time_point::max() means no deadline.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // The wall clock minus the steady clock when the caller read them (the deadline plus this is
+  // the function's wall-clock deadline); zero: read them at the call.
+  std::chrono::system_clock::duration wall_offset{0};
   // Set by the scheduler on timeout or shutdown; nullptr means never cancelled.
   const std::atomic<bool>* cancelled = nullptr;
 

@@ -36,6 +36,13 @@ std::string_view to_string(Admission admission) {
 
 namespace {
 
+// The wall clock minus the steady clock, now: a deadline kept on the steady clock plus this is
+// the wall-clock deadline a function is told (InvocationContext::wall_offset).
+std::chrono::system_clock::duration wall_offset(Clock::time_point now) {
+  return std::chrono::system_clock::now().time_since_epoch() -
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(now.time_since_epoch());
+}
+
 // The function's metrics, looked up once so that the hot path only touches atomics.
 struct FunctionMetrics {
   FunctionMetrics(core::MetricsRegistry& registry, const std::string& name)
@@ -95,6 +102,20 @@ struct FunctionMetrics {
 // A copy of `event` for the retry path of a timed-out invocation, whose worker may still read
 // the original. The completion moves: it must be called exactly once. Without `contents`, only
 // what a completion relies on (id, source_tag, synchronous).
+// Moves `from` into an invocation's `into`. An unbuilt event (PendingContent) is built into the
+// storage the invocation's last event left: its strings keep their buffers (a string moved from
+// an empty one keeps its own), and its attribute entries stay for the build to overwrite
+// (core::AttributeWriter; a vector moved into would free them).
+void adopt(core::Event& into, core::Event&& from) {
+  if (!from.pending || !from.attributes.empty()) {
+    into = std::move(from);
+    return;
+  }
+  core::Attributes kept = std::move(into.attributes);
+  into = std::move(from);
+  into.attributes = std::move(kept);
+}
+
 core::Event copy_event(core::Event& event, bool contents) {
   core::Event copy;
   copy.id = event.id;
@@ -151,6 +172,11 @@ struct Scheduler::Invocation {
 namespace {
 
 constexpr std::size_t kMaxRun = 32;
+// What an invocation keeps of an event its worker built, for the next one built into it
+// (drop_built()): a small record's data, attributes and strings; anything larger is freed.
+constexpr std::size_t kKeptDataBytes = 4096;
+constexpr std::size_t kKeptAttributes = 32;
+constexpr std::size_t kKeptStringBytes = 256;
 constexpr std::uint32_t kRunClosed = UINT32_MAX;
 constexpr Clock::duration kRunBudget = std::chrono::milliseconds(1);
 
@@ -422,7 +448,7 @@ Admission Scheduler::admit(std::string_view function, Fill&& fill) {
 }
 
 Admission Scheduler::dispatch(std::string_view function, core::Event&& event) {
-  return admit(function, [&event](Invocation* inv) { inv->event = std::move(event); });
+  return admit(function, [&event](Invocation* inv) { adopt(inv->event, std::move(event)); });
 }
 
 Admission Scheduler::dispatch_batch(std::string_view function, std::vector<core::Event>&& items,
@@ -497,9 +523,13 @@ Scheduler::Invocation* Scheduler::detach(Invocation* inv, bool contents) {
 void Scheduler::recycle(Invocation* inv) {
   inv->version.reset();
   // The next event is moved in over this one; only what could be large is let go now, so that
-  // idle invocations do not hold on to payloads.
-  core::Bytes().swap(inv->event.data);
-  inv->event.attributes.clear();
+  // idle invocations do not hold on to payloads. An event its worker built and trimmed
+  // (drop_built()) keeps the rest for the next build: touching it here would only pull it into
+  // this thread's cache.
+  if (inv->build_state.load(std::memory_order_relaxed) != kDropped) {
+    core::Bytes().swap(inv->event.data);
+    inv->event.attributes.clear();
+  }
   inv->event.pending.reset();
   inv->event.completion = nullptr;
   inv->items.clear();
@@ -520,7 +550,9 @@ void Scheduler::start(Invocation* inv, std::size_t chain) {
     begin(inv, /*inline_run=*/true);
     // Runs here, on the loop thread, on the current version (no hot swap can happen during the
     // call); nothing can preempt it, so an overrun is reported as a timeout once it returns.
-    run_invocation(inv, *fn->current, Clock::now());
+    const Clock::time_point now = Clock::now();
+    inv->deadline = now + fn->manifest.timeout;
+    run_invocation(inv, *fn->current, now, wall_offset(now));
     on_finished(inv);
     return;
   }
@@ -541,7 +573,7 @@ void Scheduler::start(Invocation* inv, std::size_t chain) {
   run->budget = std::min<Clock::duration>(kRunBudget, fn->manifest.timeout / 8);
   chain = std::min({chain, fn->chain_limit, kMaxRun});
   for (Invocation* member = inv; member != nullptr;) {
-    begin(member, /*inline_run=*/false);
+    begin(member, /*inline_run=*/false, run->created);
     member->run = run;
     run->members[run->size++] = member;
     member = nullptr;
@@ -563,7 +595,7 @@ void Scheduler::start(Invocation* inv, std::size_t chain) {
   pending_jobs_.push_back(Job{&Scheduler::run_on_worker, run});
 }
 
-void Scheduler::begin(Invocation* inv, bool inline_run) {
+void Scheduler::begin(Invocation* inv, bool inline_run, Clock::time_point now) {
   FunctionState* fn = inv->function;
   ++fn->running;
   ++inv->attempt;
@@ -584,7 +616,7 @@ void Scheduler::begin(Invocation* inv, bool inline_run) {
   }
   ++fn->run_members;
   inv->version = fn->current;
-  inv->deadline = Clock::now() + fn->manifest.timeout;
+  inv->deadline = now + fn->manifest.timeout;
   fn->link(inv);
   if (fn->running_head == inv) {
     arm_deadline_timer(fn);
@@ -684,13 +716,26 @@ void Scheduler::drop_built(Invocation* inv) {
   if (!inv->build_state.compare_exchange_strong(expected, kDropping, std::memory_order_acq_rel)) {
     return;
   }
+  // What is small stays, for the next event built into this invocation (see adopt()): no
+  // allocation then, and nothing for the loop to free.
   core::Event& event = inv->event;
-  core::Bytes().swap(event.data);
-  core::Attributes().swap(event.attributes);
-  std::string().swap(event.traceparent);
-  std::string().swap(event.subject);
-  std::string().swap(event.datacontenttype);
-  std::string().swap(event.dataschema);
+  auto trim = [](std::string& text, std::size_t keep) {
+    if (text.capacity() > keep) {
+      std::string().swap(text);
+    }
+  };
+  trim(event.data, kKeptDataBytes);
+  if (event.attributes.size() > kKeptAttributes) {
+    core::Attributes().swap(event.attributes);
+  }
+  for (core::Attribute& attribute : event.attributes) {
+    trim(attribute.key, kKeptStringBytes);
+    trim(attribute.value, kKeptStringBytes);
+  }
+  trim(event.traceparent, kKeptStringBytes);
+  trim(event.subject, kKeptStringBytes);
+  trim(event.datacontenttype, kKeptStringBytes);
+  trim(event.dataschema, kKeptStringBytes);
   inv->build_state.store(kDropped, std::memory_order_release);
 }
 
@@ -717,6 +762,9 @@ void Scheduler::run_on_worker(void* arg) {
   // its own); the hand-offs between members are short next to the budget.
   const double budget = std::chrono::duration<double>(run->budget).count();
   double spent = 0;
+  // One clock reading per member: each starts when the one before it ended.
+  Clock::time_point now = Clock::now();
+  const auto offset = wall_offset(now);
   for (;;) {
     std::uint32_t index = run->cursor.load(std::memory_order_acquire);
     if (index >= run->size || (index > 0 && spent >= budget)) {
@@ -733,7 +781,7 @@ void Scheduler::run_on_worker(void* arg) {
                                             "cancelled before it started");
       inv->seconds = 0;
     } else {
-      run_invocation(inv, *inv->version, Clock::time_point{});
+      now = run_invocation(inv, *inv->version, now, offset);
       spent += inv->seconds;
     }
     scheduler->results_.push(Result{inv, nullptr});
@@ -743,19 +791,16 @@ void Scheduler::run_on_worker(void* arg) {
   scheduler->results_.push(Result{nullptr, run});
 }
 
-void Scheduler::run_invocation(Invocation* inv, functions::Function& function,
-                               Clock::time_point begin) {
-  if (begin == Clock::time_point{}) {
-    begin = Clock::now();
-  } else {
-    inv->deadline = begin + inv->function->manifest.timeout;
-  }
+Clock::time_point Scheduler::run_invocation(Invocation* inv, functions::Function& function,
+                                            Clock::time_point begin,
+                                            std::chrono::system_clock::duration wall_offset) {
   build(inv);
   functions::InvocationContext ctx;
   ctx.request_id = inv->request_id;
   ctx.function_name = function.name();
   ctx.trace_parent = inv->event.traceparent;
   ctx.deadline = inv->deadline;
+  ctx.wall_offset = wall_offset;
   ctx.cancelled = &inv->cancelled;
   inv->outcome = function.invoke(inv->event, ctx);
   auto end = Clock::now();
@@ -769,6 +814,7 @@ void Scheduler::run_invocation(Invocation* inv, functions::Function& function,
   if (inv->deferred && inv->outcome.ok()) {
     drop_built(inv);
   }
+  return end;
 }
 
 void Scheduler::on_results(std::vector<Result>& done) {
@@ -1095,7 +1141,11 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
       }
     }
   } else {
-    inv->event.pending.reset();
+    if (inv->event.pending) {
+      // Never built: the attribute entries are an earlier event's (adopt()).
+      inv->event.pending.reset();
+      inv->event.attributes.clear();
+    }
     core::Completion completion = std::move(inv->event.completion);
     if (completion) {
       completion(inv->event, outcome);

@@ -138,7 +138,8 @@ class Scheduler final : public Dispatcher {
   void start(Invocation* inv, std::size_t chain = 1);
   // An attempt begins: its id, and for a run member its version, deadline and place in the
   // running list; unbegin() undoes it for a member that no worker took.
-  void begin(Invocation* inv, bool inline_run);
+  // `now`: the loop's clock reading for the invocation's deadline (pooled; read once per run).
+  void begin(Invocation* inv, bool inline_run, std::chrono::steady_clock::time_point now = {});
   void unbegin(Invocation* inv);
   // Takes back the members of `run` that no worker has started, to the front of the queue.
   void close_run(Run* run);
@@ -155,10 +156,13 @@ class Scheduler final : public Dispatcher {
   static void drop_built(Invocation* inv);
   static bool pin_built(Invocation* inv);
   static void run_on_worker(void* arg);
-  // Calls the function. `begin` is now for an inline call (its deadline starts here), or zero
-  // for a pooled one (its deadline was set when it started).
-  static void run_invocation(Invocation* inv, functions::Function& function,
-                             std::chrono::steady_clock::time_point begin);
+  // Calls the function, from `begin` (the caller read the clock: a run's next member starts
+  // when the one before it ended), and returns when it ended. An inline call's deadline starts
+  // at `begin`; a pooled one's was set when its run was made. `wall_offset` turns the steady
+  // clock into wall-clock time for the function's deadline (read once per run).
+  static std::chrono::steady_clock::time_point run_invocation(
+      Invocation* inv, functions::Function& function, std::chrono::steady_clock::time_point begin,
+      std::chrono::system_clock::duration wall_offset);
   void on_results(std::vector<Result>& done);
   void flush_jobs();
   void on_finished(Invocation* inv);

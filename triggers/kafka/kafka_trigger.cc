@@ -135,13 +135,22 @@ void build_pending(void* item, core::Event& event) {
 void release_pending(void* item) { rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(item)); }
 constexpr core::PendingContent::Ops kPendingRecord{&build_pending, &release_pending};
 
+// A record read and not dispatched yet: librdkafka's message, with what the loop needs of it
+// copied while the message is at hand (at take(), just delivered), so that dispatching it does
+// not touch the message again: it is next read by the worker that builds its event.
+struct BufferedRecord {
+  MessageHolder message;
+  std::int64_t offset = 0;
+  std::size_t cost = 0;  // record_cost(): what it adds to the partition's buffered bytes.
+};
+
 struct Partition {
   Partition(std::int32_t id, Ordering ordering) : id(id), buffer(ordering) {}
 
   std::int32_t id;
   PartitionOffsets offsets;
   // Records as librdkafka delivered them: their events are made when they are dispatched.
-  OrderedBuffer<MessageHolder> buffer;
+  OrderedBuffer<BufferedRecord> buffer;
   std::size_t in_scheduler = 0;    // Records handed to the dispatcher and not answered yet.
   std::size_t held = 0;            // Records waiting to be dispatched again (failed dead letter).
   std::size_t buffered_bytes = 0;  // Estimated memory of the buffered records.
@@ -423,14 +432,16 @@ class KafkaConsumerTrigger final : public Trigger {
     if (partition.buffer.buffered() == 0) {
       partition.oldest_ms = context_.loop.now_ms();
     }
-    partition.buffered_bytes += record_cost(message);
+    const std::size_t cost = record_cost(message);
+    partition.buffered_bytes += cost;
     std::optional<std::string_view> key;
     if (message->key != nullptr) {
       key.emplace(static_cast<const char*>(message->key), message->key_len);
     }
     const std::int64_t offset = message->offset;
     // The offset keeps its record's lane, for the completion.
-    partition.offsets.take(offset, partition.buffer.push(key, std::move(holder)));
+    partition.offsets.take(
+        offset, partition.buffer.push(key, BufferedRecord{std::move(holder), offset, cost}));
     if (!partition.paused && over_high(partition, 2)) {
       // Normally paused after the wake-up's batch (apply_backpressure()); this bounds a
       // partition whose records keep coming faster than the loop drains the queue.
@@ -456,10 +467,10 @@ class KafkaConsumerTrigger final : public Trigger {
 
   // The event for a buffered record, to be built by whoever runs it (core::PendingContent): the
   // scheduler's worker, off the loop thread. Carries only the offset until then.
-  core::Event pending_event_of(MessageHolder message) {
+  core::Event pending_event_of(BufferedRecord record) {
     core::Event event;
-    event.source_tag = static_cast<std::uint64_t>(message->offset);
-    event.pending = core::PendingContent(&kPendingRecord, message.release());
+    event.source_tag = static_cast<std::uint64_t>(record.offset);
+    event.pending = core::PendingContent(&kPendingRecord, record.message.release());
     return event;
   }
 
@@ -565,9 +576,8 @@ class KafkaConsumerTrigger final : public Trigger {
         if (partition.buffer.take_ready(batched_ ? batch : 1, taken_) == 0) {
           continue;
         }
-        for (const auto& message : taken_) {
-          partition.buffered_bytes -=
-              std::min(partition.buffered_bytes, record_cost(message.get()));
+        for (const auto& record : taken_) {
+          partition.buffered_bytes -= std::min(partition.buffered_bytes, record.cost);
         }
         partition.oldest_ms = now;
         --capacity;
@@ -576,8 +586,8 @@ class KafkaConsumerTrigger final : public Trigger {
         if (batched_) {
           std::vector<core::Event> items;
           items.reserve(taken_.size());
-          for (const auto& message : taken_) {
-            items.push_back(event_of(message.get()));
+          for (const auto& record : taken_) {
+            items.push_back(event_of(record.message.get()));
           }
           refused = !dispatch(shared, std::move(items), milliseconds(0));
         } else {
@@ -715,7 +725,7 @@ class KafkaConsumerTrigger final : public Trigger {
     Partition* partition = partition_ptr;
     --partition->in_scheduler;
     const auto offset = static_cast<std::int64_t>(event.source_tag);
-    constexpr auto kNoLane = OrderedBuffer<MessageHolder>::kNoLane;
+    constexpr auto kNoLane = OrderedBuffer<BufferedRecord>::kNoLane;
     bool finished = outcome.ok() || outcome.dead_lettered;
     if (outcome.dead_lettered) {
       dead_letters_.inc_unshared();
@@ -1344,7 +1354,7 @@ class KafkaConsumerTrigger final : public Trigger {
   bool closing_ = false;
   std::function<void()> on_stopped_;
   Anchor* anchor_ = new Anchor{this, 0, {}};
-  std::vector<MessageHolder> taken_;  // pump_round()'s records, reused.
+  std::vector<BufferedRecord> taken_;  // pump_round()'s records, reused.
 };
 
 core::Result<ConfHolder> consumer_conf(const config::KafkaConfig& kafka,

@@ -75,22 +75,21 @@ void append_number(std::string& out, std::int64_t value) {
   out.append(digits, end);
 }
 
-std::string number(std::int64_t value) {
-  std::string out;
-  append_number(out, value);
-  return out;
-}
-
 }  // namespace
 
-std::string record_id(std::string_view topic, std::int32_t partition, std::int64_t offset) {
-  std::string id;
-  id.reserve(topic.size() + 32);
+void append_record_id(std::string& id, std::string_view topic, std::int32_t partition,
+                      std::int64_t offset) {
   id += topic;
   id += '-';
   append_number(id, partition);
   id += '-';
   append_number(id, offset);
+}
+
+std::string record_id(std::string_view topic, std::int32_t partition, std::int64_t offset) {
+  std::string id;
+  id.reserve(topic.size() + 32);
+  append_record_id(id, topic, partition, offset);
   return id;
 }
 
@@ -101,8 +100,8 @@ core::Event record_to_event(const KafkaRecordView& record, bool cloudevents) {
 }
 
 void fill_record_event(const KafkaRecordView& record, bool cloudevents, core::Event& event) {
-  event.id = record_id(record.topic, record.partition, record.offset);
-  event.source.reserve(8 + record.topic.size());
+  event.id.clear();
+  append_record_id(event.id, record.topic, record.partition, record.offset);
   event.source.assign("kafka://");
   event.source += record.topic;
   event.type = kRecordEventType;
@@ -112,36 +111,38 @@ void fill_record_event(const KafkaRecordView& record, bool cloudevents, core::Ev
   }
   event.data.assign(record.value);
   event.synchronous = false;
-  auto& attributes = event.attributes;
-  attributes.clear();
-  attributes.reserve(6 + record.headers.size());
-  attributes.push_back({"kafka.topic", std::string(record.topic)});
-  attributes.push_back({"kafka.partition", number(record.partition)});
-  attributes.push_back({"kafka.offset", number(record.offset)});
-  if (record.key) {
-    attributes.push_back({"kafka.key", std::string(*record.key)});
-  }
-  attributes.push_back({"kafka.timestamp", number(record.timestamp_ms)});
-  attributes.push_back({"kafka.timestamp_type", std::string(record.timestamp_type)});
-  std::string nulls;  // Positions of the headers whose value is null (kNullHeaders).
-  for (std::size_t i = 0; i < record.headers.size(); ++i) {
-    const auto& header = record.headers[i];
-    std::string_view value = header.value.value_or(std::string_view());
-    if (header.name == "traceparent") {
-      event.traceparent = value;
+  {
+    // Over the entries an earlier event left (a recycled invocation's): nothing is allocated
+    // once its strings are large enough.
+    core::AttributeWriter attributes(event.attributes);
+    attributes.add("kafka.topic", record.topic);
+    append_number(attributes.add("kafka.partition"), record.partition);
+    append_number(attributes.add("kafka.offset"), record.offset);
+    if (record.key) {
+      attributes.add("kafka.key", *record.key);
     }
-    if (!header.value) {
-      if (!nulls.empty()) {
-        nulls += ',';
+    append_number(attributes.add("kafka.timestamp"), record.timestamp_ms);
+    attributes.add("kafka.timestamp_type", record.timestamp_type);
+    std::string nulls;  // Positions of the headers whose value is null (kNullHeaders).
+    for (std::size_t i = 0; i < record.headers.size(); ++i) {
+      const auto& header = record.headers[i];
+      std::string_view value = header.value.value_or(std::string_view());
+      if (header.name == "traceparent") {
+        event.traceparent = value;
       }
-      append_number(nulls, static_cast<std::int64_t>(i));
+      if (!header.value) {
+        if (!nulls.empty()) {
+          nulls += ',';
+        }
+        append_number(nulls, static_cast<std::int64_t>(i));
+      }
+      core::Attribute& attribute = attributes.next();
+      attribute.key.append(kHeaderPrefix).append(header.name);
+      attribute.value.assign(value);
     }
-    std::string name(kHeaderPrefix);
-    name += header.name;
-    attributes.push_back({std::move(name), std::string(value)});
-  }
-  if (!nulls.empty()) {
-    attributes.push_back({std::string(kNullHeaders), std::move(nulls)});
+    if (!nulls.empty()) {
+      attributes.add(kNullHeaders, nulls);
+    }
   }
   if (cloudevents) {
     // Applied after the headers are copied: the "ce." attributes follow the "kafka." ones.

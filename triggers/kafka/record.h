@@ -76,7 +76,8 @@ std::string record_id(std::string_view topic, std::int32_t partition, std::int64
 core::Event record_to_event(const KafkaRecordView& record, bool cloudevents);
 core::Event record_to_event(KafkaRecord&& record, bool cloudevents);
 // The same, filled into `event` (its completion, source_tag and pending contents are left as
-// they are): for an event built after it was handed over.
+// they are): for an event built after it was handed over. `event` is as PendingContent's build
+// gets it: content fields empty, attributes possibly an earlier event's (overwritten in place).
 void fill_record_event(const KafkaRecordView& record, bool cloudevents, core::Event& event);
 
 // The record an event made by record_to_event() came from: topic, partition, offset, key, value,

@@ -241,6 +241,20 @@ TEST_CASE("the function sees the request id, function name, trace parent, deadli
   long long remaining = std::stoll(body.substr(body.find("remaining=") + 10));
   CHECK(remaining > 4000);
   CHECK(remaining <= 5000);
+  // The wall-clock deadline: five seconds from now, read from the clocks at the call...
+  long long deadline_in = std::stoll(body.substr(body.find("deadline_in=") + 12));
+  CHECK(deadline_in > 4000);
+  CHECK(deadline_in <= 5001);
+  // ...or from the offset between them the caller read (the scheduler, once per run).
+  InvocationContext offset_ctx = ctx;
+  offset_ctx.wall_offset =
+      std::chrono::system_clock::now().time_since_epoch() -
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::steady_clock::now().time_since_epoch());
+  std::string offset_body = function->invoke(event_with("context"), offset_ctx).response.body;
+  deadline_in = std::stoll(offset_body.substr(offset_body.find("deadline_in=") + 12));
+  CHECK(deadline_in > 4000);
+  CHECK(deadline_in <= 5001);
 
   cancelled = true;
   ctx.deadline = std::chrono::steady_clock::now() - 1s;

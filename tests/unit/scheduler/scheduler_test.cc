@@ -10,6 +10,8 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -752,11 +754,22 @@ core::PendingContent::Ops pending_ops{
       ++item->log->released;
     }};
 
+// The data built for `id`: "built-<id>", padded with dots to `size` bytes.
+std::string built_payload(const std::string& id, std::size_t size = 0) {
+  std::string payload = "built-" + id;
+  if (payload.size() < size) {
+    payload.resize(size, '.');
+  }
+  return payload;
+}
+
 // An event whose id and data are built later; its completion records the id it ends with.
-core::Event pending_event(Harness& h, PendingLog& log, std::string id, std::uint64_t tag = 0) {
+core::Event pending_event(Harness& h, PendingLog& log, std::string id, std::uint64_t tag = 0,
+                          std::size_t size = 0) {
   core::Event ev = h.event("");
   ev.source_tag = tag;
-  ev.pending = core::PendingContent(&pending_ops, new TestItem{id, "built-" + id, &log});
+  ev.pending =
+      core::PendingContent(&pending_ops, new TestItem{id, built_payload(id, size), &log});
   return ev;
 }
 
@@ -768,29 +781,48 @@ TEST_CASE("pending contents are built once, on the worker that runs the event") 
   h.add(h.manifest("lazy", 2, 100),
         [](const core::Event& ev, const auto&) { return ok(ev.data); });
   std::vector<std::uint64_t> tags;
-  int dropped = 0;
-  for (int i = 0; i < 20; ++i) {
-    core::Event ev = pending_event(h, log, "e" + std::to_string(i), 1000 + i);
-    auto completion = std::move(ev.completion);
-    ev.completion = [&tags, &dropped, completion](core::Event& done, core::Outcome& outcome) {
-      tags.push_back(done.source_tag);
-      // The worker let the contents it built go (on its own thread); the id stays.
-      dropped += done.data.empty() && !done.id.empty() ? 1 : 0;
-      completion(done, outcome);
-    };
-    CHECK(h.sched.dispatch("lazy", std::move(ev)) != Admission::kThrottled);
-  }
+  // Where each completed event's data lives: a wave built into recycled invocations reuses the
+  // storage of the wave before it (nothing allocated, nothing for the loop to free).
+  std::set<const char*> first_wave;
+  int reused = 0;
+  int emptied = 0;
+  auto wave = [&](int from, int count, std::size_t size, bool first) {
+    for (int i = from; i < from + count; ++i) {
+      core::Event ev = pending_event(h, log, "e" + std::to_string(i), 1000 + i, size);
+      auto completion = std::move(ev.completion);
+      ev.completion = [&, completion, first](core::Event& done, core::Outcome& outcome) {
+        tags.push_back(done.source_tag);
+        if (done.data.empty()) {
+          ++emptied;
+        } else if (first) {
+          first_wave.insert(done.data.data());
+        } else if (first_wave.count(done.data.data()) != 0) {
+          ++reused;
+        }
+        completion(done, outcome);
+      };
+      CHECK(h.sched.dispatch("lazy", std::move(ev)) != Admission::kThrottled);
+    }
+  };
+  wave(0, 20, 64, true);
   REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 20; }));
+  wave(20, 20, 64, false);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 40; }));
+  CHECK(emptied == 0);
+  CHECK(reused == 20);
+  // A large payload is not kept: its worker frees it once the function is done with it.
+  wave(40, 1, 64 * 1024, false);
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 41; }));
+  CHECK(emptied == 1);
   for (const auto& outcome : h.outcomes) {
     CHECK(outcome.kind == core::OutcomeKind::kOk);
-    CHECK(outcome.body == "built-" + outcome.id);  // The function saw the built event.
+    CHECK(outcome.body == built_payload(outcome.id, outcome.id == "e40" ? 64 * 1024 : 64));
   }
   std::sort(tags.begin(), tags.end());
   CHECK(tags.front() == 1000);  // The source's tag came back untouched.
-  CHECK(tags.back() == 1019);
-  CHECK(dropped == 20);
+  CHECK(tags.back() == 1040);
   std::lock_guard lock(log.mutex);
-  CHECK(log.built_on.size() == 20);
+  CHECK(log.built_on.size() == 41);
   CHECK(log.released == 0);
   for (std::thread::id thread : log.built_on) {
     CHECK(thread != std::this_thread::get_id());  // Not on the loop thread.

@@ -27,4 +27,20 @@ std::string_view to_string(OutcomeKind kind) {
   return "unknown";
 }
 
+void assign_contents(const EventView& view, Event& event) {
+  event.id.assign(view.id);
+  event.source.assign(view.source);
+  event.type.assign(view.type);
+  event.subject.assign(view.subject);
+  event.datacontenttype.assign(view.datacontenttype);
+  event.dataschema.assign(view.dataschema);
+  event.time = view.time;
+  event.data.assign(view.data);
+  AttributeWriter attributes(event.attributes);
+  for (const AttributeView& attribute : view.attributes) {
+    attributes.add(attribute.key, attribute.value);
+  }
+  event.traceparent.assign(view.traceparent);
+}
+
 }  // namespace switchyard::core

@@ -8,9 +8,11 @@
 // source. Thread rules: an Event is owned by one thread at a time; the completion is called
 // exactly once, on the loop thread.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +32,11 @@ using Attributes = std::vector<Attribute>;
 
 // Returns the first attribute named `key`, or nullptr.
 const Attribute* find_attribute(const Attributes& attributes, std::string_view key);
+
+struct EventView;
+struct Event;
+// Copies a view's contents into `event` (id through traceparent and attributes).
+void assign_contents(const EventView& view, Event& event);
 
 // Writes a list of attributes over `attributes` from its start, reusing the storage of the
 // entries already there (an event built again and again into the same memory allocates nothing
@@ -114,6 +121,33 @@ struct Outcome {
 
 struct Event;
 
+// A read-only view of an event's contents for one call, pointing into storage its maker keeps
+// alive until the call returns: what a function is given. A source's pending contents may give
+// one without the event being built (PendingContent::Ops::view).
+struct AttributeView {
+  std::string_view key;
+  std::string_view value;
+};
+struct EventView {
+  std::string_view id;
+  std::string_view source;
+  std::string_view type;
+  std::string_view subject;
+  std::string_view datacontenttype;
+  std::string_view dataschema;
+  std::chrono::system_clock::time_point time{};
+  std::string_view data;
+  std::span<const AttributeView> attributes;
+  std::string_view traceparent;
+};
+
+// Storage a view may point into (numbers, composed names), owned by the thread that makes the
+// view and reused from call to call: no allocation once its strings are large enough.
+struct ViewScratch {
+  std::array<std::string, 8> strings;
+  std::vector<AttributeView> attributes;
+};
+
 // The contents of an event its source has not built yet: what the source kept (`item`, e.g. a
 // Kafka consumer's message) and how to build the event from it. A source hands such an event over
 // when building it costs more than the hand-off, so that the thread that runs the function (a
@@ -129,6 +163,15 @@ class PendingContent {
     void (*build)(void* item, Event& event);
     // Frees `item` unbuilt.
     void (*release)(void* item);
+    // Optional (nullptr: not offered). Fills `view` from `item`, neither building nor freeing
+    // it, with `scratch` for what it must compose; false when it cannot (the event is then
+    // built). The view is valid while `item` and `scratch` are. A function that runs on a view
+    // costs no copy of the contents; they are built only if it fails (a retry, a dead letter).
+    bool (*view)(void* item, ViewScratch& scratch, EventView& view) = nullptr;
+    // Required with `view`: fills in `event` from `item` without freeing it (a copy for the
+    // retry of a timed-out invocation whose function may still be reading the view). The event
+    // is as build() gets it.
+    void (*copy)(const void* item, Event& event) = nullptr;
   };
 
   PendingContent() = default;
@@ -148,6 +191,9 @@ class PendingContent {
   ~PendingContent() { reset(); }
 
   explicit operator bool() const { return ops_ != nullptr; }
+  // What build() would use (nullptr when empty), for a view or a copy that leaves it in place.
+  const Ops* ops() const { return ops_; }
+  void* item() const { return item_; }
 
   // Builds `event` from the item (once: empty afterwards).
   void build(Event& event) {
@@ -170,7 +216,9 @@ class PendingContent {
 
 // Called exactly once per accepted event, on the loop thread, with its final outcome (after any
 // retries and the dead-letter hand-off). The event is handed back so that the trigger can read
-// its coordinates (offset, stream id, connection) without capturing them.
+// its coordinates (offset, stream id, connection) without capturing them. An event its source
+// handed over unbuilt (PendingContent) may come back unbuilt (its function succeeded on a
+// view): only id, synchronous and source_tag may be relied on then.
 using Completion = std::function<void(Event& event, Outcome& outcome)>;
 
 struct Event {

@@ -415,35 +415,61 @@ LibraryFunction::~LibraryFunction() {
   // handle_ closes the library after this body has run.
 }
 
+namespace {
+
+// The event in the ABI's shape, for an Event or an EventView (the same field names): the sy_bytes
+// point into what the event points into, nothing is copied. Calls `call` with it.
+template <typename EventLike, typename Call>
+core::Outcome with_raw_event(const EventLike& event, Call&& call) {
+  std::array<sy_kv, kInlineAttributes> inline_attributes;
+  std::vector<sy_kv> heap_attributes;
+  sy_kv* attributes = inline_attributes.data();
+  if (event.attributes.size() > inline_attributes.size()) {
+    heap_attributes.resize(event.attributes.size());
+    attributes = heap_attributes.data();
+  }
+  for (std::size_t i = 0; i < event.attributes.size(); ++i) {
+    attributes[i] = sy_kv{bytes_of(event.attributes[i].key), bytes_of(event.attributes[i].value)};
+  }
+  sy_event raw_event{};
+  raw_event.struct_size = sizeof(sy_event);
+  raw_event.id = bytes_of(event.id);
+  raw_event.source = bytes_of(event.source);
+  raw_event.type = bytes_of(event.type);
+  raw_event.subject = bytes_of(event.subject);
+  raw_event.datacontenttype = bytes_of(event.datacontenttype);
+  raw_event.dataschema = bytes_of(event.dataschema);
+  raw_event.time_unix_ms =
+      event.time == std::chrono::system_clock::time_point{} ? 0 : to_unix_ms(event.time);
+  raw_event.data = bytes_of(event.data);
+  raw_event.attributes = attributes;
+  raw_event.attribute_count = event.attributes.size();
+  return call(raw_event);
+}
+
+}  // namespace
+
 core::Outcome LibraryFunction::invoke(const core::Event& event,
                                       const InvocationContext& ctx) noexcept {
   try {
-    // The sy_bytes point into the event's own strings: no event data is copied.
-    std::array<sy_kv, kInlineAttributes> inline_attributes;
-    std::vector<sy_kv> heap_attributes;
-    sy_kv* attributes = inline_attributes.data();
-    if (event.attributes.size() > inline_attributes.size()) {
-      heap_attributes.resize(event.attributes.size());
-      attributes = heap_attributes.data();
-    }
-    for (std::size_t i = 0; i < event.attributes.size(); ++i) {
-      attributes[i] = sy_kv{bytes_of(event.attributes[i].key), bytes_of(event.attributes[i].value)};
-    }
+    return with_raw_event(event, [&](const sy_event& raw) { return call(raw, ctx); });
+  } catch (...) {
+    return failure_from_current_exception();
+  }
+}
 
-    sy_event raw_event{};
-    raw_event.struct_size = sizeof(sy_event);
-    raw_event.id = bytes_of(event.id);
-    raw_event.source = bytes_of(event.source);
-    raw_event.type = bytes_of(event.type);
-    raw_event.subject = bytes_of(event.subject);
-    raw_event.datacontenttype = bytes_of(event.datacontenttype);
-    raw_event.dataschema = bytes_of(event.dataschema);
-    raw_event.time_unix_ms =
-        event.time == std::chrono::system_clock::time_point{} ? 0 : to_unix_ms(event.time);
-    raw_event.data = bytes_of(event.data);
-    raw_event.attributes = attributes;
-    raw_event.attribute_count = event.attributes.size();
+core::Outcome LibraryFunction::invoke(const core::EventView& event,
+                                      const InvocationContext& ctx) noexcept {
+  try {
+    return with_raw_event(event, [&](const sy_event& raw) { return call(raw, ctx); });
+  } catch (...) {
+    return failure_from_current_exception();
+  }
+}
 
+core::Outcome LibraryFunction::call(const sy_event& raw_event,
+                                    const InvocationContext& ctx) noexcept {
+  try {
     ContextState context_state{&ctx, &name_};
     sy_context raw_context{};
     raw_context.struct_size = sizeof(sy_context);
@@ -506,6 +532,17 @@ core::Outcome LibraryFunction::invoke(const core::Event& event,
                                     std::move(message));
     }
     return core::Outcome::success(std::move(response_state.response));
+  } catch (...) {
+    return failure_from_current_exception();
+  }
+}
+
+core::Outcome Function::invoke(const core::EventView& event,
+                               const InvocationContext& ctx) noexcept {
+  try {
+    core::Event copy;
+    core::assign_contents(event, copy);
+    return invoke(copy, ctx);
   } catch (...) {
     return failure_from_current_exception();
   }

@@ -49,6 +49,10 @@ class Function {
   virtual ~Function() = default;
   virtual const std::string& name() const = 0;
   virtual core::Outcome invoke(const core::Event& event, const InvocationContext& ctx) noexcept = 0;
+  // The same on a view of the event's contents (core::EventView), valid for the call. The
+  // default copies it into an Event for the overload above.
+  virtual core::Outcome invoke(const core::EventView& event,
+                               const InvocationContext& ctx) noexcept;
 };
 
 using FunctionPtr = std::shared_ptr<Function>;
@@ -79,8 +83,13 @@ class LibraryFunction final : public Function {
   const std::string& name() const override { return name_; }
   const std::filesystem::path& library() const { return library_; }
   core::Outcome invoke(const core::Event& event, const InvocationContext& ctx) noexcept override;
+  core::Outcome invoke(const core::EventView& event,
+                       const InvocationContext& ctx) noexcept override;
 
  private:
+  // Calls the library with an event already in the ABI's shape.
+  core::Outcome call(const sy_event& raw_event, const InvocationContext& ctx) noexcept;
+
   // Owns a dlopen handle: closes it with dlclose.
   struct LibraryCloser {
     void operator()(void* handle) const noexcept;
@@ -112,6 +121,7 @@ class CallableFunction final : public Function {
       : name_(std::move(name)), callable_(std::move(callable)) {}
 
   const std::string& name() const override { return name_; }
+  using Function::invoke;
   core::Outcome invoke(const core::Event& event, const InvocationContext& ctx) noexcept override;
 
  private:

@@ -180,15 +180,21 @@ constexpr std::size_t kKeptStringBytes = 256;
 constexpr std::uint32_t kRunClosed = UINT32_MAX;
 constexpr Clock::duration kRunBudget = std::chrono::milliseconds(1);
 
-// Invocation::build_state, for an event with pending contents: built once by whoever gets there
-// first; after a successful invocation dropped by its worker, unless the loop pinned them first
-// to copy them (a timeout).
+// Invocation::build_state, for an event with pending contents. Either the worker runs the
+// function on a view of them (kViewing -> kViewed; then released unbuilt after a success,
+// kDropping -> kDropped, or built after a failure, kBuilding -> kBuilt), or they are built once
+// by whoever gets there first (kBuilding -> kBuilt) and, after a success, trimmed by the worker
+// (kDropping -> kDropped) unless the loop pinned them first to copy them (kPinned). A timeout on
+// the loop while the function reads a view copies the contents (kCopying) without freeing them.
 constexpr std::uint8_t kUnbuilt = 0;
 constexpr std::uint8_t kBuilding = 1;
 constexpr std::uint8_t kBuilt = 2;
 constexpr std::uint8_t kDropping = 3;
 constexpr std::uint8_t kDropped = 4;
 constexpr std::uint8_t kPinned = 5;
+constexpr std::uint8_t kViewing = 6;
+constexpr std::uint8_t kViewed = 7;
+constexpr std::uint8_t kCopying = 8;
 
 }  // namespace
 
@@ -739,20 +745,79 @@ void Scheduler::drop_built(Invocation* inv) {
   inv->build_state.store(kDropped, std::memory_order_release);
 }
 
-bool Scheduler::pin_built(Invocation* inv) {
+Scheduler::Pin Scheduler::pin_built(Invocation* inv) {
   if (!inv->deferred) {
-    return true;
+    return Pin::kPinned;
   }
-  build(inv);
-  std::uint8_t expected = kBuilt;
-  if (inv->build_state.compare_exchange_strong(expected, kPinned, std::memory_order_acq_rel)) {
-    return true;
+  for (;;) {
+    std::uint8_t state = inv->build_state.load(std::memory_order_acquire);
+    switch (state) {
+      case kUnbuilt:
+        build(inv);  // Not started: built here (the worker will run it built).
+        break;
+      case kBuilt:
+        if (inv->build_state.compare_exchange_strong(state, kPinned,
+                                                     std::memory_order_acq_rel)) {
+          return Pin::kPinned;
+        }
+        break;
+      case kPinned:
+        return Pin::kPinned;
+      case kViewed:
+        // The function is reading a view: the contents are copied, not built (they stay).
+        if (inv->build_state.compare_exchange_strong(state, kCopying,
+                                                     std::memory_order_acq_rel)) {
+          return Pin::kCopy;
+        }
+        break;
+      case kDropped:
+        // The function succeeded in time and its worker let the contents go: its result is on
+        // its way and completes it.
+        return Pin::kFinished;
+      default:
+        // kBuilding, kViewing, kDropping: the worker is in the middle of a few microseconds'
+        // step (no function code runs in one).
+        std::this_thread::yield();
+        break;
+    }
   }
-  // Dropping or dropped: the function succeeded, and its result is on its way.
-  while (inv->build_state.load(std::memory_order_acquire) != kDropped) {
+}
+
+bool Scheduler::start_view(Invocation* inv, core::ViewScratch& scratch, core::EventView& view) {
+  const core::PendingContent::Ops* ops = inv->event.pending.ops();
+  if (ops == nullptr || ops->view == nullptr) {
+    return false;
+  }
+  std::uint8_t expected = kUnbuilt;
+  if (!inv->build_state.compare_exchange_strong(expected, kViewing, std::memory_order_acq_rel)) {
+    return false;  // The loop built it first (a timeout before it started).
+  }
+  if (!ops->view(inv->event.pending.item(), scratch, view)) {
+    inv->build_state.store(kUnbuilt, std::memory_order_release);
+    return false;
+  }
+  inv->build_state.store(kViewed, std::memory_order_release);
+  return true;
+}
+
+void Scheduler::end_view(Invocation* inv) {
+  // Waits while the loop copies the contents for a timeout (kCopying).
+  std::uint8_t expected = kViewed;
+  while (!inv->build_state.compare_exchange_weak(expected, kDropping,
+                                                 std::memory_order_acq_rel)) {
+    expected = kViewed;
     std::this_thread::yield();
   }
-  return false;
+  // A failure builds them, here, for its retry or dead letter, unless the loop already went on
+  // without this invocation (a timeout, whose retry has a copy, or a shutdown). Otherwise they
+  // go unbuilt.
+  if (!inv->outcome.ok() && !inv->cancelled.load(std::memory_order_acquire)) {
+    inv->event.materialize();
+    inv->build_state.store(kBuilt, std::memory_order_release);
+  } else {
+    inv->event.pending.reset();
+    inv->build_state.store(kDropped, std::memory_order_release);
+  }
 }
 
 void Scheduler::run_on_worker(void* arg) {
@@ -794,15 +859,21 @@ void Scheduler::run_on_worker(void* arg) {
 Clock::time_point Scheduler::run_invocation(Invocation* inv, functions::Function& function,
                                             Clock::time_point begin,
                                             std::chrono::system_clock::duration wall_offset) {
-  build(inv);
+  // Reused by this thread's invocations: what a view points into.
+  thread_local core::ViewScratch scratch;
+  core::EventView view;
+  const bool viewed = inv->deferred && start_view(inv, scratch, view);
+  if (!viewed) {
+    build(inv);
+  }
   functions::InvocationContext ctx;
   ctx.request_id = inv->request_id;
   ctx.function_name = function.name();
-  ctx.trace_parent = inv->event.traceparent;
+  ctx.trace_parent = viewed ? view.traceparent : std::string_view(inv->event.traceparent);
   ctx.deadline = inv->deadline;
   ctx.wall_offset = wall_offset;
   ctx.cancelled = &inv->cancelled;
-  inv->outcome = function.invoke(inv->event, ctx);
+  inv->outcome = viewed ? function.invoke(view, ctx) : function.invoke(inv->event, ctx);
   auto end = Clock::now();
   inv->seconds = std::chrono::duration<double>(end - begin).count();
   if (end > inv->deadline && inv->outcome.ok()) {
@@ -811,7 +882,9 @@ Clock::time_point Scheduler::run_invocation(Invocation* inv, functions::Function
     inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
                                           "function returned after its deadline");
   }
-  if (inv->deferred && inv->outcome.ok()) {
+  if (viewed) {
+    end_view(inv);
+  } else if (inv->deferred && inv->outcome.ok()) {
     drop_built(inv);
   }
   return end;
@@ -891,7 +964,8 @@ void Scheduler::expire_due(FunctionState* fn) {
         continue;
       }
     }
-    if (!pin_built(inv)) {
+    const Pin pin = pin_built(inv);
+    if (pin == Pin::kFinished) {
       // It returned in time and its worker already let its contents go: its result is on its
       // way and completes it.
       fn->unlink(inv);
@@ -906,8 +980,17 @@ void Scheduler::expire_due(FunctionState* fn) {
     spdlog::warn("function {} request {} timed out after {}ms (attempt {}); its slot stays taken "
                  "until it returns",
                  fn->name, inv->request_id, fn->manifest.timeout.count(), inv->attempt);
-    // The worker may still read inv->event: the retry path gets a copy.
-    Invocation* detached = detach(inv, /*contents=*/true);
+    // The worker may still read inv->event (or the view of its contents): the retry path gets
+    // a copy.
+    Invocation* detached;
+    if (pin == Pin::kCopy) {
+      detached = detach(inv, /*contents=*/false);
+      const core::PendingContent& pending = inv->event.pending;
+      pending.ops()->copy(pending.item(), detached->event);
+      inv->build_state.store(kViewed, std::memory_order_release);
+    } else {
+      detached = detach(inv, /*contents=*/true);
+    }
     detached->outcome = core::Outcome::failure(
         core::OutcomeKind::kTimeout, "Timeout",
         fmt::format("function {} did not return within {}ms", fn->name,

@@ -154,7 +154,16 @@ class Scheduler final : public Dispatcher {
   // scheduler.cc), unless the loop pinned them: pin_built() keeps them for a copy, or returns
   // false when the worker has already dropped them (the invocation succeeded in time).
   static void drop_built(Invocation* inv);
-  static bool pin_built(Invocation* inv);
+  // Before the loop copies a running invocation's event (a timeout): kPinned when the event is
+  // built and pinned (copy it), kCopy when the function runs on a view (copy the pending
+  // contents, then set the state back to kViewed), kFinished when the worker already let them
+  // go (the invocation succeeded in time).
+  enum class Pin { kPinned, kCopy, kFinished };
+  static Pin pin_built(Invocation* inv);
+  // A worker runs a pending event on a view of its contents when its source offers one
+  // (PendingContent::Ops::view), and afterwards lets them go or, after a failure, builds them.
+  static bool start_view(Invocation* inv, core::ViewScratch& scratch, core::EventView& view);
+  static void end_view(Invocation* inv);
   static void run_on_worker(void* arg);
   // Calls the function, from `begin` (the caller read the clock: a run's next member starts
   // when the one before it ended), and returns when it ended. An inline call's deadline starts

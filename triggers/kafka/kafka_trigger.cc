@@ -87,8 +87,8 @@ const std::map<std::string, std::string>& consumer_forced() {
 // The event for a record as librdkafka delivered it (triggers/kafka/record.h). Reads the message
 // only (librdkafka caches its parsed headers in it: one thread at a time), so it may run on any
 // thread that holds the message.
-void fill_from_message(const rd_kafka_message_t* message, bool cloudevents, core::Event& event) {
-  thread_local std::vector<KafkaHeaderView> headers;  // Reused: no allocation per record.
+// What the trigger reads of a librdkafka message, headers aside.
+KafkaRecordView record_of(const rd_kafka_message_t* message) {
   KafkaRecordView record;
   record.topic = rd_kafka_topic_name(message->rkt);
   record.partition = message->partition;
@@ -104,6 +104,12 @@ void fill_from_message(const rd_kafka_message_t* message, bool cloudevents, core
   record.timestamp_type = type == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "CREATE_TIME"
                           : type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "LOG_APPEND_TIME"
                                                                        : "NO_TIMESTAMP_TYPE";
+  return record;
+}
+
+void fill_from_message(const rd_kafka_message_t* message, bool cloudevents, core::Event& event) {
+  thread_local std::vector<KafkaHeaderView> headers;  // Reused: no allocation per record.
+  KafkaRecordView record = record_of(message);
   headers.clear();
   rd_kafka_headers_t* raw_headers = nullptr;
   if (rd_kafka_message_headers(message, &raw_headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -133,7 +139,23 @@ void build_pending(void* item, core::Event& event) {
   fill_from_message(message.get(), /*cloudevents=*/true, event);
 }
 void release_pending(void* item) { rd_kafka_message_destroy(static_cast<rd_kafka_message_t*>(item)); }
-constexpr core::PendingContent::Ops kPendingRecord{&build_pending, &release_pending};
+// A record without headers runs on a view of librdkafka's message: nothing is copied (the
+// function reads the value where librdkafka put it) unless it fails. One with headers is built
+// (its header attributes are composed, and CloudEvents headers set the event's attributes).
+bool view_pending(void* item, core::ViewScratch& scratch, core::EventView& view) {
+  const auto* message = static_cast<const rd_kafka_message_t*>(item);
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(message, &headers) != RD_KAFKA_RESP_ERR__NOENT) {
+    return false;
+  }
+  record_event_view(record_of(message), scratch, view);
+  return true;
+}
+void copy_pending(const void* item, core::Event& event) {
+  fill_from_message(static_cast<const rd_kafka_message_t*>(item), /*cloudevents=*/true, event);
+}
+constexpr core::PendingContent::Ops kPendingRecord{&build_pending, &release_pending,
+                                                   &view_pending, &copy_pending};
 
 // A record read and not dispatched yet: librdkafka's message, with what the loop needs of it
 // copied while the message is at hand (at take(), just delivered), so that dispatching it does

@@ -93,6 +93,41 @@ std::string record_id(std::string_view topic, std::int32_t partition, std::int64
   return id;
 }
 
+void record_event_view(const KafkaRecordView& record, core::ViewScratch& scratch,
+                       core::EventView& view) {
+  // The same contents fill_record_event() writes for a record without headers.
+  auto& strings = scratch.strings;
+  strings[0].clear();
+  append_record_id(strings[0], record.topic, record.partition, record.offset);
+  strings[1].assign("kafka://").append(record.topic);
+  strings[2].clear();
+  append_number(strings[2], record.partition);
+  strings[3].clear();
+  append_number(strings[3], record.offset);
+  strings[4].clear();
+  append_number(strings[4], record.timestamp_ms);
+  auto& attributes = scratch.attributes;
+  attributes.clear();
+  attributes.push_back({"kafka.topic", record.topic});
+  attributes.push_back({"kafka.partition", strings[2]});
+  attributes.push_back({"kafka.offset", strings[3]});
+  if (record.key) {
+    attributes.push_back({"kafka.key", *record.key});
+  }
+  attributes.push_back({"kafka.timestamp", strings[4]});
+  attributes.push_back({"kafka.timestamp_type", record.timestamp_type});
+  view = core::EventView{};
+  view.id = strings[0];
+  view.source = strings[1];
+  view.type = kRecordEventType;
+  if (record.timestamp_ms >= 0) {
+    view.time =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(record.timestamp_ms));
+  }
+  view.data = record.value;
+  view.attributes = attributes;
+}
+
 core::Event record_to_event(const KafkaRecordView& record, bool cloudevents) {
   core::Event event;
   fill_record_event(record, cloudevents, event);

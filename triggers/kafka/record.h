@@ -79,6 +79,11 @@ core::Event record_to_event(KafkaRecord&& record, bool cloudevents);
 // they are): for an event built after it was handed over. `event` is as PendingContent's build
 // gets it: content fields empty, attributes possibly an earlier event's (overwritten in place).
 void fill_record_event(const KafkaRecordView& record, bool cloudevents, core::Event& event);
+// The view of the event fill_record_event() builds, for a record WITHOUT headers, composed in
+// `scratch` and pointing into the record's own storage: what a function runs on when its event
+// is not built (core::PendingContent::Ops::view).
+void record_event_view(const KafkaRecordView& record, core::ViewScratch& scratch,
+                       core::EventView& view);
 
 // The record an event made by record_to_event() came from: topic, partition, offset, key, value,
 // headers and timestamp. nullopt when the event did not come from Kafka.

@@ -7,6 +7,7 @@
 #include <rapidjson/document.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -286,6 +287,31 @@ TEST_CASE("a C function's status, headers, appended body and source attributes")
   CHECK(outcome.response.headers[0].key == "x-method");
   CHECK(outcome.response.headers[0].value == "PATCH");
   CHECK(outcome.response.headers[1].key == "x-count");
+}
+
+TEST_CASE("a function given a view of an event sees what it sees in the event") {
+  ScratchDir scratch;
+  auto function = load_ok(manifest("probe", SWITCHYARD_LIB_FIXTURE_PROBE), scratch);
+  const std::array<switchyard::core::AttributeView, 2> attributes{
+      switchyard::core::AttributeView{"http.path", "/x"},
+      switchyard::core::AttributeView{"http.method", "PATCH"}};
+  switchyard::core::EventView view;
+  view.id = "viewed-1";
+  view.data = "headers";
+  view.attributes = attributes;
+  InvocationContext ctx;
+  Outcome outcome = function->invoke(view, ctx);
+  REQUIRE(outcome.ok());
+  CHECK(outcome.response.status == 201);
+  REQUIRE(outcome.response.headers.size() == 2);
+  CHECK(outcome.response.headers[0].value == "PATCH");  // Read from the view's attributes.
+  // A function without a view of its own (an in-process one) gets the view copied into an event.
+  CallableFunction callable("callable", [](const Event& event, const InvocationContext&) {
+    return Outcome::success(switchyard::core::Response{
+        200, {}, event.id + " " + event.data + " " + event.attributes.at(1).value});
+  });
+  switchyard::functions::Function& base = callable;
+  CHECK(base.invoke(view, ctx).response.body == "viewed-1 headers PATCH");
 }
 
 TEST_CASE("a C function's errors") {

@@ -731,6 +731,8 @@ namespace {
 struct PendingLog {
   std::mutex mutex;
   std::vector<std::thread::id> built_on;
+  std::vector<std::thread::id> viewed_on;
+  std::vector<std::thread::id> copied_on;
   int released = 0;
 };
 
@@ -754,6 +756,26 @@ core::PendingContent::Ops pending_ops{
       ++item->log->released;
     }};
 
+// The same contents, offered as a view too (PendingContent::Ops::view and copy).
+core::PendingContent::Ops viewable_ops{
+    pending_ops.build, pending_ops.release,
+    [](void* raw, core::ViewScratch&, core::EventView& view) {
+      auto* item = static_cast<TestItem*>(raw);
+      view = core::EventView{};
+      view.id = item->id;
+      view.data = item->payload;
+      std::lock_guard lock(item->log->mutex);
+      item->log->viewed_on.push_back(std::this_thread::get_id());
+      return true;
+    },
+    [](const void* raw, core::Event& event) {
+      const auto* item = static_cast<const TestItem*>(raw);
+      event.id = item->id;
+      event.data = item->payload;
+      std::lock_guard lock(item->log->mutex);
+      item->log->copied_on.push_back(std::this_thread::get_id());
+    }};
+
 // The data built for `id`: "built-<id>", padded with dots to `size` bytes.
 std::string built_payload(const std::string& id, std::size_t size = 0) {
   std::string payload = "built-" + id;
@@ -765,11 +787,11 @@ std::string built_payload(const std::string& id, std::size_t size = 0) {
 
 // An event whose id and data are built later; its completion records the id it ends with.
 core::Event pending_event(Harness& h, PendingLog& log, std::string id, std::uint64_t tag = 0,
-                          std::size_t size = 0) {
+                          std::size_t size = 0, bool viewable = false) {
   core::Event ev = h.event("");
   ev.source_tag = tag;
-  ev.pending =
-      core::PendingContent(&pending_ops, new TestItem{id, built_payload(id, size), &log});
+  ev.pending = core::PendingContent(viewable ? &viewable_ops : &pending_ops,
+                                    new TestItem{id, built_payload(id, size), &log});
   return ev;
 }
 
@@ -869,6 +891,66 @@ TEST_CASE("pending contents are built for a retry after a timeout and for a dead
   std::lock_guard lock(log.mutex);
   CHECK(log.built_on.size() == 2);
   CHECK(log.released == 0);
+}
+
+TEST_CASE("viewable pending contents run on a view: let go after a success, built after a "
+          "failure, copied at a timeout") {
+  std::atomic<bool> release{false};
+  Harness h;
+  Release guard(release);
+  PendingLog log;
+  std::atomic<int> hang_calls{0};
+  auto m = h.manifest("viewed", 3, 10, 100ms);
+  m.retry.attempts = 2;
+  m.retry.backoff = 10ms;
+  h.add(m, [&](const core::Event& ev, const auto&) {
+    if (ev.data == "built-hang" && hang_calls.fetch_add(1) == 0) {
+      while (!release.load()) {  // Past its deadline, reading its view: the retry gets a copy.
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+    if (ev.data == "built-fail") {
+      return core::Outcome::failure(core::OutcomeKind::kFunctionError, "Boom", "no");
+    }
+    return ok(ev.data);
+  });
+  for (const char* id : {"ok", "fail", "hang"}) {
+    CHECK(h.sched.dispatch("viewed", pending_event(h, log, id, 0, 0, /*viewable=*/true)) ==
+          Admission::kStarted);
+  }
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 3; }));
+  std::map<std::string, Harness::Recorded> by_id;
+  for (const auto& outcome : h.outcomes) {
+    by_id[outcome.id.empty() ? std::string("(unbuilt)") : outcome.id] = outcome;
+  }
+  // A success on a view comes back unbuilt (its completion may rely on its tag only).
+  REQUIRE(by_id.count("(unbuilt)") == 1);
+  CHECK(by_id["(unbuilt)"].kind == core::OutcomeKind::kOk);
+  CHECK(by_id["(unbuilt)"].body == "built-ok");  // The function read the view.
+  REQUIRE(by_id.count("fail") == 1);
+  CHECK(by_id["fail"].kind == core::OutcomeKind::kFunctionError);
+  CHECK(by_id["fail"].attempts == 2);
+  REQUIRE(h.sink.letters.size() == 1);
+  CHECK(h.sink.letters[0].id == "fail");  // Built after the failure: the dead letter has it.
+  REQUIRE(by_id.count("hang") == 1);
+  CHECK(by_id["hang"].kind == core::OutcomeKind::kOk);
+  CHECK(by_id["hang"].attempts == 2);
+  CHECK(by_id["hang"].body == "built-hang");  // The retry ran on the copy.
+  release = true;
+  REQUIRE(run_until(h.loop, [&] { return h.sched.busy_threads() == 0; }));
+  REQUIRE(run_until(h.loop, [&] {
+    std::lock_guard lock(log.mutex);
+    return log.released == 2;
+  }));
+  std::lock_guard lock(log.mutex);
+  CHECK(log.viewed_on.size() == 3);
+  for (std::thread::id thread : log.viewed_on) {
+    CHECK(thread != std::this_thread::get_id());  // Viewed by the workers.
+  }
+  CHECK(log.built_on.size() == 1);  // Only the failed one, for its retry and dead letter.
+  REQUIRE(log.copied_on.size() == 1);
+  CHECK(log.copied_on[0] == std::this_thread::get_id());  // The timeout's copy, on the loop.
+  CHECK(log.released == 2);  // The success and the timed-out original, unbuilt.
 }
 
 TEST_CASE("pending contents never built are released, before the completion runs") {

@@ -1321,8 +1321,13 @@ void Scheduler::abandon() {
       inv->timed_out = true;
       inv->cancelled.store(true, std::memory_order_relaxed);
       --fn.running;
-      build(inv);  // Its id is set by the build: wait for a worker building it.
+      // Its id is set by a build: wait for a worker building it. A function reading a view
+      // is held off building its contents (after a failure) while the id is copied.
+      const Pin pin = pin_built(inv);
       Invocation* detached = detach(inv, /*contents=*/false);
+      if (pin == Pin::kCopy) {
+        inv->build_state.store(kViewed, std::memory_order_release);
+      }
       auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
                                             "the daemon stopped before this invocation ended");
       outcome.attempts = inv->attempt;

@@ -953,6 +953,33 @@ TEST_CASE("viewable pending contents run on a view: let go after a success, buil
   CHECK(log.released == 2);  // The success and the timed-out original, unbuilt.
 }
 
+TEST_CASE("a function failing on a view after the daemon gave up on it does not build it") {
+  Harness h;
+  PendingLog log;
+  std::atomic<bool> started{false};
+  h.add(h.manifest("viewed", 1, 10), [&](const core::Event&, const auto& ctx) {
+    started = true;
+    while (!ctx.is_cancelled()) {
+      std::this_thread::sleep_for(1ms);
+    }
+    return core::Outcome::failure(core::OutcomeKind::kFunctionError, "Cancelled", "gave up");
+  });
+  int rejected = 0;
+  core::Event ev = pending_event(h, log, "running", 0, 0, /*viewable=*/true);
+  ev.completion = [&rejected](core::Event&, core::Outcome& outcome) {
+    rejected += outcome.kind == core::OutcomeKind::kRejected ? 1 : 0;
+  };
+  CHECK(h.sched.dispatch("viewed", std::move(ev)) == Admission::kStarted);
+  REQUIRE(run_until(h.loop, [&] { return started.load(); }));
+  h.sched.abandon();  // Answers it now (rejected) and cancels the function.
+  REQUIRE(run_until(h.loop, [&] { return h.sched.busy_threads() == 0; }));
+  CHECK(rejected == 1);
+  std::lock_guard lock(log.mutex);
+  CHECK(log.viewed_on.size() == 1);
+  CHECK(log.built_on.empty());  // Nobody needs its contents any more.
+  CHECK(log.released == 1);
+}
+
 TEST_CASE("pending contents never built are released, before the completion runs") {
   std::atomic<bool> release{false};
   Harness h;

@@ -173,10 +173,11 @@ namespace {
 
 constexpr std::size_t kMaxRun = 32;
 // What an invocation keeps of an event its worker built, for the next one built into it
-// (drop_built()): a small record's data, attributes and strings; anything larger is freed.
+// (drop_built()): a small record's data, attributes and strings (at most ~8 KiB per idle
+// invocation); anything larger is freed.
 constexpr std::size_t kKeptDataBytes = 4096;
-constexpr std::size_t kKeptAttributes = 32;
-constexpr std::size_t kKeptStringBytes = 256;
+constexpr std::size_t kKeptAttributes = 16;
+constexpr std::size_t kKeptStringBytes = 128;
 constexpr std::uint32_t kRunClosed = UINT32_MAX;
 constexpr Clock::duration kRunBudget = std::chrono::milliseconds(1);
 

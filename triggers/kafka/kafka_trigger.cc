@@ -159,7 +159,7 @@ constexpr core::PendingContent::Ops kPendingRecord{&build_pending, &release_pend
 
 // A record read and not dispatched yet: librdkafka's message, with what the loop needs of it
 // copied while the message is at hand (at take(), just delivered), so that dispatching it does
-// not touch the message again: it is next read by the worker that builds its event.
+// not touch the message again: it is next read by the worker that runs it.
 struct BufferedRecord {
   MessageHolder message;
   std::int64_t offset = 0;

@@ -8,13 +8,15 @@
 # from its consumer's partition assignment (the time on the daemon's log line; the mock's group
 # join delay is not counted: kcat reads without a group) to the moment the function has handled
 # every record (the no-op writes that time to a file itself, so that nothing polls the daemon
-# while it is measured); kcat's from start to exit.
-# Each mode also shows the daemon's CPU time per record, over all its threads and on the loop
-# thread alone (from /proc, start-up included): on a small machine the CPU is what runs out. kcat runs three times and its best run
-# counts; each switchyard mode runs twice (a new consumer group each time) and its best counts.
+# while it is measured); kcat's from start to exit. Each mode also shows the daemon's CPU time per
+# record, over all its threads and on the loop thread alone (from /proc, start-up included): on a
+# small machine the CPU is what runs out. kcat runs three times and its best run counts; each
+# switchyard mode runs RUNS times (default 2; a new consumer group each time) and its best counts.
 # Usage: bench/kafka.sh BUILD_DIR [RECORDS_PER_PARTITION]
 # Environment: MODES (default "partition:pool partition:inline key:pool key:inline none:pool
-# none:inline"), CONCURRENCY (the function's, default 8), WORKERS (the daemon's, default 2).
+# none:inline"), CONCURRENCY (the function's, default 8), WORKERS (the daemon's, default 2), RUNS
+# (per mode, default 2). Comparing builds: configure a second build directory (for example with
+# -DSWITCHYARD_MALLOC=system) and run the script on each.
 set -euo pipefail
 build=${1:-build}
 per_partition=${2:-40000}
@@ -111,7 +113,7 @@ YAML
 
 run_mode() {
   local ordering=$1 execution=$2 best=0 rate cpu loop best_cpu best_loop
-  for run in 1 2; do
+  for run in $(seq 1 "${RUNS:-2}"); do
     read -r rate cpu loop < <(run_once "$ordering" "$execution" "$run") || true
     if [ -z "$rate" ]; then return 1; fi  # run_once said why.
     if [ "$rate" -gt "$best" ]; then best=$rate best_cpu=$cpu best_loop=$loop; fi

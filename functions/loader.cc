@@ -483,9 +483,7 @@ core::Outcome LibraryFunction::call(const sy_event& raw_event,
       // The deadline is kept on the steady clock; functions get it as wall-clock time.
       std::chrono::system_clock::duration offset = ctx.wall_offset;
       if (offset == std::chrono::system_clock::duration::zero()) {
-        offset = std::chrono::system_clock::now().time_since_epoch() -
-                 std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                     Clock::now().time_since_epoch());
+        offset = wall_offset(Clock::now());
       }
       raw_context.deadline_unix_ms = to_unix_ms(std::chrono::system_clock::time_point(
           std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -535,6 +533,11 @@ core::Outcome LibraryFunction::call(const sy_event& raw_event,
   } catch (...) {
     return failure_from_current_exception();
   }
+}
+
+std::chrono::system_clock::duration wall_offset(std::chrono::steady_clock::time_point now) {
+  return std::chrono::system_clock::now().time_since_epoch() -
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(now.time_since_epoch());
 }
 
 core::Outcome Function::invoke(const core::EventView& event,

@@ -28,8 +28,8 @@ struct InvocationContext {
   std::string_view trace_parent;
   // time_point::max() means no deadline.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  // The wall clock minus the steady clock when the caller read them (the deadline plus this is
-  // the function's wall-clock deadline); zero: read them at the call.
+  // The wall clock minus the steady clock when the caller read them (wall_offset(); the deadline
+  // plus this is the function's wall-clock deadline); zero: read them at the call.
   std::chrono::system_clock::duration wall_offset{0};
   // Set by the scheduler on timeout or shutdown; nullptr means never cancelled.
   const std::atomic<bool>* cancelled = nullptr;
@@ -40,6 +40,10 @@ struct InvocationContext {
   // Time left before the deadline (negative once passed; milliseconds::max() without one).
   std::chrono::milliseconds remaining() const;
 };
+
+// The wall clock minus the steady clock, with `now` the steady clock's reading: a deadline kept
+// on the steady clock plus this is the wall-clock deadline a function is told.
+std::chrono::system_clock::duration wall_offset(std::chrono::steady_clock::time_point now);
 
 // One loaded version of a function. invoke() is thread-safe and noexcept: every failure of the
 // function, including an exception, comes back as an Outcome of kind kFunctionError. Timeouts are

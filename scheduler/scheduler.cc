@@ -36,13 +36,6 @@ std::string_view to_string(Admission admission) {
 
 namespace {
 
-// The wall clock minus the steady clock, now: a deadline kept on the steady clock plus this is
-// the wall-clock deadline a function is told (InvocationContext::wall_offset).
-std::chrono::system_clock::duration wall_offset(Clock::time_point now) {
-  return std::chrono::system_clock::now().time_since_epoch() -
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(now.time_since_epoch());
-}
-
 // The function's metrics, looked up once so that the hot path only touches atomics.
 struct FunctionMetrics {
   FunctionMetrics(core::MetricsRegistry& registry, const std::string& name)
@@ -559,7 +552,7 @@ void Scheduler::start(Invocation* inv, std::size_t chain) {
     // call); nothing can preempt it, so an overrun is reported as a timeout once it returns.
     const Clock::time_point now = Clock::now();
     inv->deadline = now + fn->manifest.timeout;
-    run_invocation(inv, *fn->current, now, wall_offset(now));
+    run_invocation(inv, *fn->current, now, functions::wall_offset(now));
     on_finished(inv);
     return;
   }
@@ -716,9 +709,8 @@ void Scheduler::build(Invocation* inv) {
 }
 
 void Scheduler::drop_built(Invocation* inv) {
-  // Unless the loop is copying the event (a timeout it saw first), the contents go here, on the
-  // thread whose allocator made them; a free on another thread costs more than the build did.
-  // id and source stay for the loop's report.
+  // Unless the loop is copying the event (a timeout it saw first), the contents are trimmed
+  // here, on the thread that made them.
   std::uint8_t expected = kBuilt;
   if (!inv->build_state.compare_exchange_strong(expected, kDropping, std::memory_order_acq_rel)) {
     return;
@@ -830,7 +822,7 @@ void Scheduler::run_on_worker(void* arg) {
   double spent = 0;
   // One clock reading per member: each starts when the one before it ended.
   Clock::time_point now = Clock::now();
-  const auto offset = wall_offset(now);
+  const auto offset = functions::wall_offset(now);
   for (;;) {
     std::uint32_t index = run->cursor.load(std::memory_order_acquire);
     if (index >= run->size || (index > 0 && spent >= budget)) {

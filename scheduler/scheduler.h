@@ -151,8 +151,7 @@ class Scheduler final : public Dispatcher {
   // about to run it, or the loop detaching it at a timeout).
   static void build(Invocation* inv);
   // After a successful invocation, the worker lets go of contents it built (see drop_built() in
-  // scheduler.cc), unless the loop pinned them: pin_built() keeps them for a copy, or returns
-  // false when the worker has already dropped them (the invocation succeeded in time).
+  // scheduler.cc), unless the loop pinned them for a copy (pin_built()).
   static void drop_built(Invocation* inv);
   // Before the loop copies a running invocation's event (a timeout): kPinned when the event is
   // built and pinned (copy it), kCopy when the function runs on a view (copy the pending

@@ -84,9 +84,6 @@ const std::map<std::string, std::string>& consumer_forced() {
   return forced;
 }
 
-// The event for a record as librdkafka delivered it (triggers/kafka/record.h). Reads the message
-// only (librdkafka caches its parsed headers in it: one thread at a time), so it may run on any
-// thread that holds the message.
 // What the trigger reads of a librdkafka message, headers aside.
 KafkaRecordView record_of(const rd_kafka_message_t* message) {
   KafkaRecordView record;
@@ -107,6 +104,9 @@ KafkaRecordView record_of(const rd_kafka_message_t* message) {
   return record;
 }
 
+// The event for a record as librdkafka delivered it (triggers/kafka/record.h). Reads the message
+// only (librdkafka caches its parsed headers in it: one thread at a time), so it may run on any
+// thread that holds the message.
 void fill_from_message(const rd_kafka_message_t* message, bool cloudevents, core::Event& event) {
   thread_local std::vector<KafkaHeaderView> headers;  // Reused: no allocation per record.
   KafkaRecordView record = record_of(message);

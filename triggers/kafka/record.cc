@@ -95,7 +95,6 @@ std::string record_id(std::string_view topic, std::int32_t partition, std::int64
 
 void record_event_view(const KafkaRecordView& record, core::ViewScratch& scratch,
                        core::EventView& view) {
-  // The same contents fill_record_event() writes for a record without headers.
   auto& strings = scratch.strings;
   strings[0].clear();
   append_record_id(strings[0], record.topic, record.partition, record.offset);
@@ -135,29 +134,24 @@ core::Event record_to_event(const KafkaRecordView& record, bool cloudevents) {
 }
 
 void fill_record_event(const KafkaRecordView& record, bool cloudevents, core::Event& event) {
-  event.id.clear();
-  append_record_id(event.id, record.topic, record.partition, record.offset);
-  event.source.assign("kafka://");
-  event.source += record.topic;
-  event.type = kRecordEventType;
-  if (record.timestamp_ms >= 0) {
-    event.time =
-        std::chrono::system_clock::time_point(std::chrono::milliseconds(record.timestamp_ms));
-  }
-  event.data.assign(record.value);
+  // What every record has comes from its view (one place says which fields and attributes, in
+  // which order); the headers follow.
+  thread_local core::ViewScratch scratch;
+  core::EventView view;
+  record_event_view(record, scratch, view);
+  event.id.assign(view.id);
+  event.source.assign(view.source);
+  event.type.assign(view.type);
+  event.time = view.time;
+  event.data.assign(view.data);
   event.synchronous = false;
   {
     // Over the entries an earlier event left (a recycled invocation's): nothing is allocated
     // once its strings are large enough.
     core::AttributeWriter attributes(event.attributes);
-    attributes.add("kafka.topic", record.topic);
-    append_number(attributes.add("kafka.partition"), record.partition);
-    append_number(attributes.add("kafka.offset"), record.offset);
-    if (record.key) {
-      attributes.add("kafka.key", *record.key);
+    for (const core::AttributeView& attribute : view.attributes) {
+      attributes.add(attribute.key, attribute.value);
     }
-    append_number(attributes.add("kafka.timestamp"), record.timestamp_ms);
-    attributes.add("kafka.timestamp_type", record.timestamp_type);
     std::string nulls;  // Positions of the headers whose value is null (kNullHeaders).
     for (std::size_t i = 0; i < record.headers.size(); ++i) {
       const auto& header = record.headers[i];

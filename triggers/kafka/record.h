@@ -67,8 +67,8 @@ std::string record_id(std::string_view topic, std::int32_t partition, std::int64
 // kRecordEventType, time = the record timestamp, data = the value. Attributes, in order:
 // kafka.topic, kafka.partition, kafka.offset, kafka.key (only when the record has a key),
 // kafka.timestamp (unix ms), kafka.timestamp_type, then kafka.header.<name> for every header
-// (repeats kept, in order; a null value is empty, and kafka.null_headers names it). With `cloudevents`, the binding's headers
-// also set the attributes: ce_source, ce_type, ce_subject, ce_dataschema, ce_time (RFC 3339;
+// (repeats kept, in order; a null value is empty, and kafka.null_headers names it). With
+// `cloudevents`, the binding's headers also set the attributes: ce_source, ce_type, ce_subject, ce_dataschema, ce_time (RFC 3339;
 // ignored when malformed) and content-type set their fields, ce_id becomes "ce.id" (the event
 // id stays the record's coordinates, so that batch item failures and redeliveries name the
 // record), ce_specversion is dropped, and any other ce_<name> becomes "ce.<name>". The header
@@ -79,9 +79,10 @@ core::Event record_to_event(KafkaRecord&& record, bool cloudevents);
 // they are): for an event built after it was handed over. `event` is as PendingContent's build
 // gets it: content fields empty, attributes possibly an earlier event's (overwritten in place).
 void fill_record_event(const KafkaRecordView& record, bool cloudevents, core::Event& event);
-// The view of the event fill_record_event() builds, for a record WITHOUT headers, composed in
-// `scratch` and pointing into the record's own storage: what a function runs on when its event
-// is not built (core::PendingContent::Ops::view).
+// The event's contents apart from what its headers give (the kafka.header.* attributes, the
+// CloudEvents binding, the traceparent), composed in `scratch` and pointing into the record's
+// own storage: for a record without headers, the view a function runs on when its event is not
+// built (core::PendingContent::Ops::view); fill_record_event() builds the same into an event.
 void record_event_view(const KafkaRecordView& record, core::ViewScratch& scratch,
                        core::EventView& view);
 

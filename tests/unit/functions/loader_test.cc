@@ -248,10 +248,7 @@ TEST_CASE("the function sees the request id, function name, trace parent, deadli
   CHECK(deadline_in <= 5001);
   // ...or from the offset between them the caller read (the scheduler, once per run).
   InvocationContext offset_ctx = ctx;
-  offset_ctx.wall_offset =
-      std::chrono::system_clock::now().time_since_epoch() -
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::steady_clock::now().time_since_epoch());
+  offset_ctx.wall_offset = switchyard::functions::wall_offset(std::chrono::steady_clock::now());
   std::string offset_body = function->invoke(event_with("context"), offset_ctx).response.body;
   deadline_in = std::stoll(offset_body.substr(offset_body.find("deadline_in=") + 12));
   CHECK(deadline_in > 4000);

@@ -776,6 +776,27 @@ core::PendingContent::Ops viewable_ops{
       item->log->copied_on.push_back(std::this_thread::get_id());
     }};
 
+// A function (timeout 100ms, 2 attempts) that blocks past its deadline the first time it gets
+// "built-hang" (until `release`: its retry then runs on a copy), fails on "built-fail" (retried,
+// then dead-lettered), and answers the data of anything else.
+void add_hang_or_fail(Harness& h, const std::string& name, int concurrency,
+                      std::atomic<bool>& release, std::atomic<int>& hang_calls) {
+  auto m = h.manifest(name, concurrency, 10, 100ms);
+  m.retry.attempts = 2;
+  m.retry.backoff = 10ms;
+  h.add(m, [&release, &hang_calls](const core::Event& ev, const auto&) {
+    if (ev.data == "built-hang" && hang_calls.fetch_add(1) == 0) {
+      while (!release.load()) {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+    if (ev.data == "built-fail") {
+      return core::Outcome::failure(core::OutcomeKind::kFunctionError, "Boom", "no");
+    }
+    return ok(ev.data);
+  });
+}
+
 // The data built for `id`: "built-<id>", padded with dots to `size` bytes.
 std::string built_payload(const std::string& id, std::size_t size = 0) {
   std::string payload = "built-" + id;
@@ -857,20 +878,7 @@ TEST_CASE("pending contents are built for a retry after a timeout and for a dead
   Release guard(release);
   PendingLog log;
   std::atomic<int> calls{0};
-  auto m = h.manifest("lazy", 2, 10, 100ms);
-  m.retry.attempts = 2;
-  m.retry.backoff = 10ms;
-  h.add(m, [&](const core::Event& ev, const auto&) {
-    if (ev.data == "built-hang" && calls.fetch_add(1) == 0) {
-      while (!release.load()) {  // Past its deadline: the retry goes on a copy.
-        std::this_thread::sleep_for(1ms);
-      }
-    }
-    if (ev.data == "built-fail") {
-      return core::Outcome::failure(core::OutcomeKind::kFunctionError, "Boom", "no");
-    }
-    return ok(ev.data);
-  });
+  add_hang_or_fail(h, "lazy", 2, release, calls);
   CHECK(h.sched.dispatch("lazy", pending_event(h, log, "hang")) == Admission::kStarted);
   CHECK(h.sched.dispatch("lazy", pending_event(h, log, "fail")) == Admission::kStarted);
   REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 2; }));
@@ -900,20 +908,7 @@ TEST_CASE("viewable pending contents run on a view: let go after a success, buil
   Release guard(release);
   PendingLog log;
   std::atomic<int> hang_calls{0};
-  auto m = h.manifest("viewed", 3, 10, 100ms);
-  m.retry.attempts = 2;
-  m.retry.backoff = 10ms;
-  h.add(m, [&](const core::Event& ev, const auto&) {
-    if (ev.data == "built-hang" && hang_calls.fetch_add(1) == 0) {
-      while (!release.load()) {  // Past its deadline, reading its view: the retry gets a copy.
-        std::this_thread::sleep_for(1ms);
-      }
-    }
-    if (ev.data == "built-fail") {
-      return core::Outcome::failure(core::OutcomeKind::kFunctionError, "Boom", "no");
-    }
-    return ok(ev.data);
-  });
+  add_hang_or_fail(h, "viewed", 3, release, hang_calls);
   for (const char* id : {"ok", "fail", "hang"}) {
     CHECK(h.sched.dispatch("viewed", pending_event(h, log, id, 0, 0, /*viewable=*/true)) ==
           Admission::kStarted);

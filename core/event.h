@@ -172,6 +172,9 @@ class PendingContent {
     // retry of a timed-out invocation whose function may still be reading the view). The event
     // is as build() gets it.
     void (*copy)(const void* item, Event& event) = nullptr;
+    // How many bytes at `item` view() and build() read first (0: unknown). A worker about to
+    // run several events prefetches them for the next one while it runs the one before.
+    std::uint16_t prefetch_bytes = 0;
   };
 
   PendingContent() = default;
@@ -218,7 +221,8 @@ class PendingContent {
 // retries and the dead-letter hand-off). The event is handed back so that the trigger can read
 // its coordinates (offset, stream id, connection) without capturing them. An event its source
 // handed over unbuilt (PendingContent) may come back unbuilt (its function succeeded on a
-// view): only id, synchronous and source_tag may be relied on then.
+// view): only id, synchronous and source_tag may be relied on then (the other fields may hold
+// an earlier event's contents).
 using Completion = std::function<void(Event& event, Outcome& outcome)>;
 
 struct Event {

@@ -19,10 +19,9 @@ IdGenerator::IdGenerator(const std::string& label) {
   prefix_ = fmt::format("{}-{:08x}-", label, static_cast<std::uint32_t>(device()));
 }
 
-void IdGenerator::next(std::string& out) {
+void IdGenerator::format(std::uint64_t number, std::string& out) const {
   static constexpr char kHex[] = "0123456789abcdef";
   static constexpr std::size_t kDigits = 16;
-  std::uint64_t n = ++counter_;
   // Only the digits are rewritten when `out` already holds an id of this generator.
   if (out.size() != prefix_.size() + kDigits || out.compare(0, prefix_.size(), prefix_) != 0) {
     out.assign(prefix_);
@@ -30,8 +29,8 @@ void IdGenerator::next(std::string& out) {
   }
   char* digits = out.data() + prefix_.size();
   for (int i = kDigits - 1; i >= 0; --i) {
-    digits[i] = kHex[n & 0xf];
-    n >>= 4;
+    digits[i] = kHex[number & 0xf];
+    number >>= 4;
   }
 }
 

@@ -19,7 +19,12 @@ class IdGenerator {
   explicit IdGenerator(const std::string& label);
 
   // Writes the next id into `out`, reusing its storage.
-  void next(std::string& out);
+  void next(std::string& out) { format(take(), out); }
+
+  // The next id's number, to be written out later (or never) by format(): from any thread, as
+  // the generator's prefix does not change.
+  std::uint64_t take() { return ++counter_; }
+  void format(std::uint64_t number, std::string& out) const;
 
  private:
   std::string prefix_;

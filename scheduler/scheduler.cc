@@ -92,23 +92,30 @@ struct FunctionMetrics {
   core::Histogram& duration;
 };
 
-// A copy of `event` for the retry path of a timed-out invocation, whose worker may still read
-// the original. The completion moves: it must be called exactly once. Without `contents`, only
-// what a completion relies on (id, source_tag, synchronous).
-// Moves `from` into an invocation's `into`. An unbuilt event (PendingContent) is built into the
-// storage the invocation's last event left: its strings keep their buffers (a string moved from
-// an empty one keeps its own), and its attribute entries stay for the build to overwrite
-// (core::AttributeWriter; a vector moved into would free them).
+// Moves `from` into an invocation's `into`. An unbuilt event (PendingContent) brings only what
+// may be relied on before its build (id, synchronous, source_tag) and its pending contents and
+// completion: `into`'s content fields and attribute entries stay as the invocation's last event
+// left them, for the build to write over keeping their storage (Event::materialize() empties
+// the fields first; core::AttributeWriter overwrites the entries). Moving the rest would touch
+// every string of the invocation's event on the loop thread, for an event that may never be
+// built at all (a function that succeeds on a view).
 void adopt(core::Event& into, core::Event&& from) {
   if (!from.pending || !from.attributes.empty()) {
     into = std::move(from);
     return;
   }
-  core::Attributes kept = std::move(into.attributes);
-  into = std::move(from);
-  into.attributes = std::move(kept);
+  if (!into.id.empty() || !from.id.empty()) {
+    into.id = std::move(from.id);
+  }
+  into.synchronous = from.synchronous;
+  into.source_tag = from.source_tag;
+  into.pending = std::move(from.pending);
+  into.completion = std::move(from.completion);
 }
 
+// A copy of `event` for the retry path of a timed-out invocation, whose worker may still read
+// the original. The completion moves: it must be called exactly once. Without `contents`, only
+// what a completion relies on (id, source_tag, synchronous).
 core::Event copy_event(core::Event& event, bool contents) {
   core::Event copy;
   copy.id = event.id;
@@ -140,7 +147,9 @@ struct Scheduler::Invocation {
   std::vector<core::Event> items;  // A batch's items still to be done; they hold the completions.
   BatchEncoder encode;             // Set for a batch.
   int attempt = 0;                 // Attempts started for this event.
-  std::string request_id;
+  // Its request id's number (Scheduler::request_id() writes it out): the loop only counts, the
+  // worker that runs the function writes the id, for the function, in its own memory.
+  std::uint64_t request = 0;
   Clock::time_point deadline{};
   std::atomic<bool> cancelled{false};
   core::Outcome outcome;           // Written by the worker, read by the loop after the hand-off.
@@ -151,7 +160,7 @@ struct Scheduler::Invocation {
   // The event's contents are still to be built (core::PendingContent): by the worker before it
   // calls the function, or by the loop if it needs them first (see build()).
   bool deferred = false;
-  std::atomic<std::uint8_t> build_state{0};  // kUnbuilt ... kPinned, below.
+  std::atomic<std::uint8_t> build_state{0};  // kUnbuilt ... kReleased, below.
   Run* run = nullptr;              // Pooled: the run it is a member of, until its result is in.
   Invocation* prev = nullptr;      // Running list, ordered by deadline.
   Invocation* next = nullptr;
@@ -173,10 +182,12 @@ constexpr std::size_t kKeptAttributes = 16;
 constexpr std::size_t kKeptStringBytes = 128;
 constexpr std::uint32_t kRunClosed = UINT32_MAX;
 constexpr Clock::duration kRunBudget = std::chrono::milliseconds(1);
+// How much function time a worker's results may wait for the rest of their run (seconds).
+constexpr double kResultDelay = 50e-6;
 
 // Invocation::build_state, for an event with pending contents. Either the worker runs the
 // function on a view of them (kViewing -> kViewed; then released unbuilt after a success,
-// kDropping -> kDropped, or built after a failure, kBuilding -> kBuilt), or they are built once
+// kDropping -> kReleased, or built after a failure, kBuilding -> kBuilt), or they are built once
 // by whoever gets there first (kBuilding -> kBuilt) and, after a success, trimmed by the worker
 // (kDropping -> kDropped) unless the loop pinned them first to copy them (kPinned). A timeout on
 // the loop while the function reads a view copies the contents (kCopying) without freeing them.
@@ -189,6 +200,7 @@ constexpr std::uint8_t kPinned = 5;
 constexpr std::uint8_t kViewing = 6;
 constexpr std::uint8_t kViewed = 7;
 constexpr std::uint8_t kCopying = 8;
+constexpr std::uint8_t kReleased = 9;  // Never built: the event's fields are an earlier event's.
 
 }  // namespace
 
@@ -196,6 +208,14 @@ struct Scheduler::Run {
   Scheduler* scheduler = nullptr;
   FunctionState* function = nullptr;
   std::array<Invocation*, kMaxRun> members{};
+  // Where each member's pending contents start and how much of them is read first
+  // (PendingContent::Ops::prefetch_bytes), noted by the loop: the worker prefetches the next
+  // member's while it runs one. Only addresses: the member may no longer be this run's.
+  struct Prefetch {
+    const void* at = nullptr;
+    std::uint16_t bytes = 0;
+  };
+  std::array<Prefetch, kMaxRun> prefetch{};
   std::uint32_t size = 0;
   // The next member a worker may start: the worker claims it by moving the cursor on, the loop
   // takes the rest back by closing it (kRunClosed). Whoever moves it first owns the member.
@@ -516,8 +536,18 @@ Scheduler::Invocation* Scheduler::detach(Invocation* inv, bool contents) {
     detached->event = copy_event(inv->event, contents);
   }
   detached->attempt = inv->attempt;
-  detached->request_id = inv->request_id;
+  detached->request = inv->request;
   return detached;
+}
+
+std::string Scheduler::request_id(const Invocation* inv) const {
+  std::string id;
+  request_ids_.format(inv->request, id);
+  return id;
+}
+
+std::string Scheduler::event_name(const Invocation* inv) const {
+  return inv->event.id.empty() ? request_id(inv) : inv->event.id;
 }
 
 void Scheduler::recycle(Invocation* inv) {
@@ -526,7 +556,8 @@ void Scheduler::recycle(Invocation* inv) {
   // idle invocations do not hold on to payloads. An event its worker built and trimmed
   // (drop_built()) keeps the rest for the next build: touching it here would only pull it into
   // this thread's cache.
-  if (inv->build_state.load(std::memory_order_relaxed) != kDropped) {
+  if (const auto state = inv->build_state.load(std::memory_order_relaxed);
+      state != kDropped && state != kReleased) {
     core::Bytes().swap(inv->event.data);
     inv->event.attributes.clear();
   }
@@ -575,6 +606,10 @@ void Scheduler::start(Invocation* inv, std::size_t chain) {
   for (Invocation* member = inv; member != nullptr;) {
     begin(member, /*inline_run=*/false, run->created);
     member->run = run;
+    run->prefetch[run->size] =
+        member->deferred ? Run::Prefetch{member->event.pending.item(),
+                                         member->event.pending.ops()->prefetch_bytes}
+                         : Run::Prefetch{};
     run->members[run->size++] = member;
     member = nullptr;
     if (run->size < chain && !fn->queue.empty()) {
@@ -599,7 +634,7 @@ void Scheduler::begin(Invocation* inv, bool inline_run, Clock::time_point now) {
   FunctionState* fn = inv->function;
   ++fn->running;
   ++inv->attempt;
-  request_ids_.next(inv->request_id);
+  inv->request = request_ids_.take();
   inv->cancelled.store(false, std::memory_order_relaxed);
   inv->inline_run = inline_run;
   if (inv->batch()) {
@@ -764,6 +799,7 @@ Scheduler::Pin Scheduler::pin_built(Invocation* inv) {
         }
         break;
       case kDropped:
+      case kReleased:
         // The function succeeded in time and its worker let the contents go: its result is on
         // its way and completes it.
         return Pin::kFinished;
@@ -809,7 +845,7 @@ void Scheduler::end_view(Invocation* inv) {
     inv->build_state.store(kBuilt, std::memory_order_release);
   } else {
     inv->event.pending.reset();
-    inv->build_state.store(kDropped, std::memory_order_release);
+    inv->build_state.store(kReleased, std::memory_order_release);
   }
 }
 
@@ -820,6 +856,10 @@ void Scheduler::run_on_worker(void* arg) {
   // its own); the hand-offs between members are short next to the budget.
   const double budget = std::chrono::duration<double>(run->budget).count();
   double spent = 0;
+  // Results go to the loop together (one lock, at most one wake-up) unless the members before
+  // took kResultDelay: a run of quick functions hands them all over at its end.
+  double handed = 0;
+  thread_local std::vector<Result> done;
   // One clock reading per member: each starts when the one before it ended.
   Clock::time_point now = Clock::now();
   const auto offset = functions::wall_offset(now);
@@ -832,6 +872,16 @@ void Scheduler::run_on_worker(void* arg) {
       break;  // The loop closed the run.
     }
     Invocation* inv = run->members[index];
+    if (index + 1 < run->size) {
+      // The next member's memory is on its way while this one runs: written by the loop and a
+      // source's threads, it is not in this core's cache. (Prefetching reads nothing: the
+      // member may be taken back meanwhile.)
+      __builtin_prefetch(&run->members[index + 1]->event.pending);
+      const Run::Prefetch& next = run->prefetch[index + 1];
+      for (std::uint16_t at = 0; at < next.bytes; at += 64) {
+        __builtin_prefetch(static_cast<const char*>(next.at) + at);
+      }
+    }
     if (inv->cancelled.load(std::memory_order_relaxed)) {
       // Its deadline passed while it waited for a thread, and its event went on without it: do
       // not run the function a second time for nothing.
@@ -842,11 +892,16 @@ void Scheduler::run_on_worker(void* arg) {
       now = run_invocation(inv, *inv->version, now, offset);
       spent += inv->seconds;
     }
-    scheduler->results_.push(Result{inv, nullptr});
+    done.push_back(Result{inv, nullptr});
+    if (spent - handed >= kResultDelay) {
+      scheduler->results_.push_many(done);
+      handed = spent;
+    }
   }
   run->slow = spent >= budget;
   // The last touch of the run: the loop may reuse it as soon as it sees this.
-  scheduler->results_.push(Result{nullptr, run});
+  done.push_back(Result{nullptr, run});
+  scheduler->results_.push_many(done);
 }
 
 Clock::time_point Scheduler::run_invocation(Invocation* inv, functions::Function& function,
@@ -860,7 +915,9 @@ Clock::time_point Scheduler::run_invocation(Invocation* inv, functions::Function
     build(inv);
   }
   functions::InvocationContext ctx;
-  ctx.request_id = inv->request_id;
+  thread_local std::string request_id;
+  inv->scheduler->request_ids_.format(inv->request, request_id);
+  ctx.request_id = request_id;
   ctx.function_name = function.name();
   ctx.trace_parent = viewed ? view.traceparent : std::string_view(inv->event.traceparent);
   ctx.deadline = inv->deadline;
@@ -920,11 +977,15 @@ void Scheduler::on_finished(Invocation* inv) {
   } else {
     --fn->running;
     if (spdlog::should_log(spdlog::level::debug)) {
-      // One line per invocation, like Lambda's REPORT.
+      // One line per invocation, like Lambda's REPORT. An event never built (its function
+      // succeeded on a view) has only its id: its other fields are an earlier event's.
+      const auto state = inv->build_state.load(std::memory_order_relaxed);
+      const bool built = !inv->deferred || (state != kReleased && state != kUnbuilt);
       spdlog::debug("REPORT function={} request={} event={} source={} attempt={} "
                     "duration={:.3f}ms outcome={}",
-                    fn->name, inv->request_id, inv->event.id, inv->event.source, inv->attempt,
-                    inv->seconds * 1000, core::to_string(inv->outcome.kind));
+                    fn->name, request_id(inv), inv->event.id,
+                    built ? std::string_view(inv->event.source) : std::string_view(),
+                    inv->attempt, inv->seconds * 1000, core::to_string(inv->outcome.kind));
     }
     if (inv->outcome.kind == core::OutcomeKind::kTimeout) {
       ++fn->timeouts;
@@ -972,7 +1033,7 @@ void Scheduler::expire_due(FunctionState* fn) {
     fn->metrics.timeouts.inc_unshared();
     spdlog::warn("function {} request {} timed out after {}ms (attempt {}); its slot stays taken "
                  "until it returns",
-                 fn->name, inv->request_id, fn->manifest.timeout.count(), inv->attempt);
+                 fn->name, request_id(inv), fn->manifest.timeout.count(), inv->attempt);
     // The worker may still read inv->event (or the view of its contents): the retry path gets
     // a copy.
     Invocation* detached;
@@ -1027,7 +1088,7 @@ void Scheduler::schedule_retry(Invocation* inv, const core::Outcome& outcome) {
   ++fn->retries;
   fn->metrics.retries.inc_unshared();
   spdlog::info("function {} event {} failed ({}: {}); retry {} of {} in {}ms", fn->name,
-               inv->event.id.empty() ? inv->request_id : inv->event.id, outcome.error_type,
+               event_name(inv), outcome.error_type,
                outcome.error_message, inv->attempt, fn->manifest.retry.attempts - 1,
                delay.count());
   fn->retrying.push_back(inv);
@@ -1195,7 +1256,7 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
   count_outcome(fn, outcome, inv->events());
   if (!outcome.ok()) {
     spdlog::debug("function {} event {} ended {} after {} attempt(s): {}: {}", fn->name,
-                  inv->event.id.empty() ? inv->request_id : inv->event.id,
+                  event_name(inv),
                   core::to_string(outcome.kind), outcome.attempts, outcome.error_type,
                   outcome.error_message);
   }
@@ -1218,7 +1279,7 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
     }
   } else {
     if (inv->event.pending) {
-      // Never built: the attribute entries are an earlier event's (adopt()).
+      // Never built: its fields and attribute entries are an earlier event's (adopt()).
       inv->event.pending.reset();
       inv->event.attributes.clear();
     }

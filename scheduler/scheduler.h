@@ -164,6 +164,9 @@ class Scheduler final : public Dispatcher {
   static bool start_view(Invocation* inv, core::ViewScratch& scratch, core::EventView& view);
   static void end_view(Invocation* inv);
   static void run_on_worker(void* arg);
+  // For logs: the invocation's request id; its event's id, or the request id without one.
+  std::string request_id(const Invocation* inv) const;
+  std::string event_name(const Invocation* inv) const;
   // Calls the function, from `begin` (the caller read the clock: a run's next member starts
   // when the one before it ended), and returns when it ended. An inline call's deadline starts
   // at `begin`; a pooled one's was set when its run was made. `wall_offset` turns the steady

@@ -154,8 +154,11 @@ bool view_pending(void* item, core::ViewScratch& scratch, core::EventView& view)
 void copy_pending(const void* item, core::Event& event) {
   fill_from_message(static_cast<const rd_kafka_message_t*>(item), /*cloudevents=*/true, event);
 }
+// A view or build reads the message and what librdkafka keeps right after it in the same
+// allocation (its rd_kafka_msg_t: timestamp, where the headers are): about three cache lines.
+constexpr std::uint16_t kMessageBytes = 192;
 constexpr core::PendingContent::Ops kPendingRecord{&build_pending, &release_pending,
-                                                   &view_pending, &copy_pending};
+                                                   &view_pending, &copy_pending, kMessageBytes};
 
 // A record read and not dispatched yet: librdkafka's message, with what the loop needs of it
 // copied while the message is at hand (at take(), just delivered), so that dispatching it does

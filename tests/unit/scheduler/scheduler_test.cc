@@ -221,6 +221,56 @@ TEST_CASE("events behind a stuck member of a run go to a free slot, not to a tim
   REQUIRE(run_until(h.loop, [&] { return h.sched.stats("mixed").in_flight == 0; }));
 }
 
+TEST_CASE("a run hands over the results of members that took time before the run ends") {
+  std::atomic<bool> first_done{false};
+  Harness h(2);
+  h.add(h.manifest("steps", 1, 100, 10s), [&](const core::Event& ev, const auto&) {
+    if (ev.id == "slow") {
+      // Well over the time a worker lets results wait for the rest of their run, well under
+      // the run's budget (which would end the run).
+      const auto until = Clock::now() + 300us;
+      while (Clock::now() < until) {
+      }
+    } else if (ev.id == "gate") {
+      // Returns once the loop has heard of "slow", the member before it in the same run: at
+      // worst after 5s, and the test fails.
+      const auto until = Clock::now() + 5s;
+      while (!first_done.load() && Clock::now() < until) {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+    return ok(first_done.load() ? "after" : "before");
+  });
+  // Runs grow while they finish within their budget.
+  for (int round = 0; round < 6; ++round) {
+    for (int i = 0; i < 40; ++i) {
+      REQUIRE(h.sched.dispatch("steps", h.event("warm" + std::to_string(i))) !=
+              Admission::kThrottled);
+    }
+    REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 40u * (round + 1); }));
+  }
+  h.outcomes.clear();
+  // "lead" takes the only slot; the other two queue behind it and go as one run when it ends.
+  CHECK(h.sched.dispatch("steps", h.event("lead")) == Admission::kStarted);
+  core::Event slow = h.event("slow");
+  auto record = std::move(slow.completion);
+  slow.completion = [&first_done, record](core::Event& done, core::Outcome& outcome) {
+    first_done = true;
+    record(done, outcome);
+  };
+  CHECK(h.sched.dispatch("steps", std::move(slow)) == Admission::kQueued);
+  CHECK(h.sched.dispatch("steps", h.event("gate")) == Admission::kQueued);
+  const auto jobs = h.pool.jobs_started();
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 3; }, 8s));
+  CHECK(h.pool.jobs_started() - jobs == 2);  // "lead", then "slow" and "gate" in one run.
+  std::map<std::string, std::string> body;
+  for (const auto& outcome : h.outcomes) {
+    CHECK(outcome.kind == core::OutcomeKind::kOk);
+    body[outcome.id] = outcome.body;
+  }
+  CHECK(body["gate"] == "after");  // The loop had "slow"'s result while "gate" still ran.
+}
+
 TEST_CASE("a full queue throttles and leaves the event with the trigger") {
   std::atomic<bool> release{false};
   Harness h;
@@ -870,6 +920,61 @@ TEST_CASE("pending contents are built once, on the worker that runs the event") 
   for (std::thread::id thread : log.built_on) {
     CHECK(thread != std::this_thread::get_id());  // Not on the loop thread.
   }
+}
+
+TEST_CASE("an event built into an invocation that ran others carries nothing of theirs") {
+  Harness h(1);
+  PendingLog log;
+  struct Seen {
+    std::string id, source, subject, traceparent, data;
+    std::size_t attributes;
+  };
+  std::mutex mutex;
+  std::vector<Seen> seen;
+  h.add(h.manifest("reuse", 1, 10), [&](const core::Event& ev, const auto&) {
+    std::lock_guard lock(mutex);
+    seen.push_back({ev.id, ev.source, ev.subject, ev.traceparent, ev.data, ev.attributes.size()});
+    return ok(ev.data);
+  });
+  std::vector<std::string> completed_ids;
+  auto run_one = [&](core::Event ev) {
+    auto record = std::move(ev.completion);
+    ev.completion = [&completed_ids, record](core::Event& done, core::Outcome& outcome) {
+      completed_ids.push_back(done.id);
+      record(done, outcome);
+    };
+    const std::size_t before = h.outcomes.size();
+    REQUIRE(h.sched.dispatch("reuse", std::move(ev)) == Admission::kStarted);
+    REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == before + 1; }));
+  };
+  // One at a time, so that each goes into the invocation the one before left.
+  core::Event plain = h.event("plain");
+  plain.source = "source-of-plain";
+  plain.subject = "subject-of-plain";
+  plain.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  plain.attributes.push_back({"test.attribute", "of plain"});
+  run_one(std::move(plain));
+  run_one(pending_event(h, log, "viewed", 0, 0, /*viewable=*/true));
+  run_one(pending_event(h, log, "built-1"));
+  run_one(pending_event(h, log, "viewed-2", 0, 0, /*viewable=*/true));
+  run_one(pending_event(h, log, "built-2"));
+  REQUIRE(seen.size() == 5);
+  CHECK(seen[0].subject == "subject-of-plain");
+  for (std::size_t i : {std::size_t{2}, std::size_t{4}}) {
+    // Built: exactly what the source built (an id and data), nothing of the events before.
+    CHECK(seen[i].id == (i == 2 ? "built-1" : "built-2"));
+    CHECK(seen[i].data == built_payload(seen[i].id));
+    CHECK(seen[i].source.empty());
+    CHECK(seen[i].subject.empty());
+    CHECK(seen[i].traceparent.empty());
+    CHECK(seen[i].attributes == 0);
+  }
+  // Completions see the id each event came with: none for those that ran on a view.
+  CHECK(completed_ids == std::vector<std::string>{"plain", "", "built-1", "", "built-2"});
+  std::lock_guard lock(log.mutex);
+  CHECK(log.viewed_on.size() == 2);
+  CHECK(log.built_on.size() == 2);
+  CHECK(log.released == 2);
 }
 
 TEST_CASE("pending contents are built for a retry after a timeout and for a dead letter") {

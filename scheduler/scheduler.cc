@@ -142,7 +142,6 @@ core::Event copy_event(core::Event& event, bool contents) {
 struct Scheduler::Invocation {
   Scheduler* scheduler = nullptr;
   FunctionState* function = nullptr;
-  functions::FunctionPtr version;  // Pinned for the invocation, so a hot swap waits for it.
   core::Event event;               // For a batch: encoded from `items` at each start.
   std::vector<core::Event> items;  // A batch's items still to be done; they hold the completions.
   BatchEncoder encode;             // Set for a batch.
@@ -207,6 +206,9 @@ constexpr std::uint8_t kReleased = 9;  // Never built: the event's fields are an
 struct Scheduler::Run {
   Scheduler* scheduler = nullptr;
   FunctionState* function = nullptr;
+  // The version its members run on, pinned until the run ends (a hot swap waits for it): the
+  // current one when the run was made.
+  functions::FunctionPtr version;
   std::array<Invocation*, kMaxRun> members{};
   // Where each member's pending contents start and how much of them is read first
   // (PendingContent::Ops::prefetch_bytes), noted by the loop: the worker prefetches the next
@@ -551,7 +553,6 @@ std::string Scheduler::event_name(const Invocation* inv) const {
 }
 
 void Scheduler::recycle(Invocation* inv) {
-  inv->version.reset();
   // The next event is moved in over this one; only what could be large is let go now, so that
   // idle invocations do not hold on to payloads. An event its worker built and trimmed
   // (drop_built()) keeps the rest for the next build: touching it here would only pull it into
@@ -598,6 +599,7 @@ void Scheduler::start(Invocation* inv, std::size_t chain) {
     free_runs_.pop_back();
   }
   run->function = fn;
+  run->version = fn->current;
   run->size = 0;
   run->cursor.store(0, std::memory_order_relaxed);
   run->created = Clock::now();
@@ -650,7 +652,6 @@ void Scheduler::begin(Invocation* inv, bool inline_run, Clock::time_point now) {
     return;
   }
   ++fn->run_members;
-  inv->version = fn->current;
   inv->deadline = now + fn->manifest.timeout;
   fn->link(inv);
   if (fn->running_head == inv) {
@@ -664,7 +665,6 @@ void Scheduler::unbegin(Invocation* inv) {
   --fn->running;
   --fn->run_members;
   --inv->attempt;
-  inv->version.reset();
   inv->run = nullptr;
 }
 
@@ -698,6 +698,7 @@ void Scheduler::on_run_end(Run* run) {
     results_.unref();
   }
   run->function = nullptr;
+  run->version.reset();
   free_runs_.push_back(run);
   pump(fn);
   after_change(fn);
@@ -889,7 +890,7 @@ void Scheduler::run_on_worker(void* arg) {
                                             "cancelled before it started");
       inv->seconds = 0;
     } else {
-      now = run_invocation(inv, *inv->version, now, offset);
+      now = run_invocation(inv, *run->version, now, offset);
       spent += inv->seconds;
     }
     done.push_back(Result{inv, nullptr});

@@ -197,13 +197,18 @@ SWITCHYARD_EXPORT int switchyard_handle(const sy_event* event, const sy_context*
     usleep(static_cast<useconds_t>(sleep_us));
   }
   bool batch = false;
+  for (size_t i = 0; i < event->attribute_count && !batch; ++i) {
+    batch = view(event->attributes[i].key) == "batch.size";
+  }
+  if (!batch && out_fd < 0 && !have_fail_value) {
+    count_handled(1);  // Nothing to record or check: the bench's no-op.
+    return 0;
+  }
   Item single;
   for (size_t i = 0; i < event->attribute_count; ++i) {
     std::string_view key = view(event->attributes[i].key);
     std::string_view value = view(event->attributes[i].value);
-    if (key == "batch.size") {
-      batch = true;
-    } else if (key == "kafka.topic") {
+    if (key == "kafka.topic") {
       single.topic = value;
     } else if (key == "kafka.partition") {
       single.partition = value;
@@ -215,10 +220,6 @@ SWITCHYARD_EXPORT int switchyard_handle(const sy_event* event, const sy_context*
     }
   }
   std::string lines;
-  if (!batch && out_fd < 0 && !have_fail_value) {
-    count_handled(1);  // Nothing to record or check: the bench's no-op.
-    return 0;
-  }
   if (!batch) {
     count_handled(1);
     single.value = std::string(view(event->data));

@@ -178,14 +178,21 @@ class PendingContent {
   };
 
   PendingContent() = default;
-  PendingContent(const Ops* ops, void* item) : ops_(ops), item_(item) {}
+  // `also_read`: another address a view or build reads first, besides `item`'s first
+  // Ops::prefetch_bytes (nullptr: none), for a worker to prefetch with them. Only a hint: it is
+  // never read through.
+  PendingContent(const Ops* ops, void* item, const void* also_read = nullptr)
+      : ops_(ops), item_(item), also_read_(also_read) {}
   PendingContent(PendingContent&& other) noexcept
-      : ops_(std::exchange(other.ops_, nullptr)), item_(std::exchange(other.item_, nullptr)) {}
+      : ops_(std::exchange(other.ops_, nullptr)),
+        item_(std::exchange(other.item_, nullptr)),
+        also_read_(std::exchange(other.also_read_, nullptr)) {}
   PendingContent& operator=(PendingContent&& other) noexcept {
     if (this != &other) {
       reset();
       ops_ = std::exchange(other.ops_, nullptr);
       item_ = std::exchange(other.item_, nullptr);
+      also_read_ = std::exchange(other.also_read_, nullptr);
     }
     return *this;
   }
@@ -197,6 +204,7 @@ class PendingContent {
   // What build() would use (nullptr when empty), for a view or a copy that leaves it in place.
   const Ops* ops() const { return ops_; }
   void* item() const { return item_; }
+  const void* also_read() const { return also_read_; }
 
   // Builds `event` from the item (once: empty afterwards).
   void build(Event& event) {
@@ -215,6 +223,7 @@ class PendingContent {
  private:
   const Ops* ops_ = nullptr;
   void* item_ = nullptr;
+  const void* also_read_ = nullptr;
 };
 
 // Called exactly once per accepted event, on the loop thread, with its final outcome (after any

@@ -211,10 +211,12 @@ struct Scheduler::Run {
   functions::FunctionPtr version;
   std::array<Invocation*, kMaxRun> members{};
   // Where each member's pending contents start and how much of them is read first
-  // (PendingContent::Ops::prefetch_bytes), noted by the loop: the worker prefetches the next
-  // member's while it runs one. Only addresses: the member may no longer be this run's.
+  // (PendingContent::Ops::prefetch_bytes, PendingContent::also_read()), noted by the loop: the
+  // worker prefetches the next member's while it runs one. Only addresses: the member may no
+  // longer be this run's.
   struct Prefetch {
     const void* at = nullptr;
+    const void* also = nullptr;
     std::uint16_t bytes = 0;
   };
   std::array<Prefetch, kMaxRun> prefetch{};
@@ -608,10 +610,11 @@ void Scheduler::start(Invocation* inv, std::size_t chain) {
   for (Invocation* member = inv; member != nullptr;) {
     begin(member, /*inline_run=*/false, run->created);
     member->run = run;
+    const core::PendingContent& pending = member->event.pending;
     run->prefetch[run->size] =
-        member->deferred ? Run::Prefetch{member->event.pending.item(),
-                                         member->event.pending.ops()->prefetch_bytes}
-                         : Run::Prefetch{};
+        member->deferred
+            ? Run::Prefetch{pending.item(), pending.also_read(), pending.ops()->prefetch_bytes}
+            : Run::Prefetch{};
     run->members[run->size++] = member;
     member = nullptr;
     if (run->size < chain && !fn->queue.empty()) {
@@ -881,6 +884,9 @@ void Scheduler::run_on_worker(void* arg) {
       const Run::Prefetch& next = run->prefetch[index + 1];
       for (std::uint16_t at = 0; at < next.bytes; at += 64) {
         __builtin_prefetch(static_cast<const char*>(next.at) + at);
+      }
+      if (next.also != nullptr) {
+        __builtin_prefetch(next.also);
       }
     }
     if (inv->cancelled.load(std::memory_order_relaxed)) {

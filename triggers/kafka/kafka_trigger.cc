@@ -167,6 +167,9 @@ struct BufferedRecord {
   MessageHolder message;
   std::int64_t offset = 0;
   std::size_t cost = 0;  // record_cost(): what it adds to the partition's buffered bytes.
+  // Just past the value in librdkafka's fetch buffer: where the record's header count is (Kafka's
+  // record format), read when its headers are asked for. A prefetch hint only.
+  const void* tail = nullptr;
 };
 
 struct Partition {
@@ -465,8 +468,11 @@ class KafkaConsumerTrigger final : public Trigger {
     }
     const std::int64_t offset = message->offset;
     // The offset keeps its record's lane, for the completion.
+    const void* tail =
+        message->payload != nullptr ? static_cast<const char*>(message->payload) + message->len
+                                    : nullptr;
     partition.offsets.take(
-        offset, partition.buffer.push(key, BufferedRecord{std::move(holder), offset, cost}));
+        offset, partition.buffer.push(key, BufferedRecord{std::move(holder), offset, cost, tail}));
     if (!partition.paused && over_high(partition, 2)) {
       // Normally paused after the wake-up's batch (apply_backpressure()); this bounds a
       // partition whose records keep coming faster than the loop drains the queue.
@@ -495,7 +501,7 @@ class KafkaConsumerTrigger final : public Trigger {
   core::Event pending_event_of(BufferedRecord record) {
     core::Event event;
     event.source_tag = static_cast<std::uint64_t>(record.offset);
-    event.pending = core::PendingContent(&kPendingRecord, record.message.release());
+    event.pending = core::PendingContent(&kPendingRecord, record.message.release(), record.tail);
     return event;
   }
 

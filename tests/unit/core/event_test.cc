@@ -77,5 +77,28 @@ TEST_CASE("materialize empties the content fields before the build, keeping thei
   CHECK(event.data.data() == data);  // Built into the buffer the earlier data left.
 }
 
+TEST_CASE("pending contents move with their item and prefetch hint, and are released once") {
+  static int released = 0;
+  static const PendingContent::Ops ops{[](void*, Event&) {}, [](void*) { ++released; }};
+  static char item = 'x';
+  static const char hint = 'h';
+  released = 0;
+  PendingContent first(&ops, &item, &hint);
+  PendingContent second(std::move(first));
+  CHECK(!first);
+  CHECK(first.also_read() == nullptr);
+  CHECK(second.item() == &item);
+  CHECK(second.also_read() == &hint);
+  PendingContent third;
+  third = std::move(second);
+  CHECK(!second);
+  CHECK(third.ops() == &ops);
+  CHECK(third.also_read() == &hint);
+  CHECK(released == 0);
+  third = PendingContent();  // Assigning over it releases what it held.
+  CHECK(released == 1);
+  CHECK(!third);
+}
+
 }  // namespace
 }  // namespace switchyard::core

@@ -21,8 +21,8 @@ class IdGenerator {
   // Writes the next id into `out`, reusing its storage.
   void next(std::string& out) { format(take(), out); }
 
-  // The next id's number, to be written out later (or never) by format(): from any thread, as
-  // the generator's prefix does not change.
+  // The next id's number (on the generator's thread, like next()), to be written out later, or
+  // never, by format(), which may run on any thread: the prefix does not change.
   std::uint64_t take() { return ++counter_; }
   void format(std::uint64_t number, std::string& out) const;
 

@@ -28,6 +28,11 @@ std::string_view to_string(OutcomeKind kind) {
 }
 
 void assign_contents(const EventView& view, Event& event) {
+  AttributeWriter attributes(event.attributes);
+  assign_contents(view, event, attributes);
+}
+
+void assign_contents(const EventView& view, Event& event, AttributeWriter& attributes) {
   event.id.assign(view.id);
   event.source.assign(view.source);
   event.type.assign(view.type);
@@ -36,7 +41,6 @@ void assign_contents(const EventView& view, Event& event) {
   event.dataschema.assign(view.dataschema);
   event.time = view.time;
   event.data.assign(view.data);
-  AttributeWriter attributes(event.attributes);
   for (const AttributeView& attribute : view.attributes) {
     attributes.add(attribute.key, attribute.value);
   }

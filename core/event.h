@@ -76,6 +76,10 @@ class AttributeWriter {
   std::size_t count_ = 0;
 };
 
+// The same, writing the view's attributes through `attributes` (over `event.attributes`), which
+// the caller may go on adding to.
+void assign_contents(const EventView& view, Event& event, AttributeWriter& attributes);
+
 // What a function returned: a status (HTTP semantics; 200 when the function does not set one),
 // headers or metadata, and a body.
 struct Response {

@@ -3,9 +3,9 @@
 // A many-producer queue whose consumer is the loop thread: workers push results, one uv_async
 // wakes the loop, and the loop drains everything pending at each wake-up.
 //
-// Thread rules: push() from any thread; the drain callback runs on the loop thread. The async
-// is signalled only when the queue goes from empty to non-empty, so a burst of pushes costs one
-// wake-up.
+// Thread rules: push_many() from any thread; the drain callback runs on the loop thread. The
+// async is signalled only when the queue goes from empty to non-empty, so a burst of pushes costs
+// one wake-up.
 
 #include <functional>
 #include <mutex>
@@ -23,19 +23,6 @@ class LoopQueue {
 
   LoopQueue(Loop& loop, Drain drain)
       : drain_(std::move(drain)), async_(loop, [this] { drain_pending(); }) {}
-
-  // Safe from any thread.
-  void push(T item) {
-    bool was_empty;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      was_empty = pending_.empty();
-      pending_.push_back(std::move(item));
-    }
-    if (was_empty) {
-      async_.send();
-    }
-  }
 
   // Safe from any thread: pushes several items with one lock and at most one wake-up.
   void push_many(std::vector<T>& items) {

@@ -1285,11 +1285,9 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
       }
     }
   } else {
-    if (inv->event.pending) {
-      // Never built: its fields and attribute entries are an earlier event's (adopt()).
-      inv->event.pending.reset();
-      inv->event.attributes.clear();
-    }
+    // Never built, its fields are an earlier event's (adopt()): a completion relies on id,
+    // synchronous and source_tag only (core::Completion).
+    inv->event.pending.reset();
     core::Completion completion = std::move(inv->event.completion);
     if (completion) {
       completion(inv->event, outcome);

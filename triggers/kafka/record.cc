@@ -139,19 +139,12 @@ void fill_record_event(const KafkaRecordView& record, bool cloudevents, core::Ev
   thread_local core::ViewScratch scratch;
   core::EventView view;
   record_event_view(record, scratch, view);
-  event.id.assign(view.id);
-  event.source.assign(view.source);
-  event.type.assign(view.type);
-  event.time = view.time;
-  event.data.assign(view.data);
   event.synchronous = false;
   {
     // Over the entries an earlier event left (a recycled invocation's): nothing is allocated
     // once its strings are large enough.
     core::AttributeWriter attributes(event.attributes);
-    for (const core::AttributeView& attribute : view.attributes) {
-      attributes.add(attribute.key, attribute.value);
-    }
+    core::assign_contents(view, event, attributes);
     std::string nulls;  // Positions of the headers whose value is null (kNullHeaders).
     for (std::size_t i = 0; i < record.headers.size(); ++i) {
       const auto& header = record.headers[i];

@@ -104,6 +104,30 @@ core::Outcome ok(std::string body = "ok") {
   return core::Outcome::success(std::move(response));
 }
 
+// Dispatches rounds of quick events to `function` and waits for each round: runs grow while they
+// finish within their budget. Leaves no outcomes recorded.
+void grow_runs(Harness& h, const std::string& function, int rounds, int per_round) {
+  for (int round = 0; round < rounds; ++round) {
+    for (int i = 0; i < per_round; ++i) {
+      REQUIRE(h.sched.dispatch(function, h.event("warm" + std::to_string(i))) !=
+              Admission::kThrottled);
+    }
+    REQUIRE(run_until(h.loop, [&] {
+      return h.outcomes.size() == static_cast<std::size_t>(per_round * (round + 1));
+    }));
+  }
+  h.outcomes.clear();
+}
+
+// Runs `first` with the event handed to its completion, before the completion it had.
+void before_completion(core::Event& ev, std::function<void(core::Event& done)> first) {
+  ev.completion = [first = std::move(first), then = std::move(ev.completion)](
+                      core::Event& done, core::Outcome& outcome) {
+    first(done);
+    then(done, outcome);
+  };
+}
+
 }  // namespace
 
 TEST_CASE("in-flight invocations never exceed the function's concurrency") {
@@ -189,15 +213,7 @@ TEST_CASE("events behind a stuck member of a run go to a free slot, not to a tim
     }
     return ok(ev.data);
   });
-  // Fast events first, so that runs grow.
-  for (int round = 0; round < 8; ++round) {
-    for (int i = 0; i < 50; ++i) {
-      REQUIRE(h.sched.dispatch("mixed", h.event("warm" + std::to_string(i))) !=
-              Admission::kThrottled);
-    }
-    REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 50u * (round + 1); }));
-  }
-  h.outcomes.clear();
+  grow_runs(h, "mixed", 8, 50);  // Fast events first, so that runs grow.
   // Both slots blocked; then "stuck" and 20 fast events queue behind them.
   CHECK(h.sched.dispatch("mixed", h.event("block1")) == Admission::kStarted);
   CHECK(h.sched.dispatch("mixed", h.event("block2")) == Admission::kStarted);
@@ -241,23 +257,11 @@ TEST_CASE("a run hands over the results of members that took time before the run
     }
     return ok(first_done.load() ? "after" : "before");
   });
-  // Runs grow while they finish within their budget.
-  for (int round = 0; round < 6; ++round) {
-    for (int i = 0; i < 40; ++i) {
-      REQUIRE(h.sched.dispatch("steps", h.event("warm" + std::to_string(i))) !=
-              Admission::kThrottled);
-    }
-    REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 40u * (round + 1); }));
-  }
-  h.outcomes.clear();
+  grow_runs(h, "steps", 6, 40);
   // "lead" takes the only slot; the other two queue behind it and go as one run when it ends.
   CHECK(h.sched.dispatch("steps", h.event("lead")) == Admission::kStarted);
   core::Event slow = h.event("slow");
-  auto record = std::move(slow.completion);
-  slow.completion = [&first_done, record](core::Event& done, core::Outcome& outcome) {
-    first_done = true;
-    record(done, outcome);
-  };
+  before_completion(slow, [&first_done](core::Event&) { first_done = true; });
   CHECK(h.sched.dispatch("steps", std::move(slow)) == Admission::kQueued);
   CHECK(h.sched.dispatch("steps", h.event("gate")) == Admission::kQueued);
   const auto jobs = h.pool.jobs_started();
@@ -882,8 +886,7 @@ TEST_CASE("pending contents are built once, on the worker that runs the event") 
   auto wave = [&](int from, int count, std::size_t size, bool first) {
     for (int i = from; i < from + count; ++i) {
       core::Event ev = pending_event(h, log, "e" + std::to_string(i), 1000 + i, size);
-      auto completion = std::move(ev.completion);
-      ev.completion = [&, completion, first](core::Event& done, core::Outcome& outcome) {
+      before_completion(ev, [&, first](core::Event& done) {
         tags.push_back(done.source_tag);
         if (done.data.empty()) {
           ++emptied;
@@ -892,8 +895,7 @@ TEST_CASE("pending contents are built once, on the worker that runs the event") 
         } else if (first_wave.count(done.data.data()) != 0) {
           ++reused;
         }
-        completion(done, outcome);
-      };
+      });
       CHECK(h.sched.dispatch("lazy", std::move(ev)) != Admission::kThrottled);
     }
   };
@@ -938,11 +940,8 @@ TEST_CASE("an event built into an invocation that ran others carries nothing of 
   });
   std::vector<std::string> completed_ids;
   auto run_one = [&](core::Event ev) {
-    auto record = std::move(ev.completion);
-    ev.completion = [&completed_ids, record](core::Event& done, core::Outcome& outcome) {
-      completed_ids.push_back(done.id);
-      record(done, outcome);
-    };
+    before_completion(ev,
+                      [&completed_ids](core::Event& done) { completed_ids.push_back(done.id); });
     const std::size_t before = h.outcomes.size();
     REQUIRE(h.sched.dispatch("reuse", std::move(ev)) == Admission::kStarted);
     REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == before + 1; }));

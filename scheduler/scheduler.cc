@@ -875,6 +875,12 @@ void Scheduler::run_on_worker(void* arg) {
     if (!run->cursor.compare_exchange_strong(index, index + 1, std::memory_order_acq_rel)) {
       break;  // The loop closed the run.
     }
+    if (spent - handed >= kResultDelay) {
+      // Only once another member is claimed: the last results go with the run's end, so the
+      // loop never sees every outcome of a run while its slot still looks taken.
+      scheduler->results_.push_many(done);
+      handed = spent;
+    }
     Invocation* inv = run->members[index];
     if (index + 1 < run->size) {
       // The next member's memory is on its way while this one runs: written by the loop and a
@@ -900,10 +906,6 @@ void Scheduler::run_on_worker(void* arg) {
       spent += inv->seconds;
     }
     done.push_back(Result{inv, nullptr});
-    if (spent - handed >= kResultDelay) {
-      scheduler->results_.push_many(done);
-      handed = spent;
-    }
   }
   run->slow = spent >= budget;
   // The last touch of the run: the loop may reuse it as soon as it sees this.

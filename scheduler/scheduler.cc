@@ -833,7 +833,7 @@ bool Scheduler::start_view(Invocation* inv, core::ViewScratch& scratch, core::Ev
   return true;
 }
 
-void Scheduler::end_view(Invocation* inv) {
+void Scheduler::end_view(Invocation* inv, std::string_view id) {
   // Waits while the loop copies the contents for a timeout (kCopying).
   std::uint8_t expected = kViewed;
   while (!inv->build_state.compare_exchange_weak(expected, kDropping,
@@ -848,6 +848,11 @@ void Scheduler::end_view(Invocation* inv) {
     inv->event.materialize();
     inv->build_state.store(kBuilt, std::memory_order_release);
   } else {
+    if (!inv->cancelled.load(std::memory_order_acquire)) {
+      // The event keeps its id (logs, its completion): a few bytes into storage kept from the
+      // events before. Only the loop, after kReleased, reads it.
+      inv->event.id.assign(id);
+    }
     inv->event.pending.reset();
     inv->build_state.store(kReleased, std::memory_order_release);
   }
@@ -942,7 +947,7 @@ Clock::time_point Scheduler::run_invocation(Invocation* inv, functions::Function
                                           "function returned after its deadline");
   }
   if (viewed) {
-    end_view(inv);
+    end_view(inv, view.id);
   } else if (inv->deferred && inv->outcome.ok()) {
     drop_built(inv);
   }
@@ -987,7 +992,8 @@ void Scheduler::on_finished(Invocation* inv) {
     --fn->running;
     if (spdlog::should_log(spdlog::level::debug)) {
       // One line per invocation, like Lambda's REPORT. An event never built (its function
-      // succeeded on a view) has only its id: its other fields are an earlier event's.
+      // succeeded on a view) has only its id, kept from the view: its other fields are an
+      // earlier event's.
       const auto state = inv->build_state.load(std::memory_order_relaxed);
       const bool built = !inv->deferred || (state != kReleased && state != kUnbuilt);
       spdlog::debug("REPORT function={} request={} event={} source={} attempt={} "

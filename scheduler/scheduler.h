@@ -161,8 +161,9 @@ class Scheduler final : public Dispatcher {
   static Pin pin_built(Invocation* inv);
   // A worker runs a pending event on a view of its contents when its source offers one
   // (PendingContent::Ops::view), and afterwards lets them go or, after a failure, builds them.
+  // `id`: the view's event id, which the event keeps when its contents go unbuilt.
   static bool start_view(Invocation* inv, core::ViewScratch& scratch, core::EventView& view);
-  static void end_view(Invocation* inv);
+  static void end_view(Invocation* inv, std::string_view id);
   static void run_on_worker(void* arg);
   // For logs: the invocation's request id; its event's id, or the request id without one.
   std::string request_id(const Invocation* inv) const;

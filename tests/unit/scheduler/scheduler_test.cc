@@ -968,8 +968,9 @@ TEST_CASE("an event built into an invocation that ran others carries nothing of 
     CHECK(seen[i].traceparent.empty());
     CHECK(seen[i].attributes == 0);
   }
-  // Completions see the id each event came with: none for those that ran on a view.
-  CHECK(completed_ids == std::vector<std::string>{"plain", "", "built-1", "", "built-2"});
+  // Completions see each event's own id, those that ran on a view (never built) too.
+  CHECK(completed_ids ==
+        std::vector<std::string>{"plain", "viewed", "built-1", "viewed-2", "built-2"});
   std::lock_guard lock(log.mutex);
   CHECK(log.viewed_on.size() == 2);
   CHECK(log.built_on.size() == 2);
@@ -1020,12 +1021,13 @@ TEST_CASE("viewable pending contents run on a view: let go after a success, buil
   REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 3; }));
   std::map<std::string, Harness::Recorded> by_id;
   for (const auto& outcome : h.outcomes) {
-    by_id[outcome.id.empty() ? std::string("(unbuilt)") : outcome.id] = outcome;
+    by_id[outcome.id] = outcome;
   }
-  // A success on a view comes back unbuilt (its completion may rely on its tag only).
-  REQUIRE(by_id.count("(unbuilt)") == 1);
-  CHECK(by_id["(unbuilt)"].kind == core::OutcomeKind::kOk);
-  CHECK(by_id["(unbuilt)"].body == "built-ok");  // The function read the view.
+  // A success on a view comes back unbuilt, with the view's id (its completion may rely on
+  // its id and tag only).
+  REQUIRE(by_id.count("ok") == 1);
+  CHECK(by_id["ok"].kind == core::OutcomeKind::kOk);
+  CHECK(by_id["ok"].body == "built-ok");  // The function read the view.
   REQUIRE(by_id.count("fail") == 1);
   CHECK(by_id["fail"].kind == core::OutcomeKind::kFunctionError);
   CHECK(by_id["fail"].attempts == 2);

@@ -268,6 +268,9 @@ struct Scheduler::FunctionState {
     return queue.size() + (run_members > runs.size() ? run_members - runs.size() : 0);
   }
   bool idle() const { return in_flight == 0 && queue.empty() && retrying.empty(); }
+  // switchyard_queued follows waiting(), set after each change rather than counted: run members
+  // leave the queue before they start.
+  void note_waiting() { metrics.queue_depth.set(static_cast<double>(waiting())); }
 
   void link(Invocation* inv) {
     // Deadlines arrive in order while the timeout stays the same, so this walks one step.
@@ -462,7 +465,7 @@ Admission Scheduler::admit(std::string_view function, Fill&& fill) {
     ++outstanding_;
     fn->queue.push_back(inv);
     fn->metrics.queued.inc_unshared(inv->events());
-    fn->metrics.queue_depth.inc_unshared();
+    fn->note_waiting();
     return Admission::kQueued;
   }
   ++fn->throttled;
@@ -620,7 +623,6 @@ void Scheduler::start(Invocation* inv, std::size_t chain) {
     if (run->size < chain && !fn->queue.empty()) {
       member = fn->queue.front();
       fn->queue.pop_front();
-      fn->metrics.queue_depth.add_unshared(-1);
     }
   }
   fn->runs.push_back(run);
@@ -682,7 +684,6 @@ void Scheduler::close_run(Run* run) {
     Invocation* inv = run->members[i];
     unbegin(inv);
     fn->queue.push_front(inv);
-    fn->metrics.queue_depth.inc_unshared();
   }
 }
 
@@ -1114,7 +1115,6 @@ void Scheduler::schedule_retry(Invocation* inv, const core::Outcome& outcome) {
     owner->retrying.erase(it);
     // A retry was accepted long ago: it goes first and is never refused for a full queue.
     owner->queue.push_front(inv);
-    owner->metrics.queue_depth.inc_unshared();
     // The timer is running its own callback: let it go at a safe point.
     loop_.defer([timer = std::shared_ptr<core::Timer>(std::move(inv->retry_timer))] {});
     pump(owner);
@@ -1311,12 +1311,13 @@ void Scheduler::pump(FunctionState* fn) {
     const std::size_t chain = std::max<std::size_t>(1, fn->queue.size() / free_slots);
     Invocation* inv = fn->queue.front();
     fn->queue.pop_front();
-    fn->metrics.queue_depth.add_unshared(-1);
     start(inv, chain);
   }
+  fn->note_waiting();
 }
 
 void Scheduler::after_change(FunctionState* fn) {
+  fn->note_waiting();
   if (fn->starved && !fn->removed && !draining_ && fn->capacity() > 0) {
     fn->starved = false;
     // Collect first: a callback may watch or unwatch.
@@ -1365,7 +1366,6 @@ void Scheduler::abandon() {
     while (!fn.queue.empty()) {
       Invocation* inv = fn.queue.front();
       fn.queue.pop_front();
-      fn.metrics.queue_depth.add_unshared(-1);
       auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
                                             "the daemon stopped before this event ran");
       outcome.attempts = inv->attempt;
@@ -1400,6 +1400,7 @@ void Scheduler::abandon() {
       outcome.attempts = inv->attempt;
       complete(detached, outcome);
     }
+    fn.note_waiting();
   };
   abandoned_ = true;
   for (auto& [name, fn] : functions_) {

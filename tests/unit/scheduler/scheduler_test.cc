@@ -237,6 +237,45 @@ TEST_CASE("events behind a stuck member of a run go to a free slot, not to a tim
   REQUIRE(run_until(h.loop, [&] { return h.sched.stats("mixed").in_flight == 0; }));
 }
 
+TEST_CASE("switchyard_queued counts the events waiting behind the first member of a run") {
+  std::atomic<bool> release{false};
+  Harness h(2);
+  Release guard(release);
+  std::atomic<int> blocked{0};
+  h.add(h.manifest("gated", 1, 100, 10s), [&](const core::Event& ev, const auto&) {
+    if (ev.id.starts_with("e")) {
+      blocked.fetch_add(1);
+      while (!release.load()) {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+    return ok();
+  });
+  grow_runs(h, "gated", 6, 16);  // Quick events first, so that runs grow.
+  auto gauge = [&h] {
+    const std::string text = h.metrics.render();
+    const std::string name = "switchyard_queued{function=\"gated\"} ";
+    const auto at = text.find(name);
+    REQUIRE(at != std::string::npos);
+    return std::stod(text.substr(at + name.size()));
+  };
+  // A quick one takes the slot; seven queue behind it.
+  CHECK(h.sched.dispatch("gated", h.event("quick")) == Admission::kStarted);
+  for (int i = 0; i < 7; ++i) {
+    CHECK(h.sched.dispatch("gated", h.event("e" + std::to_string(i))) == Admission::kQueued);
+  }
+  CHECK(gauge() == 7);
+  // The slot frees: the seven go to it as a run, whose first member blocks. Six are still
+  // waiting, behind it (or in the queue if the run is shorter).
+  REQUIRE(run_until(h.loop, [&] { return blocked.load() == 1; }));
+  CHECK(h.sched.stats("gated").queued == 6);
+  CHECK(gauge() == 6);
+  release = true;
+  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 8; }));
+  REQUIRE(run_until(h.loop, [&] { return h.sched.stats("gated").in_flight == 0; }));
+  CHECK(gauge() == 0);
+}
+
 TEST_CASE("a run hands over the results of members that took time before the run ends") {
   std::atomic<bool> first_done{false};
   Harness h(2);

@@ -56,6 +56,29 @@ class Dispatcher {
   virtual Admission dispatch_batch(std::string_view function, std::vector<core::Event>&& items,
                                    BatchEncoder encode) = 0;
 
+  // Offers `events`, which must run in their order and each only after the one before it
+  // succeeded (a Kafka partition's records under `partition` ordering), to `function`. Returns
+  // how many it took from the front of `events`: those were moved from, and each is answered
+  // exactly once. A pooled function with a free slot takes several as one run on that slot, one
+  // worker calling them one after another: one hand-off between the loop and a worker for the
+  // lot instead of one per event. The events of a run after a member that failed, and those
+  // its run ended without (out of its time budget, a timeout), are answered with
+  // OutcomeKind::kNotRun, unbuilt (their pending contents kept, their completions moved out):
+  // the source takes them back and offers them again, in order, once the failed one is done.
+  // Otherwise (no free slot, an inline function) only the first is offered, as dispatch()
+  // offers it: 1 when admitted, 0 when not (the events are then left as they were).
+  virtual std::size_t dispatch_sequence(std::string_view function, std::span<core::Event> events) {
+    if (events.empty()) {
+      return 0;
+    }
+    const Admission admission = dispatch(function, std::move(events.front()));
+    return admission == Admission::kStarted || admission == Admission::kQueued ? 1 : 0;
+  }
+
+  // How many events dispatch_sequence() would take from a longer sequence now (at least 1), so
+  // that a source takes no more than that from its buffer.
+  virtual std::size_t sequence_room(std::string_view /*function*/) const { return 1; }
+
   // How many more events (or batches) `function` would admit now (free slots plus free queue
   // space); 0 for an unknown or draining function. Triggers that pull (Kafka, Redis) read no
   // more than this many events, or this many batches.

@@ -227,6 +227,7 @@ struct Scheduler::Run {
   Clock::time_point created{};
   Clock::duration budget{};  // A worker starts no member after this much time in the run.
   bool slow = false;          // Written by the worker: the run outlasted its budget.
+  bool sequence = false;      // Made by dispatch_sequence(): stops at a member that fails.
 };
 
 struct Scheduler::FunctionState {
@@ -487,6 +488,42 @@ Admission Scheduler::dispatch_batch(std::string_view function, std::vector<core:
   });
 }
 
+std::size_t Scheduler::sequence_length(const FunctionState* fn) const {
+  if (fn == nullptr || fn->removed || draining_ ||
+      fn->manifest.execution != config::Execution::kPool ||
+      fn->in_flight >= fn->manifest.concurrency || !fn->queue.empty()) {
+    return 1;
+  }
+  // The members behind the first wait for its slot: they need room in the queue.
+  const auto queue_limit = static_cast<std::size_t>(fn->manifest.queue);
+  const std::size_t room = fn->waiting() < queue_limit ? queue_limit - fn->waiting() : 0;
+  return std::min({fn->chain_limit, kMaxRun, room + 1});
+}
+
+std::size_t Scheduler::sequence_room(std::string_view function) const {
+  return sequence_length(find(function));
+}
+
+std::size_t Scheduler::dispatch_sequence(std::string_view function, std::span<core::Event> events) {
+  FunctionState* fn = find(function);
+  const std::size_t count = std::min(events.size(), sequence_length(fn));
+  if (count <= 1) {
+    return Dispatcher::dispatch_sequence(function,
+                                         events.first(std::min<std::size_t>(events.size(), 1)));
+  }
+  std::array<Invocation*, kMaxRun> members;
+  for (std::size_t i = 0; i < count; ++i) {
+    members[i] = acquire(fn);
+    adopt(members[i]->event, std::move(events[i]));
+  }
+  outstanding_ += count;
+  // Each offer counts: a member handed back and offered again is counted again.
+  fn->metrics.started.inc_unshared(count);
+  start(members[0], count, members.data());
+  fn->note_waiting();
+  return count;
+}
+
 std::size_t Scheduler::capacity(std::string_view function) const {
   FunctionState* fn = find(function);
   if (fn == nullptr || fn->removed || draining_) {
@@ -579,7 +616,7 @@ void Scheduler::recycle(Invocation* inv) {
   free_invocations_.push_back(inv);
 }
 
-void Scheduler::start(Invocation* inv, std::size_t chain) {
+void Scheduler::start(Invocation* inv, std::size_t chain, Invocation* const* sequence) {
   FunctionState* fn = inv->function;
   ++fn->in_flight;
   fn->metrics.in_flight.inc_unshared();
@@ -609,7 +646,10 @@ void Scheduler::start(Invocation* inv, std::size_t chain) {
   run->cursor.store(0, std::memory_order_relaxed);
   run->created = Clock::now();
   run->budget = std::min<Clock::duration>(kRunBudget, fn->manifest.timeout / 8);
-  chain = std::min({chain, fn->chain_limit, kMaxRun});
+  run->sequence = sequence != nullptr;
+  if (!run->sequence) {
+    chain = std::min({chain, fn->chain_limit, kMaxRun});
+  }
   for (Invocation* member = inv; member != nullptr;) {
     begin(member, /*inline_run=*/false, run->created);
     member->run = run;
@@ -620,13 +660,15 @@ void Scheduler::start(Invocation* inv, std::size_t chain) {
             : Run::Prefetch{};
     run->members[run->size++] = member;
     member = nullptr;
-    if (run->size < chain && !fn->queue.empty()) {
+    if (run->sequence) {
+      member = run->size < chain ? sequence[run->size] : nullptr;
+    } else if (run->size < chain && !fn->queue.empty()) {
       member = fn->queue.front();
       fn->queue.pop_front();
     }
   }
   fn->runs.push_back(run);
-  if (run->size > 1 && !fn->stall_timer->active()) {
+  if (run->size > 1 && !run->sequence && !fn->stall_timer->active()) {
     fn->stall_timer->start(std::chrono::ceil<std::chrono::milliseconds>(2 * run->budget));
   }
   if (pooled_running_++ == 0) {
@@ -679,6 +721,16 @@ void Scheduler::close_run(Run* run) {
     return;  // Every member was started (or the run was closed before).
   }
   FunctionState* fn = run->function;
+  if (run->sequence) {
+    // Not to the queue, where a free slot could run them before the member that stopped the
+    // run is done: to their source, in their order.
+    for (std::uint32_t i = first; i < run->size; ++i) {
+      Invocation* inv = run->members[i];
+      unbegin(inv);
+      give_back(inv);
+    }
+    return;
+  }
   // Back to the front of the queue, in their order.
   for (std::uint32_t i = run->size; i-- > first;) {
     Invocation* inv = run->members[i];
@@ -687,10 +739,41 @@ void Scheduler::close_run(Run* run) {
   }
 }
 
+void Scheduler::give_back(Invocation* inv) {
+  if (abandoned_) {
+    auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
+                                          "the daemon stopped before this event ran");
+    outcome.attempts = inv->attempt;
+    complete(inv, outcome);
+    return;
+  }
+  --outstanding_;
+  auto outcome =
+      core::Outcome::failure(core::OutcomeKind::kNotRun, "NotRun",
+                             "an earlier event of its sequence failed, or its run ended before it");
+  outcome.attempts = inv->attempt;
+  core::Completion completion = std::move(inv->event.completion);
+  if (inv->event.pending) {
+    // Unbuilt: its other fields are an earlier event's (adopt()), and stay with the invocation.
+    core::Event event;
+    event.id = inv->event.id;
+    event.synchronous = inv->event.synchronous;
+    event.source_tag = inv->event.source_tag;
+    event.pending = std::move(inv->event.pending);
+    if (completion) {
+      completion(event, outcome);
+    }
+  } else if (completion) {
+    completion(inv->event, outcome);
+  }
+  recycle(inv);
+}
+
 void Scheduler::on_run_end(Run* run) {
   FunctionState* fn = run->function;
   const std::uint32_t started = std::min(run->cursor.load(std::memory_order_acquire), run->size);
-  const bool cut_short = started < run->size || run->slow;
+  // A sequence stopped by a failure says nothing about the function's speed.
+  const bool cut_short = (started < run->size && !run->sequence) || run->slow;
   close_run(run);
   // Longer runs while they fit their budget, back to single invocations when they do not (a
   // slow function gains nothing from runs and would only have its members taken back).
@@ -712,8 +795,8 @@ void Scheduler::reclaim_stalled(FunctionState* fn) {
   const auto now = Clock::now();
   std::optional<Clock::time_point> next;
   for (Run* run : fn->runs) {
-    if (run->cursor.load(std::memory_order_acquire) >= run->size) {
-      continue;  // Nothing left to take back.
+    if (run->sequence || run->cursor.load(std::memory_order_acquire) >= run->size) {
+      continue;  // Nothing left to take back (or nowhere else to run it).
     }
     const auto due = run->created + 2 * run->budget;
     if (due <= now) {
@@ -912,6 +995,9 @@ void Scheduler::run_on_worker(void* arg) {
       spent += inv->seconds;
     }
     done.push_back(Result{inv, nullptr});
+    if (run->sequence && !inv->outcome.ok()) {
+      break;  // The members after it must wait for its retry: the loop gives them back.
+    }
   }
   run->slow = spent >= budget;
   // The last touch of the run: the loop may reuse it as soon as it sees this.

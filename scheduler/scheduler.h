@@ -19,6 +19,12 @@
 // early; the members no worker started go back to the front of the queue, at the run's end or
 // when the loop finds the run stalled (a member slow or stuck).
 //
+// A *sequence* (dispatch_sequence()) is a run made of events that must run in their order, each
+// after the one before succeeded: a worker stops at the first failure, and the members it did
+// not start go back to their source (OutcomeKind::kNotRun) rather than to the queue, where they
+// could overtake the failed one. A stalled sequence is left alone: its waiting members could
+// run nowhere else.
+//
 // Thread rules: every public method is loop-thread only. Invocations run on the WorkerPool (or
 // inline, on the loop thread, for `execution: inline`), and their results come back through a
 // LoopQueue. Completions may be called before dispatch() returns (inline functions).
@@ -30,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -97,6 +104,8 @@ class Scheduler final : public Dispatcher {
   Admission dispatch(std::string_view function, core::Event&& event) override;
   Admission dispatch_batch(std::string_view function, std::vector<core::Event>&& items,
                            BatchEncoder encode) override;
+  std::size_t dispatch_sequence(std::string_view function, std::span<core::Event> events) override;
+  std::size_t sequence_room(std::string_view function) const override;
   std::size_t capacity(std::string_view function) const override;
   std::chrono::seconds retry_after(std::string_view function) const override;
   std::size_t watch_capacity(std::string_view function, std::function<void()> on_capacity) override;
@@ -118,6 +127,8 @@ class Scheduler final : public Dispatcher {
   };
 
   FunctionState* find(std::string_view name) const;
+  // How many events a sequence offered to `fn` now may run as one run (1: offered as one event).
+  std::size_t sequence_length(const FunctionState* fn) const;
   // Admission for dispatch() and dispatch_batch(): `fill` moves the event(s) into the
   // invocation once it is admitted.
   template <typename Fill>
@@ -134,15 +145,20 @@ class Scheduler final : public Dispatcher {
   Invocation* acquire(FunctionState* fn);
   void recycle(Invocation* inv);
   // Starts an invocation: inline at once, or pooled as the first member of a run that takes
-  // one slot and up to `chain` - 1 more events from the front of the queue.
-  void start(Invocation* inv, std::size_t chain = 1);
+  // one slot and up to `chain` - 1 more events from the front of the queue; or, with
+  // `sequence` (pooled only), a sequence run of sequence[0..chain).
+  void start(Invocation* inv, std::size_t chain = 1, Invocation* const* sequence = nullptr);
   // An attempt begins: its id, and for a run member its version, deadline and place in the
   // running list; unbegin() undoes it for a member that no worker took.
   // `now`: the loop's clock reading for the invocation's deadline (pooled; read once per run).
   void begin(Invocation* inv, bool inline_run, std::chrono::steady_clock::time_point now = {});
   void unbegin(Invocation* inv);
-  // Takes back the members of `run` that no worker has started, to the front of the queue.
+  // Takes back the members of `run` that no worker has started, to the front of the queue (or,
+  // for a sequence, to their source: give_back()).
   void close_run(Run* run);
+  // Answers a sequence member no worker started with kNotRun, its contents unbuilt, for its
+  // source to offer again (kRejected once the daemon gave up).
+  void give_back(Invocation* inv);
   void on_run_end(Run* run);
   // Closes the runs that have gone on longer than a run should (a member is slow or stuck),
   // so that their waiting members can go to free slots; arms itself for the next check.

@@ -347,6 +347,18 @@ TEST_CASE(
            line.offset > failures.front().offset;
   });
   CHECK(later);
+  // In partition order nothing after the poison record in its partition ran before its last
+  // attempt failed (records offered with it as one sequence came back unrun), and nothing ran
+  // twice.
+  const auto last_failure =
+      std::find_if(lines.rbegin(), lines.rend(), [](const Line& line) { return line.kind == 'F'; });
+  const bool overtaken = std::any_of(lines.begin(), last_failure.base(), [&](const Line& line) {
+    return line.kind == 'R' && line.partition == failures.front().partition &&
+           line.offset > failures.front().offset;
+  });
+  CHECK_FALSE(overtaken);
+  CHECK(in_order(lines, false));
+  CHECK(tally(lines).duplicates == 0);
   CHECK(eventually([&] { return committed_total(cluster, "orders", 4) == count; }, 20s));
   CHECK(daemon.stop().exit_code == 0);
 }

@@ -50,6 +50,9 @@ constexpr milliseconds kCloseWait{10000};
 // First pause before a record whose dead letter failed is dispatched again; doubles to 30s.
 constexpr milliseconds kRedeliverDelay{1000};
 constexpr milliseconds kMaxRedeliverDelay{30000};
+// Records of a partition offered at once under `partition` ordering (the scheduler's longest
+// run): a pooled function runs them one after another on one slot, stopping at a failure.
+constexpr std::size_t kSequence = 32;
 
 // The properties every consumer gets unless the daemon config sets them.
 const std::map<std::string, std::string>& consumer_defaults() {
@@ -181,6 +184,10 @@ struct Partition {
   OrderedBuffer<BufferedRecord> buffer;
   std::size_t in_scheduler = 0;    // Records handed to the dispatcher and not answered yet.
   std::size_t held = 0;            // Records waiting to be dispatched again (failed dead letter).
+  // `partition` ordering: records of a sequence the scheduler handed back unrun (a record before
+  // them failed, or their run ended first), in offset order. Still in flight for `buffer`; they
+  // go again, first, once nothing else of the partition is in the scheduler or held.
+  std::deque<core::Event> returned;
   std::size_t buffered_bytes = 0;  // Estimated memory of the buffered records.
   std::int64_t committed = -1;     // The last offset the group coordinator confirmed.
   std::uint64_t oldest_ms = 0;     // Loop time the oldest buffered record arrived (batch_window).
@@ -235,6 +242,7 @@ class KafkaConsumerTrigger final : public Trigger {
         ordering_(parse_ordering(spec.ordering)),
         batched_(spec.batch > 1 || spec.payload == "lambda-kafka"),
         lambda_(spec.payload == "lambda-kafka"),
+        sequenced_(ordering_ == Ordering::kPartition && !batched_),
         record_high_(std::max<std::size_t>(4 * static_cast<std::size_t>(spec.batch), 50000)),
         conf_(std::move(conf)),
         commit_timer_(context.loop, [this] { on_commit_timer(); }),
@@ -304,7 +312,11 @@ class KafkaConsumerTrigger final : public Trigger {
   // A record's completion: `partition` stays valid while the trigger lives (see Anchor).
   static void on_complete(Anchor* anchor, Partition* partition, core::Event& event,
                           core::Outcome& outcome) {
-    event.pending.reset();  // A message never built goes while its client surely lives.
+    if (outcome.kind != core::OutcomeKind::kNotRun || anchor->trigger == nullptr) {
+      // A message never built goes while its client surely lives (one handed back unrun is
+      // kept by completed(), or let go there).
+      event.pending.reset();
+    }
     --anchor->in_scheduler;
     if (anchor->trigger == nullptr) {
       if (anchor->in_scheduler == 0) {
@@ -362,6 +374,7 @@ class KafkaConsumerTrigger final : public Trigger {
     held_.clear();
     for (auto& [id, partition] : partitions_) {
       partition->buffer.clear();
+      partition->returned.clear();
       partition->buffered_bytes = 0;
       partition->held = 0;
     }
@@ -594,7 +607,18 @@ class KafkaConsumerTrigger final : public Trigger {
           break;
         }
         Partition& partition = *shared;
-        if (partition.revoking || partition.buffer.buffered() == 0) {
+        if (partition.revoking ||
+            (partition.buffer.buffered() == 0 && partition.returned.empty())) {
+          continue;
+        }
+        if (sequenced_) {
+          if (!take_sequence(partition)) {
+            continue;
+          }
+          --capacity;
+          --dispatch_budget_;
+          progress = true;
+          refused = !dispatch_sequence(shared);
           continue;
         }
         if (batched_ && window > 0 && partition.buffer.buffered() < batch &&
@@ -634,6 +658,65 @@ class KafkaConsumerTrigger final : public Trigger {
       watcher_->kick();  // The rest go after the loop's turn (serve() renews the budget).
     }
     arm_held_timer();
+  }
+
+  // `partition` ordering, one record at a time: the partition's next records, in order, into
+  // sequence_ (those handed back first). False when the partition has one in flight.
+  bool take_sequence(Partition& partition) {
+    sequence_.clear();
+    // No more than the function takes now (one for an inline function or a busy one).
+    const std::size_t limit = std::min(kSequence, context_.dispatcher.sequence_room(function_));
+    if (!partition.returned.empty()) {
+      if (partition.in_scheduler > 0 || partition.held > 0) {
+        return false;  // The record that stopped their sequence is not done yet.
+      }
+      while (!partition.returned.empty() && sequence_.size() < limit) {
+        sequence_.push_back(std::move(partition.returned.front()));
+        partition.returned.pop_front();
+      }
+      return true;
+    }
+    taken_.clear();
+    if (partition.buffer.take_ready(limit, taken_) == 0) {
+      return false;
+    }
+    for (auto& record : taken_) {
+      partition.buffered_bytes -= std::min(partition.buffered_bytes, record.cost);
+      sequence_.push_back(pending_event_of(std::move(record)));
+    }
+    taken_.clear();
+    partition.oldest_ms = context_.loop.now_ms();
+    return true;
+  }
+
+  // Offers sequence_ to the function: a pooled function with a free slot runs them one after
+  // another on it, stopping at a failure. What it does not take goes back to the front of the
+  // partition's returned records. Returns false when it took none (throttled).
+  bool dispatch_sequence(const std::shared_ptr<Partition>& partition) {
+    for (auto& event : sequence_) {
+      event.completion = completion_for(partition.get());
+    }
+    const std::size_t count = sequence_.size();
+    // Counted first: an inline function answers during the call.
+    partition->in_scheduler += count;
+    anchor_->in_scheduler += count;
+    const std::size_t taken = context_.dispatcher.dispatch_sequence(function_, sequence_);
+    partition->in_scheduler -= count - taken;
+    anchor_->in_scheduler -= count - taken;
+    partition->returned.insert(partition->returned.begin(),
+                               std::make_move_iterator(sequence_.begin() + taken),
+                               std::make_move_iterator(sequence_.end()));
+    sequence_.clear();
+    return taken > 0;
+  }
+
+  // A record of a sequence handed back unrun: back among the partition's returned records, in
+  // offset order (a later sequence's leftovers may be there already).
+  void take_back(Partition& partition, core::Event& event) {
+    auto at = std::upper_bound(
+        partition.returned.begin(), partition.returned.end(), event.source_tag,
+        [](std::uint64_t tag, const core::Event& other) { return tag < other.source_tag; });
+    partition.returned.insert(at, std::move(event));
   }
 
   // The completion of a record of `partition`: it finds the record's offset and key in the
@@ -740,6 +823,15 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   void completed(Partition* partition_ptr, core::Event& event, core::Outcome& outcome) {
+    const bool not_run = outcome.kind == core::OutcomeKind::kNotRun;
+    if (not_run && !partition_ptr->dropped && !partition_ptr->revoking && !stopping_) {
+      // Never run: it goes again once the record that stopped its sequence is done.
+      --partition_ptr->in_scheduler;
+      take_back(*partition_ptr, event);
+      request_pump();
+      return;
+    }
+    event.pending.reset();
     if (partition_ptr->dropped) {
       // Revoked before its record was answered (revoke timeout): its offset was not committed
       // by us, so the partition's next owner reads it again.
@@ -764,7 +856,8 @@ class KafkaConsumerTrigger final : public Trigger {
     if (finished) {
       partition->redeliver_delay = milliseconds(0);
       partition->buffer.finish(partition->offsets.finish(offset).value_or(kNoLane));
-    } else if (!stopping_ && !partition->revoking && outcome.kind != core::OutcomeKind::kRejected) {
+    } else if (!stopping_ && !partition->revoking && outcome.kind != core::OutcomeKind::kRejected &&
+               !not_run) {
       // Failed and not dead-lettered (the dead-letter write failed): the record holds its
       // partition (or key) back and goes again after a pause.
       failures_.inc_unshared();
@@ -1133,6 +1226,7 @@ class KafkaConsumerTrigger final : public Trigger {
       Partition& partition = *it->second;
       partition.revoking = true;
       partition.buffer.clear();
+      partition.returned.clear();
       partition.buffered_bytes = 0;
       partition.held = 0;
     }
@@ -1320,6 +1414,7 @@ class KafkaConsumerTrigger final : public Trigger {
   void drop(const std::shared_ptr<Partition>& partition) {
     partition->dropped = true;
     partition->buffer.clear();
+    partition->returned.clear();
     if (partition->in_scheduler > 0) {
       anchor_->dropped.push_back(partition);
     }
@@ -1331,6 +1426,9 @@ class KafkaConsumerTrigger final : public Trigger {
   Ordering ordering_;
   bool batched_;
   bool lambda_;
+  // `partition` ordering without batches: a partition's records go as sequences
+  // (take_sequence(), Dispatcher::dispatch_sequence()).
+  bool sequenced_;
   // A partition is paused when its buffer holds this many bytes (twice
   // max.partition.fetch.bytes: pausing below one fetch would pause at every fetch, and a resume
   // costs librdkafka a fetch round trip) or this many records, and resumed at half (what is left
@@ -1386,6 +1484,7 @@ class KafkaConsumerTrigger final : public Trigger {
   std::function<void()> on_stopped_;
   Anchor* anchor_ = new Anchor{this, 0, {}};
   std::vector<BufferedRecord> taken_;  // pump_round()'s records, reused.
+  std::vector<core::Event> sequence_;  // take_sequence()'s, reused.
 };
 
 core::Result<ConfHolder> consumer_conf(const config::KafkaConfig& kafka,

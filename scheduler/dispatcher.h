@@ -75,7 +75,18 @@ class Dispatcher {
     return admission == Admission::kStarted || admission == Admission::kQueued ? 1 : 0;
   }
 
-  // How many events dispatch_sequence() would take from a longer sequence now (at least 1), so
+  // Offers `events`, which may run in any order and whatever becomes of the others (records of
+  // different keys, or under `ordering: none`), to `function`, as dispatch_sequence() does but
+  // without its order: a pooled function with a free slot takes several as one run on that
+  // slot; a member that fails goes its own way (retries, dead letter) and the others still run;
+  // members its run ends without wait for a slot like any queued event. Never answers kNotRun.
+  // Returns how many it took from the front of `events` (moved from; each answered exactly
+  // once); by default only the first is offered, as dispatch() offers it.
+  virtual std::size_t dispatch_group(std::string_view function, std::span<core::Event> events) {
+    return Dispatcher::dispatch_sequence(function, events.first(events.empty() ? 0 : 1));
+  }
+
+  // How many events dispatch_sequence() or dispatch_group() would take now (at least 1), so
   // that a source takes no more than that from its buffer.
   virtual std::size_t sequence_room(std::string_view /*function*/) const { return 1; }
 

@@ -151,6 +151,9 @@ struct Scheduler::Invocation {
   std::uint64_t request = 0;
   Clock::time_point deadline{};
   std::atomic<bool> cancelled{false};
+  // Set by the worker once the function returned and it is done with the invocation (outcome,
+  // seconds and event final); its result may still wait for the rest of its run.
+  std::atomic<bool> finished{false};
   core::Outcome outcome;           // Written by the worker, read by the loop after the hand-off.
   double seconds = 0;              // Time spent in the function, measured by the worker.
   bool timed_out = false;          // Its event was detached at the deadline.
@@ -505,6 +508,15 @@ std::size_t Scheduler::sequence_room(std::string_view function) const {
 }
 
 std::size_t Scheduler::dispatch_sequence(std::string_view function, std::span<core::Event> events) {
+  return offer_run(function, events, /*ordered=*/true);
+}
+
+std::size_t Scheduler::dispatch_group(std::string_view function, std::span<core::Event> events) {
+  return offer_run(function, events, /*ordered=*/false);
+}
+
+std::size_t Scheduler::offer_run(std::string_view function, std::span<core::Event> events,
+                                 bool ordered) {
   FunctionState* fn = find(function);
   const std::size_t count = std::min(events.size(), sequence_length(fn));
   if (count <= 1) {
@@ -519,7 +531,7 @@ std::size_t Scheduler::dispatch_sequence(std::string_view function, std::span<co
   outstanding_ += count;
   // Each offer counts: a member handed back and offered again is counted again.
   fn->metrics.started.inc_unshared(count);
-  start(members[0], count, members.data());
+  start(members[0], count, members.data(), ordered);
   fn->note_waiting();
   return count;
 }
@@ -616,7 +628,8 @@ void Scheduler::recycle(Invocation* inv) {
   free_invocations_.push_back(inv);
 }
 
-void Scheduler::start(Invocation* inv, std::size_t chain, Invocation* const* sequence) {
+void Scheduler::start(Invocation* inv, std::size_t chain, Invocation* const* members,
+                      bool ordered) {
   FunctionState* fn = inv->function;
   ++fn->in_flight;
   fn->metrics.in_flight.inc_unshared();
@@ -646,8 +659,8 @@ void Scheduler::start(Invocation* inv, std::size_t chain, Invocation* const* seq
   run->cursor.store(0, std::memory_order_relaxed);
   run->created = Clock::now();
   run->budget = std::min<Clock::duration>(kRunBudget, fn->manifest.timeout / 8);
-  run->sequence = sequence != nullptr;
-  if (!run->sequence) {
+  run->sequence = members != nullptr && ordered;
+  if (members == nullptr) {
     chain = std::min({chain, fn->chain_limit, kMaxRun});
   }
   for (Invocation* member = inv; member != nullptr;) {
@@ -660,15 +673,15 @@ void Scheduler::start(Invocation* inv, std::size_t chain, Invocation* const* seq
             : Run::Prefetch{};
     run->members[run->size++] = member;
     member = nullptr;
-    if (run->sequence) {
-      member = run->size < chain ? sequence[run->size] : nullptr;
+    if (members != nullptr) {
+      member = run->size < chain ? members[run->size] : nullptr;
     } else if (run->size < chain && !fn->queue.empty()) {
       member = fn->queue.front();
       fn->queue.pop_front();
     }
   }
   fn->runs.push_back(run);
-  if (run->size > 1 && !run->sequence && !fn->stall_timer->active()) {
+  if (run->size > 1 && !fn->stall_timer->active()) {
     fn->stall_timer->start(std::chrono::ceil<std::chrono::milliseconds>(2 * run->budget));
   }
   if (pooled_running_++ == 0) {
@@ -685,6 +698,7 @@ void Scheduler::begin(Invocation* inv, bool inline_run, Clock::time_point now) {
   ++inv->attempt;
   inv->request = request_ids_.take();
   inv->cancelled.store(false, std::memory_order_relaxed);
+  inv->finished.store(false, std::memory_order_relaxed);
   inv->inline_run = inline_run;
   if (inv->batch()) {
     for (core::Event& item : inv->items) {
@@ -794,15 +808,19 @@ void Scheduler::on_run_end(Run* run) {
 void Scheduler::reclaim_stalled(FunctionState* fn) {
   const auto now = Clock::now();
   std::optional<Clock::time_point> next;
-  for (Run* run : fn->runs) {
-    if (run->sequence || run->cursor.load(std::memory_order_acquire) >= run->size) {
-      continue;  // Nothing left to take back (or nowhere else to run it).
-    }
+  // A copy: an answer's completion may dispatch, and a new run joins fn->runs.
+  const std::vector<Run*> runs = fn->runs;
+  for (Run* run : runs) {
     const auto due = run->created + 2 * run->budget;
-    if (due <= now) {
-      close_run(run);
-    } else {
+    if (due > now) {
       next = next ? std::min(*next, due) : due;
+      continue;
+    }
+    // What its members finished is answered now, not when the slow one returns; the members
+    // no worker started go to free slots (a sequence's stay: they could run nowhere else).
+    answer_finished(run);
+    if (!run->sequence) {
+      close_run(run);
     }
   }
   if (next) {
@@ -812,6 +830,37 @@ void Scheduler::reclaim_stalled(FunctionState* fn) {
   }
   pump(fn);
   after_change(fn);
+}
+
+void Scheduler::answer_finished(Run* run) {
+  const std::uint32_t started = std::min(run->cursor.load(std::memory_order_acquire), run->size);
+  for (std::uint32_t i = 0; i < started; ++i) {
+    Invocation* inv = run->members[i];
+    // Still this run's (its result has not come back) and not answered yet.
+    if (inv->run == run && inv->running && inv->finished.load(std::memory_order_acquire)) {
+      answer_early(inv);
+    }
+  }
+}
+
+void Scheduler::answer_early(Invocation* inv) {
+  FunctionState* fn = inv->function;
+  fn->unlink(inv);
+  --fn->running;
+  // No longer counted among its run's members (waiting()); its result, when it comes, only
+  // frees it, as a timed-out invocation's does.
+  --fn->run_members;
+  inv->run = nullptr;
+  inv->timed_out = true;
+  // A failure's retry or dead letter needs its contents: the worker built them (or the function
+  // ran on a built event) and no longer touches them.
+  Invocation* detached = detach(inv, /*contents=*/!inv->outcome.ok());
+  detached->outcome = std::move(inv->outcome);
+  if (detached->outcome.kind == core::OutcomeKind::kTimeout) {
+    ++fn->timeouts;
+    fn->metrics.timeouts.inc_unshared();
+  }
+  settle(detached, detached->outcome);
 }
 
 void Scheduler::build(Invocation* inv) {
@@ -994,8 +1043,11 @@ void Scheduler::run_on_worker(void* arg) {
       now = run_invocation(inv, *run->version, now, offset);
       spent += inv->seconds;
     }
+    const bool failed = !inv->outcome.ok();
+    // The loop may answer it from here on (answer_early()): nothing below reads it.
+    inv->finished.store(true, std::memory_order_release);
     done.push_back(Result{inv, nullptr});
-    if (run->sequence && !inv->outcome.ok()) {
+    if (run->sequence && failed) {
       break;  // The members after it must wait for its retry: the loop gives them back.
     }
   }
@@ -1066,8 +1118,9 @@ void Scheduler::on_finished(Invocation* inv) {
   if (inv->inline_run) {
     --fn->in_flight;
     fn->metrics.in_flight.add_unshared(-1);
-  } else {
-    // A pooled invocation's slot belongs to its run, freed at the run's end.
+  } else if (inv->run != nullptr) {
+    // A pooled invocation's slot belongs to its run, freed at the run's end. (Answered early,
+    // it has left its run already.)
     --fn->run_members;
     inv->run = nullptr;
   }
@@ -1112,13 +1165,17 @@ void Scheduler::expire_due(FunctionState* fn) {
   auto now = Clock::now();
   while (fn->running_head != nullptr && fn->running_head->deadline <= now) {
     Invocation* inv = fn->running_head;
-    if (inv->run != nullptr) {
-      // The members of its run that no worker started go back to the queue rather than time
-      // out (this one among them, if it never started).
+    if (inv->run != nullptr && inv->run->cursor.load(std::memory_order_acquire) != kRunClosed) {
+      // The members of its run that no worker started go back to the queue (a sequence's to
+      // their source) rather than time out, this one among them if it never started: then the
+      // head is looked at again.
       close_run(inv->run);
-      if (!inv->running) {
-        continue;
-      }
+      continue;
+    }
+    if (inv->finished.load(std::memory_order_acquire)) {
+      // It returned in time; its result waits in its worker for a later member of its run.
+      answer_early(inv);
+      continue;
     }
     const Pin pin = pin_built(inv);
     if (pin == Pin::kFinished) {
@@ -1470,6 +1527,10 @@ void Scheduler::abandon() {
     // triggers that own the completions may be gone by the time the threads return.
     while (fn.running_head != nullptr) {
       Invocation* inv = fn.running_head;
+      if (inv->finished.load(std::memory_order_acquire)) {
+        answer_early(inv);  // It returned: its own outcome (a failure is rejected, settle()).
+        continue;
+      }
       fn.unlink(inv);
       inv->timed_out = true;
       inv->cancelled.store(true, std::memory_order_relaxed);

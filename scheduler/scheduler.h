@@ -105,6 +105,7 @@ class Scheduler final : public Dispatcher {
   Admission dispatch_batch(std::string_view function, std::vector<core::Event>&& items,
                            BatchEncoder encode) override;
   std::size_t dispatch_sequence(std::string_view function, std::span<core::Event> events) override;
+  std::size_t dispatch_group(std::string_view function, std::span<core::Event> events) override;
   std::size_t sequence_room(std::string_view function) const override;
   std::size_t capacity(std::string_view function) const override;
   std::chrono::seconds retry_after(std::string_view function) const override;
@@ -145,9 +146,12 @@ class Scheduler final : public Dispatcher {
   Invocation* acquire(FunctionState* fn);
   void recycle(Invocation* inv);
   // Starts an invocation: inline at once, or pooled as the first member of a run that takes
-  // one slot and up to `chain` - 1 more events from the front of the queue; or, with
-  // `sequence` (pooled only), a sequence run of sequence[0..chain).
-  void start(Invocation* inv, std::size_t chain = 1, Invocation* const* sequence = nullptr);
+  // one slot and up to `chain` - 1 more events from the front of the queue; or, with `members`
+  // (pooled only), a run of members[0..chain), a sequence if `ordered`.
+  void start(Invocation* inv, std::size_t chain = 1, Invocation* const* members = nullptr,
+             bool ordered = false);
+  // dispatch_sequence() (`ordered`) and dispatch_group().
+  std::size_t offer_run(std::string_view function, std::span<core::Event> events, bool ordered);
   // An attempt begins: its id, and for a run member its version, deadline and place in the
   // running list; unbegin() undoes it for a member that no worker took.
   // `now`: the loop's clock reading for the invocation's deadline (pooled; read once per run).
@@ -160,6 +164,12 @@ class Scheduler final : public Dispatcher {
   // source to offer again (kRejected once the daemon gave up).
   void give_back(Invocation* inv);
   void on_run_end(Run* run);
+  // Answers the members of `run` that returned while a later member still runs: their results
+  // would otherwise wait in the worker until the run ends (answer_early()).
+  void answer_finished(Run* run);
+  // Settles an invocation whose function returned (Invocation::finished) before its result came
+  // back from its worker; the result, when it comes, only frees it.
+  void answer_early(Invocation* inv);
   // Closes the runs that have gone on longer than a run should (a member is slow or stuck),
   // so that their waiting members can go to free slots; arms itself for the next check.
   void reclaim_stalled(FunctionState* fn);

@@ -50,8 +50,9 @@ constexpr milliseconds kCloseWait{10000};
 // First pause before a record whose dead letter failed is dispatched again; doubles to 30s.
 constexpr milliseconds kRedeliverDelay{1000};
 constexpr milliseconds kMaxRedeliverDelay{30000};
-// Records of a partition offered at once under `partition` ordering (the scheduler's longest
-// run): a pooled function runs them one after another on one slot, stopping at a failure.
+// Records of a partition offered at once without batches (the scheduler's longest run): a
+// pooled function runs them one after another on one slot; under `partition` ordering it stops
+// at a failure.
 constexpr std::size_t kSequence = 32;
 
 // The properties every consumer gets unless the daemon config sets them.
@@ -611,14 +612,14 @@ class KafkaConsumerTrigger final : public Trigger {
             (partition.buffer.buffered() == 0 && partition.returned.empty())) {
           continue;
         }
-        if (sequenced_) {
-          if (!take_sequence(partition)) {
+        if (!batched_) {
+          if (!take_run(partition)) {
             continue;
           }
           --capacity;
           --dispatch_budget_;
           progress = true;
-          refused = !dispatch_sequence(shared);
+          refused = !dispatch_run(shared);
           continue;
         }
         if (batched_ && window > 0 && partition.buffer.buffered() < batch &&
@@ -628,7 +629,7 @@ class KafkaConsumerTrigger final : public Trigger {
           continue;
         }
         taken_.clear();
-        if (partition.buffer.take_ready(batched_ ? batch : 1, taken_) == 0) {
+        if (partition.buffer.take_ready(batch, taken_) == 0) {
           continue;
         }
         for (const auto& record : taken_) {
@@ -638,16 +639,12 @@ class KafkaConsumerTrigger final : public Trigger {
         --capacity;
         --dispatch_budget_;
         progress = true;
-        if (batched_) {
-          std::vector<core::Event> items;
-          items.reserve(taken_.size());
-          for (const auto& record : taken_) {
-            items.push_back(event_of(record.message.get()));
-          }
-          refused = !dispatch(shared, std::move(items), milliseconds(0));
-        } else {
-          refused = !dispatch_one(shared, pending_event_of(std::move(taken_.front())));
+        std::vector<core::Event> items;
+        items.reserve(taken_.size());
+        for (const auto& record : taken_) {
+          items.push_back(event_of(record.message.get()));
         }
+        refused = !dispatch(shared, std::move(items), milliseconds(0));
         taken_.clear();
       }
     }
@@ -660,9 +657,9 @@ class KafkaConsumerTrigger final : public Trigger {
     arm_held_timer();
   }
 
-  // `partition` ordering, one record at a time: the partition's next records, in order, into
-  // sequence_ (those handed back first). False when the partition has one in flight.
-  bool take_sequence(Partition& partition) {
+  // Without batches: the partition's next records that may go now, into sequence_ (in offset
+  // order; under `partition` ordering those handed back come first). False when none may.
+  bool take_run(Partition& partition) {
     sequence_.clear();
     // No more than the function takes now (one for an inline function or a busy one).
     const std::size_t limit = std::min(kSequence, context_.dispatcher.sequence_room(function_));
@@ -689,10 +686,12 @@ class KafkaConsumerTrigger final : public Trigger {
     return true;
   }
 
-  // Offers sequence_ to the function: a pooled function with a free slot runs them one after
-  // another on it, stopping at a failure. What it does not take goes back to the front of the
-  // partition's returned records. Returns false when it took none (throttled).
-  bool dispatch_sequence(const std::shared_ptr<Partition>& partition) {
+  // Offers sequence_ to the function: a pooled function with a free slot runs several on it,
+  // one after another. Under `partition` ordering (a sequence) it stops at a failure, and what it
+  // does not take goes back to the front of the partition's returned records; otherwise (`key`
+  // and `none`: records that do not wait for each other) what it does not take is held, to go
+  // first when it has room. Returns false when it did not take them all (it is full).
+  bool dispatch_run(const std::shared_ptr<Partition>& partition) {
     for (auto& event : sequence_) {
       event.completion = completion_for(partition.get());
     }
@@ -700,14 +699,24 @@ class KafkaConsumerTrigger final : public Trigger {
     // Counted first: an inline function answers during the call.
     partition->in_scheduler += count;
     anchor_->in_scheduler += count;
-    const std::size_t taken = context_.dispatcher.dispatch_sequence(function_, sequence_);
+    const std::size_t taken = sequenced_
+                                  ? context_.dispatcher.dispatch_sequence(function_, sequence_)
+                                  : context_.dispatcher.dispatch_group(function_, sequence_);
     partition->in_scheduler -= count - taken;
     anchor_->in_scheduler -= count - taken;
-    partition->returned.insert(partition->returned.begin(),
-                               std::make_move_iterator(sequence_.begin() + taken),
-                               std::make_move_iterator(sequence_.end()));
+    if (sequenced_) {
+      partition->returned.insert(partition->returned.begin(),
+                                 std::make_move_iterator(sequence_.begin() + taken),
+                                 std::make_move_iterator(sequence_.end()));
+    } else {
+      for (std::size_t i = taken; i < count; ++i) {
+        std::vector<core::Event> one;
+        one.push_back(std::move(sequence_[i]));
+        hold(partition, std::move(one), milliseconds(0), /*now=*/true);
+      }
+    }
     sequence_.clear();
-    return taken > 0;
+    return taken == count;
   }
 
   // A record of a sequence handed back unrun: back among the partition's returned records, in
@@ -1427,7 +1436,7 @@ class KafkaConsumerTrigger final : public Trigger {
   bool batched_;
   bool lambda_;
   // `partition` ordering without batches: a partition's records go as sequences
-  // (take_sequence(), Dispatcher::dispatch_sequence()).
+  // (take_run(), Dispatcher::dispatch_sequence()).
   bool sequenced_;
   // A partition is paused when its buffer holds this many bytes (twice
   // max.partition.fetch.bytes: pausing below one fetch would pause at every fetch, and a resume
@@ -1484,7 +1493,7 @@ class KafkaConsumerTrigger final : public Trigger {
   std::function<void()> on_stopped_;
   Anchor* anchor_ = new Anchor{this, 0, {}};
   std::vector<BufferedRecord> taken_;  // pump_round()'s records, reused.
-  std::vector<core::Event> sequence_;  // take_sequence()'s, reused.
+  std::vector<core::Event> sequence_;  // take_run()'s, reused.
 };
 
 core::Result<ConfHolder> consumer_conf(const config::KafkaConfig& kafka,

@@ -56,18 +56,29 @@ class Dispatcher {
   virtual Admission dispatch_batch(std::string_view function, std::vector<core::Event>&& items,
                                    BatchEncoder encode) = 0;
 
-  // Offers `events`, which must run in their order and each only after the one before it
-  // succeeded (a Kafka partition's records under `partition` ordering), to `function`. Returns
-  // how many it took from the front of `events`: those were moved from, and each is answered
-  // exactly once. A pooled function with a free slot takes several as one run on that slot, one
-  // worker calling them one after another: one hand-off between the loop and a worker for the
-  // lot instead of one per event. The events of a run after a member that failed, and those
-  // its run ended without (out of its time budget, a timeout), are answered with
-  // OutcomeKind::kNotRun, unbuilt (their pending contents kept, their completions moved out):
-  // the source takes them back and offers them again, in order, once the failed one is done.
-  // Otherwise (no free slot, an inline function) only the first is offered, as dispatch()
-  // offers it: 1 when admitted, 0 when not (the events are then left as they were).
-  virtual std::size_t dispatch_sequence(std::string_view function, std::span<core::Event> events) {
+  // How the events of dispatch_run() relate.
+  enum class RunOrder {
+    // They must run in their order, each only after the one before it succeeded (a Kafka
+    // partition's records under `partition` ordering).
+    kSequence,
+    // They do not wait for each other (records of different keys, or under `none` ordering).
+    kIndependent,
+  };
+
+  // Offers `events` to `function` at once. Returns how many it took from the front of
+  // `events`: those were moved from, and each is answered exactly once. A pooled function with
+  // a free slot takes several (at most run_room()) as one run on that slot, one worker calling
+  // them one after another: one hand-off between the loop and a worker for the lot instead of
+  // one per event. Otherwise (no free slot, an inline function) only the first is offered, as
+  // dispatch() offers it: 1 when admitted, 0 when not (the events are then left as they were).
+  // kIndependent: a member that fails goes its own way (retries, dead letter), the others
+  // still run, and members the run ends without wait for a slot like any queued event.
+  // kSequence: the run stops at a member that fails; the members after it, and those the run
+  // ends without (its time budget, a timeout), are answered with OutcomeKind::kNotRun, unbuilt
+  // (pending contents kept, completion moved out): the source takes them back and offers them
+  // again, in order, once the failed one is done.
+  virtual std::size_t dispatch_run(std::string_view function, std::span<core::Event> events,
+                                   RunOrder /*order*/) {
     if (events.empty()) {
       return 0;
     }
@@ -75,20 +86,9 @@ class Dispatcher {
     return admission == Admission::kStarted || admission == Admission::kQueued ? 1 : 0;
   }
 
-  // Offers `events`, which may run in any order and whatever becomes of the others (records of
-  // different keys, or under `ordering: none`), to `function`, as dispatch_sequence() does but
-  // without its order: a pooled function with a free slot takes several as one run on that
-  // slot; a member that fails goes its own way (retries, dead letter) and the others still run;
-  // members its run ends without wait for a slot like any queued event. Never answers kNotRun.
-  // Returns how many it took from the front of `events` (moved from; each answered exactly
-  // once); by default only the first is offered, as dispatch() offers it.
-  virtual std::size_t dispatch_group(std::string_view function, std::span<core::Event> events) {
-    return Dispatcher::dispatch_sequence(function, events.first(events.empty() ? 0 : 1));
-  }
-
-  // How many events dispatch_sequence() or dispatch_group() would take now (at least 1), so
-  // that a source takes no more than that from its buffer.
-  virtual std::size_t sequence_room(std::string_view /*function*/) const { return 1; }
+  // How many events dispatch_run() would take now (at least 1), so that a source takes no more
+  // than that from its buffer.
+  virtual std::size_t run_room(std::string_view /*function*/) const { return 1; }
 
   // How many more events (or batches) `function` would admit now (free slots plus free queue
   // space); 0 for an unknown or draining function. Triggers that pull (Kafka, Redis) read no

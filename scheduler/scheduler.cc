@@ -230,7 +230,7 @@ struct Scheduler::Run {
   Clock::time_point created{};
   Clock::duration budget{};  // A worker starts no member after this much time in the run.
   bool slow = false;          // Written by the worker: the run outlasted its budget.
-  bool sequence = false;      // Made by dispatch_sequence(): stops at a member that fails.
+  bool sequence = false;      // RunOrder::kSequence: stops at a member that fails.
 };
 
 struct Scheduler::FunctionState {
@@ -491,7 +491,7 @@ Admission Scheduler::dispatch_batch(std::string_view function, std::vector<core:
   });
 }
 
-std::size_t Scheduler::sequence_length(const FunctionState* fn) const {
+std::size_t Scheduler::run_length(const FunctionState* fn) const {
   if (fn == nullptr || fn->removed || draining_ ||
       fn->manifest.execution != config::Execution::kPool ||
       fn->in_flight >= fn->manifest.concurrency || !fn->queue.empty()) {
@@ -503,25 +503,16 @@ std::size_t Scheduler::sequence_length(const FunctionState* fn) const {
   return std::min({fn->chain_limit, kMaxRun, room + 1});
 }
 
-std::size_t Scheduler::sequence_room(std::string_view function) const {
-  return sequence_length(find(function));
+std::size_t Scheduler::run_room(std::string_view function) const {
+  return run_length(find(function));
 }
 
-std::size_t Scheduler::dispatch_sequence(std::string_view function, std::span<core::Event> events) {
-  return offer_run(function, events, /*ordered=*/true);
-}
-
-std::size_t Scheduler::dispatch_group(std::string_view function, std::span<core::Event> events) {
-  return offer_run(function, events, /*ordered=*/false);
-}
-
-std::size_t Scheduler::offer_run(std::string_view function, std::span<core::Event> events,
-                                 bool ordered) {
+std::size_t Scheduler::dispatch_run(std::string_view function, std::span<core::Event> events,
+                                    RunOrder order) {
   FunctionState* fn = find(function);
-  const std::size_t count = std::min(events.size(), sequence_length(fn));
+  const std::size_t count = std::min(events.size(), run_length(fn));
   if (count <= 1) {
-    return Dispatcher::dispatch_sequence(function,
-                                         events.first(std::min<std::size_t>(events.size(), 1)));
+    return Dispatcher::dispatch_run(function, events, order);
   }
   std::array<Invocation*, kMaxRun> members;
   for (std::size_t i = 0; i < count; ++i) {
@@ -531,7 +522,7 @@ std::size_t Scheduler::offer_run(std::string_view function, std::span<core::Even
   outstanding_ += count;
   // Each offer counts: a member handed back and offered again is counted again.
   fn->metrics.started.inc_unshared(count);
-  start(members[0], count, members.data(), ordered);
+  start(members[0], count, members.data(), order == RunOrder::kSequence);
   fn->note_waiting();
   return count;
 }

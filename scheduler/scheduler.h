@@ -19,10 +19,10 @@
 // early; the members no worker started go back to the front of the queue, at the run's end or
 // when the loop finds the run stalled (a member slow or stuck).
 //
-// A *sequence* (dispatch_sequence()) is a run made of events that must run in their order, each
-// after the one before succeeded: a worker stops at the first failure, and the members it did
-// not start go back to their source (OutcomeKind::kNotRun) rather than to the queue, where they
-// could overtake the failed one. A stalled sequence is left alone: its waiting members could
+// A *sequence* (dispatch_run(), RunOrder::kSequence) is a run made of events that must run in their
+// order, each after the one before succeeded: a worker stops at the first failure, and the members
+// it did not start go back to their source (OutcomeKind::kNotRun) rather than to the queue, where
+// they could overtake the failed one. A stalled sequence is left alone: its waiting members could
 // run nowhere else.
 //
 // Thread rules: every public method is loop-thread only. Invocations run on the WorkerPool (or
@@ -104,9 +104,9 @@ class Scheduler final : public Dispatcher {
   Admission dispatch(std::string_view function, core::Event&& event) override;
   Admission dispatch_batch(std::string_view function, std::vector<core::Event>&& items,
                            BatchEncoder encode) override;
-  std::size_t dispatch_sequence(std::string_view function, std::span<core::Event> events) override;
-  std::size_t dispatch_group(std::string_view function, std::span<core::Event> events) override;
-  std::size_t sequence_room(std::string_view function) const override;
+  std::size_t dispatch_run(std::string_view function, std::span<core::Event> events,
+                           RunOrder order) override;
+  std::size_t run_room(std::string_view function) const override;
   std::size_t capacity(std::string_view function) const override;
   std::chrono::seconds retry_after(std::string_view function) const override;
   std::size_t watch_capacity(std::string_view function, std::function<void()> on_capacity) override;
@@ -128,8 +128,8 @@ class Scheduler final : public Dispatcher {
   };
 
   FunctionState* find(std::string_view name) const;
-  // How many events a sequence offered to `fn` now may run as one run (1: offered as one event).
-  std::size_t sequence_length(const FunctionState* fn) const;
+  // How many events offered to `fn` now may go as one run (1: offered as one event).
+  std::size_t run_length(const FunctionState* fn) const;
   // Admission for dispatch() and dispatch_batch(): `fill` moves the event(s) into the
   // invocation once it is admitted.
   template <typename Fill>
@@ -150,8 +150,6 @@ class Scheduler final : public Dispatcher {
   // (pooled only), a run of members[0..chain), a sequence if `ordered`.
   void start(Invocation* inv, std::size_t chain = 1, Invocation* const* members = nullptr,
              bool ordered = false);
-  // dispatch_sequence() (`ordered`) and dispatch_group().
-  std::size_t offer_run(std::string_view function, std::span<core::Event> events, bool ordered);
   // An attempt begins: its id, and for a run member its version, deadline and place in the
   // running list; unbegin() undoes it for a member that no worker took.
   // `now`: the loop's clock reading for the invocation's deadline (pooled; read once per run).

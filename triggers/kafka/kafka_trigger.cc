@@ -53,7 +53,7 @@ constexpr milliseconds kMaxRedeliverDelay{30000};
 // Records of a partition offered at once without batches (the scheduler's longest run): a
 // pooled function runs them one after another on one slot; under `partition` ordering it stops
 // at a failure.
-constexpr std::size_t kSequence = 32;
+constexpr std::size_t kRunRecords = 32;
 
 // The properties every consumer gets unless the daemon config sets them.
 const std::map<std::string, std::string>& consumer_defaults() {
@@ -657,18 +657,18 @@ class KafkaConsumerTrigger final : public Trigger {
     arm_held_timer();
   }
 
-  // Without batches: the partition's next records that may go now, into sequence_ (in offset
+  // Without batches: the partition's next records that may go now, into run_events_ (in offset
   // order; under `partition` ordering those handed back come first). False when none may.
   bool take_run(Partition& partition) {
-    sequence_.clear();
+    run_events_.clear();
     // No more than the function takes now (one for an inline function or a busy one).
-    const std::size_t limit = std::min(kSequence, context_.dispatcher.sequence_room(function_));
+    const std::size_t limit = std::min(kRunRecords, context_.dispatcher.run_room(function_));
     if (!partition.returned.empty()) {
       if (partition.in_scheduler > 0 || partition.held > 0) {
         return false;  // The record that stopped their sequence is not done yet.
       }
-      while (!partition.returned.empty() && sequence_.size() < limit) {
-        sequence_.push_back(std::move(partition.returned.front()));
+      while (!partition.returned.empty() && run_events_.size() < limit) {
+        run_events_.push_back(std::move(partition.returned.front()));
         partition.returned.pop_front();
       }
       return true;
@@ -679,43 +679,44 @@ class KafkaConsumerTrigger final : public Trigger {
     }
     for (auto& record : taken_) {
       partition.buffered_bytes -= std::min(partition.buffered_bytes, record.cost);
-      sequence_.push_back(pending_event_of(std::move(record)));
+      run_events_.push_back(pending_event_of(std::move(record)));
     }
     taken_.clear();
     partition.oldest_ms = context_.loop.now_ms();
     return true;
   }
 
-  // Offers sequence_ to the function: a pooled function with a free slot runs several on it,
+  // Offers run_events_ to the function: a pooled function with a free slot runs several on it,
   // one after another. Under `partition` ordering (a sequence) it stops at a failure, and what it
   // does not take goes back to the front of the partition's returned records; otherwise (`key`
   // and `none`: records that do not wait for each other) what it does not take is held, to go
   // first when it has room. Returns false when it did not take them all (it is full).
   bool dispatch_run(const std::shared_ptr<Partition>& partition) {
-    for (auto& event : sequence_) {
+    for (auto& event : run_events_) {
       event.completion = completion_for(partition.get());
     }
-    const std::size_t count = sequence_.size();
+    const std::size_t count = run_events_.size();
     // Counted first: an inline function answers during the call.
     partition->in_scheduler += count;
     anchor_->in_scheduler += count;
-    const std::size_t taken = sequenced_
-                                  ? context_.dispatcher.dispatch_sequence(function_, sequence_)
-                                  : context_.dispatcher.dispatch_group(function_, sequence_);
+    const std::size_t taken = context_.dispatcher.dispatch_run(
+        function_, run_events_,
+        sequenced_ ? scheduler::Dispatcher::RunOrder::kSequence
+                   : scheduler::Dispatcher::RunOrder::kIndependent);
     partition->in_scheduler -= count - taken;
     anchor_->in_scheduler -= count - taken;
     if (sequenced_) {
       partition->returned.insert(partition->returned.begin(),
-                                 std::make_move_iterator(sequence_.begin() + taken),
-                                 std::make_move_iterator(sequence_.end()));
+                                 std::make_move_iterator(run_events_.begin() + taken),
+                                 std::make_move_iterator(run_events_.end()));
     } else {
       for (std::size_t i = taken; i < count; ++i) {
         std::vector<core::Event> one;
-        one.push_back(std::move(sequence_[i]));
+        one.push_back(std::move(run_events_[i]));
         hold(partition, std::move(one), milliseconds(0), /*now=*/true);
       }
     }
-    sequence_.clear();
+    run_events_.clear();
     return taken == count;
   }
 
@@ -1436,7 +1437,7 @@ class KafkaConsumerTrigger final : public Trigger {
   bool batched_;
   bool lambda_;
   // `partition` ordering without batches: a partition's records go as sequences
-  // (take_run(), Dispatcher::dispatch_sequence()).
+  // (take_run(), Dispatcher::dispatch_run()).
   bool sequenced_;
   // A partition is paused when its buffer holds this many bytes (twice
   // max.partition.fetch.bytes: pausing below one fetch would pause at every fetch, and a resume
@@ -1493,7 +1494,7 @@ class KafkaConsumerTrigger final : public Trigger {
   std::function<void()> on_stopped_;
   Anchor* anchor_ = new Anchor{this, 0, {}};
   std::vector<BufferedRecord> taken_;  // pump_round()'s records, reused.
-  std::vector<core::Event> sequence_;  // take_run()'s, reused.
+  std::vector<core::Event> run_events_;  // take_run()'s, reused.
 };
 
 core::Result<ConfHolder> consumer_conf(const config::KafkaConfig& kafka,

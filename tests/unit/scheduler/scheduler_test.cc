@@ -20,6 +20,8 @@
 using namespace switchyard;
 using namespace std::chrono_literals;
 using scheduler::Admission;
+constexpr auto kSequence = scheduler::Dispatcher::RunOrder::kSequence;
+constexpr auto kIndependent = scheduler::Dispatcher::RunOrder::kIndependent;
 using switchyard::testing::run_until;
 using Clock = std::chrono::steady_clock;
 
@@ -1186,20 +1188,21 @@ TEST_CASE("pending contents never built are released, before the completion runs
 
 namespace {
 
-// Sequences (dispatch_sequence): what a source gets back unrun, kept as a source would keep it.
+// Runs offered at once (dispatch_run): what a sequence's source gets back unrun, kept as a source
+// would keep it.
 struct Returned {
   std::vector<core::Event> events;  // Their pending contents, for the source to offer again.
   std::vector<std::uint64_t> tags;
 };
 
-// `count` pending events tagged 0..count-1, named <prefix><tag>; those answered kNotRun are
-// kept in `returned`.
+// `count` viewable pending events tagged 0..count-1, named <prefix><tag>; those answered kNotRun
+// are kept in `returned`.
 std::vector<core::Event> sequence(Harness& h, PendingLog& log, const std::string& prefix, int count,
-                                  Returned& returned, bool viewable = true) {
+                                  Returned& returned) {
   std::vector<core::Event> events;
   for (int i = 0; i < count; ++i) {
     core::Event ev = pending_event(h, log, prefix + std::to_string(i),
-                                   static_cast<std::uint64_t>(i), 0, viewable);
+                                   static_cast<std::uint64_t>(i), 0, /*viewable=*/true);
     auto record = std::move(ev.completion);
     ev.completion = [&returned, record = std::move(record)](core::Event& done,
                                                             core::Outcome& outcome) {
@@ -1253,9 +1256,9 @@ TEST_CASE("a sequence runs in order on one slot; after a failure the rest come b
   PendingLog log;
   Returned returned;
   auto events = sequence(h, log, "s", 10, returned);
-  CHECK(h.sched.sequence_room("seq") >= 10);
+  CHECK(h.sched.run_room("seq") >= 10);
   auto jobs = h.pool.jobs_started();
-  CHECK(h.sched.dispatch_sequence("seq", events) == 10);
+  CHECK(h.sched.dispatch_run("seq", events, kSequence) == 10);
   REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 10; }));
   CHECK(h.pool.jobs_started() - jobs == 1);  // One hand-off for the lot.
   {
@@ -1290,7 +1293,7 @@ TEST_CASE("a sequence runs in order on one slot; after a failure the rest come b
   calls.clear();
   auto again = offer_again(h, returned);
   jobs = h.pool.jobs_started();
-  CHECK(h.sched.dispatch_sequence("seq", again) == 5);
+  CHECK(h.sched.dispatch_run("seq", again, kSequence) == 5);
   REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 5; }));
   CHECK(h.pool.jobs_started() - jobs == 1);
   for (const auto& outcome : h.outcomes) {
@@ -1323,8 +1326,8 @@ TEST_CASE("a sequence is offered as one event when no slot is free, or to an inl
   PendingLog log;
   Returned returned;
   auto events = sequence(h, log, "q", 3, returned);
-  CHECK(h.sched.sequence_room("busy") == 1);
-  CHECK(h.sched.dispatch_sequence("busy", events) == 1);  // Queued behind "block".
+  CHECK(h.sched.run_room("busy") == 1);
+  CHECK(h.sched.dispatch_run("busy", events, kSequence) == 1);  // Queued behind "block".
   CHECK(h.sched.stats("busy").queued == 1);
   CHECK(static_cast<bool>(events[1].pending));  // Not taken: still the caller's.
   CHECK(static_cast<bool>(events[2].pending));
@@ -1337,11 +1340,11 @@ TEST_CASE("a sequence is offered as one event when no slot is free, or to an inl
   h.add(m, [](const core::Event& ev, const auto&) { return ok(ev.data); });
   h.outcomes.clear();
   auto inline_events = sequence(h, log, "i", 3, returned);
-  CHECK(h.sched.sequence_room("inline") == 1);
-  CHECK(h.sched.dispatch_sequence("inline", inline_events) == 1);
+  CHECK(h.sched.run_room("inline") == 1);
+  CHECK(h.sched.dispatch_run("inline", inline_events, kSequence) == 1);
   REQUIRE(h.outcomes.size() == 1);  // Answered during the call.
   CHECK(h.outcomes.front().id == "i0");
-  CHECK(h.sched.dispatch_sequence("nobody", inline_events) == 0);
+  CHECK(h.sched.dispatch_run("nobody", inline_events, kSequence) == 0);
 }
 
 TEST_CASE("a sequence member that times out gives back the members after it at once") {
@@ -1367,7 +1370,7 @@ TEST_CASE("a sequence member that times out gives back the members after it at o
   PendingLog log;
   Returned returned;
   auto events = sequence(h, log, "t", 4, returned);
-  CHECK(h.sched.dispatch_sequence("hang", events) == 4);
+  CHECK(h.sched.dispatch_run("hang", events, kSequence) == 4);
   // t0 answered while t1 hangs (its result does not wait in the worker for t1's), t1 at its
   // deadline, t2 and t3 handed back with it.
   REQUIRE(run_until(
@@ -1401,7 +1404,7 @@ TEST_CASE("a sequence that outlasts its run's budget gives back the rest; the ne
   PendingLog log;
   Returned returned;
   auto events = sequence(h, log, "w", 10, returned);
-  CHECK(h.sched.dispatch_sequence("slowish", events) == 10);
+  CHECK(h.sched.dispatch_run("slowish", events, kSequence) == 10);
   REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 10; }));
   // The ones that ran are the first ones; the rest came back in order.
   std::size_t ran = 0;
@@ -1417,8 +1420,8 @@ TEST_CASE("a sequence that outlasts its run's budget gives back the rest; the ne
   REQUIRE(run_until(h.loop, [&] { return h.sched.stats("slowish").in_flight == 0; }));
   // Runs went back to single invocations: the rest are offered one at a time.
   auto again = offer_again(h, returned);
-  CHECK(h.sched.sequence_room("slowish") == 1);
-  CHECK(h.sched.dispatch_sequence("slowish", again) == 1);
+  CHECK(h.sched.run_room("slowish") == 1);
+  CHECK(h.sched.dispatch_run("slowish", again, kSequence) == 1);
 }
 
 TEST_CASE("abandon answers a sequence's members as rejected, unrun ones included") {
@@ -1437,7 +1440,7 @@ TEST_CASE("abandon answers a sequence's members as rejected, unrun ones included
   PendingLog log;
   Returned returned;
   auto events = sequence(h, log, "a", 3, returned);
-  CHECK(h.sched.dispatch_sequence("stuck", events) == 3);
+  CHECK(h.sched.dispatch_run("stuck", events, kSequence) == 3);
   REQUIRE(run_until(h.loop, [&] { return began.load(); }));
   h.sched.abandon();
   REQUIRE(h.outcomes.size() == 3);
@@ -1467,9 +1470,9 @@ TEST_CASE("a group of independent events runs as one run; a failure does not sto
   PendingLog log;
   Returned returned;
   auto events = sequence(h, log, "g", 6, returned);
-  CHECK(h.sched.sequence_room("group") >= 6);
+  CHECK(h.sched.run_room("group") >= 6);
   const auto jobs = h.pool.jobs_started();
-  CHECK(h.sched.dispatch_group("group", events) == 6);
+  CHECK(h.sched.dispatch_run("group", events, kIndependent) == 6);
   REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 6; }));
   // One job for the six (one each without groups, with eight free slots), one for g2's retry.
   CHECK(h.pool.jobs_started() - jobs <= 4);

@@ -573,14 +573,16 @@ Scheduler::Invocation* Scheduler::acquire(FunctionState* fn) {
   return inv;
 }
 
-Scheduler::Invocation* Scheduler::detach(Invocation* inv, bool contents) {
+Scheduler::Invocation* Scheduler::detach(Invocation* inv, Take take) {
   Invocation* detached = acquire(inv->function);
   if (inv->batch()) {
     // The worker reads only the encoded event; the items (and their completions) move on.
     detached->items = std::move(inv->items);
     detached->encode = inv->encode;
+  } else if (take == Take::kMove) {
+    detached->event = std::move(inv->event);
   } else {
-    detached->event = copy_event(inv->event, contents);
+    detached->event = copy_event(inv->event, take == Take::kCopy);
   }
   detached->attempt = inv->attempt;
   detached->request = inv->request;
@@ -843,9 +845,12 @@ void Scheduler::answer_early(Invocation* inv) {
   --fn->run_members;
   inv->run = nullptr;
   inv->timed_out = true;
-  // A failure's retry or dead letter needs its contents: the worker built them (or the function
-  // ran on a built event) and no longer touches them.
-  Invocation* detached = detach(inv, /*contents=*/!inv->outcome.ok());
+  // Its worker no longer touches the event: it moves on whole. A completion reads what its
+  // source put in (a Redis list's LREM names the element by its data), a failure's retry or
+  // dead letter its contents (built by then). Only a success on contents the worker let go
+  // (kReleased, kDropped) goes unbuilt, as its result would have.
+  Invocation* detached =
+      detach(inv, inv->deferred && inv->outcome.ok() ? Take::kIdentity : Take::kMove);
   detached->outcome = std::move(inv->outcome);
   if (detached->outcome.kind == core::OutcomeKind::kTimeout) {
     ++fn->timeouts;
@@ -1188,12 +1193,12 @@ void Scheduler::expire_due(FunctionState* fn) {
     // a copy.
     Invocation* detached;
     if (pin == Pin::kCopy) {
-      detached = detach(inv, /*contents=*/false);
+      detached = detach(inv, Take::kIdentity);
       const core::PendingContent& pending = inv->event.pending;
       pending.ops()->copy(pending.item(), detached->event);
       inv->build_state.store(kViewed, std::memory_order_release);
     } else {
-      detached = detach(inv, /*contents=*/true);
+      detached = detach(inv, Take::kCopy);
     }
     detached->outcome = core::Outcome::failure(
         core::OutcomeKind::kTimeout, "Timeout",
@@ -1527,9 +1532,11 @@ void Scheduler::abandon() {
       inv->cancelled.store(true, std::memory_order_relaxed);
       --fn.running;
       // Its id is set by a build: wait for a worker building it. A function reading a view
-      // is held off building its contents (after a failure) while the id is copied.
+      // is held off building its contents (after a failure) while the id is copied. A built
+      // event is copied whole: its completion may read what its source put in (a Redis list
+      // gives the element back by its data).
       const Pin pin = pin_built(inv);
-      Invocation* detached = detach(inv, /*contents=*/false);
+      Invocation* detached = detach(inv, pin == Pin::kPinned ? Take::kCopy : Take::kIdentity);
       if (pin == Pin::kCopy) {
         inv->build_state.store(kViewed, std::memory_order_release);
       }

@@ -134,10 +134,15 @@ class Scheduler final : public Dispatcher {
   // invocation once it is admitted.
   template <typename Fill>
   Admission admit(std::string_view function, Fill&& fill);
-  // The invocation that carries a timed-out (or abandoned) invocation's event(s) on, while the
-  // worker may still read the original's event; with the event's `contents` (for a retry or a
-  // dead letter; the loop must have pinned them, pin_built()) or only what its completion needs.
-  Invocation* detach(Invocation* inv, bool contents);
+  // What the invocation that carries another's event(s) on takes of the event.
+  enum class Take : std::uint8_t {
+    kIdentity,  // Only what a completion of an unbuilt event reads (id, synchronous, source_tag).
+    kCopy,      // A copy: the worker may still read the original (the loop pinned it, pin_built()).
+    kMove,      // The event itself: its worker is done with it.
+  };
+  // The invocation that carries a timed-out, early-answered or abandoned invocation's event(s)
+  // on, while the original waits for its worker to return.
+  Invocation* detach(Invocation* inv, Take take);
   // A batch whose function answered with `batchItemFailures`: completes the items that
   // succeeded and keeps the failed ones in `inv`, turning `outcome` into their failure. Returns
   // false when nothing failed.

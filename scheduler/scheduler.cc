@@ -713,13 +713,17 @@ void Scheduler::begin(Invocation* inv, bool inline_run, Clock::time_point now) {
   }
 }
 
-void Scheduler::unbegin(Invocation* inv) {
+void Scheduler::leave_run(Invocation* inv) {
   FunctionState* fn = inv->function;
   fn->unlink(inv);
   --fn->running;
   --fn->run_members;
-  --inv->attempt;
   inv->run = nullptr;
+}
+
+void Scheduler::unbegin(Invocation* inv) {
+  leave_run(inv);
+  --inv->attempt;
 }
 
 void Scheduler::close_run(Run* run) {
@@ -838,12 +842,9 @@ void Scheduler::answer_finished(Run* run) {
 
 void Scheduler::answer_early(Invocation* inv) {
   FunctionState* fn = inv->function;
-  fn->unlink(inv);
-  --fn->running;
   // No longer counted among its run's members (waiting()); its result, when it comes, only
   // frees it, as a timed-out invocation's does.
-  --fn->run_members;
-  inv->run = nullptr;
+  leave_run(inv);
   inv->timed_out = true;
   // Its worker no longer touches the event: it moves on whole. A completion reads what its
   // source put in (a Redis list's LREM names the element by its data), a failure's retry or

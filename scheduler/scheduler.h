@@ -160,6 +160,9 @@ class Scheduler final : public Dispatcher {
   // `now`: the loop's clock reading for the invocation's deadline (pooled; read once per run).
   void begin(Invocation* inv, bool inline_run, std::chrono::steady_clock::time_point now = {});
   void unbegin(Invocation* inv);
+  // Takes a pooled invocation out of its function's running list and its run (unbegin(), and
+  // an answer the loop gives before the worker's result, answer_early()).
+  void leave_run(Invocation* inv);
   // Takes back the members of `run` that no worker has started, to the front of the queue (or,
   // for a sequence, to their source: give_back()).
   void close_run(Run* run);

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 namespace switchyard::config {
@@ -23,74 +23,67 @@ struct SourceLocation {
   int column = 0;  // 1-based.
 };
 
+// ---- Kinds' settings ------------------------------------------------------------------------
+
+// What a kind (a trigger kind, a runtime) parsed from its part of a manifest. The kind's own
+// folder defines the concrete type (triggers/kafka/settings.h); config/ only keeps and compares
+// it. Compared at a reload to tell whether a kind's triggers or a function must be rebuilt.
+class Settings {
+ public:
+  virtual ~Settings() = default;
+  virtual bool equals(const Settings& other) const = 0;
+};
+
+// Implements equals() with the concrete type's operator== (usually `= default`).
+template <typename Self, typename Base = Settings>
+class SettingsOf : public Base {
+ public:
+  bool equals(const Settings& other) const final {
+    const auto* same = dynamic_cast<const Self*>(&other);
+    return same != nullptr && *same == static_cast<const Self&>(*this);
+  }
+  // Lets the concrete type default its operator==.
+  bool operator==(const SettingsOf&) const { return true; }
+};
+
+// A runtime's settings: also what a reload checks for a changed file.
+class RuntimeSettings : public Settings {
+ public:
+  // The files a function's code is loaded from; a reload loads a new version when one changed.
+  virtual std::vector<std::filesystem::path> code_files() const = 0;
+  // Where the code comes from, for logs and /functions ("/srv/fn/libthumb.so").
+  virtual std::string describe() const = 0;
+};
+
 // ---- Triggers -------------------------------------------------------------------------------
 
-struct HttpTriggerSpec {
-  std::string path;                  // Template: /users/{id}, /files/{path+}.
-  std::vector<std::string> methods;  // Upper-case; empty means any method.
-  std::string payload;               // "" (native) or "apigw-v2".
-
-  bool operator==(const HttpTriggerSpec&) const = default;
-};
-
-struct KafkaTriggerSpec {
-  std::string topic;
-  std::string group_id;             // Default: "switchyard.<function>".
-  std::string ordering = "partition";  // partition | key | none.
-  int batch = 1;
-  Duration batch_window{0};
-  std::string payload;              // "" (native) or "lambda-kafka".
-  std::string start = "earliest";   // earliest | latest: where a new group starts.
-
-  bool operator==(const KafkaTriggerSpec&) const = default;
-};
-
-struct RedisTriggerSpec {
-  std::string stream;               // Exactly one of stream and list is set.
-  std::string list;
-  std::string group = "switchyard"; // Streams: the consumer group.
-  std::string consumer;             // Default: derived from the instance name.
-  int batch = 1;
-  Duration batch_window{0};
-  Duration block{2000};             // XREADGROUP BLOCK / BLMOVE timeout.
-  Duration claim_after{60000};      // Streams: XAUTOCLAIM entries idle longer than this.
-
-  bool operator==(const RedisTriggerSpec&) const = default;
-};
-
-struct CronTriggerSpec {
-  std::string schedule;             // Checked by the cron trigger's own parser.
-  std::string timezone = "UTC";
-  std::string overlap = "allow";    // allow | skip | queue.
-  std::string misfire = "skip";     // skip | run_once.
-  Duration jitter{0};
-  std::string lock;                 // "" or "redis".
-  std::string payload;              // Free text passed as data, or "eventbridge".
-
-  bool operator==(const CronTriggerSpec&) const = default;
-};
-
 struct TriggerSpec {
-  std::variant<HttpTriggerSpec, KafkaTriggerSpec, RedisTriggerSpec, CronTriggerSpec> spec;
-  SourceLocation location;  // Of the trigger's node in the manifest.
+  std::string kind;                          // The key under `triggers:` ("kafka").
+  std::shared_ptr<const Settings> settings;  // As that kind's parser read them.
+  SourceLocation location;                   // Of the trigger's node in the manifest.
+
+  // The settings as the kind's concrete type, or nullptr for a trigger of another kind.
+  template <typename T>
+  const T* as() const {
+    return dynamic_cast<const T*>(settings.get());
+  }
 };
 
 // ---- Functions ------------------------------------------------------------------------------
 
 struct RetryPolicy {
-  int attempts = 1;            // Total invocations, including the first. 1 = no retry.
-  Duration backoff{100};       // Delay before the first retry; doubles each time.
-  Duration max_backoff{10000}; // Cap on the delay.
-  double jitter = 0.2;         // Fraction of the delay randomised (0 = none, 1 = full).
+  int attempts = 1;             // Total invocations, including the first. 1 = no retry.
+  Duration backoff{100};        // Delay before the first retry; doubles each time.
+  Duration max_backoff{10000};  // Cap on the delay.
+  double jitter = 0.2;          // Fraction of the delay randomised (0 = none, 1 = full).
 };
 
+// Where a function's events go after their last failed attempt: `dead_letter: { kind: target }`.
 struct DeadLetterSpec {
-  std::string kafka_topic;     // At most one of these is set; none = log and count only.
-  std::string redis_stream;
-  std::string redis_list;
-  bool configured() const {
-    return !kafka_topic.empty() || !redis_stream.empty() || !redis_list.empty();
-  }
+  std::string kind;    // A registered destination ("kafka_topic", "redis_list"); "" = log and
+                       // count only.
+  std::string target;  // The topic, stream or list.
+  bool configured() const { return !kind.empty(); }
 
   bool operator==(const DeadLetterSpec&) const = default;
 };
@@ -98,26 +91,27 @@ struct DeadLetterSpec {
 enum class Execution { kPool, kInline };
 
 struct FunctionManifest {
-  std::string name;                    // [A-Za-z0-9_.-]+, unique across manifests.
-  std::filesystem::path library;       // Absolute: resolved against the manifest's folder.
+  std::string name;  // [A-Za-z0-9_.-]+, unique across manifests.
   std::filesystem::path manifest_path;
+  std::string runtime = "native";               // A registered runtime: how the function runs.
+  std::shared_ptr<const RuntimeSettings> code;  // As that runtime's parser read them.
   int concurrency = 1;
-  int queue = 100;                     // Max events waiting (0 = none wait).
+  int queue = 100;  // Max events waiting (0 = none wait).
   Duration timeout{3000};
   Execution execution = Execution::kPool;
   std::map<std::string, std::string> env;
-  std::string config_json;             // The manifest's free-form `config:` map, as JSON ("{}").
+  std::string config_json;  // The manifest's free-form `config:` map, as JSON ("{}").
   RetryPolicy retry;
   DeadLetterSpec dead_letter;
   std::vector<TriggerSpec> triggers;
-  SourceLocation location;             // Of the manifest's root node.
+  SourceLocation location;  // Of the manifest's root node.
 };
 
 // ---- Daemon ---------------------------------------------------------------------------------
 
 struct HttpListenerConfig {
   std::string address = "0.0.0.0";
-  int port = 8080;                     // 0 = pick a free port (tests).
+  int port = 8080;  // 0 = pick a free port (tests).
   bool enabled = true;
 
   bool operator==(const HttpListenerConfig&) const = default;
@@ -132,14 +126,14 @@ struct AdminListenerConfig {
 };
 
 struct KafkaConfig {
-  std::string brokers;                           // "host:port,host:port"; empty = no Kafka.
-  std::map<std::string, std::string> properties; // librdkafka properties, passed through.
+  std::string brokers;                            // "host:port,host:port"; empty = no Kafka.
+  std::map<std::string, std::string> properties;  // librdkafka properties, passed through.
 
   bool operator==(const KafkaConfig&) const = default;
 };
 
 struct RedisConfig {
-  std::string url;                     // redis://[user:password@]host:port/db or unix:///path.
+  std::string url;  // redis://[user:password@]host:port/db or unix:///path.
   Duration connect_timeout{2000};
   Duration command_timeout{5000};
 
@@ -147,8 +141,8 @@ struct RedisConfig {
 };
 
 struct LoggingConfig {
-  std::string level = "info";          // trace | debug | info | warn | error | critical | off.
-  std::string format = "auto";         // auto (text on a terminal, JSON otherwise) | text | json.
+  std::string level = "info";   // trace | debug | info | warn | error | critical | off.
+  std::string format = "auto";  // auto (text on a terminal, JSON otherwise) | text | json.
 
   bool operator==(const LoggingConfig&) const = default;
 };
@@ -166,10 +160,10 @@ struct LimitsConfig {
 
 struct DaemonConfig {
   std::filesystem::path config_path;
-  std::string instance;                // Stable name of this daemon instance (default: hostname).
-  int workers = 0;                     // 0 = number of CPUs.
-  std::filesystem::path manifests_dir; // Absolute: resolved against the config file's folder.
-  std::filesystem::path state_dir;     // Absolute; default: /var/lib/switchyard.
+  std::string instance;                 // Stable name of this daemon instance (default: hostname).
+  int workers = 0;                      // 0 = number of CPUs.
+  std::filesystem::path manifests_dir;  // Absolute: resolved against the config file's folder.
+  std::filesystem::path state_dir;      // Absolute; default: /var/lib/switchyard.
   HttpListenerConfig http;
   AdminListenerConfig admin;
   KafkaConfig kafka;

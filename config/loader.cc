@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -20,18 +21,15 @@ namespace switchyard::config {
 namespace {
 
 namespace fs = std::filesystem;
-using detail::FileReader;
-using detail::MapReader;
 
 constexpr int kMaxWorkers = 1024;
 constexpr Duration kMaxTimeout = std::chrono::hours(1);
 
 // What the manifest checks need to know about the daemon config besides its values.
 struct DaemonFacts {
-  // False when the section itself had errors: a manifest's Kafka trigger is then not blamed for
-  // missing brokers that were in fact written, only wrongly.
-  bool kafka_valid = true;
-  bool redis_valid = true;
+  // The sections of switchyard.yaml that had errors: a manifest's Kafka trigger is then not
+  // blamed for missing brokers that were in fact written, only wrongly.
+  std::set<std::string, std::less<>> invalid_sections;
   // The manifests directory as written (joined to the config file's folder), for file names in
   // messages, and whether it can be read.
   fs::path manifests_dir;
@@ -141,22 +139,20 @@ void parse_daemon(FileReader& file, const YAML::Node& document, const fs::path& 
   }
   out.state_dir = resolve(config_dir, out.state_dir);
 
-  if (YAML::Node node = root.get("http"); node.IsDefined()) {
-    parse_listener(file, node, "http", out.http);
-  }
-  if (YAML::Node node = root.get("admin"); node.IsDefined()) {
-    parse_listener(file, node, "admin", out.admin);
-  }
-  if (YAML::Node node = root.get("kafka"); node.IsDefined()) {
-    std::size_t before = file.error_count();
-    parse_kafka(file, node, out.kafka);
-    facts.kafka_valid = file.error_count() == before;
-  }
-  if (YAML::Node node = root.get("redis"); node.IsDefined()) {
-    std::size_t before = file.error_count();
-    parse_redis(file, node, out.redis);
-    facts.redis_valid = file.error_count() == before;
-  }
+  // Each section's errors are noted, for the manifests' checks against it.
+  auto section = [&](const char* name, auto parse) {
+    if (YAML::Node node = root.get(name); node.IsDefined()) {
+      std::size_t before = file.error_count();
+      parse(node);
+      if (file.error_count() != before) {
+        facts.invalid_sections.emplace(name);
+      }
+    }
+  };
+  section("http", [&](const YAML::Node& node) { parse_listener(file, node, "http", out.http); });
+  section("admin", [&](const YAML::Node& node) { parse_listener(file, node, "admin", out.admin); });
+  section("kafka", [&](const YAML::Node& node) { parse_kafka(file, node, out.kafka); });
+  section("redis", [&](const YAML::Node& node) { parse_redis(file, node, out.redis); });
   if (YAML::Node node = root.get("logging"); node.IsDefined()) {
     parse_logging(file, node, out.logging);
   }
@@ -210,40 +206,34 @@ std::optional<std::string> read_file(const fs::path& path, std::string& error) {
   return text.str();
 }
 
-// Checks one manifest against the daemon config and the manifests before it.
+// Checks one manifest against the daemon config: what its triggers and dead-letter destination
+// need (brokers, a Redis URL, the HTTP listener), as each kind says.
 void check_against_daemon(const FunctionManifest& function, const detail::ManifestMarks& marks,
                           const DaemonConfig& daemon, const DaemonFacts& facts,
-                          std::vector<ConfigError>& errors) {
+                          const Kinds& kinds, std::vector<ConfigError>& errors) {
   std::string config_name = daemon.config_path.filename().string();
-  bool no_kafka = facts.kafka_valid && daemon.kafka.brokers.empty();
-  bool no_redis = facts.redis_valid && daemon.redis.url.empty();
-  auto fail = [&](const SourceLocation& location, std::string message) {
-    errors.push_back(ConfigError{location, std::move(message) + " in " + config_name});
+  auto fail = [&](const SourceLocation& location, const std::string& problem) {
+    if (!problem.empty()) {
+      errors.push_back(ConfigError{location, problem + " in " + config_name});
+    }
   };
   for (const TriggerSpec& trigger : function.triggers) {
-    if (std::holds_alternative<KafkaTriggerSpec>(trigger.spec) && no_kafka) {
-      fail(trigger.location, "kafka trigger needs kafka.brokers");
-    } else if (std::holds_alternative<RedisTriggerSpec>(trigger.spec) && no_redis) {
-      fail(trigger.location, "redis trigger needs redis.url");
-    } else if (const auto* cron = std::get_if<CronTriggerSpec>(&trigger.spec);
-               cron != nullptr && cron->lock == "redis" && no_redis) {
-      fail(trigger.location, "cron trigger with lock: redis needs redis.url");
-    } else if (std::holds_alternative<HttpTriggerSpec>(trigger.spec) && !daemon.http.enabled) {
-      fail(trigger.location, "http trigger needs the HTTP listener, but http.enabled is false");
+    const TriggerKind* kind = kinds.trigger(trigger.kind);
+    if (kind != nullptr && kind->check && trigger.settings != nullptr &&
+        !facts.invalid_sections.contains(kind->daemon_section)) {
+      fail(trigger.location, kind->check(*trigger.settings, daemon));
     }
   }
-  if (!function.dead_letter.kafka_topic.empty() && no_kafka) {
-    fail(marks.dead_letter, "dead_letter.kafka_topic needs kafka.brokers");
-  }
-  if (!function.dead_letter.redis_stream.empty() && no_redis) {
-    fail(marks.dead_letter, "dead_letter.redis_stream needs redis.url");
-  }
-  if (!function.dead_letter.redis_list.empty() && no_redis) {
-    fail(marks.dead_letter, "dead_letter.redis_list needs redis.url");
+  if (function.dead_letter.configured()) {
+    const DeadLetterKind* kind = kinds.dead_letter(function.dead_letter.kind);
+    if (kind != nullptr && kind->check && !facts.invalid_sections.contains(kind->daemon_section)) {
+      fail(marks.dead_letter, kind->check(daemon));
+    }
   }
 }
 
-void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const EnvLookup& env,
+void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const Kinds& kinds,
+                    const EnvLookup& env,
                     std::vector<FunctionManifest>& functions, std::vector<ConfigError>& errors) {
   std::vector<std::string> names;
   std::error_code error;
@@ -280,7 +270,7 @@ void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const 
     }
     FunctionManifest function;
     detail::ManifestMarks marks;
-    detail::parse_manifest_text(*text, path, env, function, marks, errors);
+    detail::parse_manifest_text(*text, path, kinds, env, function, marks, errors);
     if (!function.name.empty() && marks.name.line > 0) {
       auto [previous, inserted] = first_defined.emplace(function.name, marks.name);
       if (!inserted) {
@@ -291,13 +281,14 @@ void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const 
                                                      std::to_string(first.column) + ")"});
       }
     }
-    check_against_daemon(function, marks, daemon, facts, errors);
+    check_against_daemon(function, marks, daemon, facts, kinds, errors);
     sort_from(errors, first_error);
     functions.push_back(std::move(function));
   }
 }
 
-LoadResult load_text(std::string_view yaml, const fs::path& config_path, const EnvLookup& env) {
+LoadResult load_text(std::string_view yaml, const fs::path& config_path, const Kinds& kinds,
+                     const EnvLookup& env) {
   LoadResult result;
   Snapshot snapshot;
   FileReader file(config_path.string(), env, result.errors);
@@ -309,7 +300,7 @@ LoadResult load_text(std::string_view yaml, const fs::path& config_path, const E
   parse_daemon(file, *document, config_path, snapshot.daemon, facts);
   sort_from(result.errors, 0);
   if (facts.manifests_valid) {
-    load_manifests(snapshot.daemon, facts, env, snapshot.functions, result.errors);
+    load_manifests(snapshot.daemon, facts, kinds, env, snapshot.functions, result.errors);
   }
   if (result.errors.empty()) {
     result.snapshot = std::move(snapshot);
@@ -327,7 +318,7 @@ std::string ConfigError::to_string() const {
          std::to_string(location.column) + ": " + message;
 }
 
-LoadResult load(const fs::path& config_file, const EnvLookup& env) {
+LoadResult load(const fs::path& config_file, const Kinds& kinds, const EnvLookup& env) {
   std::string read_error;
   std::optional<std::string> text = read_file(config_file, read_error);
   if (!text) {
@@ -336,19 +327,20 @@ LoadResult load(const fs::path& config_file, const EnvLookup& env) {
                                         "cannot read config file: " + read_error});
     return result;
   }
-  return load_text(*text, config_file, env);
+  return load_text(*text, config_file, kinds, env);
 }
 
 LoadResult load_from_string(std::string_view yaml, const fs::path& pretend_path,
-                            const EnvLookup& env) {
-  return load_text(yaml, pretend_path, env);
+                            const Kinds& kinds, const EnvLookup& env) {
+  return load_text(yaml, pretend_path, kinds, env);
 }
 
 std::vector<ConfigError> parse_manifest(std::string_view yaml, const fs::path& manifest_path,
-                                        FunctionManifest& out, const EnvLookup& env) {
+                                        const Kinds& kinds, FunctionManifest& out,
+                                        const EnvLookup& env) {
   std::vector<ConfigError> errors;
   detail::ManifestMarks marks;
-  detail::parse_manifest_text(yaml, manifest_path, env, out, marks, errors);
+  detail::parse_manifest_text(yaml, manifest_path, kinds, env, out, marks, errors);
   sort_from(errors, 0);
   return errors;
 }

@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "config/env.h"
+#include "config/kinds.h"
 
 namespace switchyard::config {
 
@@ -35,19 +36,22 @@ struct LoadResult {
   bool ok() const { return snapshot.has_value() && errors.empty(); }
 };
 
-// Loads the daemon config and every *.yaml / *.yml manifest in its manifests directory.
-LoadResult load(const std::filesystem::path& config_file, const EnvLookup& env = {});
+// Loads the daemon config and every *.yaml / *.yml manifest in its manifests directory. `kinds`
+// parses the manifests' triggers, dead-letter destinations and runtimes.
+LoadResult load(const std::filesystem::path& config_file, const Kinds& kinds,
+                const EnvLookup& env = {});
 
 // Like load(), but the daemon config's text is given. The manifests directory is still read from
 // disk, relative to pretend_path's folder, and errors name pretend_path.
 LoadResult load_from_string(std::string_view yaml, const std::filesystem::path& pretend_path,
-                            const EnvLookup& env = {});
+                            const Kinds& kinds, const EnvLookup& env = {});
 
 // Parses one manifest on its own, for tests and tools. Checks that need the daemon config
 // (Kafka and Redis configured, names unique across manifests) are not made. out is filled as
 // far as possible even when errors are returned.
 std::vector<ConfigError> parse_manifest(std::string_view yaml,
                                         const std::filesystem::path& manifest_path,
-                                        FunctionManifest& out, const EnvLookup& env = {});
+                                        const Kinds& kinds, FunctionManifest& out,
+                                        const EnvLookup& env = {});
 
 }  // namespace switchyard::config

@@ -23,7 +23,6 @@ constexpr std::size_t kMaxNameLength = 64;
 // Deeper `config:` values are almost certainly a mistake (or an attack on the recursion).
 constexpr int kMaxConfigDepth = 64;
 constexpr Duration kMaxTimeout = std::chrono::minutes(15);
-constexpr Duration kMaxDelay = std::chrono::hours(24);
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
@@ -38,57 +37,6 @@ bool is_identifier(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
   });
-}
-
-// Returns what is wrong with an HTTP route template, or an empty string.
-std::string http_path_problem(std::string_view path) {
-  if (path.empty() || path.front() != '/') {
-    return "must start with '/'";
-  }
-  for (char c : path) {
-    if (c == '?' || c == '#' || std::isspace(static_cast<unsigned char>(c))) {
-      return std::string("must not contain '") + (c == '?' || c == '#' ? c : ' ') +
-             "' (routes match the path only)";
-    }
-  }
-  std::set<std::string, std::less<>> parameters;
-  std::size_t start = 1;
-  while (start <= path.size()) {
-    std::size_t end = path.find('/', start);
-    if (end == std::string_view::npos) {
-      end = path.size();
-    }
-    std::string_view segment = path.substr(start, end - start);
-    bool last = end == path.size();
-    if (segment.empty() && !last) {
-      return "must not contain an empty segment (\"//\")";
-    }
-    bool has_brace = segment.find_first_of("{}") != std::string_view::npos;
-    if (has_brace) {
-      if (segment.size() < 3 || segment.front() != '{' || segment.back() != '}') {
-        return "has a malformed parameter \"" + std::string(segment) +
-               "\": a parameter is a whole segment, {name} or {name+}";
-      }
-      std::string_view name = segment.substr(1, segment.size() - 2);
-      bool greedy = name.back() == '+';
-      if (greedy) {
-        name.remove_suffix(1);
-      }
-      if (!is_identifier(name)) {
-        return "has a malformed parameter \"" + std::string(segment) +
-               "\": names are letters, digits and _";
-      }
-      if (greedy && !last) {
-        return "has a greedy parameter \"" + std::string(segment) +
-               "\" that is not the last segment";
-      }
-      if (!parameters.emplace(name).second) {
-        return "uses the parameter name \"" + std::string(name) + "\" twice";
-      }
-    }
-    start = end + 1;
-  }
-  return {};
 }
 
 // ---- config: as JSON ------------------------------------------------------------------------
@@ -240,210 +188,79 @@ void parse_retry(FileReader& file, const YAML::Node& node, RetryPolicy& out) {
   retry.read_double("jitter", 0.0, 1.0, out.jitter);
 }
 
-void parse_dead_letter(FileReader& file, const YAML::Node& node, DeadLetterSpec& out,
-                       ManifestMarks& marks) {
+void parse_dead_letter(FileReader& file, const YAML::Node& node, const Kinds& kinds,
+                       DeadLetterSpec& out, ManifestMarks& marks) {
   MapReader dead_letter(file, node, "dead_letter", "dead_letter");
   if (!dead_letter.valid()) {
     return;
   }
   marks.dead_letter = file.location(node);
-  dead_letter.allow_keys({"kafka_topic", "redis_stream", "redis_list"});
-  dead_letter.read_string("kafka_topic", out.kafka_topic, false);
-  dead_letter.read_string("redis_stream", out.redis_stream, false);
-  dead_letter.read_string("redis_list", out.redis_list, false);
-  int given = static_cast<int>(dead_letter.has("kafka_topic")) +
-              static_cast<int>(dead_letter.has("redis_stream")) +
-              static_cast<int>(dead_letter.has("redis_list"));
+  std::vector<std::string_view> keys = kinds.dead_letter_keys();
+  dead_letter.allow_keys(keys);
+  int given = 0;
+  for (std::string_view key : keys) {
+    if (dead_letter.has(key)) {
+      ++given;
+      out.kind = std::string(key);
+      dead_letter.read_string(key, out.target, false);
+    }
+  }
   if (given != 1) {
-    file.fail(node,
-              "dead_letter needs exactly one of kafka_topic, redis_stream or redis_list (got " +
-                  std::to_string(given) + ")");
+    file.fail(node, "dead_letter needs exactly one of " + join_choices(keys) + " (got " +
+                        std::to_string(given) + ")");
   }
 }
 
-void parse_http(MapReader& body, HttpTriggerSpec& out) {
-  body.allow_keys({"path", "methods", "payload"});
-  if (body.require("path") && body.read_string("path", out.path)) {
-    std::string problem = http_path_problem(out.path);
-    if (!problem.empty()) {
-      body.file_reader().fail(body.get("path"),
-                              body.name("path") + " \"" + out.path + "\" " + problem);
-    }
-  }
-  YAML::Node methods = body.get("methods");
-  if (methods.IsDefined()) {
-    static constexpr std::string_view kMethods[] = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
-                                                    "PATCH", "OPTIONS", "CONNECT", "TRACE"};
-    if (!methods.IsSequence()) {
-      body.file_reader().fail(methods, body.name("methods") +
-                                           " must be a list such as [GET, POST] (got " +
-                                           describe(methods) + ")");
-    } else {
-      for (std::size_t i = 0; i < methods.size(); ++i) {
-        std::string name = body.name("methods") + "[" + std::to_string(i) + "]";
-        std::optional<std::string> method =
-            body.file_reader().scalar(methods[i], name, "an HTTP method");
-        if (!method) {
-          continue;
-        }
-        std::transform(method->begin(), method->end(), method->begin(),
-                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-        if (std::find(std::begin(kMethods), std::end(kMethods), *method) == std::end(kMethods)) {
-          body.file_reader().fail(methods[i],
-                                  name + " \"" + methods[i].Scalar() +
-                                      "\" is not an HTTP method (expected GET, HEAD, "
-                                      "POST, PUT, DELETE, PATCH, OPTIONS, CONNECT or TRACE)");
-          continue;
-        }
-        if (std::find(out.methods.begin(), out.methods.end(), *method) == out.methods.end()) {
-          out.methods.push_back(std::move(*method));
-        }
-      }
-    }
-  }
-  body.read_choice("payload", {"", "apigw-v2"}, out.payload);
-}
-
-void parse_kafka(MapReader& body, const std::string& function_name, KafkaTriggerSpec& out) {
-  body.allow_keys({"topic", "group_id", "ordering", "batch", "batch_window", "payload", "start"});
-  if (body.require("topic")) {
-    body.read_string("topic", out.topic, false);
-  }
-  out.group_id = "switchyard." + function_name;
-  body.read_string("group_id", out.group_id, false);
-  body.read_choice("ordering", {"partition", "key", "none"}, out.ordering);
-  body.read_int("batch", 1, 10000, out.batch);
-  body.read_duration("batch_window", Duration(0), kMaxDelay, out.batch_window);
-  body.read_choice("payload", {"", "lambda-kafka"}, out.payload);
-  body.read_choice("start", {"earliest", "latest"}, out.start);
-}
-
-void parse_redis(MapReader& body, RedisTriggerSpec& out) {
-  body.allow_keys(
-      {"stream", "list", "group", "consumer", "batch", "batch_window", "block", "claim_after"});
-  body.read_string("stream", out.stream, false);
-  body.read_string("list", out.list, false);
-  bool stream = body.has("stream");
-  bool list = body.has("list");
-  if (body.valid() && stream == list) {
-    body.file_reader().fail(body.node(), body.prefix() +
-                                             " needs exactly one of stream or list (got " +
-                                             (stream ? "both" : "neither") + ")");
-  }
-  if (list) {
-    // These only mean something for a stream's consumer group; ignoring them would hide a typo'd
-    // "list:" that was meant to be "stream:".
-    for (std::string_view key : {"group", "consumer", "claim_after"}) {
-      if (body.has(key)) {
-        body.file_reader().fail(body.get(key),
-                                body.name(key) + " applies only to redis streams, not lists");
-      }
-    }
-  }
-  body.read_string("group", out.group, false);
-  body.read_string("consumer", out.consumer, false);
-  body.read_int("batch", 1, 10000, out.batch);
-  body.read_duration("batch_window", Duration(0), kMaxDelay, out.batch_window);
-  body.read_duration("block", Duration(1), std::chrono::minutes(10), out.block);
-  body.read_duration("claim_after", Duration(1), kMaxDelay, out.claim_after);
-}
-
-void parse_cron(MapReader& body, CronTriggerSpec& out) {
-  body.allow_keys({"schedule", "timezone", "overlap", "misfire", "jitter", "lock", "payload"});
-  if (body.require("schedule")) {
-    body.read_string("schedule", out.schedule, false);
-  }
-  body.read_string("timezone", out.timezone, false);
-  body.read_choice("overlap", {"allow", "skip", "queue"}, out.overlap);
-  body.read_choice("misfire", {"skip", "run_once"}, out.misfire);
-  body.read_duration("jitter", Duration(0), kMaxDelay, out.jitter);
-  body.read_choice("lock", {"", "redis"}, out.lock);
-  body.read_string("payload", out.payload);
-}
-
-void parse_triggers(FileReader& file, const YAML::Node& node, const std::string& function_name,
-                    std::vector<TriggerSpec>& out) {
+void parse_triggers(FileReader& file, const YAML::Node& node, const Kinds& kinds,
+                    const ManifestScope& scope, std::vector<TriggerSpec>& out) {
   if (!node.IsSequence()) {
     file.fail(node, "triggers must be a list (got " + describe(node) + ")");
     return;
   }
-  static constexpr std::string_view kExpected = "http, kafka, redis or cron";
+  std::vector<std::string_view> keys = kinds.trigger_keys();
+  std::string expected = join_choices(keys);
   for (std::size_t i = 0; i < node.size(); ++i) {
     const YAML::Node item = node[i];
     std::string prefix = "triggers[" + std::to_string(i) + "]";
     if (!item.IsMap()) {
-      file.fail(item, prefix + " must be a mapping with one key, " + std::string(kExpected) +
-                          " (got " + describe(item) + ")");
+      file.fail(item, prefix + " must be a mapping with one key, " + expected + " (got " +
+                          describe(item) + ")");
       continue;
     }
     if (item.size() != 1) {
-      std::string keys;
+      std::string found;
       for (const auto& entry : item) {
-        keys += keys.empty() ? "" : ", ";
-        keys += describe(entry.first);
+        found += found.empty() ? "" : ", ";
+        found += describe(entry.first);
       }
-      file.fail(item, prefix + " must have exactly one key, " + std::string(kExpected) + " (got " +
-                          (keys.empty() ? std::string("none") : keys) + ")");
+      file.fail(item, prefix + " must have exactly one key, " + expected + " (got " +
+                          (found.empty() ? std::string("none") : found) + ")");
       continue;
     }
     const auto entry = *item.begin();
-    std::string kind = entry.first.IsScalar() ? entry.first.Scalar() : describe(entry.first);
-    TriggerSpec trigger;
-    trigger.location = file.location(item);
-    MapReader body(file, entry.second, prefix + "." + kind, kind + " trigger");
-    if (kind == "http") {
-      parse_http(body, trigger.spec.emplace<HttpTriggerSpec>());
-    } else if (kind == "kafka") {
-      parse_kafka(body, function_name, trigger.spec.emplace<KafkaTriggerSpec>());
-    } else if (kind == "redis") {
-      parse_redis(body, trigger.spec.emplace<RedisTriggerSpec>());
-    } else if (kind == "cron") {
-      parse_cron(body, trigger.spec.emplace<CronTriggerSpec>());
-    } else {
-      std::string message =
-          "unknown trigger kind \"" + kind + "\" (expected " + std::string(kExpected);
-      if (auto suggestion = nearest(kind, {"http", "kafka", "redis", "cron"})) {
+    std::string key = entry.first.IsScalar() ? entry.first.Scalar() : describe(entry.first);
+    const TriggerKind* kind = kinds.trigger(key);
+    if (kind == nullptr) {
+      std::string message = "unknown trigger kind \"" + key + "\" (expected " + expected;
+      if (auto suggestion = nearest(key, keys)) {
         message += "; did you mean \"" + std::string(*suggestion) + "\"?";
       }
       file.fail(entry.first, message + ")");
       continue;
     }
+    MapReader body(file, entry.second, prefix + "." + key, key + " trigger");
+    TriggerSpec trigger;
+    trigger.kind = key;
+    trigger.location = file.location(item);
+    trigger.settings = kind->parse(body, scope);
     out.push_back(std::move(trigger));
-  }
-}
-
-void parse_library(FileReader& file, MapReader& root, const fs::path& manifest_path,
-                   FunctionManifest& out) {
-  std::string text;
-  if (!root.require("library") || !root.read_string("library", text, false)) {
-    return;
-  }
-  fs::path library(text);
-  fs::path joined = library.is_absolute() ? library : manifest_path.parent_path() / library;
-  std::error_code error;
-  fs::path absolute = fs::absolute(joined, error);
-  if (error) {
-    absolute = joined;
-  }
-  fs::path resolved = fs::weakly_canonical(absolute, error);
-  if (error) {
-    resolved = absolute.lexically_normal();
-  }
-  out.library = resolved;
-  fs::file_status status = fs::status(resolved, error);
-  if (!fs::exists(status)) {
-    file.fail(root.get("library"),
-              "library \"" + text + "\" does not exist (resolved to " + resolved.string() + ")");
-  } else if (!fs::is_regular_file(status)) {
-    file.fail(root.get("library"), "library \"" + text + "\" is not a regular file (resolved to " +
-                                       resolved.string() + ")");
   }
 }
 
 }  // namespace
 
-void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, const EnvLookup& env,
-                         FunctionManifest& out, ManifestMarks& marks,
+void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, const Kinds& kinds,
+                         const EnvLookup& env, FunctionManifest& out, ManifestMarks& marks,
                          std::vector<ConfigError>& errors) {
   FileReader file(manifest_path.string(), env, errors);
   out.manifest_path = manifest_path;
@@ -457,8 +274,31 @@ void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, c
   if (!root.valid()) {
     return;
   }
-  root.allow_keys({"name", "library", "concurrency", "queue", "timeout", "execution", "env",
-                   "config", "retry", "dead_letter", "triggers"});
+  // The runtime decides which other keys the manifest may have.
+  const RuntimeKind* runtime = nullptr;
+  std::vector<std::string_view> runtimes = kinds.runtime_keys();
+  if (!root.has("runtime") || root.read_choice("runtime", runtimes, out.runtime)) {
+    runtime = kinds.runtime(out.runtime);
+    if (runtime == nullptr) {
+      file.fail(*document, "runtime \"" + out.runtime + "\" is not built into this switchyard");
+    }
+  }
+  std::vector<std::string_view> keys = {"name", "runtime"};
+  if (runtime != nullptr) {
+    keys.insert(keys.end(), runtime->keys.begin(), runtime->keys.end());
+  } else {
+    // The runtime is unknown and was reported: accept every runtime's keys rather than add an
+    // error for each of them.
+    for (std::string_view key : runtimes) {
+      const std::vector<std::string>& own = kinds.runtime(key)->keys;
+      keys.insert(keys.end(), own.begin(), own.end());
+    }
+  }
+  for (std::string_view key : {"concurrency", "queue", "timeout", "execution", "env", "config",
+                               "retry", "dead_letter", "triggers"}) {
+    keys.push_back(key);
+  }
+  root.allow_keys(keys);
 
   if (root.require("name") && root.read_string("name", out.name)) {
     YAML::Node name = root.get("name");
@@ -469,7 +309,10 @@ void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, c
                           " letters, digits, '_', '.' or '-'");
     }
   }
-  parse_library(file, root, manifest_path, out);
+  ManifestScope scope{out.name, manifest_path};
+  if (runtime != nullptr) {
+    out.code = runtime->parse(root, scope);
+  }
   root.read_int("concurrency", 1, 10000, out.concurrency);
   root.read_int("queue", 0, 1000000, out.queue);
   root.read_duration("timeout", Duration(1), kMaxTimeout, out.timeout);
@@ -501,10 +344,10 @@ void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, c
     parse_retry(file, retry, out.retry);
   }
   if (YAML::Node dead_letter = root.get("dead_letter"); dead_letter.IsDefined()) {
-    parse_dead_letter(file, dead_letter, out.dead_letter, marks);
+    parse_dead_letter(file, dead_letter, kinds, out.dead_letter, marks);
   }
   if (YAML::Node triggers = root.get("triggers"); triggers.IsDefined()) {
-    parse_triggers(file, triggers, out.name, out.triggers);
+    parse_triggers(file, triggers, kinds, scope, out.triggers);
   }
 }
 

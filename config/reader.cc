@@ -10,7 +10,7 @@
 
 #include "config/units.h"
 
-namespace switchyard::config::detail {
+namespace switchyard::config {
 namespace {
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -489,6 +489,8 @@ std::optional<SyntaxError> check_syntax(std::string_view yaml) {
 
 }  // namespace
 
+namespace detail {
+
 std::optional<YAML::Node> load_document(std::string_view yaml, FileReader& file,
                                         std::string_view what) {
   if (auto error = check_syntax(yaml)) {
@@ -528,4 +530,5 @@ std::optional<YAML::Node> load_document(std::string_view yaml, FileReader& file,
   return documents[0];
 }
 
-}  // namespace switchyard::config::detail
+}  // namespace detail
+}  // namespace switchyard::config

@@ -1,8 +1,9 @@
 #pragma once
 
-// Internal to config/: typed reads out of yaml-cpp nodes. Every problem is recorded as a
-// ConfigError at the node's position and the read carries on, so one pass over a file reports
-// all of its problems. Not thread-safe; one reader per file being parsed.
+// Typed reads out of yaml-cpp nodes, for config/ and for the manifest parsers of the kinds
+// (config/kinds.h). Every problem is recorded as a ConfigError at the node's position and the
+// read carries on, so one pass over a file reports all of its problems. Not thread-safe; one
+// reader per file being parsed.
 
 #include <yaml-cpp/yaml.h>
 
@@ -10,17 +11,35 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/config.h"
 #include "config/env.h"
+#include "config/kinds.h"
 #include "config/loader.h"
 
-namespace switchyard::config::detail {
+namespace switchyard::config {
 
-using Keys = std::initializer_list<std::string_view>;
+// The longest delay a setting may name (a retry backoff, a batch window, a jitter).
+inline constexpr Duration kMaxDelay = std::chrono::hours(24);
+
+// A list of keys or choices, written in place ({"a", "b"}) or built (a registry's keys). It views
+// them: the list must outlive the call it is passed to.
+class Keys {
+ public:
+  Keys(std::initializer_list<std::string_view> keys) : keys_(keys.begin(), keys.size()) {}
+  Keys(const std::vector<std::string_view>& keys) : keys_(keys) {}
+
+  auto begin() const { return keys_.begin(); }
+  auto end() const { return keys_.end(); }
+  std::size_t size() const { return keys_.size(); }
+
+ private:
+  std::span<const std::string_view> keys_;
+};
 
 // "a mapping", "a list", "null" or the scalar in quotes: what a message says it got.
 std::string describe(const YAML::Node& node);
@@ -103,6 +122,8 @@ class MapReader {
   bool valid_ = false;
 };
 
+namespace detail {
+
 // Facts about a manifest the loader needs for checks across files.
 struct ManifestMarks {
   SourceLocation name;
@@ -111,11 +132,12 @@ struct ManifestMarks {
 
 // Parses one manifest's YAML into out, reporting into errors. Defined in manifest.cc.
 void parse_manifest_text(std::string_view yaml, const std::filesystem::path& manifest_path,
-                         const EnvLookup& env, FunctionManifest& out, ManifestMarks& marks,
-                         std::vector<ConfigError>& errors);
+                         const Kinds& kinds, const EnvLookup& env, FunctionManifest& out,
+                         ManifestMarks& marks, std::vector<ConfigError>& errors);
 
 // Loads YAML text as a single document; reports syntax errors and returns nullopt.
 std::optional<YAML::Node> load_document(std::string_view yaml, FileReader& file,
                                         std::string_view what);
 
-}  // namespace switchyard::config::detail
+}  // namespace detail
+}  // namespace switchyard::config

@@ -214,8 +214,10 @@ std::string AdminListener::functions_json() const {
     writer.StartObject();
     writer.Key("name");
     writer.String(manifest.name.c_str());
-    writer.Key("library");
-    writer.String(manifest.library.string().c_str());
+    writer.Key("runtime");
+    writer.String(manifest.runtime.c_str());
+    writer.Key("code");
+    writer.String(manifest.code != nullptr ? manifest.code->describe().c_str() : "");
     writer.Key("execution");
     writer.String(manifest.execution == config::Execution::kInline ? "inline" : "pool");
     writer.Key("concurrency");

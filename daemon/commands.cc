@@ -20,11 +20,9 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/time.h"
-#include "functions/loader.h"
+#include "daemon/kinds.h"
+#include "functions/runtime.h"
 #include "triggers/cron/schedule.h"
-#include "triggers/kafka/kafka_trigger.h"
-#include "triggers/http/http_trigger.h"
-#include "triggers/trigger.h"
 
 namespace switchyard::daemon {
 
@@ -50,33 +48,26 @@ std::string json_error(std::string_view type, std::string_view message) {
 
 int validate_command(const std::filesystem::path& config_file, std::ostream& out,
                      std::ostream& err) {
-  auto result = config::load(config_file);
+  const Kinds& registered = builtin_kinds();
+  auto result = config::load(config_file, registered.manifest);
   if (!result.ok()) {
     print_errors(result, err);
     return 1;
   }
-  auto route_errors = triggers::http::check_http_routes(*result.snapshot);
-  if (!route_errors.empty()) {
-    for (const auto& error : route_errors) {
-      err << error << '\n';
+  // What needs the whole snapshot: conflicting routes, librdkafka's check of its properties.
+  std::vector<std::string> problems = registered.triggers.check(*result.snapshot);
+  if (!problems.empty()) {
+    for (const auto& problem : problems) {
+      err << problem << '\n';
     }
-    err << route_errors.size() << (route_errors.size() == 1 ? " error" : " errors") << '\n';
+    err << problems.size() << (problems.size() == 1 ? " error" : " errors") << '\n';
     return 1;
-  }
-  // librdkafka checks property names and values without connecting: a typo fails here rather
-  // than at start.
-  if (!result.snapshot->daemon.kafka.brokers.empty()) {
-    auto kafka = triggers::kafka::check_kafka_config(result.snapshot->daemon.kafka);
-    if (!kafka.ok()) {
-      err << config_file.string() << ": " << kafka.error().message() << '\n' << "1 error\n";
-      return 1;
-    }
   }
   std::map<std::string, int> kinds;
   std::size_t triggers = 0;
   for (const auto& function : result.snapshot->functions) {
     for (const auto& trigger : function.triggers) {
-      ++kinds[std::string(triggers::trigger_kind(trigger))];
+      ++kinds[trigger.kind];
       ++triggers;
     }
   }
@@ -92,7 +83,8 @@ int validate_command(const std::filesystem::path& config_file, std::ostream& out
 }
 
 int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream& err) {
-  auto result = config::load(options.config_file);
+  const Kinds& registered = builtin_kinds();
+  auto result = config::load(options.config_file, registered.manifest);
   if (!result.ok()) {
     print_errors(result, err);
     return 2;
@@ -135,12 +127,12 @@ int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream
   event.datacontenttype = "application/json";
   event.synchronous = true;
 
-  auto loaded = functions::LibraryFunction::load(*manifest);
+  auto loaded = functions::load(registered.runtimes, *manifest);
   if (!loaded.ok()) {
     err << loaded.error().message() << '\n';
     return 2;
   }
-  std::shared_ptr<functions::LibraryFunction> function = std::move(loaded).value();
+  functions::FunctionPtr function = std::move(loaded).value();
 
   // The handler runs on its own thread so that its timeout is enforced here as the daemon
   // enforces it: reported at the deadline, with the context cancelled.

@@ -23,7 +23,7 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/worker_pool.h"
 #include "config/loader.h"
-#include "triggers/http/http_trigger.h"
+#include "functions/runtime.h"
 #include "triggers/trigger.h"
 
 namespace switchyard::daemon {
@@ -44,7 +44,7 @@ std::filesystem::path scratch_dir(const config::DaemonConfig& daemon) {
   return dir;
 }
 
-// The identity of a library file, to tell at a reload whether it was replaced.
+// The identity of a code file, to tell at a reload whether it was replaced.
 struct FileIdentity {
   dev_t device = 0;
   ino_t inode = 0;
@@ -65,40 +65,62 @@ FileIdentity identify(const std::filesystem::path& file) {
   return id;
 }
 
-// Whether the configuration that the triggers of `kind` read is the same in both snapshots.
-bool same_for_kind(const config::Snapshot& a, const config::Snapshot& b, std::string_view kind) {
-  if (kind == "kafka" && !(a.daemon.kafka == b.daemon.kafka)) {
+// The identities of the files a function's code is loaded from.
+std::vector<FileIdentity> identify(const config::FunctionManifest& manifest) {
+  std::vector<FileIdentity> ids;
+  if (manifest.code != nullptr) {
+    for (const auto& file : manifest.code->code_files()) {
+      ids.push_back(identify(file));
+    }
+  }
+  return ids;
+}
+
+// Whether the configuration that the triggers of `kind` read is the same in both snapshots:
+// the daemon settings the kind reads, its triggers' settings, and which functions send their
+// dead letters to it.
+bool same_for_kind(const config::Snapshot& a, const config::Snapshot& b,
+                   const triggers::TriggerRegistry& registry, const triggers::TriggerKind& kind) {
+  if (kind.same_daemon_settings && !kind.same_daemon_settings(a.daemon, b.daemon)) {
     return false;
   }
-  if (kind == "redis" && !(a.daemon.redis == b.daemon.redis)) {
-    return false;
-  }
-  if (kind == "http" && a.daemon.http.enabled != b.daemon.http.enabled) {
-    return false;
-  }
-  using Spec = decltype(config::TriggerSpec::spec);
-  auto collect = [kind](const config::Snapshot& snapshot) {
-    std::vector<std::pair<std::string, Spec>> specs;
-    std::vector<std::string> dead_letters;
+  using Uses = std::vector<std::pair<std::string, const config::Settings*>>;
+  auto collect = [&](const config::Snapshot& snapshot) {
+    Uses uses;
     for (const auto& manifest : snapshot.functions) {
       for (const auto& trigger : manifest.triggers) {
-        if (triggers::trigger_kind(trigger) == kind) {
-          specs.emplace_back(manifest.name, trigger.spec);
+        if (trigger.kind == kind.manifest.key) {
+          uses.emplace_back(manifest.name, trigger.settings.get());
         }
       }
-      if (scheduler::DeadLetterRouter::kind_of(manifest.dead_letter) == kind) {
-        dead_letters.push_back(manifest.name);
+      if (registry.writer_of(manifest.dead_letter) == &kind) {
+        uses.emplace_back(manifest.name, nullptr);  // A dead-letter destination.
       }
     }
-    return std::make_pair(std::move(specs), std::move(dead_letters));
+    return uses;
   };
-  return collect(a) == collect(b);
+  Uses before = collect(a);
+  Uses after = collect(b);
+  return std::equal(before.begin(), before.end(), after.begin(), after.end(),
+                    [](const auto& x, const auto& y) {
+                      if (x.first != y.first || (x.second == nullptr) != (y.second == nullptr)) {
+                        return false;
+                      }
+                      return x.second == nullptr || x.second->equals(*y.second);
+                    });
+}
+
+// Whether a function must be loaded again at a reload: its runtime, code, env or config changed.
+bool same_code(const config::FunctionManifest& a, const config::FunctionManifest& b) {
+  return a.runtime == b.runtime && a.code != nullptr && b.code != nullptr &&
+         a.code->equals(*b.code) && a.env == b.env && a.config_json == b.config_json;
 }
 
 class Daemon {
  public:
-  explicit Daemon(std::shared_ptr<const config::Snapshot> snapshot)
-      : pool_(scheduler::PoolOptions{snapshot->daemon.workers, 256, std::chrono::milliseconds(5),
+  Daemon(std::shared_ptr<const config::Snapshot> snapshot, const Kinds& kinds)
+      : kinds_(kinds),
+        pool_(scheduler::PoolOptions{snapshot->daemon.workers, 256, std::chrono::milliseconds(5),
                                      std::chrono::seconds(30)}),
         scheduler_(loop_, pool_, metrics_, dead_letters_, snapshot->daemon.instance),
         reloads_ok_(metrics_.counter("switchyard_reloads_total", "Configuration reloads (SIGHUP).",
@@ -161,7 +183,7 @@ class Daemon {
   // A loaded function implementation and what it was loaded from.
   struct Loaded {
     functions::FunctionPtr function;
-    FileIdentity identity;
+    std::vector<FileIdentity> identity;
     config::FunctionManifest manifest;
   };
   struct KindTrigger {
@@ -182,9 +204,9 @@ class Daemon {
 
   core::Result<Loaded> load_function(const config::FunctionManifest& manifest) {
     Loaded loaded;
-    loaded.identity = identify(manifest.library);
-    auto function = functions::LibraryFunction::load(
-        manifest, functions::LoadOptions{scratch_dir(snapshot().daemon)});
+    loaded.identity = identify(manifest);
+    auto function = functions::load(kinds_.runtimes, manifest,
+                                    functions::LoadOptions{scratch_dir(snapshot().daemon)});
     if (!function.ok()) {
       return function.error();
     }
@@ -204,8 +226,8 @@ class Daemon {
       }
       scheduler_.upsert(manifest, loaded.value().function);
       loaded_[manifest.name] = std::move(loaded).value();
-      spdlog::info("loaded function {} from {} (concurrency {}, queue {}, timeout {}ms)",
-                   manifest.name, manifest.library.string(), manifest.concurrency,
+      spdlog::info("loaded function {} ({} {}; concurrency {}, queue {}, timeout {}ms)",
+                   manifest.name, manifest.runtime, manifest.code->describe(), manifest.concurrency,
                    manifest.queue, manifest.timeout.count());
     }
     return ok;
@@ -226,31 +248,30 @@ class Daemon {
   }
 
   // The trigger kinds a snapshot needs, with how many triggers (0: only a dead-letter writer).
-  static std::map<std::string, int> wanted_kinds(const config::Snapshot& snapshot) {
+  std::map<std::string, int> wanted_kinds(const config::Snapshot& snapshot) {
     std::map<std::string, int> wanted;
     for (const auto& manifest : snapshot.functions) {
       for (const auto& trigger : manifest.triggers) {
-        ++wanted[std::string(triggers::trigger_kind(trigger))];
+        ++wanted[trigger.kind];
       }
-      // The source of a dead-letter destination runs its writer even without triggers.
-      std::string_view sink = scheduler::DeadLetterRouter::kind_of(manifest.dead_letter);
-      if (!sink.empty()) {
-        wanted.try_emplace(std::string(sink), 0);
+      // The kind that writes a dead-letter destination runs its writer even without triggers.
+      if (const triggers::TriggerKind* writer = kinds_.triggers.writer_of(manifest.dead_letter)) {
+        wanted.try_emplace(writer->manifest.key, 0);
       }
     }
     return wanted;
   }
 
   // Builds and starts the triggers of `kind` from the current generation.
-  bool start_kind(const triggers::TriggerRegistry& registry, const std::string& kind, int count) {
-    const triggers::TriggerFactory* factory = registry.find(kind);
-    if (factory == nullptr) {
+  bool start_kind(const std::string& kind, int count) {
+    const triggers::TriggerKind* registered = kinds_.triggers.find(kind);
+    if (registered == nullptr) {
       spdlog::warn("{} {} trigger(s) or dead-letter destination(s) configured, but this build "
                    "has no {} source yet: they are not served",
                    count, kind, kind);
       return true;
     }
-    auto built = (*factory)(snapshot(), context());
+    auto built = registered->factory(snapshot(), context());
     if (!built.ok()) {
       spdlog::error("cannot set up the {} triggers: {}", kind, built.error().message());
       return false;
@@ -270,10 +291,8 @@ class Daemon {
   }
 
   bool start_triggers() {
-    triggers::TriggerRegistry registry;
-    triggers::register_builtin_triggers(registry);
     for (const auto& [kind, count] : wanted_kinds(snapshot())) {
-      if (!start_kind(registry, kind, count)) {
+      if (!start_kind(kind, count)) {
         return false;
       }
     }
@@ -329,7 +348,7 @@ class Daemon {
                     errors.size());
       return false;
     };
-    auto result = config::load(old.daemon.config_path);
+    auto result = config::load(old.daemon.config_path, kinds_.manifest);
     if (!result.ok()) {
       std::vector<std::string> errors;
       for (const auto& error : result.errors) {
@@ -338,7 +357,7 @@ class Daemon {
       return reject(errors);
     }
     auto next = std::make_shared<const config::Snapshot>(std::move(*result.snapshot));
-    std::vector<std::string> errors = triggers::http::check_http_routes(*next);
+    std::vector<std::string> errors = kinds_.triggers.check(*next);
     if (!errors.empty()) {
       return reject(errors);
     }
@@ -350,10 +369,8 @@ class Daemon {
     std::vector<std::string> swapped;
     for (const auto& manifest : next->functions) {
       auto it = loaded_.find(manifest.name);
-      FileIdentity identity = identify(manifest.library);
-      if (it != loaded_.end() && it->second.manifest.library == manifest.library &&
-          it->second.identity == identity && it->second.manifest.env == manifest.env &&
-          it->second.manifest.config_json == manifest.config_json) {
+      if (it != loaded_.end() && same_code(it->second.manifest, manifest) &&
+          it->second.identity == identify(manifest)) {
         Loaded same = it->second;
         same.manifest = manifest;
         loaded.emplace(manifest.name, std::move(same));
@@ -413,14 +430,13 @@ class Daemon {
   // its triggers; otherwise they update in place when they can (HTTP routes) or are stopped
   // (finishing what they took) and replaced.
   void rebind_triggers(const config::Snapshot& previous) {
-    triggers::TriggerRegistry registry;
-    triggers::register_builtin_triggers(registry);
     std::map<std::string, int> kinds = wanted_kinds(snapshot());
     for (const auto& entry : triggers_) {
       kinds.try_emplace(entry.kind, 0);
     }
     for (const auto& [kind, count] : kinds) {
-      if (same_for_kind(previous, snapshot(), kind)) {
+      const triggers::TriggerKind* registered = kinds_.triggers.find(kind);
+      if (registered != nullptr && same_for_kind(previous, snapshot(), kinds_.triggers, *registered)) {
         continue;
       }
       std::vector<triggers::TriggerPtr> existing;
@@ -448,7 +464,7 @@ class Daemon {
         spdlog::info("reload: stopping {}", trigger->describe());
         retire(std::move(trigger));
       }
-      if (!start_kind(registry, kind, count)) {
+      if (!start_kind(kind, count)) {
         spdlog::error("reload: the {} triggers could not start with the new configuration; "
                       "they stay stopped until the next reload or restart",
                       kind);
@@ -567,6 +583,7 @@ class Daemon {
     });
   }
 
+  const Kinds& kinds_;
   core::Loop loop_;
   core::MetricsRegistry metrics_;
   scheduler::DeadLetterRouter dead_letters_;
@@ -592,8 +609,8 @@ class Daemon {
 
 }  // namespace
 
-int run_daemon(const config::Snapshot& snapshot) {
-  Daemon daemon(std::make_shared<const config::Snapshot>(snapshot));
+int run_daemon(const config::Snapshot& snapshot, const Kinds& kinds) {
+  Daemon daemon(std::make_shared<const config::Snapshot>(snapshot), kinds);
   return daemon.run();
 }
 

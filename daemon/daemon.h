@@ -12,10 +12,12 @@
 // Thread rules: run() owns the loop thread for its whole duration.
 
 #include "config/config.h"
+#include "daemon/kinds.h"
 
 namespace switchyard::daemon {
 
-// Returns the process exit code: 0 after a clean drain, 1 when start-up failed.
-int run_daemon(const config::Snapshot& snapshot);
+// Returns the process exit code: 0 after a clean drain, 1 when start-up failed. `kinds` (what
+// `snapshot` was loaded with) builds its triggers and loads its functions, at start and reloads.
+int run_daemon(const config::Snapshot& snapshot, const Kinds& kinds);
 
 }  // namespace switchyard::daemon

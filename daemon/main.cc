@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "daemon/commands.h"
 #include "daemon/daemon.h"
+#include "daemon/kinds.h"
 #include "daemon/version.h"
 #include "switchyard/function.h"
 
@@ -18,7 +19,8 @@ using namespace switchyard;
 namespace {
 
 int run_command(const std::filesystem::path& config_file) {
-  auto result = config::load(config_file);
+  const daemon::Kinds& kinds = daemon::builtin_kinds();
+  auto result = config::load(config_file, kinds.manifest);
   if (!result.ok()) {
     for (const auto& error : result.errors) {
       std::cerr << error.to_string() << '\n';
@@ -36,7 +38,7 @@ int run_command(const std::filesystem::path& config_file) {
     std::cerr << "switchyard: " << status.error().message() << '\n';
     return 1;
   }
-  return daemon::run_daemon(*result.snapshot);
+  return daemon::run_daemon(*result.snapshot, kinds);
 }
 
 }  // namespace

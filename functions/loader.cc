@@ -1,5 +1,7 @@
 #include "functions/loader.h"
 
+#include "functions/native.h"
+
 #include <switchyard/function.hpp>
 
 #include <cxxabi.h>
@@ -208,7 +210,7 @@ static void init_set_error(const sy_init_args* args, sy_bytes type, sy_bytes mes
 // ---- Loading ----------------------------------------------------------------------------------
 
 core::Error load_error(const config::FunctionManifest& manifest, std::string_view what) {
-  std::string message = "function '" + manifest.name + "': " + manifest.library.string() + " ";
+  std::string message = "function '" + manifest.name + "': " + native_library(manifest).string() + " ";
   message += what;
   return core::Error(core::ErrorCode::kLoad, std::move(message));
 }
@@ -233,7 +235,7 @@ class FileDescriptor {
 // Copies `source` to a new, uniquely named file in `scratch_dir` and returns its path.
 core::Result<std::string> make_private_copy(const config::FunctionManifest& manifest,
                                             const std::filesystem::path& scratch_dir) {
-  FileDescriptor in(::open(manifest.library.c_str(), O_RDONLY | O_CLOEXEC));
+  FileDescriptor in(::open(native_library(manifest).c_str(), O_RDONLY | O_CLOEXEC));
   if (in.get() < 0) {
     return load_error(manifest, std::string("cannot be opened: ") + std::strerror(errno));
   }
@@ -298,7 +300,7 @@ void LibraryFunction::LibraryCloser::operator()(void* handle) const noexcept {
 core::Result<std::shared_ptr<LibraryFunction>> LibraryFunction::load(
     const config::FunctionManifest& manifest, const LoadOptions& options) {
   std::error_code error;
-  bool exists = std::filesystem::exists(manifest.library, error);
+  bool exists = std::filesystem::exists(native_library(manifest), error);
   if (error) {
     return load_error(manifest, "cannot be accessed: " + error.message());
   }
@@ -322,7 +324,7 @@ core::Result<std::shared_ptr<LibraryFunction>> LibraryFunction::load(
   // keeps each function's symbols from resolving another's. The copy can be unlinked at once:
   // the mapping keeps its contents alive until dlclose.
   LibraryHandle handle(::dlopen(copy->c_str(), RTLD_NOW | RTLD_LOCAL));
-  std::string dl_message = handle ? std::string() : describe_dlerror(*copy, manifest.library);
+  std::string dl_message = handle ? std::string() : describe_dlerror(*copy, native_library(manifest));
   ::unlink(copy->c_str());
   if (!handle) {
     return load_error(manifest, "is not a loadable shared object: " + dl_message);
@@ -396,7 +398,7 @@ core::Result<std::shared_ptr<LibraryFunction>> LibraryFunction::load(
   }
 
   return std::shared_ptr<LibraryFunction>(new LibraryFunction(
-      manifest.name, manifest.library, std::move(handle), handle_fn, shutdown_fn));
+      manifest.name, native_library(manifest), std::move(handle), handle_fn, shutdown_fn));
 }
 
 LibraryFunction::~LibraryFunction() {

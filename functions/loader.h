@@ -70,7 +70,7 @@ struct LoadOptions {
 // A function in a shared object speaking the C ABI of <switchyard/function.h>.
 class LibraryFunction final : public Function {
  public:
-  // Loads a private copy of manifest.library (so that a changed file can later be loaded beside
+  // Loads a private copy of the library the manifest names (functions/native.h) (so that a changed file can later be loaded beside
   // this one: dlopen caches by path), checks the ABI version, looks up the symbols, and calls
   // switchyard_init with the manifest's env and config. Every failure is a kLoad error naming
   // the function and the library. Call from any thread; loads may run concurrently.

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace switchyard::scheduler {
 
 void LoggingDeadLetterSink::send(const DeadLetter& letter,
@@ -13,46 +16,33 @@ void LoggingDeadLetterSink::send(const DeadLetter& letter,
 }
 
 void DeadLetterRouter::install(std::string_view kind, std::shared_ptr<DeadLetterSink> sink) {
-  if (kind == "kafka") {
-    kafka_ = std::move(sink);
-  } else if (kind == "redis") {
-    redis_ = std::move(sink);
-  }
+  sinks_.insert_or_assign(std::string(kind), std::move(sink));
 }
 
 bool DeadLetterRouter::has(std::string_view kind) const {
-  return (kind == "kafka" && kafka_ != nullptr) || (kind == "redis" && redis_ != nullptr);
-}
-
-std::string_view DeadLetterRouter::kind_of(const config::DeadLetterSpec& destination) {
-  if (!destination.kafka_topic.empty()) {
-    return "kafka";
-  }
-  if (!destination.redis_stream.empty() || !destination.redis_list.empty()) {
-    return "redis";
-  }
-  return "";
+  auto it = sinks_.find(kind);
+  return it != sinks_.end() && it->second != nullptr;
 }
 
 void DeadLetterRouter::send(const DeadLetter& letter, std::function<void(core::Status)> done) {
-  std::string_view kind = kind_of(letter.destination);
-  if (kind.empty()) {
+  const config::DeadLetterSpec& destination = letter.destination;
+  if (!destination.configured()) {
     logging_.send(letter, std::move(done));
     return;
   }
-  DeadLetterSink* sink = kind == "kafka" ? kafka_.get() : redis_.get();
-  if (sink == nullptr) {
+  auto it = sinks_.find(destination.kind);
+  if (it == sinks_.end() || it->second == nullptr) {
     done(core::Error(core::ErrorCode::kUnavailable,
-                     "no " + std::string(kind) + " dead-letter writer is running"));
+                     "no " + destination.kind + " dead-letter writer is running"));
     return;
   }
-  sink->send(letter, std::move(done));
+  it->second->send(letter, std::move(done));
 }
 
 void DeadLetterRouter::close(std::function<void()> done) {
   auto sinks = std::make_shared<std::vector<std::shared_ptr<DeadLetterSink>>>();
-  for (auto& sink : {kafka_, redis_}) {
-    if (sink != nullptr) {
+  for (const auto& [kind, sink] : sinks_) {
+    if (sink != nullptr && std::find(sinks->begin(), sinks->end(), sink) == sinks->end()) {
       sinks->push_back(sink);
     }
   }

@@ -1,13 +1,14 @@
 #pragma once
 
-// Where an event goes after its last failed attempt. The Kafka and Redis triggers provide
-// sinks that write to a topic, stream or list; without one, the dead letter is logged and
+// Where an event goes after its last failed attempt. Trigger kinds provide sinks that write to a
+// destination (the Kafka trigger a topic, the Redis trigger a stream or list); without one, the dead letter is logged and
 // counted. The source is acknowledged only after the sink reports that the dead letter is
 // written.
 //
 // Thread rules: loop thread only.
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,26 +45,22 @@ class LoggingDeadLetterSink final : public DeadLetterSink {
 };
 
 // The sink the scheduler writes to: it hands each dead letter to the sink installed for its
-// destination's kind ("kafka" for kafka_topic, "redis" for redis_stream and redis_list), and
-// logs the ones whose function has no destination. A destination whose kind has no sink fails
-// (the event is not acknowledged and comes back).
+// destination's kind ("kafka_topic", "redis_list": the trigger kinds install them), and logs the
+// ones whose function has no destination. A destination whose kind has no sink fails (the event
+// is not acknowledged and comes back).
 class DeadLetterRouter final : public DeadLetterSink {
  public:
-  // Installs (or replaces) the sink for `kind`.
+  // Installs (or replaces) the sink for destinations of `kind`; one sink may serve several.
   void install(std::string_view kind, std::shared_ptr<DeadLetterSink> sink);
   bool has(std::string_view kind) const;
 
   void send(const DeadLetter& letter, std::function<void(core::Status)> done) override;
-  // Closes every installed sink; `done` runs when all have closed.
+  // Closes every installed sink once; `done` runs when all have closed.
   void close(std::function<void()> done) override;
-
-  // The sink kind a destination needs: "kafka", "redis", or "" (none configured).
-  static std::string_view kind_of(const config::DeadLetterSpec& destination);
 
  private:
   LoggingDeadLetterSink logging_;
-  std::shared_ptr<DeadLetterSink> kafka_;
-  std::shared_ptr<DeadLetterSink> redis_;
+  std::map<std::string, std::shared_ptr<DeadLetterSink>, std::less<>> sinks_;
 };
 
 }  // namespace switchyard::scheduler

@@ -1,63 +1,48 @@
 #include "triggers/trigger.h"
 
-#include "triggers/cron/cron_trigger.h"
-#include "triggers/http/http_trigger.h"
-#include "triggers/kafka/kafka_trigger.h"
-#include "triggers/redis/redis_trigger.h"
-
 #include <algorithm>
-#include <type_traits>
 
 namespace switchyard::triggers {
 
-core::Status TriggerRegistry::add(std::string kind, TriggerFactory factory) {
-  if (find(kind) != nullptr) {
+core::Status TriggerRegistry::add(TriggerKind kind) {
+  if (find(kind.manifest.key) != nullptr) {
     return core::Error(core::ErrorCode::kInternal,
-                       "trigger kind \"" + kind + "\" is registered twice");
+                       "trigger kind \"" + kind.manifest.key + "\" is registered twice");
   }
-  factories_.emplace_back(std::move(kind), std::move(factory));
+  for (config::DeadLetterKind& destination : kind.dead_letters) {
+    destination.trigger_kind = kind.manifest.key;
+    if (auto added = manifest_kinds_.add(destination); !added.ok()) {
+      return added;
+    }
+  }
+  if (auto added = manifest_kinds_.add(kind.manifest); !added.ok()) {
+    return added;
+  }
+  kinds_.push_back(std::move(kind));
   return {};
 }
 
-const TriggerFactory* TriggerRegistry::find(std::string_view kind) const {
-  for (const auto& [name, factory] : factories_) {
-    if (name == kind) {
-      return &factory;
+const TriggerKind* TriggerRegistry::find(std::string_view key) const {
+  auto it = std::find_if(kinds_.begin(), kinds_.end(),
+                         [key](const TriggerKind& kind) { return kind.manifest.key == key; });
+  return it == kinds_.end() ? nullptr : &*it;
+}
+
+const TriggerKind* TriggerRegistry::writer_of(const config::DeadLetterSpec& destination) const {
+  const config::DeadLetterKind* kind = manifest_kinds_.dead_letter(destination.kind);
+  return kind == nullptr ? nullptr : find(kind->trigger_kind);
+}
+
+std::vector<std::string> TriggerRegistry::check(const config::Snapshot& snapshot) const {
+  std::vector<std::string> problems;
+  for (const TriggerKind& kind : kinds_) {
+    if (kind.check) {
+      for (std::string& problem : kind.check(snapshot)) {
+        problems.push_back(std::move(problem));
+      }
     }
   }
-  return nullptr;
-}
-
-std::vector<std::string> TriggerRegistry::kinds() const {
-  std::vector<std::string> kinds;
-  for (const auto& [name, factory] : factories_) {
-    kinds.push_back(name);
-  }
-  return kinds;
-}
-
-void register_builtin_triggers(TriggerRegistry& registry) {
-  http::register_http_trigger(registry);
-  cron::register_cron_trigger(registry);
-  kafka::register_kafka_trigger(registry);
-  redis::register_redis_trigger(registry);
-}
-
-std::string_view trigger_kind(const config::TriggerSpec& spec) {
-  return std::visit(
-      [](const auto& value) -> std::string_view {
-        using T = std::decay_t<decltype(value)>;
-        if constexpr (std::is_same_v<T, config::HttpTriggerSpec>) {
-          return "http";
-        } else if constexpr (std::is_same_v<T, config::KafkaTriggerSpec>) {
-          return "kafka";
-        } else if constexpr (std::is_same_v<T, config::RedisTriggerSpec>) {
-          return "redis";
-        } else {
-          return "cron";
-        }
-      },
-      spec.spec);
+  return problems;
 }
 
 }  // namespace switchyard::triggers

@@ -1,6 +1,7 @@
 #pragma once
 
-// The one interface every event source implements (HTTP, Kafka, Redis, cron).
+// The one interface every event source implements (HTTP, Kafka, Redis, cron), and the registry
+// of trigger kinds.
 //
 // A source turns what it receives into core::Events and offers them to the Dispatcher; it
 // answers its source (an HTTP response, a Kafka offset, an XACK) from each event's completion.
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/kinds.h"
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/metrics.h"
@@ -63,31 +65,50 @@ class Trigger {
 
 using TriggerPtr = std::unique_ptr<Trigger>;
 
-// Builds the triggers of one kind ("http", "kafka", "redis", "cron") for every function of a
-// snapshot. A source decides how many it needs: one HTTP server for all routes, one consumer per
-// Kafka trigger. The factory of a kind is also called when some function's dead letters go to
-// that kind (a kafka_topic, a redis_stream or redis_list) even if no trigger of that kind exists:
-// it installs its dead-letter writer in context.dead_letters then.
+// Builds the triggers of one kind for every function of a snapshot. A source decides how many it
+// needs: one HTTP server for all routes, one consumer per Kafka trigger. The factory of a kind is
+// also called when some function's dead letters go to a destination of that kind (a kafka_topic,
+// a redis_stream) even if no trigger of that kind exists: it installs its dead-letter writer in
+// context.dead_letters then.
 using TriggerFactory = std::function<core::Result<std::vector<TriggerPtr>>(
     const config::Snapshot& snapshot, TriggerContext& context)>;
 
-// The trigger kinds this build knows, registered explicitly (static initialisers vanish from
-// static libraries).
-class TriggerRegistry {
- public:
-  // Refuses a kind registered twice.
-  core::Status add(std::string kind, TriggerFactory factory);
-  const TriggerFactory* find(std::string_view kind) const;
-  std::vector<std::string> kinds() const;
-
- private:
-  std::vector<std::pair<std::string, TriggerFactory>> factories_;
+// Everything a trigger kind brings, registered in one place of its own folder
+// (register_kafka_trigger in triggers/kafka/register.cc).
+struct TriggerKind {
+  config::TriggerKind manifest;  // Its key under `triggers:`, its parser and daemon check.
+  TriggerFactory factory;
+  // The dead-letter destinations whose writer its factory installs (manifest side).
+  std::vector<config::DeadLetterKind> dead_letters;
+  // Whether the daemon settings its triggers read are the same in both configs; a reload that
+  // changes them rebuilds the kind's triggers. Optional: none read.
+  std::function<bool(const config::DaemonConfig& a, const config::DaemonConfig& b)>
+      same_daemon_settings;
+  // Checks a whole snapshot beyond one trigger (HTTP: routes that conflict; Kafka: librdkafka
+  // properties) for `switchyard validate` and reloads. Each problem is one line. Optional.
+  std::function<std::vector<std::string>(const config::Snapshot& snapshot)> check;
 };
 
-// Registers every trigger kind built into this binary.
-void register_builtin_triggers(TriggerRegistry& registry);
+// The trigger kinds this build knows, registered explicitly (static initialisers vanish from
+// static libraries). It registers each kind's manifest side in the config::Kinds it was made
+// with, so the loader can parse what the triggers will read.
+class TriggerRegistry {
+ public:
+  explicit TriggerRegistry(config::Kinds& manifest_kinds) : manifest_kinds_(manifest_kinds) {}
 
-// The kind of a trigger spec: "http", "kafka", "redis" or "cron".
-std::string_view trigger_kind(const config::TriggerSpec& spec);
+  // Refuses a kind (or one of its dead-letter destinations) registered twice.
+  core::Status add(TriggerKind kind);
+  const TriggerKind* find(std::string_view key) const;
+  // The trigger kind that writes a dead-letter destination ("kafka" for "kafka_topic"), or
+  // nullptr.
+  const TriggerKind* writer_of(const config::DeadLetterSpec& destination) const;
+  const std::vector<TriggerKind>& kinds() const { return kinds_; }
+  // Every problem the kinds' snapshot checks find (TriggerKind::check).
+  std::vector<std::string> check(const config::Snapshot& snapshot) const;
+
+ private:
+  config::Kinds& manifest_kinds_;
+  std::vector<TriggerKind> kinds_;
+};
 
 }  // namespace switchyard::triggers

@@ -5,12 +5,13 @@
 #include <string_view>
 
 #include "config/loader.h"
+#include "daemon/kinds.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   switchyard::config::FunctionManifest manifest;
   std::string_view yaml(reinterpret_cast<const char*>(data), size);
   auto errors = switchyard::config::parse_manifest(
-      yaml, "/fuzz/functions.d/f.yaml", manifest, [](const char* name) -> const char* {
+      yaml, "/fuzz/functions.d/f.yaml", switchyard::daemon::builtin_kinds().manifest, manifest, [](const char* name) -> const char* {
         // A fixed environment, so that runs are reproducible.
         return std::string_view(name) == "HOME" ? "/root" : nullptr;
       });

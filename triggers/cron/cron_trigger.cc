@@ -1,5 +1,7 @@
 #include "triggers/cron/cron_trigger.h"
 
+#include "triggers/cron/settings.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -53,7 +55,7 @@ std::string eventbridge_payload(const std::string& function, Clock::time_point s
 
 class CronTrigger final : public Trigger {
  public:
-  CronTrigger(TriggerContext& context, std::string function, const config::CronTriggerSpec& spec,
+  CronTrigger(TriggerContext& context, std::string function, const CronTriggerSettings& spec,
               Schedule schedule, std::shared_ptr<CronState> state, std::shared_ptr<CronLock> lock,
               std::shared_ptr<CronClock> clock)
       : context_(context),
@@ -401,7 +403,7 @@ core::Result<std::vector<TriggerPtr>> build_cron_triggers(const config::Snapshot
   };
   for (const auto& manifest : snapshot.functions) {
     for (const auto& trigger : manifest.triggers) {
-      const auto* spec = std::get_if<config::CronTriggerSpec>(&trigger.spec);
+      const auto* spec = trigger.as<CronTriggerSettings>();
       if (spec == nullptr) {
         continue;
       }
@@ -490,10 +492,23 @@ std::chrono::milliseconds jitter_offset(std::string_view function,
 }
 
 void register_cron_trigger(TriggerRegistry& registry) {
-  auto status = registry.add("cron", [](const config::Snapshot& snapshot,
-                                        TriggerContext& context) {
+  TriggerKind kind;
+  kind.manifest.key = "cron";
+  kind.manifest.parse = parse_cron_trigger;
+  kind.manifest.check = [](const config::Settings& settings, const config::DaemonConfig& daemon) {
+    const auto& cron = dynamic_cast<const CronTriggerSettings&>(settings);
+    return std::string(cron.lock == "redis" && daemon.redis.url.empty()
+                           ? "cron trigger with lock: redis needs redis.url"
+                           : "");
+  };
+  kind.manifest.daemon_section = "redis";
+  kind.factory = [](const config::Snapshot& snapshot, TriggerContext& context) {
     return build_cron_triggers(snapshot, context, system_cron_clock());
-  });
+  };
+  kind.same_daemon_settings = [](const config::DaemonConfig& a, const config::DaemonConfig& b) {
+    return a.redis == b.redis;
+  };
+  auto status = registry.add(std::move(kind));
   (void)status;  // Registered once, at start: a duplicate is a programming error caught in tests.
 }
 

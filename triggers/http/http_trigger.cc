@@ -1,4 +1,5 @@
 #include "triggers/http/http_trigger.h"
+#include "triggers/http/settings.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -61,7 +62,7 @@ std::vector<std::string> build_routes(const config::Snapshot& snapshot, std::vec
   std::vector<std::string> errors;
   for (const auto& manifest : snapshot.functions) {
     for (const auto& trigger : manifest.triggers) {
-      const auto* spec = std::get_if<config::HttpTriggerSpec>(&trigger.spec);
+      const auto* spec = trigger.as<HttpTriggerSettings>();
       if (spec == nullptr) {
         continue;
       }
@@ -371,7 +372,21 @@ std::vector<std::string> check_http_routes(const config::Snapshot& snapshot) {
 }
 
 void register_http_trigger(TriggerRegistry& registry) {
-  auto status = registry.add("http", build);
+  TriggerKind kind;
+  kind.manifest.key = "http";
+  kind.manifest.parse = parse_http_trigger;
+  kind.manifest.check = [](const config::Settings&, const config::DaemonConfig& daemon) {
+    return std::string(daemon.http.enabled
+                           ? ""
+                           : "http trigger needs the HTTP listener, but http.enabled is false");
+  };
+  kind.manifest.daemon_section = "http";
+  kind.factory = build;
+  kind.same_daemon_settings = [](const config::DaemonConfig& a, const config::DaemonConfig& b) {
+    return a.http.enabled == b.http.enabled;
+  };
+  kind.check = check_http_routes;
+  auto status = registry.add(std::move(kind));
   (void)status;  // Registered once, at start: a duplicate is a programming error caught in tests.
 }
 

@@ -86,7 +86,7 @@ core::Counter& DeadLetterProducer::written(const std::string& topic, const char*
 
 void DeadLetterProducer::send(const scheduler::DeadLetter& letter,
                               std::function<void(core::Status)> done) {
-  const std::string& topic = letter.destination.kafka_topic;
+  const std::string& topic = letter.destination.target;
   if (rk_ == nullptr || closing_) {
     done(core::Error(core::ErrorCode::kUnavailable, "the Kafka dead-letter producer is closed"));
     return;

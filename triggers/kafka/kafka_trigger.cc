@@ -1,5 +1,7 @@
 #include "triggers/kafka/kafka_trigger.h"
 
+#include "triggers/kafka/settings.h"
+
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
@@ -236,7 +238,7 @@ struct Held {
 class KafkaConsumerTrigger final : public Trigger {
  public:
   KafkaConsumerTrigger(TriggerContext& context, std::string function,
-                       const config::KafkaTriggerSpec& spec, ConfHolder conf)
+                       const KafkaTriggerSettings& spec, ConfHolder conf)
       : context_(context),
         function_(std::move(function)),
         spec_(spec),
@@ -1432,7 +1434,7 @@ class KafkaConsumerTrigger final : public Trigger {
 
   TriggerContext& context_;
   std::string function_;
-  config::KafkaTriggerSpec spec_;
+  KafkaTriggerSettings spec_;
   Ordering ordering_;
   bool batched_;
   bool lambda_;
@@ -1498,7 +1500,7 @@ class KafkaConsumerTrigger final : public Trigger {
 };
 
 core::Result<ConfHolder> consumer_conf(const config::KafkaConfig& kafka,
-                                       const config::KafkaTriggerSpec& spec,
+                                       const KafkaTriggerSettings& spec,
                                        const std::string& who) {
   std::map<std::string, std::string> forced = consumer_forced();
   auto conf = make_conf(kafka, RD_KAFKA_CONSUMER, consumer_defaults(), forced, who);
@@ -1522,11 +1524,11 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
   std::vector<TriggerPtr> triggers;
   bool wants_dead_letters = false;
   for (const auto& manifest : snapshot.functions) {
-    if (!manifest.dead_letter.kafka_topic.empty()) {
+    if (manifest.dead_letter.kind == kTopicDestination) {
       wants_dead_letters = true;
     }
     for (const auto& trigger : manifest.triggers) {
-      const auto* spec = std::get_if<config::KafkaTriggerSpec>(&trigger.spec);
+      const auto* spec = trigger.as<KafkaTriggerSettings>();
       if (spec == nullptr) {
         continue;
       }
@@ -1547,7 +1549,7 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
     if (!sink.ok()) {
       return sink.error();
     }
-    context.dead_letters.install("kafka", std::move(sink).value());
+    context.dead_letters.install(kTopicDestination, std::move(sink).value());
   }
   return triggers;
 }
@@ -1555,7 +1557,7 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
 }  // namespace
 
 core::Status check_kafka_config(const config::KafkaConfig& kafka) {
-  config::KafkaTriggerSpec spec;
+  KafkaTriggerSettings spec;
   spec.group_id = "switchyard.validate";
   auto consumer = consumer_conf(kafka, spec, "validate");
   if (!consumer.ok()) {
@@ -1570,7 +1572,40 @@ core::Status check_kafka_config(const config::KafkaConfig& kafka) {
 }
 
 void register_kafka_trigger(TriggerRegistry& registry) {
-  auto status = registry.add("kafka", build);
+  auto needs_brokers = [](const config::DaemonConfig& daemon, std::string_view what) {
+    return daemon.kafka.brokers.empty() ? std::string(what) + " needs kafka.brokers"
+                                        : std::string();
+  };
+  TriggerKind kind;
+  kind.manifest.key = "kafka";
+  kind.manifest.parse = parse_kafka_trigger;
+  kind.manifest.check = [needs_brokers](const config::Settings&,
+                                        const config::DaemonConfig& daemon) {
+    return needs_brokers(daemon, "kafka trigger");
+  };
+  kind.manifest.daemon_section = "kafka";
+  kind.factory = build;
+  kind.dead_letters.push_back(config::DeadLetterKind{
+      std::string(kTopicDestination), "", [needs_brokers](const config::DaemonConfig& daemon) {
+        return needs_brokers(daemon, "dead_letter.kafka_topic");
+      },
+      "kafka"});
+  kind.same_daemon_settings = [](const config::DaemonConfig& a, const config::DaemonConfig& b) {
+    return a.kafka == b.kafka;
+  };
+  // librdkafka checks property names and values without connecting: a typo fails `switchyard
+  // validate` and a reload rather than the start of a consumer.
+  kind.check = [](const config::Snapshot& snapshot) {
+    std::vector<std::string> problems;
+    if (!snapshot.daemon.kafka.brokers.empty()) {
+      if (auto checked = check_kafka_config(snapshot.daemon.kafka); !checked.ok()) {
+        problems.push_back(snapshot.daemon.config_path.string() + ": " +
+                           checked.error().message());
+      }
+    }
+    return problems;
+  };
+  auto status = registry.add(std::move(kind));
   (void)status;  // Registered once, at start: a duplicate is a programming error caught in tests.
 }
 

@@ -1,5 +1,7 @@
 #include "triggers/redis/redis_trigger.h"
 
+#include "triggers/redis/settings.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -37,9 +39,17 @@ constexpr const char* kGiveBackScript =
     "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then "
     "redis.call('RPUSH', KEYS[2], ARGV[1]) return 1 end return 0";
 
+// The dead-letter destinations the Redis writer serves.
+constexpr std::string_view kStreamDestination = "redis_stream";
+constexpr std::string_view kListDestination = "redis_list";
+
+bool is_redis_destination(const config::DeadLetterSpec& destination) {
+  return destination.kind == kStreamDestination || destination.kind == kListDestination;
+}
+
 struct SourceSettings {
   std::string function;
-  config::RedisTriggerSpec spec;
+  RedisTriggerSettings spec;
   Endpoint endpoint;
   std::string key;
   std::string consumer;
@@ -908,14 +918,13 @@ class RedisDeadLetterSink final : public scheduler::DeadLetterSink {
   void send(const scheduler::DeadLetter& letter, std::function<void(core::Status)> done) override {
     const auto& destination = letter.destination;
     Letter pending;
-    if (!destination.redis_stream.empty()) {
-      pending.key = destination.redis_stream;
+    pending.key = destination.target;
+    if (destination.kind == kStreamDestination) {
       pending.argv = {"XADD", pending.key, "*"};
       for (auto& field : dead_letter_fields(letter)) {
         pending.argv.push_back(std::move(field));
       }
     } else {
-      pending.key = destination.redis_list;
       pending.argv = {"RPUSH", pending.key, dead_letter_json(letter)};
     }
     pending.done = std::move(done);
@@ -1018,10 +1027,9 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
   bool any_dead_letter = false;
   bool any_trigger = false;
   for (const auto& manifest : snapshot.functions) {
-    any_dead_letter |=
-        !manifest.dead_letter.redis_stream.empty() || !manifest.dead_letter.redis_list.empty();
+    any_dead_letter |= is_redis_destination(manifest.dead_letter);
     for (const auto& trigger : manifest.triggers) {
-      any_trigger |= std::holds_alternative<config::RedisTriggerSpec>(trigger.spec);
+      any_trigger |= trigger.as<RedisTriggerSettings>() != nullptr;
     }
   }
   if (!any_dead_letter && !any_trigger) {
@@ -1043,11 +1051,9 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
     for (const auto& manifest : snapshot.functions) {
       const auto& dead_letter = manifest.dead_letter;
       core::Status status;
-      if (!dead_letter.redis_stream.empty()) {
-        status = expect_type(client.value(), dead_letter.redis_stream, "stream",
-                             "dead letters of function " + manifest.name);
-      } else if (!dead_letter.redis_list.empty()) {
-        status = expect_type(client.value(), dead_letter.redis_list, "list",
+      if (is_redis_destination(dead_letter)) {
+        status = expect_type(client.value(), dead_letter.target,
+                             dead_letter.kind == kStreamDestination ? "stream" : "list",
                              "dead letters of function " + manifest.name);
       }
       if (!status.ok()) {
@@ -1064,12 +1070,13 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
         context.metrics.counter("switchyard_redis_dead_letters_written_total",
                                 "Dead letters written to Redis streams and lists."));
     sink->start();
-    context.dead_letters.install("redis", sink);
+    context.dead_letters.install(kStreamDestination, sink);
+    context.dead_letters.install(kListDestination, sink);
   }
 
   for (const auto& manifest : snapshot.functions) {
     for (const auto& trigger : manifest.triggers) {
-      const auto* spec = std::get_if<config::RedisTriggerSpec>(&trigger.spec);
+      const auto* spec = trigger.as<RedisTriggerSettings>();
       if (spec == nullptr) {
         continue;
       }
@@ -1095,7 +1102,28 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
 }  // namespace
 
 void register_redis_trigger(TriggerRegistry& registry) {
-  auto status = registry.add("redis", build);
+  auto needs_url = [](const config::DaemonConfig& daemon, std::string_view what) {
+    return daemon.redis.url.empty() ? std::string(what) + " needs redis.url" : std::string();
+  };
+  TriggerKind kind;
+  kind.manifest.key = "redis";
+  kind.manifest.parse = parse_redis_trigger;
+  kind.manifest.check = [needs_url](const config::Settings&, const config::DaemonConfig& daemon) {
+    return needs_url(daemon, "redis trigger");
+  };
+  kind.manifest.daemon_section = "redis";
+  kind.factory = build;
+  for (std::string_view destination : {kStreamDestination, kListDestination}) {
+    std::string what = "dead_letter." + std::string(destination);
+    kind.dead_letters.push_back(config::DeadLetterKind{
+        std::string(destination), "",
+        [needs_url, what](const config::DaemonConfig& daemon) { return needs_url(daemon, what); },
+        "redis"});
+  }
+  kind.same_daemon_settings = [](const config::DaemonConfig& a, const config::DaemonConfig& b) {
+    return a.redis == b.redis;
+  };
+  auto status = registry.add(std::move(kind));
   (void)status;  // Registered once, at start: a duplicate is a programming error caught in tests.
 }
 

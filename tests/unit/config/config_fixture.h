@@ -13,6 +13,12 @@
 #include <vector>
 
 #include "config/loader.h"
+#include "daemon/kinds.h"
+#include "functions/native.h"
+#include "triggers/cron/settings.h"
+#include "triggers/http/settings.h"
+#include "triggers/kafka/settings.h"
+#include "triggers/redis/settings.h"
 
 // Lets failed CHECKs on error lists show the lists rather than "{?}".
 namespace doctest {
@@ -28,6 +34,21 @@ struct StringMaker<std::vector<std::string>> {
   }
 };
 }  // namespace doctest
+
+namespace switchyard::config {
+
+// The kinds the daemon parses manifests with.
+inline const Kinds& kinds() { return daemon::builtin_kinds().manifest; }
+
+// A trigger's settings as its kind's type; fails the test when the trigger is of another kind.
+template <typename T>
+const T& settings(const TriggerSpec& trigger) {
+  const T* typed = trigger.as<T>();
+  REQUIRE(typed != nullptr);
+  return *typed;
+}
+
+}  // namespace switchyard::config
 
 namespace switchyard::config::testing {
 
@@ -78,7 +99,7 @@ class ConfigFixture {
     };
   }
 
-  LoadResult load() const { return config::load(dir_ / "switchyard.yaml", env()); }
+  LoadResult load() const { return config::load(dir_ / "switchyard.yaml", kinds(), env()); }
 
   // Every error of a load, formatted as the daemon prints it.
   std::vector<std::string> load_errors() const {

@@ -100,7 +100,7 @@ TEST_CASE("a full config round-trips into the snapshot") {
   CHECK(functions[0].manifest_path == f.dir() / "functions.d/hello.yml");
   const FunctionManifest& m = functions[1];
   CHECK(m.name == "thumbnail");
-  CHECK(m.library == f.dir() / "functions.d/lib/libthumb.so");
+  CHECK(functions::native_library(m) == f.dir() / "functions.d/lib/libthumb.so");
   CHECK(m.manifest_path == f.dir() / "functions.d/thumb.yaml");
   CHECK(m.concurrency == 8);
   CHECK(m.queue == 50);
@@ -112,18 +112,19 @@ TEST_CASE("a full config round-trips into the snapshot") {
   CHECK(m.retry.backoff == Duration(200));
   CHECK(m.retry.max_backoff == Duration(10000));
   CHECK(m.retry.jitter == doctest::Approx(0.5));
-  CHECK(m.dead_letter.kafka_topic == "thumbnail-dlq");
+  CHECK(m.dead_letter.kind == "kafka_topic");
+  CHECK(m.dead_letter.target == "thumbnail-dlq");
   CHECK(m.location.file == f.path("functions.d/thumb.yaml"));
 
   REQUIRE(m.triggers.size() == 5);
-  const auto& http = std::get<HttpTriggerSpec>(m.triggers[0].spec);
+  const auto& http = settings<triggers::http::HttpTriggerSettings>(m.triggers[0]);
   CHECK(http.path == "/thumbnail/{id}/{rest+}");
   CHECK(http.methods == std::vector<std::string>{"POST", "GET"});
   CHECK(http.payload == "apigw-v2");
   CHECK(m.triggers[0].location.line == 12);
   CHECK(m.triggers[0].location.column == 5);
 
-  const auto& kafka = std::get<KafkaTriggerSpec>(m.triggers[1].spec);
+  const auto& kafka = settings<triggers::kafka::KafkaTriggerSettings>(m.triggers[1]);
   CHECK(kafka.topic == "images");
   CHECK(kafka.group_id == "switchyard.thumbnail");
   CHECK(kafka.ordering == "key");
@@ -132,7 +133,7 @@ TEST_CASE("a full config round-trips into the snapshot") {
   CHECK(kafka.payload == "lambda-kafka");
   CHECK(kafka.start == "latest");
 
-  const auto& stream = std::get<RedisTriggerSpec>(m.triggers[2].spec);
+  const auto& stream = settings<triggers::redis::RedisTriggerSettings>(m.triggers[2]);
   CHECK(stream.stream == "jobs:thumbnail");
   CHECK(stream.list.empty());
   CHECK(stream.group == "workers");
@@ -142,13 +143,13 @@ TEST_CASE("a full config round-trips into the snapshot") {
   CHECK(stream.block == Duration(1000));
   CHECK(stream.claim_after == Duration(30000));
 
-  const auto& list = std::get<RedisTriggerSpec>(m.triggers[3].spec);
+  const auto& list = settings<triggers::redis::RedisTriggerSettings>(m.triggers[3]);
   CHECK(list.list == "jobs");
   CHECK(list.stream.empty());
   CHECK(list.group == "switchyard");
   CHECK(list.block == Duration(2000));
 
-  const auto& cron = std::get<CronTriggerSpec>(m.triggers[4].spec);
+  const auto& cron = settings<triggers::cron::CronTriggerSettings>(m.triggers[4]);
   CHECK(cron.schedule == "0 */5 * * * *");
   CHECK(cron.timezone == "Europe/Berlin");
   CHECK(cron.overlap == "skip");
@@ -186,12 +187,12 @@ TEST_CASE("load_from_string reads manifests relative to the pretend path") {
   ConfigFixture f;
   f.write_defaults();
   f.write("functions.d/hello.yaml", "name: hello\nlibrary: lib/libthumb.so\n");
-  LoadResult result = load_from_string("workers: 2\n", f.dir() / "switchyard.yaml", f.env());
+  LoadResult result = load_from_string("workers: 2\n", f.dir() / "switchyard.yaml", kinds(), f.env());
   REQUIRE(result.ok());
   CHECK(result.snapshot->daemon.workers == 2);
   REQUIRE(result.snapshot->functions.size() == 1);
 
-  result = load_from_string("workers: two\n", f.dir() / "inline.yaml", f.env());
+  result = load_from_string("workers: two\n", f.dir() / "inline.yaml", kinds(), f.env());
   CHECK(result.errors.size() == 1);
   CHECK(result.errors[0].to_string() ==
         at(f.path("inline.yaml"), 1, 10, "workers must be an integer (got \"two\")"));

@@ -28,7 +28,7 @@ class ManifestFixture : public ConfigFixture {
 
   Strings errors(const std::string& yaml, FunctionManifest* out = nullptr) const {
     FunctionManifest manifest;
-    std::vector<ConfigError> errors = parse_manifest(yaml, file(), out ? *out : manifest, env());
+    std::vector<ConfigError> errors = parse_manifest(yaml, file(), kinds(), out ? *out : manifest, env());
     Strings text;
     for (const ConfigError& error : errors) {
       text.push_back(error.to_string());
@@ -42,7 +42,7 @@ TEST_CASE("a minimal manifest gets the documented defaults") {
   FunctionManifest m;
   REQUIRE(f.errors(kHeader, &m) == Strings{});
   CHECK(m.name == "thumb");
-  CHECK(m.library == f.dir() / "functions.d/lib/libthumb.so");
+  CHECK(functions::native_library(m) == f.dir() / "functions.d/lib/libthumb.so");
   CHECK(m.manifest_path == f.file());
   CHECK(m.concurrency == 1);
   CHECK(m.queue == 100);
@@ -66,7 +66,7 @@ TEST_CASE("unknown keys are reported at the key, with the nearest valid key") {
         Strings{f.at(3, 23, "unknown key \"bakoff\" in retry (did you mean \"backoff\"?)")});
   CHECK(f.errors(std::string(kHeader) + "colour: blue\n") ==
         Strings{f.at(3, 1,
-                     "unknown key \"colour\" in function manifest (expected name, library, "
+                     "unknown key \"colour\" in function manifest (expected name, runtime, library, "
                      "concurrency, queue, timeout, execution, env, config, retry, dead_letter or "
                      "triggers)")});
 }
@@ -159,7 +159,7 @@ TEST_CASE("a library that does not exist is reported with the path it resolved t
   FunctionManifest m;
   CHECK(f.errors("name: thumb\nlibrary: " + f.path("functions.d/lib/libthumb.so") + "\n", &m) ==
         Strings{});
-  CHECK(m.library == f.dir() / "functions.d/lib/libthumb.so");
+  CHECK(functions::native_library(m) == f.dir() / "functions.d/lib/libthumb.so");
 }
 
 TEST_CASE("YAML syntax errors are reported at the parser's position") {
@@ -312,7 +312,7 @@ TEST_CASE("${VAR} expands in manifest values before they are converted") {
   CHECK(m.concurrency == 4);
   CHECK(m.env.at("MODE") == "fast");
   REQUIRE(m.triggers.size() == 1);
-  CHECK(std::get<KafkaTriggerSpec>(m.triggers[0].spec).topic == "images");
+  CHECK(settings<triggers::kafka::KafkaTriggerSettings>(m.triggers[0]).topic == "images");
   CHECK(f.errors(std::string(kHeader) + "queue: ${QUEUE}\n") ==
         Strings{f.at(3, 8,
                      "queue: environment variable QUEUE is not set (use ${QUEUE:-default} to "
@@ -329,12 +329,12 @@ TEST_CASE("malformed YAML that would hang yaml-cpp is an error, not a hang") {
                            "name: !t\n,\xff\n", "!x\n,\n", "!n? n\nb1 4n\n? n\nb1yxe"}) {
     CAPTURE(yaml);
     switchyard::config::FunctionManifest manifest;
-    auto errors = switchyard::config::parse_manifest(yaml, "f.yaml", manifest);
+    auto errors = switchyard::config::parse_manifest(yaml, "f.yaml", switchyard::config::kinds(), manifest);
     REQUIRE(errors.size() == 1);
     CHECK(errors[0].message.starts_with("invalid YAML: "));
   }
   switchyard::config::FunctionManifest manifest;
-  auto errors = switchyard::config::parse_manifest("--- ,\n", "f.yaml", manifest);
+  auto errors = switchyard::config::parse_manifest("--- ,\n", "f.yaml", switchyard::config::kinds(), manifest);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].to_string() ==
         "f.yaml:1:5: invalid YAML: did not find expected node content (while parsing a block "
@@ -343,23 +343,22 @@ TEST_CASE("malformed YAML that would hang yaml-cpp is an error, not a hang") {
 
 TEST_CASE("tags, anchors and aliases are refused with their position") {
   switchyard::config::FunctionManifest manifest;
-  auto errors = switchyard::config::parse_manifest("name: a\nlibrary: !!str x.so\n", "f.yaml",
-                                                    manifest);
+  auto errors = switchyard::config::parse_manifest("name: a\nlibrary: !!str x.so\n", "f.yaml", switchyard::config::kinds(), manifest);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].to_string() ==
         "f.yaml:2:10: invalid YAML: tags (tag:yaml.org,2002:str) are not supported in "
         "switchyard files");
-  errors = switchyard::config::parse_manifest("name: &n a\nlibrary: *n\n", "f.yaml", manifest);
+  errors = switchyard::config::parse_manifest("name: &n a\nlibrary: *n\n", "f.yaml", switchyard::config::kinds(), manifest);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].to_string() ==
         "f.yaml:1:7: invalid YAML: anchors (&n) are not supported in switchyard files");
-  errors = switchyard::config::parse_manifest("name: a\nlibrary: *n\n", "f.yaml", manifest);
+  errors = switchyard::config::parse_manifest("name: a\nlibrary: *n\n", "f.yaml", switchyard::config::kinds(), manifest);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].to_string() ==
         "f.yaml:2:10: invalid YAML: aliases (*name) are not supported in switchyard files");
   // Found by the manifest fuzzer: yaml-cpp 0.7 spins forever on this one; it must be refused
   // at once.
-  errors = switchyard::config::parse_manifest("\n&o:5 ,, 2{2 xnu queue}] }\n", "f.yaml", manifest);
+  errors = switchyard::config::parse_manifest("\n&o:5 ,, 2{2 xnu queue}] }\n", "f.yaml", switchyard::config::kinds(), manifest);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].to_string() ==
         "f.yaml:2:1: invalid YAML: anchors (&o) are not supported in switchyard files");

@@ -2,6 +2,7 @@
 // and the fixtures in fixtures/.
 
 #include "functions/loader.h"
+#include "functions/native.h"
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
@@ -53,7 +54,9 @@ class ScratchDir {
 switchyard::config::FunctionManifest manifest(const std::string& name, const fs::path& library) {
   switchyard::config::FunctionManifest result;
   result.name = name;
-  result.library = library;
+  auto code = std::make_shared<switchyard::functions::NativeSettings>();
+  code->library = library;
+  result.code = std::move(code);
   result.config_json = "{}";
   return result;
 }

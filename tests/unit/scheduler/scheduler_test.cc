@@ -831,9 +831,9 @@ TEST_CASE("a timed-out batch is retried whole, and abandon answers every item") 
 TEST_CASE("the dead-letter router hands each letter to the writer of its destination's kind") {
   auto redis = std::make_shared<RecordingSink>();
   scheduler::DeadLetterRouter router;
-  router.install("redis", redis);
-  CHECK(router.has("redis"));
-  CHECK_FALSE(router.has("kafka"));
+  router.install("redis_stream", redis);
+  CHECK(router.has("redis_stream"));
+  CHECK_FALSE(router.has("kafka_topic"));
 
   core::Event event;
   event.id = "1-0";
@@ -846,14 +846,12 @@ TEST_CASE("the dead-letter router hands each letter to the writer of its destina
     REQUIRE(result.has_value());
     return *result;
   };
-  config::DeadLetterSpec to_stream;
-  to_stream.redis_stream = "dlq";
+  config::DeadLetterSpec to_stream{"redis_stream", "dlq"};
   CHECK(send(to_stream).ok());
   REQUIRE(redis->letters.size() == 1);
   CHECK(redis->letters[0].id == "1-0");
 
-  config::DeadLetterSpec to_topic;
-  to_topic.kafka_topic = "dlq";
+  config::DeadLetterSpec to_topic{"kafka_topic", "dlq"};
   core::Status missing = send(to_topic);
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().message().find("kafka") != std::string::npos);

@@ -1,4 +1,5 @@
 #include "triggers/cron/cron_trigger.h"
+#include "triggers/cron/settings.h"
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
@@ -117,7 +118,7 @@ struct Harness {
   }
 
   // Adds function `name` with one cron trigger. `serve` = false leaves it out of the scheduler.
-  config::CronTriggerSpec& add(const std::string& name, const std::string& schedule,
+  triggers::cron::CronTriggerSettings& add(const std::string& name, const std::string& schedule,
                                int concurrency = 4, int queue = 10, bool serve = true) {
     config::FunctionManifest m;
     m.name = name;
@@ -125,9 +126,10 @@ struct Harness {
     m.queue = queue;
     m.timeout = 10s;
     config::TriggerSpec trigger;
-    config::CronTriggerSpec spec;
-    spec.schedule = schedule;
-    trigger.spec = spec;
+    auto spec = std::make_shared<triggers::cron::CronTriggerSettings>();
+    spec->schedule = schedule;
+    trigger.kind = "cron";
+    trigger.settings = spec;
     trigger.location = {"functions.d/" + name + ".yaml", 7, 5};
     m.triggers.push_back(trigger);
     snapshot.functions.push_back(m);
@@ -136,15 +138,17 @@ struct Harness {
           m, std::make_shared<functions::CallableFunction>(
                  name, [this](const core::Event& event, const auto&) { return invoke(event); }));
     }
-    return std::get<config::CronTriggerSpec>(snapshot.functions.back().triggers.back().spec);
+    // Tests change the settings after adding, before building the trigger.
+    return *spec;
   }
 
   core::Result<std::vector<triggers::TriggerPtr>> build() {
-    triggers::TriggerRegistry registry;
+    config::Kinds kinds;
+    triggers::TriggerRegistry registry(kinds);
     triggers::cron::register_cron_trigger(registry);
-    const triggers::TriggerFactory* factory = registry.find("cron");
-    REQUIRE(factory != nullptr);
-    return (*factory)(snapshot, context);
+    const triggers::TriggerKind* kind = registry.find("cron");
+    REQUIRE(kind != nullptr);
+    return kind->factory(snapshot, context);
   }
 
   // Builds and starts every trigger of the snapshot on a manual clock set to `at`.
@@ -495,11 +499,15 @@ TEST_CASE("jitter is a stable per-function offset below the jitter") {
   CHECK(jitter_offset("thumbnail", 30s) != jitter_offset("nightly-report", 30s));
 }
 
-TEST_CASE("the builtin registry has the cron kind") {
-  triggers::TriggerRegistry registry;
-  triggers::register_builtin_triggers(registry);
+TEST_CASE("the cron kind registers its manifest key, and only once") {
+  config::Kinds kinds;
+  triggers::TriggerRegistry registry(kinds);
+  triggers::cron::register_cron_trigger(registry);
   CHECK(registry.find("cron") != nullptr);
-  CHECK(registry.find("http") != nullptr);
+  CHECK(kinds.trigger("cron") != nullptr);
+  triggers::TriggerKind again;
+  again.manifest.key = "cron";
+  CHECK_FALSE(registry.add(std::move(again)).ok());
 }
 
 namespace {

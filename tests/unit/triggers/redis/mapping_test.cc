@@ -51,8 +51,7 @@ TEST_CASE("dead letters: stream fields and list JSON carry the error, attempts a
       core::Outcome::failure(core::OutcomeKind::kFunctionError, "PoisonError", "bad \"input\"");
   outcome.attempts = 3;
   std::string function = "resize";
-  config::DeadLetterSpec destination;
-  destination.redis_stream = "dlq";
+  config::DeadLetterSpec destination{"redis_stream", "dlq"};
   scheduler::DeadLetter letter{function, destination, event, outcome};
 
   auto fields = dead_letter_fields(letter);

@@ -2,6 +2,7 @@
 // what is acknowledged for each outcome, throttling, capacity, and stop().
 
 #include "triggers/redis/redis_trigger.h"
+#include "triggers/redis/settings.h"
 
 #include <doctest/doctest.h>
 
@@ -69,19 +70,21 @@ struct Fixture {
     snapshot.daemon.redis.command_timeout = 2000ms;
     config::FunctionManifest manifest;
     manifest.name = "f";
-    config::RedisTriggerSpec spec;
-    spec.stream = "s";
-    spec.block = 100ms;
+    auto spec = std::make_shared<triggers::redis::RedisTriggerSettings>();
+    spec->stream = "s";
+    spec->block = 100ms;
     config::TriggerSpec trigger;
-    trigger.spec = spec;
+    trigger.kind = "redis";
+    trigger.settings = spec;
     manifest.triggers.push_back(trigger);
     snapshot.functions.push_back(manifest);
   }
 
   std::unique_ptr<triggers::Trigger> build() {
-    triggers::TriggerRegistry registry;
+    config::Kinds kinds;
+    triggers::TriggerRegistry registry(kinds);
     triggers::redis::register_redis_trigger(registry);
-    auto built = (*registry.find("redis"))(snapshot, context);
+    auto built = registry.find("redis")->factory(snapshot, context);
     REQUIRE(built.ok());
     REQUIRE(built->size() == 1);
     return std::move(built->front());

@@ -1,0 +1,86 @@
+#pragma once
+
+// The kinds a manifest can name, each registered by the folder that implements it: trigger kinds
+// (a key under `triggers:`), dead-letter destinations (a key under `dead_letter:`) and runtimes
+// (the value of `runtime:`). config/ reads a manifest's common keys itself and hands each kind's
+// part to the parser that kind registered, so adding a kind edits nothing here.
+//
+// Thread rules: filled once at start-up (daemon/kinds.h registers the built-in ones), then only
+// read, from any thread.
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "core/error.h"
+
+namespace switchyard::config {
+
+class MapReader;
+
+// What a kind's parser may know of the manifest it reads.
+struct ManifestScope {
+  const std::string& function_name;
+  const std::filesystem::path& manifest_path;
+};
+
+// A trigger kind's manifest side.
+struct TriggerKind {
+  std::string key;  // "kafka": the key under `triggers:`.
+  // Reads the trigger's mapping; every problem is reported through `body`. Returns the settings
+  // as far as they could be read (they are dropped when the manifest has errors).
+  std::function<std::shared_ptr<const Settings>(MapReader& body, const ManifestScope& scope)> parse;
+  // What the trigger needs from the daemon config: "" when it is there, else the problem
+  // ("kafka trigger needs kafka.brokers"). Optional.
+  std::function<std::string(const Settings& settings, const DaemonConfig& daemon)> check;
+  // The section of switchyard.yaml `check` reads ("kafka"): when that section has errors of its
+  // own, the check is skipped rather than blame the manifest for what was written, only wrongly.
+  std::string daemon_section;
+};
+
+// A dead-letter destination's manifest side: `dead_letter: { <key>: <target> }`.
+struct DeadLetterKind {
+  std::string key;           // "kafka_topic".
+  std::string trigger_kind;  // The trigger kind whose factory installs the writer ("kafka").
+  // What the destination needs from the daemon config, and the section it reads, as
+  // TriggerKind::check and daemon_section. Optional.
+  std::function<std::string(const DaemonConfig& daemon)> check;
+  std::string daemon_section;
+};
+
+// A runtime's manifest side: the keys it reads beside the common ones.
+struct RuntimeKind {
+  std::string key;                // "native": the value of `runtime:`.
+  std::vector<std::string> keys;  // Its own manifest keys ("library").
+  // Reads its keys from the manifest's root mapping, as TriggerKind::parse.
+  std::function<std::shared_ptr<const RuntimeSettings>(MapReader& root, const ManifestScope& scope)>
+      parse;
+};
+
+// Every kind the loader knows. Refuses a key registered twice.
+class Kinds {
+ public:
+  core::Status add(TriggerKind kind);
+  core::Status add(DeadLetterKind kind);
+  core::Status add(RuntimeKind kind);
+
+  const TriggerKind* trigger(std::string_view key) const;
+  const DeadLetterKind* dead_letter(std::string_view key) const;
+  const RuntimeKind* runtime(std::string_view key) const;
+
+  // The keys in registration order, for messages ("expected http, kafka, redis or cron").
+  std::vector<std::string_view> trigger_keys() const;
+  std::vector<std::string_view> dead_letter_keys() const;
+  std::vector<std::string_view> runtime_keys() const;
+
+ private:
+  std::vector<TriggerKind> triggers_;
+  std::vector<DeadLetterKind> dead_letters_;
+  std::vector<RuntimeKind> runtimes_;
+};
+
+}  // namespace switchyard::config

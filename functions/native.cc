@@ -1,0 +1,68 @@
+#include "functions/native.h"
+
+#include <memory>
+#include <system_error>
+
+#include "config/reader.h"
+
+namespace switchyard::functions {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::shared_ptr<const config::RuntimeSettings> parse_native(config::MapReader& root,
+                                                            const config::ManifestScope& scope) {
+  auto out = std::make_shared<NativeSettings>();
+  config::FileReader& file = root.file_reader();
+  std::string text;
+  if (!root.require("library") || !root.read_string("library", text, false)) {
+    return out;
+  }
+  fs::path library(text);
+  fs::path joined = library.is_absolute() ? library : scope.manifest_path.parent_path() / library;
+  std::error_code error;
+  fs::path absolute = fs::absolute(joined, error);
+  if (error) {
+    absolute = joined;
+  }
+  fs::path resolved = fs::weakly_canonical(absolute, error);
+  if (error) {
+    resolved = absolute.lexically_normal();
+  }
+  out->library = resolved;
+  fs::file_status status = fs::status(resolved, error);
+  if (!fs::exists(status)) {
+    file.fail(root.get("library"),
+              "library \"" + text + "\" does not exist (resolved to " + resolved.string() + ")");
+  } else if (!fs::is_regular_file(status)) {
+    file.fail(root.get("library"), "library \"" + text + "\" is not a regular file (resolved to " +
+                                       resolved.string() + ")");
+  }
+  return out;
+}
+
+}  // namespace
+
+fs::path native_library(const config::FunctionManifest& manifest) {
+  const auto* native = dynamic_cast<const NativeSettings*>(manifest.code.get());
+  return native == nullptr ? fs::path() : native->library;
+}
+
+void register_native_runtime(RuntimeRegistry& registry) {
+  RuntimeKind runtime;
+  runtime.manifest.key = "native";
+  runtime.manifest.keys = {"library"};
+  runtime.manifest.parse = parse_native;
+  runtime.load = [](const config::FunctionManifest& manifest,
+                    const LoadOptions& options) -> core::Result<FunctionPtr> {
+    auto loaded = LibraryFunction::load(manifest, options);
+    if (!loaded.ok()) {
+      return loaded.error();
+    }
+    return FunctionPtr(std::move(loaded).value());
+  };
+  auto status = registry.add(std::move(runtime));
+  (void)status;  // Registered once, at start: a duplicate is a programming error caught in tests.
+}
+
+}  // namespace switchyard::functions

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config clang libclang-rt-14-dev
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev librdkafka-dev libhiredis-dev libyaml-cpp-dev libyaml-dev rapidjson-dev
   doctest-dev libhttp-parser-dev libcli11-dev libspdlog-dev libfmt-dev
   libsystemd-dev libhowardhinnant-date-dev libbenchmark-dev libjemalloc-dev

@@ -46,8 +46,7 @@ class AttributeWriter {
  public:
   explicit AttributeWriter(Attributes& attributes) : attributes_(attributes) {}
   ~AttributeWriter() {
-    attributes_.erase(attributes_.begin() + static_cast<std::ptrdiff_t>(count_),
-                      attributes_.end());
+    attributes_.erase(attributes_.begin() + static_cast<std::ptrdiff_t>(count_), attributes_.end());
   }
   AttributeWriter(const AttributeWriter&) = delete;
   AttributeWriter& operator=(const AttributeWriter&) = delete;
@@ -105,11 +104,11 @@ std::string_view to_string(OutcomeKind kind);
 // The final result of an event, handed to its completion.
 struct Outcome {
   OutcomeKind kind = OutcomeKind::kOk;
-  Response response;          // Meaningful when kind == kOk.
-  std::string error_type;     // Like Lambda's errorType, when kind != kOk.
-  std::string error_message;  // Like Lambda's errorMessage, when kind != kOk.
-  int attempts = 0;           // How many times the function was invoked for this event.
-  bool dead_lettered = false; // The event was handed to its function's dead-letter destination.
+  Response response;           // Meaningful when kind == kOk.
+  std::string error_type;      // Like Lambda's errorType, when kind != kOk.
+  std::string error_message;   // Like Lambda's errorMessage, when kind != kOk.
+  int attempts = 0;            // How many times the function was invoked for this event.
+  bool dead_lettered = false;  // The event was handed to its function's dead-letter destination.
 
   bool ok() const { return kind == OutcomeKind::kOk; }
 

@@ -55,11 +55,9 @@ struct FunctionMetrics {
                             {{"function", name}, {"outcome", "ok"}})),
         failed(registry.counter("switchyard_events_total", "Events completed, by final outcome.",
                                 {{"function", name}, {"outcome", "error"}})),
-        timed_out(registry.counter("switchyard_events_total",
-                                   "Events completed, by final outcome.",
+        timed_out(registry.counter("switchyard_events_total", "Events completed, by final outcome.",
                                    {{"function", name}, {"outcome", "timeout"}})),
-        abandoned(registry.counter("switchyard_events_total",
-                                   "Events completed, by final outcome.",
+        abandoned(registry.counter("switchyard_events_total", "Events completed, by final outcome.",
                                    {{"function", name}, {"outcome", "rejected"}})),
         timeouts(registry.counter("switchyard_invocation_timeouts_total",
                                   "Invocations that passed their deadline.", {{"function", name}})),
@@ -68,8 +66,8 @@ struct FunctionMetrics {
         dead_letters(registry.counter("switchyard_dead_letters_total",
                                       "Events handed to the dead-letter destination.",
                                       {{"function", name}})),
-        in_flight(registry.gauge("switchyard_in_flight",
-                                 "Invocations holding a concurrency slot.", {{"function", name}})),
+        in_flight(registry.gauge("switchyard_in_flight", "Invocations holding a concurrency slot.",
+                                 {{"function", name}})),
         queue_depth(registry.gauge("switchyard_queued", "Events waiting for a concurrency slot.",
                                    {{"function", name}})),
         duration(registry.histogram("switchyard_invocation_duration_seconds",
@@ -154,17 +152,17 @@ struct Scheduler::Invocation {
   // Set by the worker once the function returned and it is done with the invocation (outcome,
   // seconds and event final); its result may still wait for the rest of its run.
   std::atomic<bool> finished{false};
-  core::Outcome outcome;           // Written by the worker, read by the loop after the hand-off.
-  double seconds = 0;              // Time spent in the function, measured by the worker.
-  bool timed_out = false;          // Its event was detached at the deadline.
-  bool inline_run = false;         // Runs on the loop thread.
-  bool running = false;            // Linked into the function's running list.
+  core::Outcome outcome;    // Written by the worker, read by the loop after the hand-off.
+  double seconds = 0;       // Time spent in the function, measured by the worker.
+  bool timed_out = false;   // Its event was detached at the deadline.
+  bool inline_run = false;  // Runs on the loop thread.
+  bool running = false;     // Linked into the function's running list.
   // The event's contents are still to be built (core::PendingContent): by the worker before it
   // calls the function, or by the loop if it needs them first (see build()).
   bool deferred = false;
   std::atomic<std::uint8_t> build_state{0};  // kUnbuilt ... kReleased, below.
-  Run* run = nullptr;              // Pooled: the run it is a member of, until its result is in.
-  Invocation* prev = nullptr;      // Running list, ordered by deadline.
+  Run* run = nullptr;          // Pooled: the run it is a member of, until its result is in.
+  Invocation* prev = nullptr;  // Running list, ordered by deadline.
   Invocation* next = nullptr;
   std::unique_ptr<core::Timer> retry_timer;
 
@@ -229,8 +227,8 @@ struct Scheduler::Run {
   std::atomic<std::uint32_t> cursor{0};
   Clock::time_point created{};
   Clock::duration budget{};  // A worker starts no member after this much time in the run.
-  bool slow = false;          // Written by the worker: the run outlasted its budget.
-  bool sequence = false;      // RunOrder::kSequence: stops at a member that fails.
+  bool slow = false;         // Written by the worker: the run outlasted its budget.
+  bool sequence = false;     // RunOrder::kSequence: stops at a member that fails.
 };
 
 struct Scheduler::FunctionState {
@@ -247,9 +245,9 @@ struct Scheduler::FunctionState {
   Invocation* running_head = nullptr;
   Invocation* running_tail = nullptr;
   std::vector<Invocation*> retrying;
-  std::vector<Run*> runs;        // Pooled runs whose end has not come back; each holds a slot.
-  std::size_t run_members = 0;   // Members of those runs whose result has not come back.
-  std::size_t chain_limit = 1;   // Members per run: doubles while runs finish within budget.
+  std::vector<Run*> runs;       // Pooled runs whose end has not come back; each holds a slot.
+  std::size_t run_members = 0;  // Members of those runs whose result has not come back.
+  std::size_t chain_limit = 1;  // Members per run: doubles while runs finish within budget.
   int in_flight = 0;
   int running = 0;
   bool removed = false;
@@ -260,9 +258,9 @@ struct Scheduler::FunctionState {
   std::uint64_t dead_letters = 0;
 
   std::size_t capacity() const {
-    std::size_t free_slots =
-        in_flight < manifest.concurrency ? static_cast<std::size_t>(manifest.concurrency - in_flight)
-                                         : 0;
+    std::size_t free_slots = in_flight < manifest.concurrency
+                                 ? static_cast<std::size_t>(manifest.concurrency - in_flight)
+                                 : 0;
     std::size_t queue_limit = static_cast<std::size_t>(manifest.queue);
     std::size_t free_queue = waiting() < queue_limit ? queue_limit - waiting() : 0;
     return free_slots + free_queue;
@@ -556,7 +554,9 @@ std::size_t Scheduler::watch_capacity(std::string_view function,
   return id;
 }
 
-void Scheduler::unwatch_capacity(std::size_t id) { watchers_.erase(id); }
+void Scheduler::unwatch_capacity(std::size_t id) {
+  watchers_.erase(id);
+}
 
 Scheduler::Invocation* Scheduler::acquire(FunctionState* fn) {
   Invocation* inv;
@@ -660,10 +660,9 @@ void Scheduler::start(Invocation* inv, std::size_t chain, Invocation* const* mem
     begin(member, /*inline_run=*/false, run->created);
     member->run = run;
     const core::PendingContent& pending = member->event.pending;
-    run->prefetch[run->size] =
-        member->deferred
-            ? Run::Prefetch{pending.item(), pending.also_read(), pending.ops()->prefetch_bytes}
-            : Run::Prefetch{};
+    run->prefetch[run->size] = member->deferred ? Run::Prefetch{pending.item(), pending.also_read(),
+                                                                pending.ops()->prefetch_bytes}
+                                                : Run::Prefetch{};
     run->members[run->size++] = member;
     member = nullptr;
     if (members != nullptr) {
@@ -821,9 +820,8 @@ void Scheduler::reclaim_stalled(FunctionState* fn) {
     }
   }
   if (next) {
-    fn->stall_timer->start(
-        std::max(std::chrono::ceil<std::chrono::milliseconds>(*next - now),
-                 std::chrono::milliseconds(1)));
+    fn->stall_timer->start(std::max(std::chrono::ceil<std::chrono::milliseconds>(*next - now),
+                                    std::chrono::milliseconds(1)));
   }
   pump(fn);
   after_change(fn);
@@ -918,8 +916,7 @@ Scheduler::Pin Scheduler::pin_built(Invocation* inv) {
         build(inv);  // Not started: built here (the worker will run it built).
         break;
       case kBuilt:
-        if (inv->build_state.compare_exchange_strong(state, kPinned,
-                                                     std::memory_order_acq_rel)) {
+        if (inv->build_state.compare_exchange_strong(state, kPinned, std::memory_order_acq_rel)) {
           return Pin::kPinned;
         }
         break;
@@ -927,8 +924,7 @@ Scheduler::Pin Scheduler::pin_built(Invocation* inv) {
         return Pin::kPinned;
       case kViewed:
         // The function is reading a view: the contents are copied, not built (they stay).
-        if (inv->build_state.compare_exchange_strong(state, kCopying,
-                                                     std::memory_order_acq_rel)) {
+        if (inv->build_state.compare_exchange_strong(state, kCopying, std::memory_order_acq_rel)) {
           return Pin::kCopy;
         }
         break;
@@ -966,8 +962,7 @@ bool Scheduler::start_view(Invocation* inv, core::ViewScratch& scratch, core::Ev
 void Scheduler::end_view(Invocation* inv, std::string_view id) {
   // Waits while the loop copies the contents for a timeout (kCopying).
   std::uint8_t expected = kViewed;
-  while (!inv->build_state.compare_exchange_weak(expected, kDropping,
-                                                 std::memory_order_acq_rel)) {
+  while (!inv->build_state.compare_exchange_weak(expected, kDropping, std::memory_order_acq_rel)) {
     expected = kViewed;
     std::this_thread::yield();
   }
@@ -1133,11 +1128,12 @@ void Scheduler::on_finished(Invocation* inv) {
       // earlier event's.
       const auto state = inv->build_state.load(std::memory_order_relaxed);
       const bool built = !inv->deferred || (state != kReleased && state != kUnbuilt);
-      spdlog::debug("REPORT function={} request={} event={} source={} attempt={} "
-                    "duration={:.3f}ms outcome={}",
-                    fn->name, request_id(inv), inv->event.id,
-                    built ? std::string_view(inv->event.source) : std::string_view(),
-                    inv->attempt, inv->seconds * 1000, core::to_string(inv->outcome.kind));
+      spdlog::debug(
+          "REPORT function={} request={} event={} source={} attempt={} "
+          "duration={:.3f}ms outcome={}",
+          fn->name, request_id(inv), inv->event.id,
+          built ? std::string_view(inv->event.source) : std::string_view(), inv->attempt,
+          inv->seconds * 1000, core::to_string(inv->outcome.kind));
     }
     if (inv->outcome.kind == core::OutcomeKind::kTimeout) {
       ++fn->timeouts;
@@ -1153,8 +1149,8 @@ void Scheduler::arm_deadline_timer(FunctionState* fn) {
   if (fn->running_head == nullptr) {
     return;
   }
-  auto wait = std::chrono::ceil<std::chrono::milliseconds>(fn->running_head->deadline -
-                                                           Clock::now());
+  auto wait =
+      std::chrono::ceil<std::chrono::milliseconds>(fn->running_head->deadline - Clock::now());
   fn->deadline_timer->start(std::max(wait, std::chrono::milliseconds(0)));
 }
 
@@ -1187,9 +1183,10 @@ void Scheduler::expire_due(FunctionState* fn) {
     --fn->running;
     ++fn->timeouts;
     fn->metrics.timeouts.inc_unshared();
-    spdlog::warn("function {} request {} timed out after {}ms (attempt {}); its slot stays taken "
-                 "until it returns",
-                 fn->name, request_id(inv), fn->manifest.timeout.count(), inv->attempt);
+    spdlog::warn(
+        "function {} request {} timed out after {}ms (attempt {}); its slot stays taken "
+        "until it returns",
+        fn->name, request_id(inv), fn->manifest.timeout.count(), inv->attempt);
     // The worker may still read inv->event (or the view of its contents): the retry path gets
     // a copy.
     Invocation* detached;
@@ -1201,10 +1198,9 @@ void Scheduler::expire_due(FunctionState* fn) {
     } else {
       detached = detach(inv, Take::kCopy);
     }
-    detached->outcome = core::Outcome::failure(
-        core::OutcomeKind::kTimeout, "Timeout",
-        fmt::format("function {} did not return within {}ms", fn->name,
-                    fn->manifest.timeout.count()));
+    detached->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
+                                               fmt::format("function {} did not return within {}ms",
+                                                           fn->name, fn->manifest.timeout.count()));
     settle(detached, detached->outcome);
   }
   arm_deadline_timer(fn);
@@ -1244,9 +1240,8 @@ void Scheduler::schedule_retry(Invocation* inv, const core::Outcome& outcome) {
   ++fn->retries;
   fn->metrics.retries.inc_unshared();
   spdlog::info("function {} event {} failed ({}: {}); retry {} of {} in {}ms", fn->name,
-               event_name(inv), outcome.error_type,
-               outcome.error_message, inv->attempt, fn->manifest.retry.attempts - 1,
-               delay.count());
+               event_name(inv), outcome.error_type, outcome.error_message, inv->attempt,
+               fn->manifest.retry.attempts - 1, delay.count());
   fn->retrying.push_back(inv);
   inv->retry_timer = std::make_unique<core::Timer>(loop_, [this, inv] {
     FunctionState* owner = inv->function;
@@ -1284,9 +1279,10 @@ void Scheduler::send_dead_letter(Invocation* inv, core::Outcome& outcome) {
       pending->outcomes[index].dead_lettered = true;
     } else {
       dead_letter_failures_.inc_unshared();
-      spdlog::error("function {}: dead letter for event {} could not be written: {}; the event "
-                    "is not acknowledged and will be redelivered",
-                    owner->name, event.id, status.error().message());
+      spdlog::error(
+          "function {}: dead letter for event {} could not be written: {}; the event "
+          "is not acknowledged and will be redelivered",
+          owner->name, event.id, status.error().message());
     }
     if (--pending->remaining > 0) {
       return;
@@ -1314,9 +1310,8 @@ void Scheduler::send_dead_letter(Invocation* inv, core::Outcome& outcome) {
   for (std::size_t i = 0; i < letters; ++i) {
     const core::Event& event = inv->batch() ? inv->items[i] : inv->event;
     DeadLetter letter{fn->name, fn->manifest.dead_letter, event, pending->outcomes[i]};
-    dead_letters_.send(letter, [on_written, i](core::Status status) {
-      on_written(i, std::move(status));
-    });
+    dead_letters_.send(letter,
+                       [on_written, i](core::Status status) { on_written(i, std::move(status)); });
   }
 }
 
@@ -1349,16 +1344,18 @@ bool Scheduler::split_batch(Invocation* inv, core::Outcome& outcome) {
   for (const auto& entry : failures->value.GetArray()) {
     auto id = entry.IsObject() ? entry.FindMember("itemIdentifier") : entry.MemberEnd();
     if (!entry.IsObject() || id == entry.MemberEnd() || !id->value.IsString()) {
-      return fail_all("a batchItemFailures entry has no itemIdentifier string; the whole batch "
-                      "failed");
+      return fail_all(
+          "a batchItemFailures entry has no itemIdentifier string; the whole batch "
+          "failed");
     }
     std::string_view name(id->value.GetString(), id->value.GetStringLength());
     bool known = std::any_of(inv->items.begin(), inv->items.end(),
                              [name](const core::Event& item) { return item.id == name; });
     if (!known) {
-      return fail_all(fmt::format("batchItemFailures names \"{}\", which is not in the batch; "
-                                  "the whole batch failed",
-                                  name));
+      return fail_all(
+          fmt::format("batchItemFailures names \"{}\", which is not in the batch; "
+                      "the whole batch failed",
+                      name));
     }
     failed.insert(name);
   }
@@ -1411,9 +1408,8 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
   count_outcome(fn, outcome, inv->events());
   if (!outcome.ok()) {
     spdlog::debug("function {} event {} ended {} after {} attempt(s): {}: {}", fn->name,
-                  event_name(inv),
-                  core::to_string(outcome.kind), outcome.attempts, outcome.error_type,
-                  outcome.error_message);
+                  event_name(inv), core::to_string(outcome.kind), outcome.attempts,
+                  outcome.error_type, outcome.error_message);
   }
   --outstanding_;
   // Contents never built are let go before the completions: the source that holds what they

@@ -56,10 +56,10 @@
 namespace switchyard::scheduler {
 
 struct FunctionStats {
-  int in_flight = 0;        // Slots taken, including timed-out invocations still running.
-  int running = 0;          // Invocations whose outcome is still awaited.
-  std::size_t queued = 0;   // Events waiting for a slot.
-  std::size_t retrying = 0; // Events waiting on a backoff timer.
+  int in_flight = 0;         // Slots taken, including timed-out invocations still running.
+  int running = 0;           // Invocations whose outcome is still awaited.
+  std::size_t queued = 0;    // Events waiting for a slot.
+  std::size_t retrying = 0;  // Events waiting on a backoff timer.
   std::uint64_t throttled = 0;
   std::uint64_t retries = 0;
   std::uint64_t timeouts = 0;
@@ -238,7 +238,7 @@ class Scheduler final : public Dispatcher {
   // I/O callbacks, or before the loop would block): one lock and at most one wake-up per idle
   // worker, however many requests one read brought.
   std::vector<Job> pending_jobs_;
-  core::BeforeWait flush_;  // Runs flush_jobs().
+  core::BeforeWait flush_;          // Runs flush_jobs().
   std::size_t pooled_running_ = 0;  // Runs (pooled jobs) whose end has not come back.
   bool draining_ = false;
   bool abandoned_ = false;

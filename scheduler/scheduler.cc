@@ -1,7 +1,6 @@
 #include "scheduler/scheduler.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,10 +10,11 @@
 #include <cstring>
 #include <optional>
 #include <thread>
-#include <unordered_set>
 #include <utility>
 
 #include "scheduler/backoff.h"
+#include "scheduler/batch_item_failures.h"
+#include "scheduler/function_metrics.h"
 
 namespace switchyard::scheduler {
 
@@ -35,60 +35,6 @@ std::string_view to_string(Admission admission) {
 }
 
 namespace {
-
-// The function's metrics, looked up once so that the hot path only touches atomics.
-struct FunctionMetrics {
-  FunctionMetrics(core::MetricsRegistry& registry, const std::string& name)
-      : started(registry.counter("switchyard_admissions_total",
-                                 "Events offered to a function, by admission result.",
-                                 {{"function", name}, {"result", "started"}})),
-        queued(registry.counter("switchyard_admissions_total",
-                                "Events offered to a function, by admission result.",
-                                {{"function", name}, {"result", "queued"}})),
-        throttled(registry.counter("switchyard_admissions_total",
-                                   "Events offered to a function, by admission result.",
-                                   {{"function", name}, {"result", "throttled"}})),
-        rejected(registry.counter("switchyard_admissions_total",
-                                  "Events offered to a function, by admission result.",
-                                  {{"function", name}, {"result", "rejected"}})),
-        ok(registry.counter("switchyard_events_total", "Events completed, by final outcome.",
-                            {{"function", name}, {"outcome", "ok"}})),
-        failed(registry.counter("switchyard_events_total", "Events completed, by final outcome.",
-                                {{"function", name}, {"outcome", "error"}})),
-        timed_out(registry.counter("switchyard_events_total", "Events completed, by final outcome.",
-                                   {{"function", name}, {"outcome", "timeout"}})),
-        abandoned(registry.counter("switchyard_events_total", "Events completed, by final outcome.",
-                                   {{"function", name}, {"outcome", "rejected"}})),
-        timeouts(registry.counter("switchyard_invocation_timeouts_total",
-                                  "Invocations that passed their deadline.", {{"function", name}})),
-        retries(registry.counter("switchyard_retries_total", "Retries scheduled after a failure.",
-                                 {{"function", name}})),
-        dead_letters(registry.counter("switchyard_dead_letters_total",
-                                      "Events handed to the dead-letter destination.",
-                                      {{"function", name}})),
-        in_flight(registry.gauge("switchyard_in_flight", "Invocations holding a concurrency slot.",
-                                 {{"function", name}})),
-        queue_depth(registry.gauge("switchyard_queued", "Events waiting for a concurrency slot.",
-                                   {{"function", name}})),
-        duration(registry.histogram("switchyard_invocation_duration_seconds",
-                                    "Time spent in the function per invocation.",
-                                    {{"function", name}})) {}
-
-  core::Counter& started;
-  core::Counter& queued;
-  core::Counter& throttled;
-  core::Counter& rejected;
-  core::Counter& ok;
-  core::Counter& failed;
-  core::Counter& timed_out;
-  core::Counter& abandoned;
-  core::Counter& timeouts;
-  core::Counter& retries;
-  core::Counter& dead_letters;
-  core::Gauge& in_flight;
-  core::Gauge& queue_depth;
-  core::Histogram& duration;
-};
 
 // Moves `from` into an invocation's `into`. An unbuilt event (PendingContent) brings only what
 // may be relied on before its build (id, synchronous, source_tag) and its pending contents and
@@ -1292,7 +1238,7 @@ void Scheduler::send_dead_letter(Invocation* inv, core::Outcome& outcome) {
       owner->retrying.erase(it);
     }
     if (inv->batch()) {
-      count_outcome(owner, pending->outcomes.front(), inv->items.size());
+      owner->metrics.count_completed(pending->outcomes.front(), inv->items.size());
       --outstanding_;
       for (std::size_t i = 0; i < inv->items.size(); ++i) {
         core::Completion completion = std::move(inv->items[i].completion);
@@ -1316,59 +1262,23 @@ void Scheduler::send_dead_letter(Invocation* inv, core::Outcome& outcome) {
 }
 
 bool Scheduler::split_batch(Invocation* inv, core::Outcome& outcome) {
-  const core::Bytes& body = outcome.response.body;
-  static constexpr std::string_view kKey = "batchItemFailures";
-  if (body.size() < kKey.size() ||
-      memmem(body.data(), body.size(), kKey.data(), kKey.size()) == nullptr) {
-    return false;
-  }
-  rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    return false;
-  }
-  auto failures = doc.FindMember("batchItemFailures");
-  if (failures == doc.MemberEnd() || failures->value.IsNull()) {
-    return false;
-  }
-  FunctionState* fn = inv->function;
-  auto fail_all = [&](std::string message) {
-    outcome = core::Outcome::failure(core::OutcomeKind::kFunctionError,
-                                     std::string(kBatchItemFailure), std::move(message));
+  BatchItemFailures report = read_batch_item_failures(outcome.response.body, inv->items);
+  if (report.whole_batch_error) {
+    outcome =
+        core::Outcome::failure(core::OutcomeKind::kFunctionError, std::string(kBatchItemFailure),
+                               std::move(*report.whole_batch_error));
     return true;
-  };
-  if (!failures->value.IsArray()) {
-    return fail_all("batchItemFailures is not an array; the whole batch failed");
   }
-  std::unordered_set<std::string_view> failed;
-  for (const auto& entry : failures->value.GetArray()) {
-    auto id = entry.IsObject() ? entry.FindMember("itemIdentifier") : entry.MemberEnd();
-    if (!entry.IsObject() || id == entry.MemberEnd() || !id->value.IsString()) {
-      return fail_all(
-          "a batchItemFailures entry has no itemIdentifier string; the whole batch "
-          "failed");
-    }
-    std::string_view name(id->value.GetString(), id->value.GetStringLength());
-    bool known = std::any_of(inv->items.begin(), inv->items.end(),
-                             [name](const core::Event& item) { return item.id == name; });
-    if (!known) {
-      return fail_all(
-          fmt::format("batchItemFailures names \"{}\", which is not in the batch; "
-                      "the whole batch failed",
-                      name));
-    }
-    failed.insert(name);
-  }
-  if (failed.empty()) {
+  if (report.failed.empty()) {
     return false;
   }
   // The items that succeeded are answered now; the failed ones stay for the retry.
   std::vector<core::Event> done;
   std::vector<core::Event> kept;
-  for (core::Event& item : inv->items) {
-    (failed.contains(item.id) ? kept : done).push_back(std::move(item));
+  for (std::size_t i = 0; i < inv->items.size(); ++i) {
+    (report.failed[i] ? kept : done).push_back(std::move(inv->items[i]));
   }
-  count_outcome(fn, outcome, done.size());
+  inv->function->metrics.count_completed(outcome, done.size());
   for (core::Event& item : done) {
     core::Completion completion = std::move(item.completion);
     if (completion) {
@@ -1385,27 +1295,9 @@ bool Scheduler::split_batch(Invocation* inv, core::Outcome& outcome) {
   return true;
 }
 
-void Scheduler::count_outcome(FunctionState* fn, const core::Outcome& outcome,
-                              std::uint64_t events) {
-  switch (outcome.kind) {
-    case core::OutcomeKind::kOk:
-      fn->metrics.ok.inc_unshared(events);
-      break;
-    case core::OutcomeKind::kTimeout:
-      fn->metrics.timed_out.inc_unshared(events);
-      break;
-    case core::OutcomeKind::kFunctionError:
-      fn->metrics.failed.inc_unshared(events);
-      break;
-    default:
-      fn->metrics.abandoned.inc_unshared(events);
-      break;
-  }
-}
-
 void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
-  count_outcome(fn, outcome, inv->events());
+  fn->metrics.count_completed(outcome, inv->events());
   if (!outcome.ok()) {
     spdlog::debug("function {} event {} ended {} after {} attempt(s): {}: {}", fn->name,
                   event_name(inv), core::to_string(outcome.kind), outcome.attempts,

@@ -147,7 +147,6 @@ class Scheduler final : public Dispatcher {
   // succeeded and keeps the failed ones in `inv`, turning `outcome` into their failure. Returns
   // false when nothing failed.
   bool split_batch(Invocation* inv, core::Outcome& outcome);
-  void count_outcome(FunctionState* fn, const core::Outcome& outcome, std::uint64_t events);
   Invocation* acquire(FunctionState* fn);
   void recycle(Invocation* inv);
   // Starts an invocation: inline at once, or pooled as the first member of a run that takes

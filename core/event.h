@@ -93,10 +93,6 @@ enum class OutcomeKind {
   kTimeout,        // The function did not return before its deadline.
   kThrottled,      // The event was not admitted: concurrency and queue were full.
   kRejected,       // The event was not admitted: unknown function, or the daemon is draining.
-  // Never run: an event of a sequence (Dispatcher::dispatch_run, RunOrder::kSequence) handed back
-  // to its source because one before it failed or its run ended first. Not a final outcome: the
-  // source offers it again.
-  kNotRun,
 };
 
 std::string_view to_string(OutcomeKind kind);

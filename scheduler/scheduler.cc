@@ -705,7 +705,7 @@ void Scheduler::give_back(Invocation* inv) {
   }
   --outstanding_;
   auto outcome =
-      core::Outcome::failure(core::OutcomeKind::kNotRun, "NotRun",
+      core::Outcome::failure(core::OutcomeKind::kRejected, std::string(kNotRun),
                              "an earlier event of its sequence failed, or its run ended before it");
   outcome.attempts = inv->attempt;
   core::Completion completion = std::move(inv->event.completion);

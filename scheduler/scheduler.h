@@ -21,7 +21,7 @@
 //
 // A *sequence* (dispatch_run(), RunOrder::kSequence) is a run made of events that must run in their
 // order, each after the one before succeeded: a worker stops at the first failure, and the members
-// it did not start go back to their source (OutcomeKind::kNotRun) rather than to the queue, where
+// it did not start go back to their source (kNotRun, dispatcher.h) rather than to the queue, where
 // they could overtake the failed one. A stalled sequence is left alone: its waiting members could
 // run nowhere else.
 //

@@ -1221,7 +1221,7 @@ struct Returned {
   std::vector<std::uint64_t> tags;
 };
 
-// `count` viewable pending events tagged 0..count-1, named <prefix><tag>; those answered kNotRun
+// `count` viewable pending events tagged 0..count-1, named <prefix><tag>; those answered not run
 // are kept in `returned`.
 std::vector<core::Event> sequence(Harness& h, PendingLog& log, const std::string& prefix, int count,
                                   Returned& returned) {
@@ -1232,7 +1232,7 @@ std::vector<core::Event> sequence(Harness& h, PendingLog& log, const std::string
     auto record = std::move(ev.completion);
     ev.completion = [&returned, record = std::move(record)](core::Event& done,
                                                             core::Outcome& outcome) {
-      if (outcome.kind == core::OutcomeKind::kNotRun) {
+      if (scheduler::not_run(outcome)) {
         returned.tags.push_back(done.source_tag);
         core::Event kept;
         kept.source_tag = done.source_tag;

@@ -14,6 +14,7 @@
 
 #include "scheduler/backoff.h"
 #include "scheduler/batch_item_failures.h"
+#include "scheduler/event_contents.h"
 #include "scheduler/function_metrics.h"
 
 namespace switchyard::scheduler {
@@ -103,10 +104,8 @@ struct Scheduler::Invocation {
   bool timed_out = false;   // Its event was detached at the deadline.
   bool inline_run = false;  // Runs on the loop thread.
   bool running = false;     // Linked into the function's running list.
-  // The event's contents are still to be built (core::PendingContent): by the worker before it
-  // calls the function, or by the loop if it needs them first (see build()).
-  bool deferred = false;
-  std::atomic<std::uint8_t> build_state{0};  // kUnbuilt ... kReleased, below.
+  // Where `event`'s contents stand when its source left them pending, and who may touch them.
+  EventContents contents;
   Run* run = nullptr;          // Pooled: the run it is a member of, until its result is in.
   Invocation* prev = nullptr;  // Running list, ordered by deadline.
   Invocation* next = nullptr;
@@ -120,33 +119,10 @@ struct Scheduler::Invocation {
 namespace {
 
 constexpr std::size_t kMaxRun = 32;
-// What an invocation keeps of an event its worker built, for the next one built into it
-// (drop_built()): a small record's data, attributes and strings (at most ~8 KiB per idle
-// invocation); anything larger is freed.
-constexpr std::size_t kKeptDataBytes = 4096;
-constexpr std::size_t kKeptAttributes = 16;
-constexpr std::size_t kKeptStringBytes = 128;
 constexpr std::uint32_t kRunClosed = UINT32_MAX;
 constexpr Clock::duration kRunBudget = std::chrono::milliseconds(1);
 // How much function time a worker's results may wait for the rest of their run (seconds).
 constexpr double kResultDelay = 50e-6;
-
-// Invocation::build_state, for an event with pending contents. Either the worker runs the
-// function on a view of them (kViewing -> kViewed; then released unbuilt after a success,
-// kDropping -> kReleased, or built after a failure, kBuilding -> kBuilt), or they are built once
-// by whoever gets there first (kBuilding -> kBuilt) and, after a success, trimmed by the worker
-// (kDropping -> kDropped) unless the loop pinned them first to copy them (kPinned). A timeout on
-// the loop while the function reads a view copies the contents (kCopying) without freeing them.
-constexpr std::uint8_t kUnbuilt = 0;
-constexpr std::uint8_t kBuilding = 1;
-constexpr std::uint8_t kBuilt = 2;
-constexpr std::uint8_t kDropping = 3;
-constexpr std::uint8_t kDropped = 4;
-constexpr std::uint8_t kPinned = 5;
-constexpr std::uint8_t kViewing = 6;
-constexpr std::uint8_t kViewed = 7;
-constexpr std::uint8_t kCopying = 8;
-constexpr std::uint8_t kReleased = 9;  // Never built: the event's fields are an earlier event's.
 
 }  // namespace
 
@@ -548,14 +524,16 @@ std::string Scheduler::event_name(const Invocation* inv) const {
 void Scheduler::recycle(Invocation* inv) {
   // The next event is moved in over this one; only what could be large is let go now, so that
   // idle invocations do not hold on to payloads. An event its worker built and trimmed
-  // (drop_built()) keeps the rest for the next build: touching it here would only pull it into
-  // this thread's cache.
-  if (const auto state = inv->build_state.load(std::memory_order_relaxed);
-      state != kDropped && state != kReleased) {
+  // (EventContents::trim()), or never built into, keeps the rest for the next build: touching it
+  // here would only pull it into this thread's cache.
+  if (const auto state = inv->contents.state();
+      state != EventContents::State::kTrimmed && state != EventContents::State::kReleased) {
     core::Bytes().swap(inv->event.data);
     inv->event.attributes.clear();
   }
   inv->event.pending.reset();
+  // An event adopted later is not taken for one built before it starts.
+  inv->contents.reset(inv->event);
   inv->event.completion = nullptr;
   inv->items.clear();
   inv->encode = nullptr;
@@ -606,9 +584,9 @@ void Scheduler::start(Invocation* inv, std::size_t chain, Invocation* const* mem
     begin(member, /*inline_run=*/false, run->created);
     member->run = run;
     const core::PendingContent& pending = member->event.pending;
-    run->prefetch[run->size] = member->deferred ? Run::Prefetch{pending.item(), pending.also_read(),
-                                                                pending.ops()->prefetch_bytes}
-                                                : Run::Prefetch{};
+    run->prefetch[run->size] =
+        pending ? Run::Prefetch{pending.item(), pending.also_read(), pending.ops()->prefetch_bytes}
+                : Run::Prefetch{};
     run->members[run->size++] = member;
     member = nullptr;
     if (members != nullptr) {
@@ -645,8 +623,7 @@ void Scheduler::begin(Invocation* inv, bool inline_run, Clock::time_point now) {
     inv->event = inv->encode(inv->items);
   }
   // Set while only the loop knows the invocation: the worker reads it after the hand-off.
-  inv->deferred = static_cast<bool>(inv->event.pending);
-  inv->build_state.store(kUnbuilt, std::memory_order_relaxed);
+  inv->contents.reset(inv->event);
   if (inline_run) {
     return;
   }
@@ -793,140 +770,15 @@ void Scheduler::answer_early(Invocation* inv) {
   // Its worker no longer touches the event: it moves on whole. A completion reads what its
   // source put in (a Redis list's LREM names the element by its data), a failure's retry or
   // dead letter its contents (built by then). Only a success on contents the worker let go
-  // (kReleased, kDropped) goes unbuilt, as its result would have.
-  Invocation* detached =
-      detach(inv, inv->deferred && inv->outcome.ok() ? Take::kIdentity : Take::kMove);
+  // (kReleased, kTrimmed) goes unbuilt, as its result would have.
+  Invocation* detached = detach(
+      inv, inv->contents.came_pending() && inv->outcome.ok() ? Take::kIdentity : Take::kMove);
   detached->outcome = std::move(inv->outcome);
   if (detached->outcome.kind == core::OutcomeKind::kTimeout) {
     ++fn->timeouts;
     fn->metrics.timeouts.inc_unshared();
   }
   settle(detached, detached->outcome);
-}
-
-void Scheduler::build(Invocation* inv) {
-  if (!inv->deferred) {
-    return;
-  }
-  // Whoever moves the state first builds; the other waits the few microseconds it takes (no
-  // function code runs in a build). Only a timeout or abandon on the loop can race the worker.
-  std::uint8_t expected = kUnbuilt;
-  if (inv->build_state.compare_exchange_strong(expected, kBuilding, std::memory_order_acq_rel)) {
-    inv->event.materialize();
-    inv->build_state.store(kBuilt, std::memory_order_release);
-    return;
-  }
-  while (inv->build_state.load(std::memory_order_acquire) == kBuilding) {
-    std::this_thread::yield();
-  }
-}
-
-void Scheduler::drop_built(Invocation* inv) {
-  // Unless the loop is copying the event (a timeout it saw first), the contents are trimmed
-  // here, on the thread that made them.
-  std::uint8_t expected = kBuilt;
-  if (!inv->build_state.compare_exchange_strong(expected, kDropping, std::memory_order_acq_rel)) {
-    return;
-  }
-  // What is small stays, for the next event built into this invocation (see adopt()): no
-  // allocation then, and nothing for the loop to free.
-  core::Event& event = inv->event;
-  auto trim = [](std::string& text, std::size_t keep) {
-    if (text.capacity() > keep) {
-      std::string().swap(text);
-    }
-  };
-  trim(event.data, kKeptDataBytes);
-  if (event.attributes.size() > kKeptAttributes) {
-    core::Attributes().swap(event.attributes);
-  }
-  for (core::Attribute& attribute : event.attributes) {
-    trim(attribute.key, kKeptStringBytes);
-    trim(attribute.value, kKeptStringBytes);
-  }
-  trim(event.traceparent, kKeptStringBytes);
-  trim(event.subject, kKeptStringBytes);
-  trim(event.datacontenttype, kKeptStringBytes);
-  trim(event.dataschema, kKeptStringBytes);
-  inv->build_state.store(kDropped, std::memory_order_release);
-}
-
-Scheduler::Pin Scheduler::pin_built(Invocation* inv) {
-  if (!inv->deferred) {
-    return Pin::kPinned;
-  }
-  for (;;) {
-    std::uint8_t state = inv->build_state.load(std::memory_order_acquire);
-    switch (state) {
-      case kUnbuilt:
-        build(inv);  // Not started: built here (the worker will run it built).
-        break;
-      case kBuilt:
-        if (inv->build_state.compare_exchange_strong(state, kPinned, std::memory_order_acq_rel)) {
-          return Pin::kPinned;
-        }
-        break;
-      case kPinned:
-        return Pin::kPinned;
-      case kViewed:
-        // The function is reading a view: the contents are copied, not built (they stay).
-        if (inv->build_state.compare_exchange_strong(state, kCopying, std::memory_order_acq_rel)) {
-          return Pin::kCopy;
-        }
-        break;
-      case kDropped:
-      case kReleased:
-        // The function succeeded in time and its worker let the contents go: its result is on
-        // its way and completes it.
-        return Pin::kFinished;
-      default:
-        // kBuilding, kViewing, kDropping: the worker is in the middle of a few microseconds'
-        // step (no function code runs in one).
-        std::this_thread::yield();
-        break;
-    }
-  }
-}
-
-bool Scheduler::start_view(Invocation* inv, core::ViewScratch& scratch, core::EventView& view) {
-  const core::PendingContent::Ops* ops = inv->event.pending.ops();
-  if (ops == nullptr || ops->view == nullptr) {
-    return false;
-  }
-  std::uint8_t expected = kUnbuilt;
-  if (!inv->build_state.compare_exchange_strong(expected, kViewing, std::memory_order_acq_rel)) {
-    return false;  // The loop built it first (a timeout before it started).
-  }
-  if (!ops->view(inv->event.pending.item(), scratch, view)) {
-    inv->build_state.store(kUnbuilt, std::memory_order_release);
-    return false;
-  }
-  inv->build_state.store(kViewed, std::memory_order_release);
-  return true;
-}
-
-void Scheduler::end_view(Invocation* inv, std::string_view id) {
-  // Waits while the loop copies the contents for a timeout (kCopying).
-  std::uint8_t expected = kViewed;
-  while (!inv->build_state.compare_exchange_weak(expected, kDropping, std::memory_order_acq_rel)) {
-    expected = kViewed;
-    std::this_thread::yield();
-  }
-  // A failure builds them, here, for its retry or dead letter, unless the loop already went on
-  // without this invocation (a timeout, whose retry has a copy, or a shutdown). Otherwise they
-  // go unbuilt.
-  if (!inv->outcome.ok() && !inv->cancelled.load(std::memory_order_acquire)) {
-    inv->event.materialize();
-    inv->build_state.store(kBuilt, std::memory_order_release);
-  } else {
-    if (!inv->cancelled.load(std::memory_order_acquire)) {
-      // The event keeps its id (logs, its completion): a few bytes into storage kept from the
-      // events before. Only the loop, after kReleased, reads it.
-      inv->event.id.assign(id);
-    }
-    inv->event.pending.reset();
-    inv->build_state.store(kReleased, std::memory_order_release);
-  }
 }
 
 void Scheduler::run_on_worker(void* arg) {
@@ -1001,9 +853,10 @@ Clock::time_point Scheduler::run_invocation(Invocation* inv, functions::Function
   // Reused by this thread's invocations: what a view points into.
   thread_local core::ViewScratch scratch;
   core::EventView view;
-  const bool viewed = inv->deferred && start_view(inv, scratch, view);
+  const bool viewed =
+      inv->contents.came_pending() && inv->contents.start_view(inv->event, scratch, view);
   if (!viewed) {
-    build(inv);
+    inv->contents.build(inv->event);
   }
   functions::InvocationContext ctx;
   thread_local std::string request_id;
@@ -1024,9 +877,9 @@ Clock::time_point Scheduler::run_invocation(Invocation* inv, functions::Function
                                           "function returned after its deadline");
   }
   if (viewed) {
-    end_view(inv, view.id);
-  } else if (inv->deferred && inv->outcome.ok()) {
-    drop_built(inv);
+    inv->contents.end_view(inv->event, view.id, !inv->outcome.ok(), inv->cancelled);
+  } else if (inv->contents.came_pending() && inv->outcome.ok()) {
+    inv->contents.trim(inv->event);
   }
   return end;
 }
@@ -1072,8 +925,7 @@ void Scheduler::on_finished(Invocation* inv) {
       // One line per invocation, like Lambda's REPORT. An event never built (its function
       // succeeded on a view) has only its id, kept from the view: its other fields are an
       // earlier event's.
-      const auto state = inv->build_state.load(std::memory_order_relaxed);
-      const bool built = !inv->deferred || (state != kReleased && state != kUnbuilt);
+      const bool built = !inv->contents.unbuilt(inv->event);
       spdlog::debug(
           "REPORT function={} request={} event={} source={} attempt={} "
           "duration={:.3f}ms outcome={}",
@@ -1116,8 +968,8 @@ void Scheduler::expire_due(FunctionState* fn) {
       answer_early(inv);
       continue;
     }
-    const Pin pin = pin_built(inv);
-    if (pin == Pin::kFinished) {
+    const EventContents::Pin pin = inv->contents.pin(inv->event);
+    if (pin == EventContents::Pin::kFinished) {
       // It returned in time and its worker already let its contents go: its result is on its
       // way and completes it.
       fn->unlink(inv);
@@ -1136,11 +988,11 @@ void Scheduler::expire_due(FunctionState* fn) {
     // The worker may still read inv->event (or the view of its contents): the retry path gets
     // a copy.
     Invocation* detached;
-    if (pin == Pin::kCopy) {
+    if (pin == EventContents::Pin::kCopy) {
       detached = detach(inv, Take::kIdentity);
       const core::PendingContent& pending = inv->event.pending;
       pending.ops()->copy(pending.item(), detached->event);
-      inv->build_state.store(kViewed, std::memory_order_release);
+      inv->contents.end_copy();
     } else {
       detached = detach(inv, Take::kCopy);
     }
@@ -1424,10 +1276,11 @@ void Scheduler::abandon() {
       // is held off building its contents (after a failure) while the id is copied. A built
       // event is copied whole: its completion may read what its source put in (a Redis list
       // gives the element back by its data).
-      const Pin pin = pin_built(inv);
-      Invocation* detached = detach(inv, pin == Pin::kPinned ? Take::kCopy : Take::kIdentity);
-      if (pin == Pin::kCopy) {
-        inv->build_state.store(kViewed, std::memory_order_release);
+      const EventContents::Pin pin = inv->contents.pin(inv->event);
+      Invocation* detached =
+          detach(inv, pin == EventContents::Pin::kPinned ? Take::kCopy : Take::kIdentity);
+      if (pin == EventContents::Pin::kCopy) {
+        inv->contents.end_copy();
       }
       auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
                                             "the daemon stopped before this invocation ended");

@@ -137,7 +137,7 @@ class Scheduler final : public Dispatcher {
   // What the invocation that carries another's event(s) on takes of the event.
   enum class Take : std::uint8_t {
     kIdentity,  // Only what a completion of an unbuilt event reads (id, synchronous, source_tag).
-    kCopy,      // A copy: the worker may still read the original (the loop pinned it, pin_built()).
+    kCopy,      // A copy: the worker may still read the original (the loop pinned it).
     kMove,      // The event itself: its worker is done with it.
   };
   // The invocation that carries a timed-out, early-answered or abandoned invocation's event(s)
@@ -178,23 +178,6 @@ class Scheduler final : public Dispatcher {
   // Closes the runs that have gone on longer than a run should (a member is slow or stuck),
   // so that their waiting members can go to free slots; arms itself for the next check.
   void reclaim_stalled(FunctionState* fn);
-  // Builds the event's pending contents once, on whichever thread gets there first (the worker
-  // about to run it, or the loop detaching it at a timeout).
-  static void build(Invocation* inv);
-  // After a successful invocation, the worker lets go of contents it built (see drop_built() in
-  // scheduler.cc), unless the loop pinned them for a copy (pin_built()).
-  static void drop_built(Invocation* inv);
-  // Before the loop copies a running invocation's event (a timeout): kPinned when the event is
-  // built and pinned (copy it), kCopy when the function runs on a view (copy the pending
-  // contents, then set the state back to kViewed), kFinished when the worker already let them
-  // go (the invocation succeeded in time).
-  enum class Pin { kPinned, kCopy, kFinished };
-  static Pin pin_built(Invocation* inv);
-  // A worker runs a pending event on a view of its contents when its source offers one
-  // (PendingContent::Ops::view), and afterwards lets them go or, after a failure, builds them.
-  // `id`: the view's event id, which the event keeps when its contents go unbuilt.
-  static bool start_view(Invocation* inv, core::ViewScratch& scratch, core::EventView& view);
-  static void end_view(Invocation* inv, std::string_view id);
   static void run_on_worker(void* arg);
   // For logs: the invocation's request id; its event's id, or the request id without one.
   std::string request_id(const Invocation* inv) const;

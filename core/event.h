@@ -232,9 +232,11 @@ class PendingContent {
 // Called exactly once per accepted event, on the loop thread, with its final outcome (after any
 // retries and the dead-letter hand-off). The event is handed back so that the trigger can read
 // its coordinates (offset, stream id, connection) without capturing them. An event its source
-// handed over unbuilt (PendingContent) may come back unbuilt (its function succeeded on a
-// view): only id, synchronous and source_tag may be relied on then (the other fields may hold
-// an earlier event's contents).
+// handed over with pending contents (PendingContent) comes back with them built if they were
+// (a failure built them for its retry or dead letter; after a success, fields whose storage was
+// large may come back empty); if they never were (its function succeeded on a view, or it never
+// ran), it comes back with id, synchronous and source_tag alone (and its pending contents when
+// a sequence hands it back unrun), every other content field empty.
 using Completion = std::function<void(Event& event, Outcome& outcome)>;
 
 struct Event {

@@ -66,6 +66,32 @@ class EventContents {
     return static_cast<bool>(event.pending) || state() == State::kReleased;
   }
 
+  // Calls `completion` with `event`, or, when its contents were never built into it (unbuilt()),
+  // with a clean event that holds its identity alone (id, synchronous, source_tag) and, with
+  // `keep_pending`, its pending contents for the source to take back: a completion never sees
+  // an earlier event's contents. Without `keep_pending` the pending contents are let go first
+  // (the source that holds what they point into may go away in its completion). Loop thread,
+  // once no worker holds the event.
+  void complete(core::Event& event, const core::Completion& completion, core::Outcome& outcome,
+                bool keep_pending = false) const {
+    if (!unbuilt(event)) {
+      completion(event, outcome);
+      return;
+    }
+    // The id's storage is lent, not copied, and goes back for the next event built into it.
+    core::Event clean;
+    clean.id.swap(event.id);
+    clean.synchronous = event.synchronous;
+    clean.source_tag = event.source_tag;
+    if (keep_pending) {
+      clean.pending = std::move(event.pending);
+    } else {
+      event.pending.reset();
+    }
+    completion(clean, outcome);
+    event.id.swap(clean.id);
+  }
+
   // Builds the pending contents into `event` once, on whichever thread gets there first; the
   // other waits for the build to end. Nothing for an event that came built or is built.
   void build(core::Event& event) {

@@ -43,7 +43,8 @@ namespace {
 // left them, for the build to write over keeping their storage (Event::materialize() empties
 // the fields first; core::AttributeWriter overwrites the entries). Moving the rest would touch
 // every string of the invocation's event on the loop thread, for an event that may never be
-// built at all (a function that succeeds on a view).
+// built at all (a function that succeeds on a view). Its completion, if it is never built, is
+// handed a clean event with its identity alone (EventContents::complete()).
 void adopt(core::Event& into, core::Event&& from) {
   if (!from.pending || !from.attributes.empty()) {
     into = std::move(from);
@@ -685,19 +686,10 @@ void Scheduler::give_back(Invocation* inv) {
       core::Outcome::failure(core::OutcomeKind::kRejected, std::string(kNotRun),
                              "an earlier event of its sequence failed, or its run ended before it");
   outcome.attempts = inv->attempt;
-  core::Completion completion = std::move(inv->event.completion);
-  if (inv->event.pending) {
-    // Unbuilt: its other fields are an earlier event's (adopt()), and stay with the invocation.
-    core::Event event;
-    event.id = inv->event.id;
-    event.synchronous = inv->event.synchronous;
-    event.source_tag = inv->event.source_tag;
-    event.pending = std::move(inv->event.pending);
-    if (completion) {
-      completion(event, outcome);
-    }
-  } else if (completion) {
-    completion(inv->event, outcome);
+  // Unbuilt, it goes back with its pending contents, for its source to offer again.
+  const core::Completion completion = std::move(inv->event.completion);
+  if (completion) {
+    inv->contents.complete(inv->event, completion, outcome, /*keep_pending=*/true);
   }
   recycle(inv);
 }
@@ -1173,12 +1165,12 @@ void Scheduler::complete(Invocation* inv, core::Outcome& outcome) {
       }
     }
   } else {
-    // Never built, its fields are an earlier event's (adopt()): a completion relies on id,
-    // synchronous and source_tag only (core::Completion).
-    inv->event.pending.reset();
-    core::Completion completion = std::move(inv->event.completion);
+    const core::Completion completion = std::move(inv->event.completion);
     if (completion) {
-      completion(inv->event, outcome);
+      // Never built, its fields are an earlier event's (adopt()): it goes with its identity.
+      inv->contents.complete(inv->event, completion, outcome);
+    } else {
+      inv->event.pending.reset();
     }
   }
   recycle(inv);

@@ -234,3 +234,51 @@ TEST_CASE("a worker and the loop racing to build build once") {
   CHECK(counts.built == 200);
   CHECK(counts.released == 0);
 }
+
+TEST_CASE("a completion sees an event never built with its identity alone") {
+  Counts counts;
+  EventContents contents;
+  Event event = pending(counts, "unused");
+  event.id = "mine";
+  event.source_tag = 7;
+  event.source = "an earlier event's";
+  event.data = "an earlier event's";
+  contents.reset(event);
+  switchyard::core::Outcome outcome;
+  int calls = 0;
+  bool pending_kept = false;
+  int released_before = 0;
+  auto record = [&](Event& done, switchyard::core::Outcome&) {
+    ++calls;
+    CHECK(done.id == "mine");
+    CHECK(done.source_tag == 7);
+    CHECK(done.source.empty());
+    CHECK(done.data.empty());
+    pending_kept = static_cast<bool>(done.pending);
+    released_before = counts.released;
+  };
+  contents.complete(event, record, outcome, /*keep_pending=*/true);
+  CHECK(pending_kept);  // Handed back for its source to offer again (then let go with the copy).
+  CHECK(released_before == 0);
+  CHECK(counts.released == 1);
+  CHECK(event.id == "mine");  // The id's storage came back.
+
+  Event again = pending(counts, "unused");
+  again.id = "mine";
+  again.source_tag = 7;
+  again.source = "an earlier event's";
+  contents.reset(again);
+  contents.complete(again, record, outcome);
+  CHECK_FALSE(pending_kept);
+  CHECK(released_before == 2);  // Let go before the completion ran.
+  CHECK(counts.released == 2);
+
+  Event built;
+  built.id = "built";
+  built.data = "its own";
+  contents.reset(built);
+  contents.complete(
+      built, [&](Event& done, switchyard::core::Outcome&) { CHECK(done.data == "its own"); },
+      outcome);
+  CHECK(calls == 2);
+}

@@ -1070,6 +1070,15 @@ TEST_CASE("an event built into an invocation that ran others carries nothing of 
   // Completions see each event's own id, those that ran on a view (never built) too.
   CHECK(completed_ids ==
         std::vector<std::string>{"plain", "viewed", "built-1", "viewed-2", "built-2"});
+  // And nothing of the events before: those never built come back with their identity alone.
+  REQUIRE(h.outcomes.size() == 5);
+  CHECK(h.outcomes[0].source == "source-of-plain");
+  for (std::size_t i = 1; i < h.outcomes.size(); ++i) {
+    CAPTURE(h.outcomes[i].id);
+    CHECK(h.outcomes[i].source.empty());
+    const bool viewed = h.outcomes[i].id.starts_with("viewed");
+    CHECK(h.outcomes[i].data == (viewed ? "" : built_payload(h.outcomes[i].id)));
+  }
   std::lock_guard lock(log.mutex);
   CHECK(log.viewed_on.size() == 2);
   CHECK(log.built_on.size() == 2);

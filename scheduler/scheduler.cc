@@ -102,7 +102,7 @@ struct Scheduler::Invocation {
   std::atomic<bool> finished{false};
   core::Outcome outcome;    // Written by the worker, read by the loop after the hand-off.
   double seconds = 0;       // Time spent in the function, measured by the worker.
-  bool timed_out = false;   // Its event was detached at the deadline.
+  bool detached = false;    // Its event went on without it (detach()): its result only frees it.
   bool inline_run = false;  // Runs on the loop thread.
   bool running = false;     // Linked into the function's running list.
   // Where `event`'s contents stand when its source left them pending, and who may touch them.
@@ -170,7 +170,7 @@ struct Scheduler::FunctionState {
   std::vector<Invocation*> retrying;
   std::vector<Run*> runs;       // Pooled runs whose end has not come back; each holds a slot.
   std::size_t run_members = 0;  // Members of those runs whose result has not come back.
-  std::size_t chain_limit = 1;  // Members per run: doubles while runs finish within budget.
+  std::size_t run_limit = 1;    // Members per run: doubles while runs finish within budget.
   int in_flight = 0;
   int running = 0;
   bool removed = false;
@@ -412,7 +412,7 @@ Admission Scheduler::dispatch_batch(std::string_view function, std::vector<core:
   });
 }
 
-std::size_t Scheduler::run_length(const FunctionState* fn) const {
+std::size_t Scheduler::run_room(const FunctionState* fn) const {
   if (fn == nullptr || fn->removed || draining_ ||
       fn->manifest.execution != config::Execution::kPool ||
       fn->in_flight >= fn->manifest.concurrency || !fn->queue.empty()) {
@@ -420,18 +420,18 @@ std::size_t Scheduler::run_length(const FunctionState* fn) const {
   }
   // The members behind the first wait for its slot: they need room in the queue.
   const auto queue_limit = static_cast<std::size_t>(fn->manifest.queue);
-  const std::size_t room = fn->waiting() < queue_limit ? queue_limit - fn->waiting() : 0;
-  return std::min({fn->chain_limit, kMaxRun, room + 1});
+  const std::size_t free_queue = fn->waiting() < queue_limit ? queue_limit - fn->waiting() : 0;
+  return std::min({fn->run_limit, kMaxRun, free_queue + 1});
 }
 
 std::size_t Scheduler::run_room(std::string_view function) const {
-  return run_length(find(function));
+  return run_room(find(function));
 }
 
 std::size_t Scheduler::dispatch_run(std::string_view function, std::span<core::Event> events,
                                     RunOrder order) {
   FunctionState* fn = find(function);
-  const std::size_t count = std::min(events.size(), run_length(fn));
+  const std::size_t count = std::min(events.size(), run_room(fn));
   if (count <= 1) {
     return Dispatcher::dispatch_run(function, events, order);
   }
@@ -492,24 +492,25 @@ Scheduler::Invocation* Scheduler::acquire(FunctionState* fn) {
   }
   inv->function = fn;
   inv->attempt = 0;
-  inv->timed_out = false;
+  inv->detached = false;
   return inv;
 }
 
 Scheduler::Invocation* Scheduler::detach(Invocation* inv, Take take) {
-  Invocation* detached = acquire(inv->function);
+  inv->detached = true;
+  Invocation* carrier = acquire(inv->function);
   if (inv->batch()) {
     // The worker reads only the encoded event; the items (and their completions) move on.
-    detached->items = std::move(inv->items);
-    detached->encode = inv->encode;
+    carrier->items = std::move(inv->items);
+    carrier->encode = inv->encode;
   } else if (take == Take::kMove) {
-    detached->event = std::move(inv->event);
+    carrier->event = std::move(inv->event);
   } else {
-    detached->event = copy_event(inv->event, take == Take::kCopy);
+    carrier->event = copy_event(inv->event, take == Take::kCopy);
   }
-  detached->attempt = inv->attempt;
-  detached->request = inv->request;
-  return detached;
+  carrier->attempt = inv->attempt;
+  carrier->request = inv->request;
+  return carrier;
 }
 
 std::string Scheduler::request_id(const Invocation* inv) const {
@@ -546,8 +547,7 @@ void Scheduler::recycle(Invocation* inv) {
   free_invocations_.push_back(inv);
 }
 
-void Scheduler::start(Invocation* inv, std::size_t chain, Invocation* const* members,
-                      bool ordered) {
+void Scheduler::start(Invocation* inv, std::size_t room, Invocation* const* members, bool ordered) {
   FunctionState* fn = inv->function;
   ++fn->in_flight;
   fn->metrics.in_flight.inc_unshared();
@@ -579,7 +579,7 @@ void Scheduler::start(Invocation* inv, std::size_t chain, Invocation* const* mem
   run->budget = std::min<Clock::duration>(kRunBudget, fn->manifest.timeout / 8);
   run->sequence = members != nullptr && ordered;
   if (members == nullptr) {
-    chain = std::min({chain, fn->chain_limit, kMaxRun});
+    room = std::min({room, fn->run_limit, kMaxRun});
   }
   for (Invocation* member = inv; member != nullptr;) {
     begin(member, /*inline_run=*/false, run->created);
@@ -591,8 +591,8 @@ void Scheduler::start(Invocation* inv, std::size_t chain, Invocation* const* mem
     run->members[run->size++] = member;
     member = nullptr;
     if (members != nullptr) {
-      member = run->size < chain ? members[run->size] : nullptr;
-    } else if (run->size < chain && !fn->queue.empty()) {
+      member = run->size < room ? members[run->size] : nullptr;
+    } else if (run->size < room && !fn->queue.empty()) {
       member = fn->queue.front();
       fn->queue.pop_front();
     }
@@ -702,7 +702,7 @@ void Scheduler::on_run_end(Run* run) {
   close_run(run);
   // Longer runs while they fit their budget, back to single invocations when they do not (a
   // slow function gains nothing from runs and would only have its members taken back).
-  fn->chain_limit = cut_short ? 1 : std::min(fn->chain_limit * 2, kMaxRun);
+  fn->run_limit = cut_short ? 1 : std::min(fn->run_limit * 2, kMaxRun);
   std::erase(fn->runs, run);
   --fn->in_flight;
   fn->metrics.in_flight.add_unshared(-1);
@@ -758,19 +758,18 @@ void Scheduler::answer_early(Invocation* inv) {
   // No longer counted among its run's members (waiting()); its result, when it comes, only
   // frees it, as a timed-out invocation's does.
   leave_run(inv);
-  inv->timed_out = true;
   // Its worker no longer touches the event: it moves on whole. A completion reads what its
   // source put in (a Redis list's LREM names the element by its data), a failure's retry or
   // dead letter its contents (built by then). Only a success on contents the worker let go
   // (kReleased, kTrimmed) goes unbuilt, as its result would have.
-  Invocation* detached = detach(
+  Invocation* carrier = detach(
       inv, inv->contents.came_pending() && inv->outcome.ok() ? Take::kIdentity : Take::kMove);
-  detached->outcome = std::move(inv->outcome);
-  if (detached->outcome.kind == core::OutcomeKind::kTimeout) {
+  carrier->outcome = std::move(inv->outcome);
+  if (carrier->outcome.kind == core::OutcomeKind::kTimeout) {
     ++fn->timeouts;
     fn->metrics.timeouts.inc_unshared();
   }
-  settle(detached, detached->outcome);
+  settle(carrier, carrier->outcome);
 }
 
 void Scheduler::run_on_worker(void* arg) {
@@ -908,8 +907,9 @@ void Scheduler::on_finished(Invocation* inv) {
     inv->run = nullptr;
   }
   fn->metrics.duration.observe_unshared(inv->seconds);
-  if (inv->timed_out) {
-    // Its event went on at the deadline; the thread has returned, so the slot is free now.
+  if (inv->detached) {
+    // Its event went on without it (a timeout, an early answer, an abandon); the thread has
+    // returned, so the slot is free now.
     recycle(inv);
   } else {
     --fn->running;
@@ -968,7 +968,6 @@ void Scheduler::expire_due(FunctionState* fn) {
       continue;
     }
     fn->unlink(inv);
-    inv->timed_out = true;
     inv->cancelled.store(true, std::memory_order_relaxed);
     --fn->running;
     ++fn->timeouts;
@@ -979,19 +978,19 @@ void Scheduler::expire_due(FunctionState* fn) {
         fn->name, request_id(inv), fn->manifest.timeout.count(), inv->attempt);
     // The worker may still read inv->event (or the view of its contents): the retry path gets
     // a copy.
-    Invocation* detached;
+    Invocation* carrier;
     if (pin == EventContents::Pin::kCopy) {
-      detached = detach(inv, Take::kIdentity);
+      carrier = detach(inv, Take::kIdentity);
       const core::PendingContent& pending = inv->event.pending;
-      pending.ops()->copy(pending.item(), detached->event);
+      pending.ops()->copy(pending.item(), carrier->event);
       inv->contents.end_copy();
     } else {
-      detached = detach(inv, Take::kCopy);
+      carrier = detach(inv, Take::kCopy);
     }
-    detached->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
-                                               fmt::format("function {} did not return within {}ms",
-                                                           fn->name, fn->manifest.timeout.count()));
-    settle(detached, detached->outcome);
+    carrier->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
+                                              fmt::format("function {} did not return within {}ms",
+                                                          fn->name, fn->manifest.timeout.count()));
+    settle(carrier, carrier->outcome);
   }
   arm_deadline_timer(fn);
   pump(fn);
@@ -1004,7 +1003,7 @@ void Scheduler::settle(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
   outcome.attempts = inv->attempt;
   if (!outcome.ok() && outcome.kind != core::OutcomeKind::kRejected) {
-    // Its worker is done with it (or it is a detached copy): the loop may build it. A failed
+    // Its worker is done with it (or it is a carrier, detach()): the loop may build it. A failed
     // event is logged by id, retried, or dead-lettered with its contents.
     inv->event.materialize();
   }
@@ -1180,10 +1179,10 @@ void Scheduler::pump(FunctionState* fn) {
   while (fn->in_flight < fn->manifest.concurrency && !fn->queue.empty()) {
     // The queue is shared out over the free slots: runs only when events outnumber them.
     const auto free_slots = static_cast<std::size_t>(fn->manifest.concurrency - fn->in_flight);
-    const std::size_t chain = std::max<std::size_t>(1, fn->queue.size() / free_slots);
+    const std::size_t room = std::max<std::size_t>(1, fn->queue.size() / free_slots);
     Invocation* inv = fn->queue.front();
     fn->queue.pop_front();
-    start(inv, chain);
+    start(inv, room);
   }
   fn->note_waiting();
 }
@@ -1261,7 +1260,6 @@ void Scheduler::abandon() {
         continue;
       }
       fn.unlink(inv);
-      inv->timed_out = true;
       inv->cancelled.store(true, std::memory_order_relaxed);
       --fn.running;
       // Its id is set by a build: wait for a worker building it. A function reading a view
@@ -1269,7 +1267,7 @@ void Scheduler::abandon() {
       // event is copied whole: its completion may read what its source put in (a Redis list
       // gives the element back by its data).
       const EventContents::Pin pin = inv->contents.pin(inv->event);
-      Invocation* detached =
+      Invocation* carrier =
           detach(inv, pin == EventContents::Pin::kPinned ? Take::kCopy : Take::kIdentity);
       if (pin == EventContents::Pin::kCopy) {
         inv->contents.end_copy();
@@ -1277,7 +1275,7 @@ void Scheduler::abandon() {
       auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
                                             "the daemon stopped before this invocation ended");
       outcome.attempts = inv->attempt;
-      complete(detached, outcome);
+      complete(carrier, outcome);
     }
     fn.note_waiting();
   };

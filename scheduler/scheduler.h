@@ -129,7 +129,7 @@ class Scheduler final : public Dispatcher {
 
   FunctionState* find(std::string_view name) const;
   // How many events offered to `fn` now may go as one run (1: offered as one event).
-  std::size_t run_length(const FunctionState* fn) const;
+  std::size_t run_room(const FunctionState* fn) const;
   // Admission for dispatch() and dispatch_batch(): `fill` moves the event(s) into the
   // invocation once it is admitted.
   template <typename Fill>
@@ -140,8 +140,8 @@ class Scheduler final : public Dispatcher {
     kCopy,      // A copy: the worker may still read the original (the loop pinned it).
     kMove,      // The event itself: its worker is done with it.
   };
-  // The invocation that carries a timed-out, early-answered or abandoned invocation's event(s)
-  // on, while the original waits for its worker to return.
+  // Marks `inv` detached (its result, when it comes, only frees it) and returns the invocation
+  // that carries its event(s) on: at a timeout, an early answer or an abandon.
   Invocation* detach(Invocation* inv, Take take);
   // A batch whose function answered with `batchItemFailures`: completes the items that
   // succeeded and keeps the failed ones in `inv`, turning `outcome` into their failure. Returns
@@ -150,9 +150,9 @@ class Scheduler final : public Dispatcher {
   Invocation* acquire(FunctionState* fn);
   void recycle(Invocation* inv);
   // Starts an invocation: inline at once, or pooled as the first member of a run that takes
-  // one slot and up to `chain` - 1 more events from the front of the queue; or, with `members`
-  // (pooled only), a run of members[0..chain), a sequence if `ordered`.
-  void start(Invocation* inv, std::size_t chain = 1, Invocation* const* members = nullptr,
+  // one slot and up to `room` - 1 more events from the front of the queue; or, with `members`
+  // (pooled only), a run of members[0..room), a sequence if `ordered`.
+  void start(Invocation* inv, std::size_t room = 1, Invocation* const* members = nullptr,
              bool ordered = false);
   // An attempt begins: its id, and for a run member its version, deadline and place in the
   // running list; unbegin() undoes it for a member that no worker took.

@@ -25,6 +25,12 @@
 // they could overtake the failed one. A stalled sequence is left alone: its waiting members could
 // run nowhere else.
 //
+// One job per file: scheduler.cc keeps the function table and admission; runs.cc the runs, on
+// the loop's side; invoke.cc the call of a function (all that runs on workers); deadlines.cc the
+// timeouts; settlement.cc what becomes of an outcome (retries, dead letters, completions);
+// shutdown.cc drain() and abandon(). Their shared state is in invocation.h, run.h and
+// function_state.h; an event's pending contents in event_contents.h.
+//
 // Thread rules: every public method is loop-thread only. Invocations run on the WorkerPool (or
 // inline, on the loop thread, for `execution: inline`), and their results come back through a
 // LoopQueue. Completions may be called before dispatch() returns (inline functions).
@@ -127,6 +133,8 @@ class Scheduler final : public Dispatcher {
     Run* run_end = nullptr;
   };
 
+  // scheduler.cc: the function table and admission.
+
   FunctionState* find(std::string_view name) const;
   // How many events offered to `fn` now may go as one run (1: offered as one event).
   std::size_t run_room(const FunctionState* fn) const;
@@ -134,6 +142,14 @@ class Scheduler final : public Dispatcher {
   // invocation once it is admitted.
   template <typename Fill>
   Admission admit(std::string_view function, Fill&& fill);
+  void pump(FunctionState* fn);
+  void after_change(FunctionState* fn);
+  void update_pool_ceiling();
+
+  // invocation.h, settlement.cc: an invocation from admission to completion.
+
+  Invocation* acquire(FunctionState* fn);
+  void recycle(Invocation* inv);
   // What the invocation that carries another's event(s) on takes of the event.
   enum class Take : std::uint8_t {
     kIdentity,  // Only what a completion of an unbuilt event reads (id, synchronous, source_tag).
@@ -143,12 +159,20 @@ class Scheduler final : public Dispatcher {
   // Marks `inv` detached (its result, when it comes, only frees it) and returns the invocation
   // that carries its event(s) on: at a timeout, an early answer or an abandon.
   Invocation* detach(Invocation* inv, Take take);
+  void settle(Invocation* inv, core::Outcome& outcome);
+  void schedule_retry(Invocation* inv, const core::Outcome& outcome);
+  void send_dead_letter(Invocation* inv, core::Outcome& outcome);
   // A batch whose function answered with `batchItemFailures`: completes the items that
   // succeeded and keeps the failed ones in `inv`, turning `outcome` into their failure. Returns
   // false when nothing failed.
   bool split_batch(Invocation* inv, core::Outcome& outcome);
-  Invocation* acquire(FunctionState* fn);
-  void recycle(Invocation* inv);
+  void complete(Invocation* inv, core::Outcome& outcome);
+  // For logs: the invocation's request id; its event's id, or the request id without one.
+  std::string request_id(const Invocation* inv) const;
+  std::string event_name(const Invocation* inv) const;
+
+  // runs.cc: runs on the loop's side, and the results that come back.
+
   // Starts an invocation: inline at once, or pooled as the first member of a run that takes
   // one slot and up to `room` - 1 more events from the front of the queue; or, with `members`
   // (pooled only), a run of members[0..room), a sequence if `ordered`.
@@ -178,10 +202,13 @@ class Scheduler final : public Dispatcher {
   // Closes the runs that have gone on longer than a run should (a member is slow or stuck),
   // so that their waiting members can go to free slots; arms itself for the next check.
   void reclaim_stalled(FunctionState* fn);
+  void on_results(std::vector<Result>& done);
+  void flush_jobs();
+  void on_finished(Invocation* inv);
+
+  // invoke.cc: calling the function (on a worker, or inline).
+
   static void run_on_worker(void* arg);
-  // For logs: the invocation's request id; its event's id, or the request id without one.
-  std::string request_id(const Invocation* inv) const;
-  std::string event_name(const Invocation* inv) const;
   // Calls the function, from `begin` (the caller read the clock: a run's next member starts
   // when the one before it ended), and returns when it ended. An inline call's deadline starts
   // at `begin`; a pooled one's was set when its run was made. `wall_offset` turns the steady
@@ -189,18 +216,11 @@ class Scheduler final : public Dispatcher {
   static std::chrono::steady_clock::time_point run_invocation(
       Invocation* inv, functions::Function& function, std::chrono::steady_clock::time_point begin,
       std::chrono::system_clock::duration wall_offset);
-  void on_results(std::vector<Result>& done);
-  void flush_jobs();
-  void on_finished(Invocation* inv);
+
+  // deadlines.cc: timeouts.
+
   void expire_due(FunctionState* fn);
   void arm_deadline_timer(FunctionState* fn);
-  void settle(Invocation* inv, core::Outcome& outcome);
-  void schedule_retry(Invocation* inv, const core::Outcome& outcome);
-  void send_dead_letter(Invocation* inv, core::Outcome& outcome);
-  void complete(Invocation* inv, core::Outcome& outcome);
-  void pump(FunctionState* fn);
-  void after_change(FunctionState* fn);
-  void update_pool_ceiling();
 
   core::Loop& loop_;
   WorkerPool& pool_;

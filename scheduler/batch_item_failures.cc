@@ -10,6 +10,8 @@ namespace switchyard::scheduler {
 namespace {
 
 constexpr std::string_view kKey = "batchItemFailures";
+constexpr const char* kNoIdentifier =
+    "a batchItemFailures entry has no itemIdentifier string; the whole batch failed";
 
 BatchItemFailures whole_batch(std::string message) {
   BatchItemFailures report;
@@ -40,10 +42,13 @@ BatchItemFailures read_batch_item_failures(std::string_view body,
   }
   BatchItemFailures report;
   for (const auto& entry : failures->value.GetArray()) {
-    auto id = entry.IsObject() ? entry.FindMember("itemIdentifier") : entry.MemberEnd();
-    if (!entry.IsObject() || id == entry.MemberEnd() || !id->value.IsString()) {
-      return whole_batch(
-          "a batchItemFailures entry has no itemIdentifier string; the whole batch failed");
+    // A value that is not an object is not asked for members: rapidjson asserts it is one.
+    if (!entry.IsObject()) {
+      return whole_batch(kNoIdentifier);
+    }
+    const auto id = entry.FindMember("itemIdentifier");
+    if (id == entry.MemberEnd() || !id->value.IsString()) {
+      return whole_batch(kNoIdentifier);
     }
     const std::string_view name(id->value.GetString(), id->value.GetStringLength());
     bool known = false;

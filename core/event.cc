@@ -23,8 +23,6 @@ std::string_view to_string(OutcomeKind kind) {
       return "throttled";
     case OutcomeKind::kRejected:
       return "rejected";
-    case OutcomeKind::kNotRun:
-      return "not_run";
   }
   return "unknown";
 }

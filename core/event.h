@@ -46,8 +46,7 @@ class AttributeWriter {
  public:
   explicit AttributeWriter(Attributes& attributes) : attributes_(attributes) {}
   ~AttributeWriter() {
-    attributes_.erase(attributes_.begin() + static_cast<std::ptrdiff_t>(count_),
-                      attributes_.end());
+    attributes_.erase(attributes_.begin() + static_cast<std::ptrdiff_t>(count_), attributes_.end());
   }
   AttributeWriter(const AttributeWriter&) = delete;
   AttributeWriter& operator=(const AttributeWriter&) = delete;
@@ -94,10 +93,6 @@ enum class OutcomeKind {
   kTimeout,        // The function did not return before its deadline.
   kThrottled,      // The event was not admitted: concurrency and queue were full.
   kRejected,       // The event was not admitted: unknown function, or the daemon is draining.
-  // Never run: an event of a sequence (Dispatcher::dispatch_run, RunOrder::kSequence) handed back
-  // to its source because one before it failed or its run ended first. Not a final outcome: the
-  // source offers it again.
-  kNotRun,
 };
 
 std::string_view to_string(OutcomeKind kind);
@@ -105,11 +100,11 @@ std::string_view to_string(OutcomeKind kind);
 // The final result of an event, handed to its completion.
 struct Outcome {
   OutcomeKind kind = OutcomeKind::kOk;
-  Response response;          // Meaningful when kind == kOk.
-  std::string error_type;     // Like Lambda's errorType, when kind != kOk.
-  std::string error_message;  // Like Lambda's errorMessage, when kind != kOk.
-  int attempts = 0;           // How many times the function was invoked for this event.
-  bool dead_lettered = false; // The event was handed to its function's dead-letter destination.
+  Response response;           // Meaningful when kind == kOk.
+  std::string error_type;      // Like Lambda's errorType, when kind != kOk.
+  std::string error_message;   // Like Lambda's errorMessage, when kind != kOk.
+  int attempts = 0;            // How many times the function was invoked for this event.
+  bool dead_lettered = false;  // The event was handed to its function's dead-letter destination.
 
   bool ok() const { return kind == OutcomeKind::kOk; }
 
@@ -237,9 +232,11 @@ class PendingContent {
 // Called exactly once per accepted event, on the loop thread, with its final outcome (after any
 // retries and the dead-letter hand-off). The event is handed back so that the trigger can read
 // its coordinates (offset, stream id, connection) without capturing them. An event its source
-// handed over unbuilt (PendingContent) may come back unbuilt (its function succeeded on a
-// view): only id, synchronous and source_tag may be relied on then (the other fields may hold
-// an earlier event's contents).
+// handed over with pending contents (PendingContent) comes back with them built if they were
+// (a failure built them for its retry or dead letter; after a success, fields whose storage was
+// large may come back empty); if they never were (its function succeeded on a view, or it never
+// ran), it comes back with id, synchronous and source_tag alone (and its pending contents when
+// a sequence hands it back unrun), every other content field empty.
 using Completion = std::function<void(Event& event, Outcome& outcome)>;
 
 struct Event {

@@ -31,6 +31,17 @@ using BatchEncoder = std::function<core::Event(std::span<const core::Event> item
 // The error type of an item the function reported in `batchItemFailures`.
 inline constexpr std::string_view kBatchItemFailure = "BatchItemFailure";
 
+// The error type of an event of a sequence handed back to its source without having run
+// (dispatch_run(), RunOrder::kSequence), because one before it failed or its run ended first.
+// Its outcome kind is kRejected, so a source that does not look for it leaves it unacknowledged;
+// a sequence's source offers it again, in order. Not a final outcome.
+inline constexpr std::string_view kNotRun = "NotRun";
+
+// Whether `outcome` hands an event back unrun (kNotRun).
+inline bool not_run(const core::Outcome& outcome) {
+  return outcome.kind == core::OutcomeKind::kRejected && outcome.error_type == kNotRun;
+}
+
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
@@ -74,7 +85,7 @@ class Dispatcher {
   // kIndependent: a member that fails goes its own way (retries, dead letter), the others
   // still run, and members the run ends without wait for a slot like any queued event.
   // kSequence: the run stops at a member that fails; the members after it, and those the run
-  // ends without (its time budget, a timeout), are answered with OutcomeKind::kNotRun, unbuilt
+  // ends without (its time budget, a timeout), are answered with kNotRun (not_run()), unbuilt
   // (pending contents kept, completion moved out): the source takes them back and offers them
   // again, in order, once the failed one is done.
   virtual std::size_t dispatch_run(std::string_view function, std::span<core::Event> events,

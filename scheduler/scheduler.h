@@ -21,9 +21,15 @@
 //
 // A *sequence* (dispatch_run(), RunOrder::kSequence) is a run made of events that must run in their
 // order, each after the one before succeeded: a worker stops at the first failure, and the members
-// it did not start go back to their source (OutcomeKind::kNotRun) rather than to the queue, where
+// it did not start go back to their source (kNotRun, dispatcher.h) rather than to the queue, where
 // they could overtake the failed one. A stalled sequence is left alone: its waiting members could
 // run nowhere else.
+//
+// One job per file: scheduler.cc keeps the function table and admission; runs.cc the runs, on
+// the loop's side; invoke.cc the call of a function (all that runs on workers); deadlines.cc the
+// timeouts; settlement.cc what becomes of an outcome (retries, dead letters, completions);
+// shutdown.cc drain() and abandon(). Their shared state is in invocation.h, run.h and
+// function_state.h; an event's pending contents in event_contents.h.
 //
 // Thread rules: every public method is loop-thread only. Invocations run on the WorkerPool (or
 // inline, on the loop thread, for `execution: inline`), and their results come back through a
@@ -56,10 +62,10 @@
 namespace switchyard::scheduler {
 
 struct FunctionStats {
-  int in_flight = 0;        // Slots taken, including timed-out invocations still running.
-  int running = 0;          // Invocations whose outcome is still awaited.
-  std::size_t queued = 0;   // Events waiting for a slot.
-  std::size_t retrying = 0; // Events waiting on a backoff timer.
+  int in_flight = 0;         // Slots taken, including timed-out invocations still running.
+  int running = 0;           // Invocations whose outcome is still awaited.
+  std::size_t queued = 0;    // Events waiting for a slot.
+  std::size_t retrying = 0;  // Events waiting on a backoff timer.
   std::uint64_t throttled = 0;
   std::uint64_t retries = 0;
   std::uint64_t timeouts = 0;
@@ -127,33 +133,50 @@ class Scheduler final : public Dispatcher {
     Run* run_end = nullptr;
   };
 
+  // scheduler.cc: the function table and admission.
+
   FunctionState* find(std::string_view name) const;
   // How many events offered to `fn` now may go as one run (1: offered as one event).
-  std::size_t run_length(const FunctionState* fn) const;
+  std::size_t run_room(const FunctionState* fn) const;
   // Admission for dispatch() and dispatch_batch(): `fill` moves the event(s) into the
   // invocation once it is admitted.
   template <typename Fill>
   Admission admit(std::string_view function, Fill&& fill);
+  void pump(FunctionState* fn);
+  void after_change(FunctionState* fn);
+  void update_pool_ceiling();
+
+  // invocation.h, settlement.cc: an invocation from admission to completion.
+
+  Invocation* acquire(FunctionState* fn);
+  void recycle(Invocation* inv);
   // What the invocation that carries another's event(s) on takes of the event.
   enum class Take : std::uint8_t {
     kIdentity,  // Only what a completion of an unbuilt event reads (id, synchronous, source_tag).
-    kCopy,      // A copy: the worker may still read the original (the loop pinned it, pin_built()).
+    kCopy,      // A copy: the worker may still read the original (the loop pinned it).
     kMove,      // The event itself: its worker is done with it.
   };
-  // The invocation that carries a timed-out, early-answered or abandoned invocation's event(s)
-  // on, while the original waits for its worker to return.
+  // Marks `inv` detached (its result, when it comes, only frees it) and returns the invocation
+  // that carries its event(s) on: at a timeout, an early answer or an abandon.
   Invocation* detach(Invocation* inv, Take take);
+  void settle(Invocation* inv, core::Outcome& outcome);
+  void schedule_retry(Invocation* inv, const core::Outcome& outcome);
+  void send_dead_letter(Invocation* inv, core::Outcome& outcome);
   // A batch whose function answered with `batchItemFailures`: completes the items that
   // succeeded and keeps the failed ones in `inv`, turning `outcome` into their failure. Returns
   // false when nothing failed.
   bool split_batch(Invocation* inv, core::Outcome& outcome);
-  void count_outcome(FunctionState* fn, const core::Outcome& outcome, std::uint64_t events);
-  Invocation* acquire(FunctionState* fn);
-  void recycle(Invocation* inv);
+  void complete(Invocation* inv, core::Outcome& outcome);
+  // For logs: the invocation's request id; its event's id, or the request id without one.
+  std::string request_id(const Invocation* inv) const;
+  std::string event_name(const Invocation* inv) const;
+
+  // runs.cc: runs on the loop's side, and the results that come back.
+
   // Starts an invocation: inline at once, or pooled as the first member of a run that takes
-  // one slot and up to `chain` - 1 more events from the front of the queue; or, with `members`
-  // (pooled only), a run of members[0..chain), a sequence if `ordered`.
-  void start(Invocation* inv, std::size_t chain = 1, Invocation* const* members = nullptr,
+  // one slot and up to `room` - 1 more events from the front of the queue; or, with `members`
+  // (pooled only), a run of members[0..room), a sequence if `ordered`.
+  void start(Invocation* inv, std::size_t room = 1, Invocation* const* members = nullptr,
              bool ordered = false);
   // An attempt begins: its id, and for a run member its version, deadline and place in the
   // running list; unbegin() undoes it for a member that no worker took.
@@ -179,27 +202,13 @@ class Scheduler final : public Dispatcher {
   // Closes the runs that have gone on longer than a run should (a member is slow or stuck),
   // so that their waiting members can go to free slots; arms itself for the next check.
   void reclaim_stalled(FunctionState* fn);
-  // Builds the event's pending contents once, on whichever thread gets there first (the worker
-  // about to run it, or the loop detaching it at a timeout).
-  static void build(Invocation* inv);
-  // After a successful invocation, the worker lets go of contents it built (see drop_built() in
-  // scheduler.cc), unless the loop pinned them for a copy (pin_built()).
-  static void drop_built(Invocation* inv);
-  // Before the loop copies a running invocation's event (a timeout): kPinned when the event is
-  // built and pinned (copy it), kCopy when the function runs on a view (copy the pending
-  // contents, then set the state back to kViewed), kFinished when the worker already let them
-  // go (the invocation succeeded in time).
-  enum class Pin { kPinned, kCopy, kFinished };
-  static Pin pin_built(Invocation* inv);
-  // A worker runs a pending event on a view of its contents when its source offers one
-  // (PendingContent::Ops::view), and afterwards lets them go or, after a failure, builds them.
-  // `id`: the view's event id, which the event keeps when its contents go unbuilt.
-  static bool start_view(Invocation* inv, core::ViewScratch& scratch, core::EventView& view);
-  static void end_view(Invocation* inv, std::string_view id);
+  void on_results(std::vector<Result>& done);
+  void flush_jobs();
+  void on_finished(Invocation* inv);
+
+  // invoke.cc: calling the function (on a worker, or inline).
+
   static void run_on_worker(void* arg);
-  // For logs: the invocation's request id; its event's id, or the request id without one.
-  std::string request_id(const Invocation* inv) const;
-  std::string event_name(const Invocation* inv) const;
   // Calls the function, from `begin` (the caller read the clock: a run's next member starts
   // when the one before it ended), and returns when it ended. An inline call's deadline starts
   // at `begin`; a pooled one's was set when its run was made. `wall_offset` turns the steady
@@ -207,18 +216,11 @@ class Scheduler final : public Dispatcher {
   static std::chrono::steady_clock::time_point run_invocation(
       Invocation* inv, functions::Function& function, std::chrono::steady_clock::time_point begin,
       std::chrono::system_clock::duration wall_offset);
-  void on_results(std::vector<Result>& done);
-  void flush_jobs();
-  void on_finished(Invocation* inv);
+
+  // deadlines.cc: timeouts.
+
   void expire_due(FunctionState* fn);
   void arm_deadline_timer(FunctionState* fn);
-  void settle(Invocation* inv, core::Outcome& outcome);
-  void schedule_retry(Invocation* inv, const core::Outcome& outcome);
-  void send_dead_letter(Invocation* inv, core::Outcome& outcome);
-  void complete(Invocation* inv, core::Outcome& outcome);
-  void pump(FunctionState* fn);
-  void after_change(FunctionState* fn);
-  void update_pool_ceiling();
 
   core::Loop& loop_;
   WorkerPool& pool_;
@@ -238,7 +240,7 @@ class Scheduler final : public Dispatcher {
   // I/O callbacks, or before the loop would block): one lock and at most one wake-up per idle
   // worker, however many requests one read brought.
   std::vector<Job> pending_jobs_;
-  core::BeforeWait flush_;  // Runs flush_jobs().
+  core::BeforeWait flush_;          // Runs flush_jobs().
   std::size_t pooled_running_ = 0;  // Runs (pooled jobs) whose end has not come back.
   bool draining_ = false;
   bool abandoned_ = false;

@@ -288,7 +288,6 @@ class HttpTrigger final : public Trigger {
         slot.respond(error_response(429, outcome));
         break;
       case core::OutcomeKind::kRejected:
-      case core::OutcomeKind::kNotRun:  // Only for sequences, which HTTP does not dispatch.
         slot.respond(error_response(503, outcome));
         break;
       case core::OutcomeKind::kFunctionError:

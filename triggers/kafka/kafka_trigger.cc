@@ -315,7 +315,7 @@ class KafkaConsumerTrigger final : public Trigger {
   // A record's completion: `partition` stays valid while the trigger lives (see Anchor).
   static void on_complete(Anchor* anchor, Partition* partition, core::Event& event,
                           core::Outcome& outcome) {
-    if (outcome.kind != core::OutcomeKind::kNotRun || anchor->trigger == nullptr) {
+    if (!scheduler::not_run(outcome) || anchor->trigger == nullptr) {
       // A message never built goes while its client surely lives (one handed back unrun is
       // kept by completed(), or let go there).
       event.pending.reset();
@@ -835,7 +835,7 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   void completed(Partition* partition_ptr, core::Event& event, core::Outcome& outcome) {
-    const bool not_run = outcome.kind == core::OutcomeKind::kNotRun;
+    const bool not_run = scheduler::not_run(outcome);
     if (not_run && !partition_ptr->dropped && !partition_ptr->revoking && !stopping_) {
       // Never run: it goes again once the record that stopped its sequence is done.
       --partition_ptr->in_scheduler;

@@ -4,13 +4,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
-#include <span>
-#include <chrono>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,8 +29,7 @@ namespace {
 
 class RecordingSink final : public scheduler::DeadLetterSink {
  public:
-  void send(const scheduler::DeadLetter& letter,
-            std::function<void(core::Status)> done) override {
+  void send(const scheduler::DeadLetter& letter, std::function<void(core::Status)> done) override {
     letters.push_back({letter.event.id, letter.outcome.error_type, letter.outcome.attempts});
     done(core::Status());
   }
@@ -215,8 +214,8 @@ TEST_CASE("events behind a stuck member of a run go to a free slot, not to a tim
   Release guard_stuck(release_stuck);
   h.add(h.manifest("mixed", 2, 100, 10s), [&](const core::Event& ev, const auto&) {
     std::atomic<bool>* wait = ev.id.starts_with("block") ? &release_blockers
-                              : ev.id == "stuck"          ? &release_stuck
-                                                          : nullptr;
+                              : ev.id == "stuck"         ? &release_stuck
+                                                         : nullptr;
     while (wait != nullptr && !wait->load()) {
       std::this_thread::sleep_for(1ms);
     }
@@ -234,7 +233,8 @@ TEST_CASE("events behind a stuck member of a run go to a free slot, not to a tim
   // blocks that run. The fast events must still all run, on the other slot, long before the
   // stuck one's 10s deadline, each at its first attempt.
   release_blockers = true;
-  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 22; }, 8s));
+  REQUIRE(run_until(
+      h.loop, [&] { return h.outcomes.size() == 22; }, 8s));
   for (const auto& outcome : h.outcomes) {
     CHECK(outcome.id != "stuck");
     CHECK(outcome.kind == core::OutcomeKind::kOk);
@@ -350,7 +350,8 @@ TEST_CASE("a run hands over the results of members that took time before the run
   CHECK(h.sched.dispatch("steps", std::move(slow)) == Admission::kQueued);
   CHECK(h.sched.dispatch("steps", h.event("gate")) == Admission::kQueued);
   const auto jobs = h.pool.jobs_started();
-  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 3; }, 8s));
+  REQUIRE(run_until(
+      h.loop, [&] { return h.outcomes.size() == 3; }, 8s));
   CHECK(h.pool.jobs_started() - jobs == 2);  // "lead", then "slow" and "gate" in one run.
   std::map<std::string, std::string> body;
   for (const auto& outcome : h.outcomes) {
@@ -547,7 +548,8 @@ TEST_CASE("a saturated function does not hold up another with free slots") {
   CHECK(h.sched.dispatch("hog", h.event("more")) == Admission::kThrottled);
   auto begin = Clock::now();
   CHECK(h.sched.dispatch("quick", h.event("q")) == Admission::kStarted);
-  REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 1; }, 2s));
+  REQUIRE(run_until(
+      h.loop, [&] { return h.outcomes.size() == 1; }, 2s));
   CHECK(h.outcomes[0].id == "q");
   CHECK(h.outcomes[0].at - begin < 500ms);
   release = true;
@@ -729,8 +731,8 @@ TEST_CASE("batchItemFailures retries only the items named, then dead-letters the
     for (std::string id : {"b", "c", "d"}) {
       bool first = seen.size() == 1;
       if (ev.data.find(id) != std::string::npos && (id != "c" || first)) {
-        failures += std::string(failures.empty() ? "" : ",") + "{\"itemIdentifier\":\"" + id +
-                    "\"}";
+        failures +=
+            std::string(failures.empty() ? "" : ",") + "{\"itemIdentifier\":\"" + id + "\"}";
       }
     }
     return ok("{\"batchItemFailures\":[" + failures + "]}");
@@ -770,8 +772,7 @@ TEST_CASE("a batchItemFailures entry that names no item fails the whole batch") 
   h.add(m, [&](const core::Event&, const auto&) {
     return ok(R"({"batchItemFailures":[{"itemIdentifier":"nope"}]})");
   });
-  CHECK(h.sched.dispatch_batch("confused", items(h, {"a", "b"}), join_ids) ==
-        Admission::kStarted);
+  CHECK(h.sched.dispatch_batch("confused", items(h, {"a", "b"}), join_ids) == Admission::kStarted);
   REQUIRE(run_until(h.loop, [&] { return h.outcomes.size() == 2; }));
   for (const auto& outcome : h.outcomes) {
     CHECK(outcome.kind == core::OutcomeKind::kFunctionError);
@@ -813,8 +814,7 @@ TEST_CASE("a timed-out batch is retried whole, and abandon answers every item") 
     }
     return ok();
   });
-  CHECK(h.sched.dispatch_batch("slowbatch", items(h, {"a", "b"}), join_ids) ==
-        Admission::kStarted);
+  CHECK(h.sched.dispatch_batch("slowbatch", items(h, {"a", "b"}), join_ids) == Admission::kStarted);
   // The first attempt times out; the retry starts once its thread returns, and then hangs.
   REQUIRE(run_until(h.loop, [&] { return calls.load() == 2; }));
   CHECK(h.outcomes.empty());
@@ -883,39 +883,37 @@ struct TestItem {
   PendingLog* log;
 };
 
-core::PendingContent::Ops pending_ops{
-    [](void* raw, core::Event& event) {
-      std::unique_ptr<TestItem> item(static_cast<TestItem*>(raw));
-      event.id = item->id;
-      event.data = item->payload;
-      std::lock_guard lock(item->log->mutex);
-      item->log->built_on.push_back(std::this_thread::get_id());
-    },
-    [](void* raw) {
-      std::unique_ptr<TestItem> item(static_cast<TestItem*>(raw));
-      std::lock_guard lock(item->log->mutex);
-      ++item->log->released;
-    }};
+core::PendingContent::Ops pending_ops{[](void* raw, core::Event& event) {
+                                        std::unique_ptr<TestItem> item(static_cast<TestItem*>(raw));
+                                        event.id = item->id;
+                                        event.data = item->payload;
+                                        std::lock_guard lock(item->log->mutex);
+                                        item->log->built_on.push_back(std::this_thread::get_id());
+                                      },
+                                      [](void* raw) {
+                                        std::unique_ptr<TestItem> item(static_cast<TestItem*>(raw));
+                                        std::lock_guard lock(item->log->mutex);
+                                        ++item->log->released;
+                                      }};
 
 // The same contents, offered as a view too (PendingContent::Ops::view and copy).
-core::PendingContent::Ops viewable_ops{
-    pending_ops.build, pending_ops.release,
-    [](void* raw, core::ViewScratch&, core::EventView& view) {
-      auto* item = static_cast<TestItem*>(raw);
-      view = core::EventView{};
-      view.id = item->id;
-      view.data = item->payload;
-      std::lock_guard lock(item->log->mutex);
-      item->log->viewed_on.push_back(std::this_thread::get_id());
-      return true;
-    },
-    [](const void* raw, core::Event& event) {
-      const auto* item = static_cast<const TestItem*>(raw);
-      event.id = item->id;
-      event.data = item->payload;
-      std::lock_guard lock(item->log->mutex);
-      item->log->copied_on.push_back(std::this_thread::get_id());
-    }};
+core::PendingContent::Ops viewable_ops{pending_ops.build, pending_ops.release,
+                                       [](void* raw, core::ViewScratch&, core::EventView& view) {
+                                         auto* item = static_cast<TestItem*>(raw);
+                                         view = core::EventView{};
+                                         view.id = item->id;
+                                         view.data = item->payload;
+                                         std::lock_guard lock(item->log->mutex);
+                                         item->log->viewed_on.push_back(std::this_thread::get_id());
+                                         return true;
+                                       },
+                                       [](const void* raw, core::Event& event) {
+                                         const auto* item = static_cast<const TestItem*>(raw);
+                                         event.id = item->id;
+                                         event.data = item->payload;
+                                         std::lock_guard lock(item->log->mutex);
+                                         item->log->copied_on.push_back(std::this_thread::get_id());
+                                       }};
 
 // A function (timeout 100ms, 2 attempts) that blocks past its deadline the first time it gets
 // "built-hang" (until `release`: its retry then runs on a copy), fails on "built-fail" (retried,
@@ -962,8 +960,7 @@ core::Event pending_event(Harness& h, PendingLog& log, std::string id, std::uint
 TEST_CASE("pending contents are built once, on the worker that runs the event") {
   Harness h;
   PendingLog log;
-  h.add(h.manifest("lazy", 2, 100),
-        [](const core::Event& ev, const auto&) { return ok(ev.data); });
+  h.add(h.manifest("lazy", 2, 100), [](const core::Event& ev, const auto&) { return ok(ev.data); });
   std::vector<std::uint64_t> tags;
   // Where each completed event's data lives: a wave built into recycled invocations reuses the
   // storage of the wave before it (nothing allocated, nothing for the loop to free).
@@ -1071,6 +1068,15 @@ TEST_CASE("an event built into an invocation that ran others carries nothing of 
   // Completions see each event's own id, those that ran on a view (never built) too.
   CHECK(completed_ids ==
         std::vector<std::string>{"plain", "viewed", "built-1", "viewed-2", "built-2"});
+  // And nothing of the events before: those never built come back with their identity alone.
+  REQUIRE(h.outcomes.size() == 5);
+  CHECK(h.outcomes[0].source == "source-of-plain");
+  for (std::size_t i = 1; i < h.outcomes.size(); ++i) {
+    CAPTURE(h.outcomes[i].id);
+    CHECK(h.outcomes[i].source.empty());
+    const bool viewed = h.outcomes[i].id.starts_with("viewed");
+    CHECK(h.outcomes[i].data == (viewed ? "" : built_payload(h.outcomes[i].id)));
+  }
   std::lock_guard lock(log.mutex);
   CHECK(log.viewed_on.size() == 2);
   CHECK(log.built_on.size() == 2);
@@ -1106,8 +1112,9 @@ TEST_CASE("pending contents are built for a retry after a timeout and for a dead
   CHECK(log.released == 0);
 }
 
-TEST_CASE("viewable pending contents run on a view: let go after a success, built after a "
-          "failure, copied at a timeout") {
+TEST_CASE(
+    "viewable pending contents run on a view: let go after a success, built after a "
+    "failure, copied at a timeout") {
   std::atomic<bool> release{false};
   Harness h;
   Release guard(release);
@@ -1221,7 +1228,7 @@ struct Returned {
   std::vector<std::uint64_t> tags;
 };
 
-// `count` viewable pending events tagged 0..count-1, named <prefix><tag>; those answered kNotRun
+// `count` viewable pending events tagged 0..count-1, named <prefix><tag>; those answered not run
 // are kept in `returned`.
 std::vector<core::Event> sequence(Harness& h, PendingLog& log, const std::string& prefix, int count,
                                   Returned& returned) {
@@ -1232,7 +1239,7 @@ std::vector<core::Event> sequence(Harness& h, PendingLog& log, const std::string
     auto record = std::move(ev.completion);
     ev.completion = [&returned, record = std::move(record)](core::Event& done,
                                                             core::Outcome& outcome) {
-      if (outcome.kind == core::OutcomeKind::kNotRun) {
+      if (scheduler::not_run(outcome)) {
         returned.tags.push_back(done.source_tag);
         core::Event kept;
         kept.source_tag = done.source_tag;

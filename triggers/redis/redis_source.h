@@ -9,7 +9,9 @@
 // A subclass says how to check, recover, read, acknowledge and give back its kind of key.
 //
 // Thread rules: loop thread only. Reply callbacks capture `this` without a guard: a Connection
-// calls none once destroyed, and the source owns its connections.
+// calls none once destroyed, and the source owns its connections. Hence, as for a Connection,
+// the `done` of stop() must not destroy the source from inside (the daemon defers it).
+// Completions are guarded by the PullSource (CompletionGuard).
 
 #include <chrono>
 #include <cstddef>

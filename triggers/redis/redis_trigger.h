@@ -22,6 +22,10 @@
 // answered are never acknowledged by a shutdown: they stay pending (stream) or in the
 // processing list (list) and are delivered again.
 //
+// Files: the factory and the registration are here; what both sources share is in
+// redis_source.h (on the pull-source base, triggers/pull_source.h), each source in
+// stream_source.h and list_source.h, the dead-letter writer in dead_letter_sink.h.
+//
 // Thread rules: loop thread only.
 
 #include "triggers/trigger.h"

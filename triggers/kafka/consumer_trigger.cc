@@ -22,6 +22,7 @@
 #include "triggers/kafka/lambda_payload.h"
 #include "triggers/kafka/offset_tracker.h"
 #include "triggers/kafka/ordering.h"
+#include "triggers/kafka/partition.h"
 #include "triggers/kafka/record_message.h"
 
 namespace switchyard::triggers::kafka {
@@ -46,39 +47,10 @@ constexpr milliseconds kCommitHold{10000};
 constexpr int kSyncCommitTimeoutMs = 5000;
 // How long stop() waits for the consumer to leave its group.
 constexpr milliseconds kCloseWait{10000};
-// First pause before a record whose dead letter failed is dispatched again; doubles to 30s.
-constexpr milliseconds kRedeliverDelay{1000};
-constexpr milliseconds kMaxRedeliverDelay{30000};
 // Records of a partition offered at once without batches (the scheduler's longest run): a
 // pooled function runs them one after another on one slot; under `partition` ordering it stops
 // at a failure.
 constexpr std::size_t kRunRecords = 32;
-
-struct Partition {
-  Partition(std::int32_t id, Ordering ordering) : id(id), buffer(ordering) {}
-
-  std::int32_t id;
-  PartitionOffsets offsets;
-  // Records as librdkafka delivered them: their events are made when they are dispatched.
-  OrderedBuffer<BufferedRecord> buffer;
-  std::size_t in_scheduler = 0;  // Records handed to the dispatcher and not answered yet.
-  std::size_t held = 0;          // Records waiting to be dispatched again (failed dead letter).
-  // `partition` ordering: records of a sequence the scheduler handed back unrun (a record before
-  // them failed, or their run ended first), in offset order. Still in flight for `buffer`; they
-  // go again, first, once nothing else of the partition is in the scheduler or held.
-  std::deque<core::Event> returned;
-  std::size_t buffered_bytes = 0;  // Estimated memory of the buffered records.
-  std::int64_t committed = -1;     // The last offset the group coordinator confirmed.
-  std::uint64_t oldest_ms = 0;     // Loop time the oldest buffered record arrived (batch_window).
-  bool paused = false;
-  // The pause before a record whose dead letter failed goes again; doubles while they fail.
-  std::chrono::milliseconds redeliver_delay{0};
-  bool revoking = false;
-  // No longer assigned, but kept until its records in the scheduler are answered (their
-  // completions point at it).
-  bool dropped = false;
-  core::Gauge* lag = nullptr;
-};
 
 class KafkaConsumerTrigger;
 
@@ -122,7 +94,8 @@ class KafkaConsumerTrigger final : public Trigger {
         batched_(spec.batch > 1 || spec.payload == "lambda-kafka"),
         lambda_(spec.payload == "lambda-kafka"),
         sequenced_(ordering_ == Ordering::kPartition && !batched_),
-        record_high_(std::max<std::size_t>(4 * static_cast<std::size_t>(spec.batch), 50000)),
+        limits_{2 * 1048576,
+                std::max<std::size_t>(4 * static_cast<std::size_t>(spec.batch), 50000)},
         conf_(std::move(conf)),
         commit_timer_(context.loop, [this] { on_commit_timer(); }),
         held_timer_(context.loop, [this] { on_held_timer(); }),
@@ -165,7 +138,8 @@ class KafkaConsumerTrigger final : public Trigger {
     size = sizeof(value);
     if (rd_kafka_conf_get(conf_.get(), "max.partition.fetch.bytes", value, &size) ==
         RD_KAFKA_CONF_OK) {
-      byte_high_ = 2 * static_cast<std::size_t>(std::max(1024L, std::strtol(value, nullptr, 10)));
+      limits_.high_bytes =
+          2 * static_cast<std::size_t>(std::max(1024L, std::strtol(value, nullptr, 10)));
     }
     size = sizeof(value);
     if (rd_kafka_conf_get(conf_.get(), "bootstrap.servers", nullptr, &size) == RD_KAFKA_CONF_OK) {
@@ -252,10 +226,7 @@ class KafkaConsumerTrigger final : public Trigger {
     window_timer_.stop();
     held_.clear();
     for (auto& [id, partition] : partitions_) {
-      partition->buffer.clear();
-      partition->returned.clear();
-      partition->buffered_bytes = 0;
-      partition->held = 0;
+      partition->discard_waiting();
     }
     spdlog::info("kafka {} ({}): stopping; waiting for {} record(s) in flight", spec_.topic,
                  function_, in_scheduler());
@@ -341,41 +312,23 @@ class KafkaConsumerTrigger final : public Trigger {
       return;  // Not committed: read again by whoever owns the partition next.
     }
     auto it = partitions_.find(message->partition);
-    if (it == partitions_.end() || it->second->revoking) {
+    if (it == partitions_.end()) {
       return;
     }
     Partition& partition = *it->second;
-    if (!partition.offsets.takes(message->offset)) {
-      return;  // Already taken (a fetch that raced a pause/resume).
-    }
-    records_.inc_unshared();
-    if (partition.buffer.buffered() == 0) {
-      partition.oldest_ms = context_.loop.now_ms();
-    }
     std::optional<std::string_view> key;
     if (message->key != nullptr) {
       key.emplace(static_cast<const char*>(message->key), message->key_len);
     }
-    BufferedRecord record = buffered_record(std::move(holder));
-    partition.buffered_bytes += record.cost;
-    const std::int64_t offset = record.offset;
-    // The offset keeps its record's lane, for the completion.
-    partition.offsets.take(offset, partition.buffer.push(key, std::move(record)));
-    if (!partition.paused && over_high(partition, 2)) {
+    if (!partition.take(key, buffered_record(std::move(holder)), context_.loop.now_ms())) {
+      return;  // Revoking, or already taken (a fetch that raced a pause/resume).
+    }
+    records_.inc_unshared();
+    if (!partition.paused && partition.over_high(limits_, 2)) {
       // Normally paused after the wake-up's batch (apply_backpressure()); this bounds a
       // partition whose records keep coming faster than the loop drains the queue.
       pause(partition);
     }
-  }
-
-  bool over_high(const Partition& partition, std::size_t factor = 1) const {
-    return partition.buffered_bytes >= factor * byte_high_ ||
-           partition.buffer.buffered() + partition.held >= factor * record_high_;
-  }
-
-  bool under_low(const Partition& partition) const {
-    return partition.buffered_bytes <= byte_high_ / 2 &&
-           partition.buffer.buffered() + partition.held <= record_high_ / 2;
   }
 
   void pause(Partition& partition) {
@@ -436,7 +389,7 @@ class KafkaConsumerTrigger final : public Trigger {
       Held held = std::move(held_.front());
       held_.pop_front();
       auto partition = held.partition.lock();
-      if (!partition || partition->revoking) {
+      if (!partition || !partition->assigned()) {
         continue;
       }
       if (held.due_ms > now) {
@@ -457,7 +410,7 @@ class KafkaConsumerTrigger final : public Trigger {
           break;
         }
         Partition& partition = *shared;
-        if (partition.revoking ||
+        if (!partition.assigned() ||
             (partition.buffer.buffered() == 0 && partition.returned.empty())) {
           continue;
         }
@@ -478,13 +431,9 @@ class KafkaConsumerTrigger final : public Trigger {
           continue;
         }
         taken_.clear();
-        if (partition.buffer.take_ready(batch, taken_) == 0) {
+        if (partition.take_ready(batch, taken_, now) == 0) {
           continue;
         }
-        for (const auto& record : taken_) {
-          partition.buffered_bytes -= std::min(partition.buffered_bytes, record.cost);
-        }
-        partition.oldest_ms = now;
         --capacity;
         --dispatch_budget_;
         progress = true;
@@ -506,33 +455,12 @@ class KafkaConsumerTrigger final : public Trigger {
     arm_held_timer();
   }
 
-  // Without batches: the partition's next records that may go now, into run_events_ (in offset
-  // order; under `partition` ordering those handed back come first). False when none may.
+  // Without batches: the partition's next records that may go now, into run_events_ (see
+  // Partition::take_run()). False when none may.
   bool take_run(Partition& partition) {
-    run_events_.clear();
     // No more than the function takes now (one for an inline function or a busy one).
     const std::size_t limit = std::min(kRunRecords, context_.dispatcher.run_room(function_));
-    if (!partition.returned.empty()) {
-      if (partition.in_scheduler > 0 || partition.held > 0) {
-        return false;  // The record that stopped their sequence is not done yet.
-      }
-      while (!partition.returned.empty() && run_events_.size() < limit) {
-        run_events_.push_back(std::move(partition.returned.front()));
-        partition.returned.pop_front();
-      }
-      return true;
-    }
-    taken_.clear();
-    if (partition.buffer.take_ready(limit, taken_) == 0) {
-      return false;
-    }
-    for (auto& record : taken_) {
-      partition.buffered_bytes -= std::min(partition.buffered_bytes, record.cost);
-      run_events_.push_back(pending_event_of(std::move(record)));
-    }
-    taken_.clear();
-    partition.oldest_ms = context_.loop.now_ms();
-    return true;
+    return partition.take_run(limit, context_.loop.now_ms(), taken_, run_events_);
   }
 
   // Offers run_events_ to the function: a pooled function with a free slot runs several on it,
@@ -546,19 +474,14 @@ class KafkaConsumerTrigger final : public Trigger {
     }
     const std::size_t count = run_events_.size();
     // Counted first: an inline function answers during the call.
-    partition->in_scheduler += count;
     anchor_->in_scheduler += count;
-    const std::size_t taken = context_.dispatcher.dispatch_run(
-        function_, run_events_,
-        sequenced_ ? scheduler::Dispatcher::RunOrder::kSequence
-                   : scheduler::Dispatcher::RunOrder::kIndependent);
-    partition->in_scheduler -= count - taken;
+    const std::size_t taken =
+        partition->offer_run(context_.dispatcher, function_,
+                             sequenced_ ? scheduler::Dispatcher::RunOrder::kSequence
+                                        : scheduler::Dispatcher::RunOrder::kIndependent,
+                             run_events_);
     anchor_->in_scheduler -= count - taken;
-    if (sequenced_) {
-      partition->returned.insert(partition->returned.begin(),
-                                 std::make_move_iterator(run_events_.begin() + taken),
-                                 std::make_move_iterator(run_events_.end()));
-    } else {
+    if (!sequenced_) {
       for (std::size_t i = taken; i < count; ++i) {
         std::vector<core::Event> one;
         one.push_back(std::move(run_events_[i]));
@@ -567,15 +490,6 @@ class KafkaConsumerTrigger final : public Trigger {
     }
     run_events_.clear();
     return taken == count;
-  }
-
-  // A record of a sequence handed back unrun: back among the partition's returned records, in
-  // offset order (a later sequence's leftovers may be there already).
-  void take_back(Partition& partition, core::Event& event) {
-    auto at = std::upper_bound(
-        partition.returned.begin(), partition.returned.end(), event.source_tag,
-        [](std::uint64_t tag, const core::Event& other) { return tag < other.source_tag; });
-    partition.returned.insert(at, std::move(event));
   }
 
   // The completion of a record of `partition`: it finds the record's offset and key in the
@@ -681,63 +595,44 @@ class KafkaConsumerTrigger final : public Trigger {
     }
   }
 
-  void completed(Partition* partition_ptr, core::Event& event, core::Outcome& outcome) {
-    const bool not_run = outcome.kind == core::OutcomeKind::kNotRun;
-    if (not_run && !partition_ptr->dropped && !partition_ptr->revoking && !stopping_) {
-      // Never run: it goes again once the record that stopped its sequence is done.
-      --partition_ptr->in_scheduler;
-      take_back(*partition_ptr, event);
-      request_pump();
-      return;
-    }
-    event.pending.reset();
-    if (partition_ptr->dropped) {
-      // Revoked before its record was answered (revoke timeout): its offset was not committed
-      // by us, so the partition's next owner reads it again.
-      if (--partition_ptr->in_scheduler == 0) {
-        std::erase_if(anchor_->dropped,
-                      [partition_ptr](const auto& kept) { return kept.get() == partition_ptr; });
+  void completed(Partition* partition, core::Event& event, core::Outcome& outcome) {
+    switch (partition->settle(event, outcome, stopping_)) {
+      case Settlement::kTakenBack:
+        // It goes again once the record that stopped its sequence is done.
+        request_pump();
+        return;
+      case Settlement::kPartitionDropped:
+        // Revoked before its record was answered (revoke timeout): its offset was not committed
+        // by us, so the partition's next owner reads it again.
+        if (partition->in_scheduler == 0) {
+          std::erase_if(anchor_->dropped,
+                        [partition](const auto& kept) { return kept.get() == partition; });
+        }
+        if (orphans_in_scheduler_ > 0) {
+          --orphans_in_scheduler_;
+        }
+        maybe_stopped();
+        return;
+      case Settlement::kRedeliver: {
+        failures_.inc_unshared();
+        spdlog::warn(
+            "kafka {} ({}): record {} failed and has no dead letter ({}: {}); "
+            "it is dispatched again, its offset does not move",
+            spec_.topic, function_, event.id, outcome.error_type, outcome.error_message);
+        std::vector<core::Event> again;
+        again.push_back(std::move(event));
+        hold(partitions_.at(partition->id), std::move(again), partition->redeliver_delay);
+        return;
       }
-      if (orphans_in_scheduler_ > 0) {
-        --orphans_in_scheduler_;
-      }
-      maybe_stopped();
-      return;
+      case Settlement::kFinished:
+        if (outcome.dead_lettered) {
+          dead_letters_.inc_unshared();
+        }
+        break;
+      case Settlement::kAbandoned:
+        break;
     }
-    Partition* partition = partition_ptr;
-    --partition->in_scheduler;
-    const auto offset = static_cast<std::int64_t>(event.source_tag);
-    constexpr auto kNoLane = OrderedBuffer<BufferedRecord>::kNoLane;
-    bool finished = outcome.ok() || outcome.dead_lettered;
-    if (outcome.dead_lettered) {
-      dead_letters_.inc_unshared();
-    }
-    if (finished) {
-      partition->redeliver_delay = milliseconds(0);
-      partition->buffer.finish(partition->offsets.finish(offset).value_or(kNoLane));
-    } else if (!stopping_ && !partition->revoking && outcome.kind != core::OutcomeKind::kRejected &&
-               !not_run) {
-      // Failed and not dead-lettered (the dead-letter write failed): the record holds its
-      // partition (or key) back and goes again after a pause.
-      failures_.inc_unshared();
-      spdlog::warn(
-          "kafka {} ({}): record {} failed and has no dead letter ({}: {}); "
-          "it is dispatched again, its offset does not move",
-          spec_.topic, function_, event.id, outcome.error_type, outcome.error_message);
-      std::vector<core::Event> again;
-      again.push_back(std::move(event));
-      partition->redeliver_delay =
-          partition->redeliver_delay.count() == 0
-              ? kRedeliverDelay
-              : std::min(partition->redeliver_delay * 2, kMaxRedeliverDelay);
-      hold(partitions_.at(partition->id), std::move(again), partition->redeliver_delay);
-      return;
-    } else {
-      // Refused (shutdown) or revoked: unfinished, so never committed past; the lane is freed
-      // only so that accounting stays right.
-      partition->buffer.finish(partition->offsets.tag_of(offset).value_or(kNoLane));
-    }
-    if (partition->revoking) {
+    if (partition->state() == PartitionState::kRevoking) {
       maybe_finish_revoke(false);
     }
     if (stopping_) {
@@ -755,12 +650,12 @@ class KafkaConsumerTrigger final : public Trigger {
     }
     PartitionListHolder resume;  // Made only when needed: this runs after every completion.
     for (auto& [id, partition] : partitions_) {
-      if (partition->revoking) {
+      if (!partition->assigned()) {
         continue;
       }
-      if (!partition->paused && queue_drained_ && over_high(*partition)) {
+      if (!partition->paused && queue_drained_ && partition->over_high(limits_)) {
         pause(*partition);
-      } else if (partition->paused && under_low(*partition)) {
+      } else if (partition->paused && partition->under_low(limits_)) {
         partition->paused = false;
         paused_.add_unshared(-1);
         spdlog::debug("kafka {} ({}): resuming partition {} ({} records, {} bytes buffered)",
@@ -806,8 +701,8 @@ class KafkaConsumerTrigger final : public Trigger {
       if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) {
         continue;
       }
-      std::int64_t offset = partition->offsets.committable();
-      if (offset >= 0 && offset > partition->committed) {
+      const std::int64_t offset = partition->commit_offset();
+      if (offset >= 0) {
         rd_kafka_topic_partition_list_add(list.get(), spec_.topic.c_str(), id)->offset = offset;
       }
     }
@@ -883,8 +778,8 @@ class KafkaConsumerTrigger final : public Trigger {
       }
       any = true;
       auto it = partitions_.find(entry.partition);
-      if (it != partitions_.end() && entry.offset > it->second->committed) {
-        it->second->committed = entry.offset;
+      if (it != partitions_.end()) {
+        it->second->confirm_commit(entry.offset);
       }
     }
     if (any) {
@@ -1083,18 +978,13 @@ class KafkaConsumerTrigger final : public Trigger {
       if (it == partitions_.end()) {
         continue;
       }
-      Partition& partition = *it->second;
-      partition.revoking = true;
-      partition.buffer.clear();
-      partition.returned.clear();
-      partition.buffered_bytes = 0;
-      partition.held = 0;
+      it->second->start_revoke();
     }
     // Held records of revoked partitions are dropped: their offsets are not committed.
     held_.erase(std::remove_if(held_.begin(), held_.end(),
                                [](const Held& held) {
                                  auto partition = held.partition.lock();
-                                 return !partition || partition->revoking;
+                                 return !partition || !partition->assigned();
                                }),
                 held_.end());
     (lost ? losts_ : revokes_).inc_unshared(ids.size());
@@ -1272,10 +1162,7 @@ class KafkaConsumerTrigger final : public Trigger {
   // Called before `partition` leaves partitions_: records of it still in the scheduler keep it
   // (their completions point at it) until they are answered.
   void drop(const std::shared_ptr<Partition>& partition) {
-    partition->dropped = true;
-    partition->buffer.clear();
-    partition->returned.clear();
-    if (partition->in_scheduler > 0) {
+    if (partition->drop()) {
       anchor_->dropped.push_back(partition);
     }
   }
@@ -1293,8 +1180,7 @@ class KafkaConsumerTrigger final : public Trigger {
   // max.partition.fetch.bytes: pausing below one fetch would pause at every fetch, and a resume
   // costs librdkafka a fetch round trip) or this many records, and resumed at half (what is left
   // covers librdkafka's fetch after the resume).
-  std::size_t byte_high_ = 2 * 1048576;
-  std::size_t record_high_;
+  BufferLimits limits_;
   milliseconds commit_interval_{1000};
   std::string bootstrap_;
   ConfHolder conf_;

@@ -1,7 +1,6 @@
 #include "triggers/kafka/consumer_trigger.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 
 #include "triggers/batch.h"
 #include "triggers/kafka/client.h"
+#include "triggers/kafka/commits.h"
 #include "triggers/kafka/lambda_payload.h"
 #include "triggers/kafka/offset_tracker.h"
 #include "triggers/kafka/ordering.h"
@@ -41,8 +41,6 @@ constexpr std::size_t kMaxRecordsPerWake = 65536;
 constexpr std::size_t kMaxDispatchesPerWake = 2048;
 // How long a revoke waits for the revoked partitions' in-flight records.
 constexpr milliseconds kRevokeWait{10000};
-// How long periodic commits wait for a cooperative rebalance to reach this member at most.
-constexpr milliseconds kCommitHold{10000};
 // How long a synchronous commit (revoke, stop) may block the loop.
 constexpr int kSyncCommitTimeoutMs = 5000;
 // How long stop() waits for the consumer to leave its group.
@@ -693,37 +691,15 @@ class KafkaConsumerTrigger final : public Trigger {
 
   // ---- Commits --------------------------------------------------------------------------------
 
-  // The committable offsets of `ids` (all partitions when empty) that moved since the last
-  // confirmed commit.
-  PartitionListHolder commit_list(const std::vector<std::int32_t>& ids) {
-    PartitionListHolder list(rd_kafka_topic_partition_list_new(0));
-    for (auto& [id, partition] : partitions_) {
-      if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) {
-        continue;
-      }
-      const std::int64_t offset = partition->commit_offset();
-      if (offset >= 0) {
-        rd_kafka_topic_partition_list_add(list.get(), spec_.topic.c_str(), id)->offset = offset;
-      }
-    }
-    return list;
-  }
-
   void on_commit_timer() {
     if (rk_ == nullptr || closing_) {
       return;
     }
     update_lag();
-    if (commits_held_until_ms_ != 0) {
-      if (context_.loop.now_ms() < commits_held_until_ms_) {
-        return;
-      }
-      commits_held_until_ms_ = 0;
+    if (!commit_gate_.allows(context_.loop.now_ms(), cooperative())) {
+      return;  // A commit now could cost the whole assignment (see CommitGate).
     }
-    if (rejoining_ && cooperative()) {
-      return;  // See stats_cb: a commit now could cost the whole assignment.
-    }
-    PartitionListHolder list = commit_list({});
+    PartitionListHolder list = commit_list(spec_.topic, partitions_);
     if (list->cnt == 0) {
       return;
     }
@@ -740,7 +716,7 @@ class KafkaConsumerTrigger final : public Trigger {
     if (rk_ == nullptr) {
       return;
     }
-    PartitionListHolder list = commit_list(ids);
+    PartitionListHolder list = commit_list(spec_.topic, partitions_, ids);
     if (list->cnt == 0) {
       return;
     }
@@ -756,7 +732,9 @@ class KafkaConsumerTrigger final : public Trigger {
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
           const rd_kafka_topic_partition_list_t* done =
               rd_kafka_event_topic_partition_list(event.get());
-          record_commits(done != nullptr ? done : list.get());
+          if (record_commits(done != nullptr ? done : list.get(), partitions_)) {
+            commits_ok_.inc_unshared();
+          }
         }
       }
     }
@@ -766,24 +744,6 @@ class KafkaConsumerTrigger final : public Trigger {
           "kafka {} ({}): synchronous commit failed: {}; the uncommitted records will "
           "be delivered again",
           spec_.topic, function_, kafka::describe(err));
-    }
-  }
-
-  void record_commits(const rd_kafka_topic_partition_list_t* offsets) {
-    bool any = false;
-    for (int i = 0; i < offsets->cnt; ++i) {
-      const auto& entry = offsets->elems[i];
-      if (entry.err != RD_KAFKA_RESP_ERR_NO_ERROR || entry.offset < 0) {
-        continue;
-      }
-      any = true;
-      auto it = partitions_.find(entry.partition);
-      if (it != partitions_.end()) {
-        it->second->confirm_commit(entry.offset);
-      }
-    }
-    if (any) {
-      commits_ok_.inc_unshared();
     }
   }
 
@@ -820,19 +780,19 @@ class KafkaConsumerTrigger final : public Trigger {
         // (every uncommitted record read again by the next owners). librdkafka does not say
         // when the join is over, so periodic commits wait until partitions are assigned to
         // this member, or kCommitHold at most; revokes and stops still commit synchronously.
-        if (self->commits_held_until_ms_ == 0) {
+        if (self->commit_gate_.state() == CommitGateState::kOpen) {
           spdlog::info("kafka {} ({}): the group is rebalancing; periodic commits wait for it",
                        self->spec_.topic, self->function_);
         }
-        self->hold_commits();
+        self->commit_gate_.hold(self->context_.loop.now_ms());
         return;
       }
       spdlog::warn("kafka {} ({}): offset commit failed: {}; retried at the next interval",
                    self->spec_.topic, self->function_, kafka::describe(err));
       return;
     }
-    if (offsets != nullptr) {
-      self->record_commits(offsets);
+    if (offsets != nullptr && record_commits(offsets, self->partitions_)) {
+      self->commits_ok_.inc_unshared();
     }
   }
 
@@ -845,28 +805,16 @@ class KafkaConsumerTrigger final : public Trigger {
   static int stats_cb(rd_kafka_t* rk, char* json, size_t json_len, void* opaque) {
     (void)rk;
     auto* self = static_cast<KafkaConsumerTrigger*>(opaque);
-    rapidjson::Document doc;
-    doc.Parse(json, json_len);
-    if (doc.HasParseError() || !doc.IsObject()) {
+    std::optional<std::string> join_state = join_state_of(std::string_view(json, json_len));
+    if (!join_state) {
       return 0;
     }
-    auto cgrp = doc.FindMember("cgrp");
-    if (cgrp == doc.MemberEnd() || !cgrp->value.IsObject()) {
-      return 0;
-    }
-    auto state = cgrp->value.FindMember("join_state");
-    if (state == cgrp->value.MemberEnd() || !state->value.IsString()) {
-      return 0;
-    }
-    std::string_view join_state(state->value.GetString(), state->value.GetStringLength());
-    const bool rejoining = join_state != "steady" && join_state != "init";
-    if (rejoining && !self->rejoining_) {
+    if (self->commit_gate_.set_rejoining(is_rejoining(*join_state))) {
       spdlog::debug(
           "kafka {} ({}): the group is rebalancing (join state {}); periodic commits "
           "wait",
-          self->spec_.topic, self->function_, join_state);
+          self->spec_.topic, self->function_, *join_state);
     }
-    self->rejoining_ = rejoining;
     return 0;  // librdkafka frees the JSON.
   }
 
@@ -907,18 +855,12 @@ class KafkaConsumerTrigger final : public Trigger {
     return std::strcmp(rd_kafka_rebalance_protocol(rk_), "COOPERATIVE") == 0;
   }
 
-  // Periodic commits wait (see commit_cb) for kCommitHold, or until partitions are assigned.
-  void hold_commits() {
-    commits_held_until_ms_ =
-        context_.loop.now_ms() + static_cast<std::uint64_t>(kCommitHold.count());
-  }
-
   void on_assign(rd_kafka_topic_partition_list_t* partitions) {
     if (partitions->cnt > 0 || !cooperative()) {
       // New partitions arrive at the end of a rebalance: this member is in the new generation.
       // (A cooperative member that only gave partitions up is told of an empty assignment and
       // rejoins at once: its hold stays.)
-      commits_held_until_ms_ = 0;
+      commit_gate_.open();
     }
     if (cooperative()) {
       ErrorHolder error(rd_kafka_incremental_assign(rk_, partitions));
@@ -965,9 +907,9 @@ class KafkaConsumerTrigger final : public Trigger {
   void on_revoke(rd_kafka_topic_partition_list_t* partitions) {
     // A cooperative revoke is the first half of a rebalance: the member rejoins right after.
     if (cooperative()) {
-      hold_commits();
+      commit_gate_.hold(context_.loop.now_ms());
     } else {
-      commits_held_until_ms_ = 0;
+      commit_gate_.open();
     }
     bool lost = rd_kafka_assignment_lost(rk_) != 0;
     std::vector<std::int32_t> ids;
@@ -1188,7 +1130,7 @@ class KafkaConsumerTrigger final : public Trigger {
   rd_kafka_t* rk_ = nullptr;
   QueueHolder queue_;
   std::unique_ptr<QueueWatcher> watcher_;
-  std::map<std::int32_t, std::shared_ptr<Partition>> partitions_;
+  PartitionMap partitions_;
   std::deque<Held> held_;
   PartitionListHolder pending_revoke_;
   std::vector<std::int32_t> revoke_ids_;
@@ -1223,8 +1165,7 @@ class KafkaConsumerTrigger final : public Trigger {
   std::size_t dispatch_budget_ = kMaxDispatchesPerWake;  // Renewed by every serve().
   bool pumping_ = false;
   bool pump_again_ = false;
-  std::uint64_t commits_held_until_ms_ = 0;  // Loop time; 0: periodic commits go.
-  bool rejoining_ = false;  // The statistics last said the member is in a rebalance (stats_cb).
+  CommitGate commit_gate_;
   bool stopping_ = false;
   bool closing_ = false;
   std::function<void()> on_stopped_;

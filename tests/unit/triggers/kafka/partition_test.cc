@@ -7,55 +7,15 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/unit/triggers/kafka/fake_dispatcher.h"
+#include "tests/unit/triggers/kafka/partition_driver.h"
 
 using namespace switchyard;
 using namespace switchyard::triggers::kafka;
-using switchyard::triggers::kafka::testing::FakeDispatcher;
+using switchyard::triggers::kafka::testing::kCost;
+using switchyard::triggers::kafka::testing::PartitionDriver;
 using Order = scheduler::Dispatcher::RunOrder;
 
 namespace {
-
-constexpr std::size_t kCost = 100;
-
-// One partition driven as the consumer trigger drives it: records read, runs offered to a fake
-// dispatcher, and each answer settled by the partition (the completion the trigger sets calls
-// Partition::settle()). No broker: a record is its offset (no librdkafka message).
-struct Harness {
-  explicit Harness(Ordering ordering) : partition(0, ordering) {}
-
-  bool read(std::int64_t offset, std::optional<std::string_view> key = std::nullopt) {
-    return partition.take(key, BufferedRecord{MessageHolder(), offset, kCost, nullptr}, now_ms);
-  }
-
-  // Takes the partition's next run (at most dispatcher.room records) and offers it. Returns how
-  // many the dispatcher took, or nullopt when none could go.
-  std::optional<std::size_t> dispatch(Order order) {
-    if (!partition.take_run(dispatcher.room, now_ms, scratch, run)) {
-      return std::nullopt;
-    }
-    for (auto& event : run) {
-      event.completion = [this](core::Event& event, core::Outcome& outcome) {
-        settled.push_back(partition.settle(event, outcome, stopping));
-      };
-    }
-    const std::size_t taken = partition.offer_run(dispatcher, "f", order, run);
-    return taken;
-  }
-
-  Settlement answer(std::uint64_t offset, core::Outcome outcome) {
-    REQUIRE(dispatcher.answer(offset, std::move(outcome)));
-    return settled.back();
-  }
-
-  Partition partition;
-  FakeDispatcher dispatcher;
-  std::uint64_t now_ms = 1000;
-  bool stopping = false;
-  std::vector<BufferedRecord> scratch;
-  std::vector<core::Event> run;
-  std::vector<Settlement> settled;
-};
 
 std::vector<std::uint64_t> offsets_of(const std::deque<core::Event>& events) {
   std::vector<std::uint64_t> offsets;
@@ -84,7 +44,7 @@ TEST_CASE("a partition goes from assigned to revoking to dropped") {
 }
 
 TEST_CASE("an assigned partition may be dropped directly, kept while records of it run") {
-  Harness h(Ordering::kNone);
+  PartitionDriver h(Ordering::kNone);
   REQUIRE(h.read(0));
   REQUIRE(h.dispatch(Order::kIndependent) == 1u);
   CHECK(h.partition.drop());  // Its record is in the scheduler: the caller keeps it.
@@ -94,7 +54,7 @@ TEST_CASE("an assigned partition may be dropped directly, kept while records of 
 }
 
 TEST_CASE("no offset is committed past a record that is still in the scheduler") {
-  Harness h(Ordering::kNone);
+  PartitionDriver h(Ordering::kNone);
   for (std::int64_t offset = 10; offset < 15; ++offset) {
     REQUIRE(h.read(offset));
   }
@@ -116,7 +76,7 @@ TEST_CASE("no offset is committed past a record that is still in the scheduler")
 }
 
 TEST_CASE("a failed record without a dead letter holds the commit point and goes again") {
-  Harness h(Ordering::kNone);
+  PartitionDriver h(Ordering::kNone);
   REQUIRE(h.read(0));
   REQUIRE(h.read(1));
   REQUIRE(h.dispatch(Order::kIndependent) == 2u);
@@ -173,7 +133,7 @@ TEST_CASE("the redeliver delay doubles up to its maximum") {
 TEST_CASE(
     "partition ordering: what a run does not take, and what it hands back unrun, goes "
     "again first, in offset order, once the failed record is done") {
-  Harness h(Ordering::kPartition);
+  PartitionDriver h(Ordering::kPartition);
   for (std::int64_t offset = 0; offset < 6; ++offset) {
     REQUIRE(h.read(offset));
   }
@@ -209,7 +169,7 @@ TEST_CASE(
 }
 
 TEST_CASE("independent runs: what the dispatcher does not take is left to the caller") {
-  Harness h(Ordering::kNone);
+  PartitionDriver h(Ordering::kNone);
   for (std::int64_t offset = 0; offset < 3; ++offset) {
     REQUIRE(h.read(offset));
   }
@@ -225,7 +185,7 @@ TEST_CASE("independent runs: what the dispatcher does not take is left to the ca
 }
 
 TEST_CASE("records of a revoking partition are neither read, dispatched, nor committed past") {
-  Harness h(Ordering::kNone);
+  PartitionDriver h(Ordering::kNone);
   for (std::int64_t offset = 0; offset < 6; ++offset) {
     REQUIRE(h.read(offset));
   }
@@ -251,7 +211,7 @@ TEST_CASE("records of a revoking partition are neither read, dispatched, nor com
 }
 
 TEST_CASE("stopping: records refused or handed back are not run again and not committed past") {
-  Harness h(Ordering::kPartition);
+  PartitionDriver h(Ordering::kPartition);
   for (std::int64_t offset = 0; offset < 3; ++offset) {
     REQUIRE(h.read(offset));
   }
@@ -266,7 +226,7 @@ TEST_CASE("stopping: records refused or handed back are not run again and not co
 }
 
 TEST_CASE("a record refused while the trigger runs (rejected) is not redelivered") {
-  Harness h(Ordering::kNone);
+  PartitionDriver h(Ordering::kNone);
   REQUIRE(h.read(7));
   REQUIRE(h.dispatch(Order::kIndependent) == 1u);
   CHECK(h.answer(7, testing::rejected()) == Settlement::kAbandoned);
@@ -274,7 +234,7 @@ TEST_CASE("a record refused while the trigger runs (rejected) is not redelivered
 }
 
 TEST_CASE("a duplicate delivery is not taken twice") {
-  Harness h(Ordering::kNone);
+  PartitionDriver h(Ordering::kNone);
   REQUIRE(h.read(5));
   CHECK_FALSE(h.read(5));
   CHECK_FALSE(h.read(4));
@@ -283,7 +243,7 @@ TEST_CASE("a duplicate delivery is not taken twice") {
 }
 
 TEST_CASE("backpressure: paused at the high bound, resumed at half of it") {
-  Harness h(Ordering::kNone);
+  PartitionDriver h(Ordering::kNone);
   const BufferLimits limits{10 * kCost, 8};
   for (std::int64_t offset = 0; offset < 7; ++offset) {
     REQUIRE(h.read(offset));

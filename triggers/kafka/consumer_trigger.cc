@@ -23,6 +23,7 @@
 #include "triggers/kafka/offset_tracker.h"
 #include "triggers/kafka/ordering.h"
 #include "triggers/kafka/partition.h"
+#include "triggers/kafka/rebalance.h"
 #include "triggers/kafka/record_message.h"
 
 namespace switchyard::triggers::kafka {
@@ -39,8 +40,6 @@ using std::chrono::milliseconds;
 // (nothing wakes its fetcher when the queue drains; a resume does).
 constexpr std::size_t kMaxRecordsPerWake = 65536;
 constexpr std::size_t kMaxDispatchesPerWake = 2048;
-// How long a revoke waits for the revoked partitions' in-flight records.
-constexpr milliseconds kRevokeWait{10000};
 // How long a synchronous commit (revoke, stop) may block the loop.
 constexpr int kSyncCommitTimeoutMs = 5000;
 // How long stop() waits for the consumer to leave its group.
@@ -911,17 +910,8 @@ class KafkaConsumerTrigger final : public Trigger {
     } else {
       commit_gate_.open();
     }
-    bool lost = rd_kafka_assignment_lost(rk_) != 0;
-    std::vector<std::int32_t> ids;
-    for (int i = 0; i < partitions->cnt; ++i) {
-      std::int32_t id = partitions->elems[i].partition;
-      ids.push_back(id);
-      auto it = partitions_.find(id);
-      if (it == partitions_.end()) {
-        continue;
-      }
-      it->second->start_revoke();
-    }
+    const bool lost = rd_kafka_assignment_lost(rk_) != 0;
+    revoke_.begin(partitions, lost, partitions_);
     // Held records of revoked partitions are dropped: their offsets are not committed.
     held_.erase(std::remove_if(held_.begin(), held_.end(),
                                [](const Held& held) {
@@ -929,12 +919,9 @@ class KafkaConsumerTrigger final : public Trigger {
                                  return !partition || !partition->assigned();
                                }),
                 held_.end());
-    (lost ? losts_ : revokes_).inc_unshared(ids.size());
-    pending_revoke_.reset(rd_kafka_topic_partition_list_copy(partitions));
-    revoke_lost_ = lost;
-    revoke_ids_ = std::move(ids);
+    (lost ? losts_ : revokes_).inc_unshared(revoke_.ids().size());
     spdlog::info("kafka {} ({}): {} {} partition(s); waiting for their records in flight",
-                 spec_.topic, function_, lost ? "lost" : "revoked", revoke_ids_.size());
+                 spec_.topic, function_, lost ? "lost" : "revoked", revoke_.ids().size());
     if (!maybe_finish_revoke(false)) {
       revoke_timer_.start(kRevokeWait);
     }
@@ -943,16 +930,10 @@ class KafkaConsumerTrigger final : public Trigger {
   // Finishes a pending revoke once its partitions have nothing in flight (or `force`, when the
   // wait is over): commits them (unless lost) and unassigns them. Returns whether it finished.
   bool maybe_finish_revoke(bool force) {
-    if (!pending_revoke_ || rk_ == nullptr) {
+    if (revoke_.state() != RebalanceState::kRevoking || rk_ == nullptr) {
       return false;
     }
-    std::size_t in_flight = 0;
-    for (std::int32_t id : revoke_ids_) {
-      auto it = partitions_.find(id);
-      if (it != partitions_.end()) {
-        in_flight += it->second->in_scheduler;
-      }
-    }
+    const std::size_t in_flight = revoke_.in_flight(partitions_);
     if (in_flight > 0 && !force) {
       return false;
     }
@@ -964,10 +945,10 @@ class KafkaConsumerTrigger final : public Trigger {
       orphans_in_scheduler_ += in_flight;
     }
     revoke_timer_.stop();
-    if (!revoke_lost_) {
-      commit_sync(revoke_ids_);
+    if (!revoke_.lost()) {
+      commit_sync(revoke_.ids());
     }
-    PartitionListHolder list = std::move(pending_revoke_);
+    PartitionListHolder list = revoke_.finish();
     rd_kafka_resume_partitions(rk_, list.get());
     if (cooperative()) {
       ErrorHolder error(rd_kafka_incremental_unassign(rk_, list.get()));
@@ -978,7 +959,7 @@ class KafkaConsumerTrigger final : public Trigger {
     } else {
       rd_kafka_assign(rk_, nullptr);
     }
-    for (std::int32_t id : revoke_ids_) {
+    for (std::int32_t id : revoke_.ids()) {
       auto it = partitions_.find(id);
       if (it == partitions_.end()) {
         continue;
@@ -990,7 +971,6 @@ class KafkaConsumerTrigger final : public Trigger {
       drop(it->second);
       partitions_.erase(it);
     }
-    revoke_ids_.clear();
     assigned_.set(static_cast<double>(partitions_.size()));
     if (watcher_) {
       watcher_->kick();
@@ -1005,7 +985,7 @@ class KafkaConsumerTrigger final : public Trigger {
       return;
     }
     closing_ = true;
-    if (pending_revoke_) {
+    if (revoke_.state() == RebalanceState::kRevoking) {
       maybe_finish_revoke(true);
     }
     if (rk_ == nullptr) {
@@ -1084,7 +1064,7 @@ class KafkaConsumerTrigger final : public Trigger {
       rd_kafka_t* rk = rk_;
       rk_ = nullptr;
       queue_.reset();
-      pending_revoke_.reset();
+      revoke_.abandon();
       const int flags = closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE;
       if (anchor_->in_scheduler > 0) {
         // Events in the scheduler may still hold its messages: it goes with the last of them.
@@ -1132,9 +1112,7 @@ class KafkaConsumerTrigger final : public Trigger {
   std::unique_ptr<QueueWatcher> watcher_;
   PartitionMap partitions_;
   std::deque<Held> held_;
-  PartitionListHolder pending_revoke_;
-  std::vector<std::int32_t> revoke_ids_;
-  bool revoke_lost_ = false;
+  PendingRevoke revoke_;
   std::size_t orphans_in_scheduler_ = 0;
   std::optional<std::size_t> capacity_watch_;
 

@@ -20,6 +20,7 @@
 #include "triggers/kafka/client.h"
 #include "triggers/kafka/commits.h"
 #include "triggers/kafka/lambda_payload.h"
+#include "triggers/kafka/lifecycle.h"
 #include "triggers/kafka/offset_tracker.h"
 #include "triggers/kafka/ordering.h"
 #include "triggers/kafka/partition.h"
@@ -213,10 +214,9 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   void stop(std::function<void()> done) override {
-    if (stopping_) {
+    if (!lifecycle_.begin_drain()) {
       return;
     }
-    stopping_ = true;
     on_stopped_ = std::move(done);
     commit_timer_.stop();
     held_timer_.stop();
@@ -279,7 +279,7 @@ class KafkaConsumerTrigger final : public Trigger {
     // handed to us), which would be fetched and parsed again after the resume. What the queue
     // held is already in memory either way (our buffers hold librdkafka's own messages).
     queue_drained_ = !more;
-    if (closing_) {
+    if (lifecycle_.closing()) {
       if (rk_ != nullptr && rd_kafka_consumer_closed(rk_)) {
         finish_close();
       } else if (more && watcher_) {
@@ -305,7 +305,7 @@ class KafkaConsumerTrigger final : public Trigger {
                    rd_kafka_message_errstr(message));
       return;
     }
-    if (stopping_) {
+    if (lifecycle_.stopping()) {
       return;  // Not committed: read again by whoever owns the partition next.
     }
     auto it = partitions_.find(message->partition);
@@ -343,7 +343,7 @@ class KafkaConsumerTrigger final : public Trigger {
 
   // Hands ready records to the function as capacity allows, then pauses or resumes partitions.
   void pump() {
-    if (stopping_) {
+    if (lifecycle_.stopping()) {
       return;
     }
     if (pumping_) {
@@ -357,7 +357,7 @@ class KafkaConsumerTrigger final : public Trigger {
     do {
       pump_again_ = false;
       pump_round();
-    } while (pump_again_ && !stopping_);
+    } while (pump_again_ && !lifecycle_.stopping());
     pumping_ = false;
     apply_backpressure();
   }
@@ -574,7 +574,7 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   void arm_held_timer() {
-    if (held_.empty() || stopping_) {
+    if (held_.empty() || lifecycle_.stopping()) {
       return;
     }
     std::uint64_t due = held_.front().due_ms;
@@ -587,13 +587,13 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   void on_held_timer() {
-    if (!stopping_) {
+    if (!lifecycle_.stopping()) {
       pump();
     }
   }
 
   void completed(Partition* partition, core::Event& event, core::Outcome& outcome) {
-    switch (partition->settle(event, outcome, stopping_)) {
+    switch (partition->settle(event, outcome, lifecycle_.stopping())) {
       case Settlement::kTakenBack:
         // It goes again once the record that stopped its sequence is done.
         request_pump();
@@ -632,7 +632,7 @@ class KafkaConsumerTrigger final : public Trigger {
     if (partition->state() == PartitionState::kRevoking) {
       maybe_finish_revoke(false);
     }
-    if (stopping_) {
+    if (lifecycle_.stopping()) {
       maybe_stopped();
       return;
     }
@@ -642,7 +642,7 @@ class KafkaConsumerTrigger final : public Trigger {
   // ---- Backpressure -------------------------------------------------------------------------
 
   void apply_backpressure() {
-    if (rk_ == nullptr || closing_) {
+    if (rk_ == nullptr || lifecycle_.closing()) {
       return;
     }
     PartitionListHolder resume;  // Made only when needed: this runs after every completion.
@@ -691,7 +691,7 @@ class KafkaConsumerTrigger final : public Trigger {
   // ---- Commits --------------------------------------------------------------------------------
 
   void on_commit_timer() {
-    if (rk_ == nullptr || closing_) {
+    if (rk_ == nullptr || lifecycle_.closing()) {
       return;
     }
     update_lag();
@@ -981,10 +981,10 @@ class KafkaConsumerTrigger final : public Trigger {
   // ---- Stopping ---------------------------------------------------------------------------------
 
   void maybe_stopped() {
-    if (!stopping_ || closing_ || in_scheduler() > 0) {
+    if (lifecycle_.state() != LifecycleState::kDraining || in_scheduler() > 0) {
       return;
     }
-    closing_ = true;
+    lifecycle_.begin_close();
     if (revoke_.state() == RebalanceState::kRevoking) {
       maybe_finish_revoke(true);
     }
@@ -1034,6 +1034,9 @@ class KafkaConsumerTrigger final : public Trigger {
   }
 
   void finish_stop() {
+    if (!lifecycle_.finish()) {
+      return;
+    }
     spdlog::info("kafka {} ({}): stopped", spec_.topic, function_);
     if (on_stopped_) {
       auto done = std::move(on_stopped_);
@@ -1144,8 +1147,7 @@ class KafkaConsumerTrigger final : public Trigger {
   bool pumping_ = false;
   bool pump_again_ = false;
   CommitGate commit_gate_;
-  bool stopping_ = false;
-  bool closing_ = false;
+  Lifecycle lifecycle_;
   std::function<void()> on_stopped_;
   Anchor* anchor_ = new Anchor{this, 0, {}};
   std::vector<BufferedRecord> taken_;    // pump_round()'s records, reused.

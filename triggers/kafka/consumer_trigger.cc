@@ -19,6 +19,7 @@
 #include "triggers/batch.h"
 #include "triggers/kafka/client.h"
 #include "triggers/kafka/commits.h"
+#include "triggers/kafka/held_records.h"
 #include "triggers/kafka/lambda_payload.h"
 #include "triggers/kafka/lifecycle.h"
 #include "triggers/kafka/offset_tracker.h"
@@ -71,14 +72,6 @@ struct Anchor {
   // messages (unbuilt), which must go before it does. Destroyed with the anchor.
   rd_kafka_t* client = nullptr;
   int client_flags = 0;
-};
-
-// A record (or several) to dispatch again later: throttled, refused, or a failed dead letter.
-struct Held {
-  std::weak_ptr<Partition> partition;
-  std::vector<core::Event> events;
-  std::uint64_t due_ms = 0;
-  milliseconds delay{0};
 };
 
 class KafkaConsumerTrigger final : public Trigger {
@@ -382,23 +375,16 @@ class KafkaConsumerTrigger final : public Trigger {
     bool refused = false;
     // Records waiting to go again come first: they hold their partition's (or key's) place.
     capacity = std::min(capacity, dispatch_budget_);
-    for (std::size_t n = held_.size(); n > 0 && capacity > 0 && !refused; --n) {
-      Held held = std::move(held_.front());
-      held_.pop_front();
-      auto partition = held.partition.lock();
-      if (!partition || !partition->assigned()) {
-        continue;
-      }
-      if (held.due_ms > now) {
-        held_.push_back(std::move(held));
-        continue;
-      }
-      partition->held -= held.events.size();
-      redeliveries_.inc_unshared(held.events.size());
-      --capacity;
-      --dispatch_budget_;
-      refused = !dispatch(partition, std::move(held.events), held.delay);
-    }
+    const std::size_t redispatched =
+        held_.redispatch(now, capacity,
+                         [this, &refused](const std::shared_ptr<Partition>& partition,
+                                          std::vector<core::Event> events, milliseconds delay) {
+                           redeliveries_.inc_unshared(events.size());
+                           refused = !dispatch(partition, std::move(events), delay);
+                           return !refused;
+                         });
+    capacity -= redispatched;
+    dispatch_budget_ -= redispatched;
     bool progress = true;
     while (capacity > 0 && progress && !refused) {
       progress = false;
@@ -563,27 +549,20 @@ class KafkaConsumerTrigger final : public Trigger {
   // `delay` (a failed dead letter).
   void hold(const std::shared_ptr<Partition>& partition, std::vector<core::Event> items,
             milliseconds delay, bool now = false) {
-    partition->held += items.size();
-    Held held;
-    held.partition = partition;
-    held.events = std::move(items);
-    held.delay = delay;
-    held.due_ms = context_.loop.now_ms() + (now ? 0 : static_cast<std::uint64_t>(delay.count()));
-    held_.push_back(std::move(held));
+    held_.hold(partition, std::move(items),
+               context_.loop.now_ms() + (now ? 0 : static_cast<std::uint64_t>(delay.count())),
+               delay);
     arm_held_timer();
   }
 
   void arm_held_timer() {
-    if (held_.empty() || lifecycle_.stopping()) {
+    const std::optional<std::uint64_t> due = held_.next_due_ms();
+    if (!due || lifecycle_.stopping()) {
       return;
-    }
-    std::uint64_t due = held_.front().due_ms;
-    for (const auto& held : held_) {
-      due = std::min(due, held.due_ms);
     }
     std::uint64_t now = context_.loop.now_ms();
     // Refused records also go on capacity and on completions; the timer is the fallback.
-    held_timer_.start(milliseconds(due > now ? due - now : 20));
+    held_timer_.start(milliseconds(*due > now ? *due - now : 20));
   }
 
   void on_held_timer() {
@@ -913,12 +892,7 @@ class KafkaConsumerTrigger final : public Trigger {
     const bool lost = rd_kafka_assignment_lost(rk_) != 0;
     revoke_.begin(partitions, lost, partitions_);
     // Held records of revoked partitions are dropped: their offsets are not committed.
-    held_.erase(std::remove_if(held_.begin(), held_.end(),
-                               [](const Held& held) {
-                                 auto partition = held.partition.lock();
-                                 return !partition || !partition->assigned();
-                               }),
-                held_.end());
+    held_.drop_unassigned();
     (lost ? losts_ : revokes_).inc_unshared(revoke_.ids().size());
     spdlog::info("kafka {} ({}): {} {} partition(s); waiting for their records in flight",
                  spec_.topic, function_, lost ? "lost" : "revoked", revoke_.ids().size());
@@ -1114,7 +1088,7 @@ class KafkaConsumerTrigger final : public Trigger {
   QueueHolder queue_;
   std::unique_ptr<QueueWatcher> watcher_;
   PartitionMap partitions_;
-  std::deque<Held> held_;
+  HeldRecords held_;
   PendingRevoke revoke_;
   std::size_t orphans_in_scheduler_ = 0;
   std::optional<std::size_t> capacity_watch_;

@@ -1,17 +1,27 @@
+// The consumer trigger wires librdkafka's consumer into the loop and the units that decide what
+// happens to its records. Its sections are its jobs: serving the consumer queue, dispatching,
+// backpressure, commits, rebalances, stopping. It keeps the librdkafka calls, the timers and the
+// metrics; the decisions are in:
+//   partition.h       a partition's buffer, its records in the scheduler and their outcomes
+//                     (Settlement), its commit point, its state (PartitionState);
+//   held_records.h    records waiting to be dispatched again;
+//   commits.h         what is committed, and when periodic commits may go (CommitGate);
+//   rebalance.h       the pending revoke (RebalanceState);
+//   lifecycle.h       the order in which the trigger stops (LifecycleState);
+//   pump_state.h      the pump that a completion may ask for again while it runs (PumpState);
+//   record_message.h  librdkafka's message as a buffered record and an event.
+
 #include "triggers/kafka/consumer_trigger.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +35,7 @@
 #include "triggers/kafka/offset_tracker.h"
 #include "triggers/kafka/ordering.h"
 #include "triggers/kafka/partition.h"
+#include "triggers/kafka/pump_state.h"
 #include "triggers/kafka/rebalance.h"
 #include "triggers/kafka/record_message.h"
 
@@ -339,19 +350,9 @@ class KafkaConsumerTrigger final : public Trigger {
     if (lifecycle_.stopping()) {
       return;
     }
-    if (pumping_) {
-      // A completion asked for more while this pump dispatches (an inline function answers
-      // inside dispatch): the running pump goes round again rather than stopping with records
-      // ready and capacity free.
-      pump_again_ = true;
-      return;
+    if (!pump_loop_.run([this] { pump_round(); }, [this] { return lifecycle_.stopping(); })) {
+      return;  // Called from inside a pump: that one goes round again (see PumpLoop).
     }
-    pumping_ = true;
-    do {
-      pump_again_ = false;
-      pump_round();
-    } while (pump_again_ && !lifecycle_.stopping());
-    pumping_ = false;
     apply_backpressure();
   }
 
@@ -359,11 +360,9 @@ class KafkaConsumerTrigger final : public Trigger {
   // function's results come back in bunches), not one per record. Inside a pump (an inline
   // function answered during dispatch) the running pump goes round again instead.
   void request_pump() {
-    if (pumping_) {
-      pump_again_ = true;
-      return;
+    if (!pump_loop_.ask_again()) {
+      pump_soon_.request();
     }
-    pump_soon_.request();
   }
 
   void pump_round() {
@@ -1118,8 +1117,7 @@ class KafkaConsumerTrigger final : public Trigger {
   bool serving_ = false;
   bool queue_drained_ = false;  // serve() emptied librdkafka's queue: pausing drops nothing.
   std::size_t dispatch_budget_ = kMaxDispatchesPerWake;  // Renewed by every serve().
-  bool pumping_ = false;
-  bool pump_again_ = false;
+  PumpLoop pump_loop_;
   CommitGate commit_gate_;
   Lifecycle lifecycle_;
   std::function<void()> on_stopped_;

@@ -7,12 +7,14 @@
 //
 // A partition goes through three states (PartitionState): assigned, then revoking while the
 // rebalance waits for its records in the scheduler, then dropped. Only an assigned partition
-// takes and dispatches records, and only an assigned one dispatches a record again; a record
-// answered after that is never finished for it unless it succeeded or was dead-lettered, so its
-// offset is never committed past.
+// takes records, dispatches them, or dispatches one again. Whatever the state, a record counts as
+// finished (and the commit point may pass it) only when it succeeded or was dead-lettered.
 //
-// Everything here runs once per record: it is inline so that the trigger's hot path stays
-// inlinable. No librdkafka call is made here (the trigger pauses, commits and unassigns).
+// The state changes only through start_revoke() and drop(); the buffers and counters are public
+// fields because each of the trigger's sections (dispatching, backpressure, commits, rebalances)
+// reads them. Everything here runs once per record or per run: it is inline so that the
+// trigger's hot path stays inlinable. No librdkafka call is made here (the trigger pauses,
+// commits and unassigns).
 //
 // Thread rules: loop thread only (a plain value type; completions run on the loop thread).
 
@@ -23,7 +25,6 @@
 #include <deque>
 #include <iterator>
 #include <optional>
-#include <span>
 #include <string_view>
 #include <vector>
 

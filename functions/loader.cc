@@ -1,9 +1,5 @@
 #include "functions/loader.h"
 
-#include "functions/native.h"
-
-#include <switchyard/function.hpp>
-
 #include <cxxabi.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -18,9 +14,12 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <switchyard/function.hpp>
 #include <system_error>
 #include <typeinfo>
 #include <vector>
+
+#include "functions/native.h"
 
 namespace switchyard::functions {
 namespace {
@@ -52,7 +51,8 @@ std::pair<std::string, std::string> describe_current_exception() {
   } catch (...) {
     const std::type_info* type = abi::__cxa_current_exception_type();
     return {std::string(kUnknownExceptionType),
-            "the function threw a value of type " + (type ? switchyard::detail::type_name(*type) : "unknown")};
+            "the function threw a value of type " +
+                (type ? switchyard::detail::type_name(*type) : "unknown")};
   }
 }
 
@@ -210,7 +210,8 @@ static void init_set_error(const sy_init_args* args, sy_bytes type, sy_bytes mes
 // ---- Loading ----------------------------------------------------------------------------------
 
 core::Error load_error(const config::FunctionManifest& manifest, std::string_view what) {
-  std::string message = "function '" + manifest.name + "': " + native_library(manifest).string() + " ";
+  std::string message =
+      "function '" + manifest.name + "': " + native_library(manifest).string() + " ";
   message += what;
   return core::Error(core::ErrorCode::kLoad, std::move(message));
 }
@@ -324,7 +325,8 @@ core::Result<std::shared_ptr<LibraryFunction>> LibraryFunction::load(
   // keeps each function's symbols from resolving another's. The copy can be unlinked at once:
   // the mapping keeps its contents alive until dlclose.
   LibraryHandle handle(::dlopen(copy->c_str(), RTLD_NOW | RTLD_LOCAL));
-  std::string dl_message = handle ? std::string() : describe_dlerror(*copy, native_library(manifest));
+  std::string dl_message =
+      handle ? std::string() : describe_dlerror(*copy, native_library(manifest));
   ::unlink(copy->c_str());
   if (!handle) {
     return load_error(manifest, "is not a loadable shared object: " + dl_message);
@@ -552,6 +554,14 @@ core::Outcome Function::invoke(const core::EventView& event,
     return failure_from_current_exception();
   }
 }
+
+std::uint64_t Function::start(const core::Event&, const InvocationContext&, Finish) noexcept {
+  // The scheduler calls start() only when finishes_later() says so.
+  spdlog::critical("function {}: start() called, but it does not finish later", name());
+  std::abort();
+}
+
+void Function::cancel(std::uint64_t) noexcept {}
 
 core::Outcome CallableFunction::invoke(const core::Event& event,
                                        const InvocationContext& ctx) noexcept {

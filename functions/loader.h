@@ -45,18 +45,37 @@ struct InvocationContext {
 // on the steady clock plus this is the wall-clock deadline a function is told.
 std::chrono::system_clock::duration wall_offset(std::chrono::steady_clock::time_point now);
 
-// One loaded version of a function. invoke() is thread-safe and noexcept: every failure of the
-// function, including an exception, comes back as an Outcome of kind kFunctionError. Timeouts are
-// the scheduler's business: invoke() simply runs the function to completion on the calling thread.
+// One loaded version of a function. It is called in one of two ways, which finishes_later() says:
+// - invoke(), thread-safe and noexcept, runs the function to completion on the calling thread (a
+//   worker, or the loop for `execution: inline`) and returns its outcome. Every failure,
+//   including an exception, comes back as an Outcome of kind kFunctionError. Timeouts are the
+//   scheduler's business: the thread is held until the function returns.
+// - start() begins an invocation on the loop thread and returns at once; the outcome comes back
+//   later through its callback, on the loop thread, and no thread waits meanwhile (a function
+//   in an execution environment waits on I/O the loop serves). At its deadline the scheduler
+//   calls cancel(), and the function stops it at once, so its slot is free again.
 class Function {
  public:
+  using Finish = std::function<void(core::Outcome outcome)>;
+
   virtual ~Function() = default;
   virtual const std::string& name() const = 0;
   virtual core::Outcome invoke(const core::Event& event, const InvocationContext& ctx) noexcept = 0;
   // The same on a view of the event's contents (core::EventView), valid for the call. The
   // default copies it into an Event for the overload above.
-  virtual core::Outcome invoke(const core::EventView& event,
-                               const InvocationContext& ctx) noexcept;
+  virtual core::Outcome invoke(const core::EventView& event, const InvocationContext& ctx) noexcept;
+
+  // Whether the scheduler calls start() and cancel() instead of invoke().
+  virtual bool finishes_later() const { return false; }
+  // Begins an invocation; loop thread, finishes_later() functions only. `event` stays valid until
+  // `finish` is called or cancel() returns; `ctx` only during the call (copy what is needed).
+  // `finish` is called exactly once, on the loop thread, never from inside start(), and never
+  // after cancel(). Returns a number that names the invocation to cancel().
+  virtual std::uint64_t start(const core::Event& event, const InvocationContext& ctx,
+                              Finish finish) noexcept;
+  // Ends an invocation that passed its deadline or that shutdown gives up on; loop thread. It
+  // frees what the invocation held (stops its environment) before it returns.
+  virtual void cancel(std::uint64_t invocation) noexcept;
 };
 
 using FunctionPtr = std::shared_ptr<Function>;
@@ -70,10 +89,11 @@ struct LoadOptions {
 // A function in a shared object speaking the C ABI of <switchyard/function.h>.
 class LibraryFunction final : public Function {
  public:
-  // Loads a private copy of the library the manifest names (functions/native.h) (so that a changed file can later be loaded beside
-  // this one: dlopen caches by path), checks the ABI version, looks up the symbols, and calls
-  // switchyard_init with the manifest's env and config. Every failure is a kLoad error naming
-  // the function and the library. Call from any thread; loads may run concurrently.
+  // Loads a private copy of the library the manifest names (functions/native.h) (so that a changed
+  // file can later be loaded beside this one: dlopen caches by path), checks the ABI version, looks
+  // up the symbols, and calls switchyard_init with the manifest's env and config. Every failure is
+  // a kLoad error naming the function and the library. Call from any thread; loads may run
+  // concurrently.
   static core::Result<std::shared_ptr<LibraryFunction>> load(
       const config::FunctionManifest& manifest, const LoadOptions& options = {});
 

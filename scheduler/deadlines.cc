@@ -27,6 +27,10 @@ void Scheduler::expire_due(FunctionState* fn) {
   auto now = Clock::now();
   while (fn->running_head != nullptr && fn->running_head->deadline <= now) {
     Invocation* inv = fn->running_head;
+    if (inv->place == Place::kLater) {
+      expire_later(inv);
+      continue;
+    }
     if (inv->run != nullptr && inv->run->cursor.load(std::memory_order_acquire) != kRunClosed) {
       // The members of its run that no worker started go back to the queue (a sequence's to
       // their source) rather than time out, this one among them if it never started: then the

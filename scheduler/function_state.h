@@ -27,6 +27,7 @@ struct Scheduler::FunctionState {
   std::string name;
   config::FunctionManifest manifest;
   functions::FunctionPtr current;
+  Place place = Place::kWorker;  // Where `current` runs (upsert()).
   FunctionMetrics metrics;
   std::unique_ptr<core::Timer> deadline_timer;  // Fires at the earliest running deadline.
   std::unique_ptr<core::Timer> stall_timer;     // Looks for stalled runs (reclaim_stalled).

@@ -38,14 +38,19 @@ struct Scheduler::Invocation {
   // Set by the worker once the function returned and it is done with the invocation (outcome,
   // seconds and event final); its result may still wait for the rest of its run.
   std::atomic<bool> finished{false};
-  core::Outcome outcome;    // Written by the worker, read by the loop after the hand-off.
-  double seconds = 0;       // Time spent in the function, measured by the worker.
-  bool detached = false;    // Its event went on without it (detach()): its result only frees it.
-  bool inline_run = false;  // Runs on the loop thread.
-  bool running = false;     // Linked into the function's running list.
+  core::Outcome outcome;  // Written by the worker, read by the loop after the hand-off.
+  double seconds = 0;     // Time spent in the function, measured by the worker.
+  bool detached = false;  // Its event went on without it (detach()): its result only frees it.
+  Place place = Place::kWorker;
+  bool running = false;  // Linked into the function's running list.
   // Where `event`'s contents stand when its source left them pending, and who may touch them.
   EventContents contents;
-  Run* run = nullptr;          // Pooled: the run it is a member of, until its result is in.
+  Run* run = nullptr;  // Pooled: the run it is a member of, until its result is in.
+  // kLater: the version it was started on (a hot swap does not end it) and its name there, until
+  // it finishes or is cancelled.
+  functions::FunctionPtr later;
+  std::uint64_t later_call = 0;
+  Clock::time_point began{};
   Invocation* prev = nullptr;  // Running list, ordered by deadline.
   Invocation* next = nullptr;
   std::unique_ptr<core::Timer> retry_timer;

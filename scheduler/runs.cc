@@ -20,8 +20,12 @@ void Scheduler::start(Invocation* inv, std::size_t room, Invocation* const* memb
   FunctionState* fn = inv->function;
   ++fn->in_flight;
   fn->metrics.in_flight.inc_unshared();
-  if (fn->manifest.execution == config::Execution::kInline) {
-    begin(inv, /*inline_run=*/true);
+  if (fn->place == Place::kLater) {
+    start_later(inv);
+    return;
+  }
+  if (fn->place == Place::kLoop) {
+    begin(inv, Place::kLoop);
     // Runs here, on the loop thread, on the current version (no hot swap can happen during the
     // call); nothing can preempt it, so an overrun is reported as a timeout once it returns.
     const Clock::time_point now = Clock::now();
@@ -51,7 +55,7 @@ void Scheduler::start(Invocation* inv, std::size_t room, Invocation* const* memb
     room = std::min({room, fn->run_limit, kMaxRun});
   }
   for (Invocation* member = inv; member != nullptr;) {
-    begin(member, /*inline_run=*/false, run->created);
+    begin(member, Place::kWorker, run->created);
     member->run = run;
     const core::PendingContent& pending = member->event.pending;
     run->prefetch[run->size] =
@@ -78,14 +82,14 @@ void Scheduler::start(Invocation* inv, std::size_t room, Invocation* const* memb
   pending_jobs_.push_back(Job{&Scheduler::run_on_worker, run});
 }
 
-void Scheduler::begin(Invocation* inv, bool inline_run, Clock::time_point now) {
+void Scheduler::begin(Invocation* inv, Place place, Clock::time_point now) {
   FunctionState* fn = inv->function;
   ++fn->running;
   ++inv->attempt;
   inv->request = request_ids_.take();
   inv->cancelled.store(false, std::memory_order_relaxed);
   inv->finished.store(false, std::memory_order_relaxed);
-  inv->inline_run = inline_run;
+  inv->place = place;
   if (inv->batch()) {
     for (core::Event& item : inv->items) {
       item.materialize();
@@ -94,10 +98,12 @@ void Scheduler::begin(Invocation* inv, bool inline_run, Clock::time_point now) {
   }
   // Set while only the loop knows the invocation: the worker reads it after the hand-off.
   inv->contents.reset(inv->event);
-  if (inline_run) {
+  if (place == Place::kLoop) {
     return;
   }
-  ++fn->run_members;
+  if (place == Place::kWorker) {
+    ++fn->run_members;
+  }
   inv->deadline = now + fn->manifest.timeout;
   fn->link(inv);
   if (fn->running_head == inv) {
@@ -263,7 +269,7 @@ void Scheduler::flush_jobs() {
 void Scheduler::on_finished(Invocation* inv) {
   FunctionState* fn = inv->function;
   fn->unlink(inv);
-  if (inv->inline_run) {
+  if (inv->place != Place::kWorker) {
     --fn->in_flight;
     fn->metrics.in_flight.add_unshared(-1);
   } else if (inv->run != nullptr) {

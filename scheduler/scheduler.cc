@@ -118,6 +118,9 @@ void Scheduler::upsert(const config::FunctionManifest& manifest,
   fn->manifest = manifest;
   fn->manifest.concurrency = std::max(1, manifest.concurrency);
   fn->current = std::move(implementation);
+  fn->place = fn->current->finishes_later()                      ? Place::kLater
+              : manifest.execution == config::Execution::kInline ? Place::kLoop
+                                                                 : Place::kWorker;
   fn->removed = false;
   update_pool_ceiling();
   pump(fn);
@@ -145,7 +148,7 @@ void Scheduler::update_pool_ceiling() {
   // Retiring functions, and functions whose limit was lowered, may still hold threads.
   long long total = 0;
   auto add = [&total](const FunctionState& fn) {
-    if (fn.manifest.execution == config::Execution::kPool) {
+    if (fn.place == Place::kWorker) {
       total += std::max(fn.manifest.concurrency, fn.in_flight);
     }
   };
@@ -241,8 +244,7 @@ Admission Scheduler::dispatch_batch(std::string_view function, std::vector<core:
 }
 
 std::size_t Scheduler::run_room(const FunctionState* fn) const {
-  if (fn == nullptr || fn->removed || draining_ ||
-      fn->manifest.execution != config::Execution::kPool ||
+  if (fn == nullptr || fn->removed || draining_ || fn->place != Place::kWorker ||
       fn->in_flight >= fn->manifest.concurrency || !fn->queue.empty()) {
     return 1;
   }

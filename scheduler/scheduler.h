@@ -28,7 +28,8 @@
 // One job per file: scheduler.cc keeps the function table and admission; runs.cc the runs, on
 // the loop's side; invoke.cc the call of a function (all that runs on workers); deadlines.cc the
 // timeouts; settlement.cc what becomes of an outcome (retries, dead letters, completions);
-// shutdown.cc drain() and abandon(). Their shared state is in invocation.h, run.h and
+// later.cc the invocations of functions that finish later (no worker holds them); shutdown.cc
+// drain() and abandon(). Their shared state is in invocation.h, run.h and
 // function_state.h; an event's pending contents in event_contents.h.
 //
 // Thread rules: every public method is loop-thread only. Invocations run on the WorkerPool (or
@@ -121,6 +122,10 @@ class Scheduler final : public Dispatcher {
  private:
   struct FunctionState;
   struct Invocation;
+  // Where an invocation's function runs: on a worker, as a member of a run; on the loop thread
+  // (`execution: inline`); or later, through the function's own callback
+  // (Function::finishes_later(): no thread waits for it).
+  enum class Place : std::uint8_t { kWorker, kLoop, kLater };
   struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -181,7 +186,7 @@ class Scheduler final : public Dispatcher {
   // An attempt begins: its id, and for a run member its version, deadline and place in the
   // running list; unbegin() undoes it for a member that no worker took.
   // `now`: the loop's clock reading for the invocation's deadline (pooled; read once per run).
-  void begin(Invocation* inv, bool inline_run, std::chrono::steady_clock::time_point now = {});
+  void begin(Invocation* inv, Place place, std::chrono::steady_clock::time_point now = {});
   void unbegin(Invocation* inv);
   // Takes a pooled invocation out of its function's running list and its run (unbegin(), and
   // an answer the loop gives before the worker's result, answer_early()).
@@ -221,6 +226,18 @@ class Scheduler final : public Dispatcher {
 
   void expire_due(FunctionState* fn);
   void arm_deadline_timer(FunctionState* fn);
+
+  // later.cc: invocations that finish later (Place::kLater), through the function's callback.
+
+  // Starts one on the loop thread: its contents are built here, and no worker is involved.
+  void start_later(Invocation* inv);
+  // Its function's callback: settles it like an inline invocation that returned.
+  void finish_later(Invocation* inv, core::Outcome outcome);
+  // Ends one that has not finished: the function stops it (its callback never comes) and its
+  // slot is free at once. The caller answers its event.
+  void stop_later(Invocation* inv);
+  // Its deadline passed: stopped, and its event goes on to a retry, a dead letter or its source.
+  void expire_later(Invocation* inv);
 
   core::Loop& loop_;
   WorkerPool& pool_;

@@ -49,6 +49,14 @@ void Scheduler::abandon() {
     // triggers that own the completions may be gone by the time the threads return.
     while (fn.running_head != nullptr) {
       Invocation* inv = fn.running_head;
+      if (inv->place == Place::kLater) {
+        stop_later(inv);
+        auto outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown",
+                                              "the daemon stopped before this invocation ended");
+        outcome.attempts = inv->attempt;
+        complete(inv, outcome);
+        continue;
+      }
       if (inv->finished.load(std::memory_order_acquire)) {
         answer_early(inv);  // It returned: its own outcome (a failure is rejected, settle()).
         continue;

@@ -209,8 +209,8 @@ std::optional<std::string> read_file(const fs::path& path, std::string& error) {
 // Checks one manifest against the daemon config: what its triggers and dead-letter destination
 // need (brokers, a Redis URL, the HTTP listener), as each kind says.
 void check_against_daemon(const FunctionManifest& function, const detail::ManifestMarks& marks,
-                          const DaemonConfig& daemon, const DaemonFacts& facts,
-                          const Kinds& kinds, std::vector<ConfigError>& errors) {
+                          const DaemonConfig& daemon, const DaemonFacts& facts, const Kinds& kinds,
+                          std::vector<ConfigError>& errors) {
   std::string config_name = daemon.config_path.filename().string();
   auto fail = [&](const SourceLocation& location, const std::string& problem) {
     if (!problem.empty()) {
@@ -233,8 +233,8 @@ void check_against_daemon(const FunctionManifest& function, const detail::Manife
 }
 
 void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const Kinds& kinds,
-                    const EnvLookup& env,
-                    std::vector<FunctionManifest>& functions, std::vector<ConfigError>& errors) {
+                    const EnvLookup& env, std::vector<FunctionManifest>& functions,
+                    std::vector<ConfigError>& errors) {
   std::vector<std::string> names;
   std::error_code error;
   for (fs::directory_iterator it(daemon.manifests_dir, error), end; !error && it != end;
@@ -330,8 +330,8 @@ LoadResult load(const fs::path& config_file, const Kinds& kinds, const EnvLookup
   return load_text(*text, config_file, kinds, env);
 }
 
-LoadResult load_from_string(std::string_view yaml, const fs::path& pretend_path,
-                            const Kinds& kinds, const EnvLookup& env) {
+LoadResult load_from_string(std::string_view yaml, const fs::path& pretend_path, const Kinds& kinds,
+                            const EnvLookup& env) {
   return load_text(yaml, pretend_path, kinds, env);
 }
 

@@ -1,12 +1,12 @@
 #include "config/reader.h"
 
+#include <fmt/format.h>
+#include <yaml.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-
-#include <fmt/format.h>
-#include <yaml.h>
 
 #include "config/units.h"
 
@@ -413,7 +413,8 @@ namespace {
 // starting with `,`; a `,` after a tag on a later line; a tag before an explicit `?` key).
 // libyaml is a small, heavily fuzzed C parser that rejects malformed input at once: every file
 // passes through it first, together with a check for the YAML features switchyard files do not
-// use (tags, anchors, aliases), and yaml-cpp only sees what passed. Returns the first problem, if any.
+// use (tags, anchors, aliases), and yaml-cpp only sees what passed. Returns the first problem, if
+// any.
 struct SyntaxError {
   YAML::Mark mark;  // 0-based line and column.
   std::string message;
@@ -437,8 +438,7 @@ std::optional<SyntaxError> check_syntax(std::string_view yaml) {
       found.message = parser.problem != nullptr ? parser.problem : "malformed YAML";
       if (parser.context != nullptr) {
         found.message += fmt::format(" ({} that starts at line {}, column {})", parser.context,
-                                     parser.context_mark.line + 1,
-                                     parser.context_mark.column + 1);
+                                     parser.context_mark.line + 1, parser.context_mark.column + 1);
       }
       error = std::move(found);
       break;

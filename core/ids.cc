@@ -10,8 +10,8 @@ std::string random_uuid() {
   static thread_local std::mt19937_64 random{std::random_device{}()};
   std::uint64_t a = random();
   std::uint64_t b = random();
-  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
-                     a & 0xfff, ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffull);
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
+                     ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffull);
 }
 
 IdGenerator::IdGenerator(const std::string& label) {

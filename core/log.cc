@@ -21,8 +21,9 @@ class JsonFormatter final : public spdlog::formatter {
     line.reserve(msg.payload.size() + 96);
     line += "{\"time\":\"";
     auto time = std::chrono::system_clock::to_time_t(msg.time);
-    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      msg.time.time_since_epoch()).count() % 1000;
+    auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() %
+        1000;
     std::tm tm{};
     gmtime_r(&time, &tm);
     char stamp[64];
@@ -107,8 +108,8 @@ Status configure_logging(const LogOptions& options) {
   if (json) {
     logger->set_formatter(std::make_unique<JsonFormatter>());
   } else {
-    logger->set_formatter(std::make_unique<spdlog::pattern_formatter>(
-        "%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v"));
+    logger->set_formatter(
+        std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v"));
   }
   logger->set_level(level);
   logger->flush_on(spdlog::level::warn);

@@ -41,11 +41,17 @@ Loop::~Loop() {
   }
 }
 
-void Loop::run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+void Loop::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
 
-bool Loop::run_nowait() { return uv_run(&loop_, UV_RUN_NOWAIT) != 0; }
+bool Loop::run_nowait() {
+  return uv_run(&loop_, UV_RUN_NOWAIT) != 0;
+}
 
-void Loop::stop() { uv_stop(&loop_); }
+void Loop::stop() {
+  uv_stop(&loop_);
+}
 
 void Loop::defer(std::function<void()> task) {
   deferred_.push_back(std::move(task));
@@ -134,13 +140,17 @@ void Timer::start(std::chrono::milliseconds delay, std::chrono::milliseconds rep
       static_cast<std::uint64_t>(repeat.count() < 0 ? 0 : repeat.count()));
 }
 
-void Timer::stop() { uv_timer_stop(handle_.get()); }
+void Timer::stop() {
+  uv_timer_stop(handle_.get());
+}
 
 bool Timer::active() const {
   return uv_is_active(reinterpret_cast<const uv_handle_t*>(handle_.get())) != 0;
 }
 
-void Timer::unref() { uv_unref(handle_.as_handle()); }
+void Timer::unref() {
+  uv_unref(handle_.as_handle());
+}
 
 Async::Async(Loop& loop, std::function<void()> on_wake) : on_wake_(std::move(on_wake)) {
   uv_async_init(loop.raw(), handle_.get(), [](uv_async_t* async) {
@@ -152,11 +162,17 @@ Async::Async(Loop& loop, std::function<void()> on_wake) : on_wake_(std::move(on_
   handle_.get()->data = this;
 }
 
-void Async::send() { uv_async_send(handle_.get()); }
+void Async::send() {
+  uv_async_send(handle_.get());
+}
 
-void Async::ref() { uv_ref(handle_.as_handle()); }
+void Async::ref() {
+  uv_ref(handle_.as_handle());
+}
 
-void Async::unref() { uv_unref(handle_.as_handle()); }
+void Async::unref() {
+  uv_unref(handle_.as_handle());
+}
 
 Signal::Signal(Loop& loop, int signum, std::function<void()> on_signal)
     : on_signal_(std::move(on_signal)) {
@@ -173,6 +189,8 @@ Signal::Signal(Loop& loop, int signum, std::function<void()> on_signal)
       signum);
 }
 
-void Signal::unref() { uv_unref(handle_.as_handle()); }
+void Signal::unref() {
+  uv_unref(handle_.as_handle());
+}
 
 }  // namespace switchyard::core

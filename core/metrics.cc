@@ -46,8 +46,7 @@ std::string with_le(const std::string& rendered, const std::string& le) {
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)),
-      buckets_(new std::atomic<std::uint64_t>[bounds_.size() + 1]) {
+    : bounds_(std::move(bounds)), buckets_(new std::atomic<std::uint64_t>[bounds_.size() + 1]) {
   assert(std::is_sorted(bounds_.begin(), bounds_.end()));
   for (std::size_t i = 0; i <= bounds_.size(); ++i) {
     buckets_[i].store(0, std::memory_order_relaxed);
@@ -80,8 +79,7 @@ std::uint64_t Histogram::cumulative_count(std::size_t i) const {
 }
 
 std::vector<double> latency_buckets() {
-  return {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
-          0.25,   0.5,    1,     2.5,   5,    10,    30,    60};
+  return {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 }
 
 std::string render_labels(const Labels& labels) {

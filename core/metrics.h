@@ -6,8 +6,9 @@
 // A metric is looked up once (by name and labels) and the returned reference is kept: updating
 // it is one relaxed atomic operation, safe from any thread. A metric that only one thread ever
 // updates (the loop thread's own) may use the *_unshared variants: a plain load and store, no
-// locked read-modify-write, while readers on other threads still see whole values. Registration and rendering take a
-// lock and may run on any thread. References stay valid for the registry's lifetime.
+// locked read-modify-write, while readers on other threads still see whole values. Registration and
+// rendering take a lock and may run on any thread. References stay valid for the registry's
+// lifetime.
 
 #include <atomic>
 #include <cstdint>

@@ -13,17 +13,16 @@ namespace switchyard::core {
 namespace {
 
 double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
 
 ProcessMetrics::ProcessMetrics(MetricsRegistry& registry)
-    : resident_bytes_(registry.gauge("process_resident_memory_bytes",
-                                     "Resident memory size in bytes.")),
-      virtual_bytes_(registry.gauge("process_virtual_memory_bytes",
-                                    "Virtual memory size in bytes.")),
+    : resident_bytes_(
+          registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")),
+      virtual_bytes_(
+          registry.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.")),
       open_fds_(registry.gauge("process_open_fds", "Number of open file descriptors.")),
       threads_(registry.gauge("process_threads", "Number of OS threads in the process.")),
       start_time_(registry.gauge("process_start_time_seconds",

@@ -5,7 +5,6 @@
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
-
 #include "core/ids.h"
 #include "core/log.h"
 
@@ -80,7 +79,9 @@ AdminListener::AdminListener(core::Loop& loop, const config::Snapshot& snapshot,
           },
           metrics) {}
 
-core::Status AdminListener::listen() { return server_.listen(); }
+core::Status AdminListener::listen() {
+  return server_.listen();
+}
 
 void AdminListener::handle(Request&& request, ResponseSlot slot) {
   const std::string& path = request.path;
@@ -89,7 +90,9 @@ void AdminListener::handle(Request&& request, ResponseSlot slot) {
     slot.respond(text(200, "ok\n"));
   } else if (path == "/readyz" && get) {
     bool ready = ready_ && !draining_;
-    slot.respond(text(ready ? 200 : 503, draining_ ? "draining\n" : ready ? "ready\n" : "starting\n"));
+    slot.respond(text(ready ? 200 : 503, draining_ ? "draining\n"
+                                         : ready   ? "ready\n"
+                                                   : "starting\n"));
   } else if (path == "/metrics" && get) {
     process_metrics_.update();
     slot.respond(text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8"));
@@ -114,8 +117,9 @@ void AdminListener::handle(Request&& request, ResponseSlot slot) {
     response.headers.push_back({"Allow", "GET, HEAD"});
     slot.respond(std::move(response));
   } else {
-    slot.respond(text(404, "not found: try /healthz, /readyz, /metrics, /functions or the "
-                           "Lambda Invoke API\n"));
+    slot.respond(text(404,
+                      "not found: try /healthz, /readyz, /metrics, /functions or the "
+                      "Lambda Invoke API\n"));
   }
 }
 
@@ -125,8 +129,8 @@ void AdminListener::invoke(const std::string& function, Request&& request, Respo
                            fmt::format("Function not found: {}", function)));
     return;
   }
-  const std::string* type_header = triggers::http::find_header(request.headers,
-                                                               "X-Amz-Invocation-Type");
+  const std::string* type_header =
+      triggers::http::find_header(request.headers, "X-Amz-Invocation-Type");
   std::string type = type_header != nullptr ? *type_header : "RequestResponse";
   if (type == "DryRun") {
     Response response;
@@ -150,7 +154,8 @@ void AdminListener::invoke(const std::string& function, Request&& request, Respo
   event.datacontenttype = "application/json";
   event.data = std::move(request.body);
   event.synchronous = synchronous;
-  if (const std::string* traceparent = triggers::http::find_header(request.headers, "traceparent")) {
+  if (const std::string* traceparent =
+          triggers::http::find_header(request.headers, "traceparent")) {
     event.traceparent = *traceparent;
   }
 

@@ -23,8 +23,8 @@ namespace switchyard::daemon {
 
 class AdminListener {
  public:
-  AdminListener(core::Loop& loop, const config::Snapshot& snapshot,
-                scheduler::Scheduler& scheduler, core::MetricsRegistry& metrics);
+  AdminListener(core::Loop& loop, const config::Snapshot& snapshot, scheduler::Scheduler& scheduler,
+                core::MetricsRegistry& metrics);
 
   core::Status listen();
   int port() const { return server_.port(); }

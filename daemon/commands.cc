@@ -192,9 +192,10 @@ int cron_next_command(const CronNextOptions& options, std::ostream& out, std::os
   if (options.from) {
     auto parsed = core::parse_rfc3339(*options.from);
     if (!parsed) {
-      err << fmt::format("--from \"{}\": expected an ISO 8601 time with an offset, e.g. "
-                         "2026-03-29T01:30:00+01:00 or 2026-03-29T00:30:00Z\n",
-                         *options.from);
+      err << fmt::format(
+          "--from \"{}\": expected an ISO 8601 time with an offset, e.g. "
+          "2026-03-29T01:30:00+01:00 or 2026-03-29T00:30:00Z\n",
+          *options.from);
       return 1;
     }
     from = *parsed;

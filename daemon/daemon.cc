@@ -13,17 +13,17 @@
 #include <set>
 #include <thread>
 
+#include "config/loader.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "daemon/admin.h"
 #include "daemon/version.h"
 #include "functions/loader.h"
+#include "functions/runtime.h"
 #include "scheduler/dead_letter.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/worker_pool.h"
-#include "config/loader.h"
-#include "functions/runtime.h"
 #include "triggers/trigger.h"
 
 namespace switchyard::daemon {
@@ -143,8 +143,9 @@ class Daemon {
     }
     install_signals();
     start_watchdog();
-    metrics_.gauge("switchyard_build_info", "Build information.",
-                   {{"version", kVersion}, {"build_type", kBuildType}})
+    metrics_
+        .gauge("switchyard_build_info", "Build information.",
+               {{"version", kVersion}, {"build_type", kBuildType}})
         .set(1);
     spdlog::info("switchyard {} ready: {} function(s), {} trigger(s), {} worker thread(s)",
                  kVersion, snapshot().functions.size(), triggers_.size(),
@@ -196,8 +197,8 @@ class Daemon {
 
   void add_generation(std::shared_ptr<const config::Snapshot> snapshot) {
     auto generation = std::make_unique<Generation>();
-    generation->context = std::make_unique<triggers::TriggerContext>(triggers::TriggerContext{
-        loop_, scheduler_, metrics_, snapshot->daemon, dead_letters_});
+    generation->context = std::make_unique<triggers::TriggerContext>(
+        triggers::TriggerContext{loop_, scheduler_, metrics_, snapshot->daemon, dead_letters_});
     generation->snapshot = std::move(snapshot);
     generations_.push_back(std::move(generation));
   }
@@ -266,9 +267,10 @@ class Daemon {
   bool start_kind(const std::string& kind, int count) {
     const triggers::TriggerKind* registered = kinds_.triggers.find(kind);
     if (registered == nullptr) {
-      spdlog::warn("{} {} trigger(s) or dead-letter destination(s) configured, but this build "
-                   "has no {} source yet: they are not served",
-                   count, kind, kind);
+      spdlog::warn(
+          "{} {} trigger(s) or dead-letter destination(s) configured, but this build "
+          "has no {} source yet: they are not served",
+          count, kind, kind);
       return true;
     }
     auto built = registered->factory(snapshot(), context());
@@ -436,7 +438,8 @@ class Daemon {
     }
     for (const auto& [kind, count] : kinds) {
       const triggers::TriggerKind* registered = kinds_.triggers.find(kind);
-      if (registered != nullptr && same_for_kind(previous, snapshot(), kinds_.triggers, *registered)) {
+      if (registered != nullptr &&
+          same_for_kind(previous, snapshot(), kinds_.triggers, *registered)) {
         continue;
       }
       std::vector<triggers::TriggerPtr> existing;
@@ -465,9 +468,10 @@ class Daemon {
         retire(std::move(trigger));
       }
       if (!start_kind(kind, count)) {
-        spdlog::error("reload: the {} triggers could not start with the new configuration; "
-                      "they stay stopped until the next reload or restart",
-                      kind);
+        spdlog::error(
+            "reload: the {} triggers could not start with the new configuration; "
+            "they stay stopped until the next reload or restart",
+            kind);
       }
     }
   }
@@ -532,9 +536,10 @@ class Daemon {
       admin_->set_draining();
     }
     shutdown_timer_ = std::make_unique<core::Timer>(loop_, [this] {
-      spdlog::warn("shutdown_timeout reached with {} event(s) unfinished; they are not "
-                   "acknowledged and will be delivered again",
-                   scheduler_.outstanding());
+      spdlog::warn(
+          "shutdown_timeout reached with {} event(s) unfinished; they are not "
+          "acknowledged and will be delivered again",
+          scheduler_.outstanding());
       scheduler_.abandon();
       // Not a clean drain: say so to systemd and to whoever reads the exit status.
       exit_code_ = 1;

@@ -1,8 +1,8 @@
 // switchyard: the CLI and the daemon's entry point.
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
 
@@ -25,8 +25,7 @@ int run_command(const std::filesystem::path& config_file) {
     for (const auto& error : result.errors) {
       std::cerr << error.to_string() << '\n';
     }
-    std::cerr << "switchyard: not started: " << result.errors.size()
-              << " configuration error(s)\n";
+    std::cerr << "switchyard: not started: " << result.errors.size() << " configuration error(s)\n";
     return 1;
   }
   core::LogOptions log_options;
@@ -56,8 +55,7 @@ int main(int argc, char** argv) {
   std::string validate_file;
   auto* validate =
       app.add_subcommand("validate", "Check a config and its manifests; print every error");
-  validate->add_option("-c,--config", validate_file, "Daemon config (switchyard.yaml)")
-      ->required();
+  validate->add_option("-c,--config", validate_file, "Daemon config (switchyard.yaml)")->required();
 
   daemon::InvokeOptions invoke_options;
   std::string invoke_config;
@@ -66,8 +64,7 @@ int main(int argc, char** argv) {
   auto* invoke = app.add_subcommand(
       "invoke", "Run one event through one function locally and print its response body");
   invoke->add_option("function", invoke_options.function, "Function name")->required();
-  invoke->add_option("-c,--config", invoke_config, "Daemon config (switchyard.yaml)")
-      ->required();
+  invoke->add_option("-c,--config", invoke_config, "Daemon config (switchyard.yaml)")->required();
   auto* data_option = invoke->add_option("-d,--data", data, "Event data (e.g. JSON)");
   auto* data_file_option =
       invoke->add_option("--data-file", data_file, "Read the event data from a file (- = stdin)");
@@ -78,8 +75,9 @@ int main(int argc, char** argv) {
   auto* cron = app.add_subcommand("cron", "Cron schedule tools");
   cron->require_subcommand(1);
   auto* cron_next = cron->add_subcommand("next", "Print the next fire times of a schedule");
-  cron_next->add_option("expression", cron_options.expression,
-                        "Cron expression: 5 or 6 fields, a macro, or @every DURATION")
+  cron_next
+      ->add_option("expression", cron_options.expression,
+                   "Cron expression: 5 or 6 fields, a macro, or @every DURATION")
       ->required();
   cron_next->add_option("--tz", cron_options.timezone, "IANA time zone (default UTC)");
   auto* from_option =

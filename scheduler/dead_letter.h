@@ -1,9 +1,9 @@
 #pragma once
 
 // Where an event goes after its last failed attempt. Trigger kinds provide sinks that write to a
-// destination (the Kafka trigger a topic, the Redis trigger a stream or list); without one, the dead letter is logged and
-// counted. The source is acknowledged only after the sink reports that the dead letter is
-// written.
+// destination (the Kafka trigger a topic, the Redis trigger a stream or list); without one, the
+// dead letter is logged and counted. The source is acknowledged only after the sink reports that
+// the dead letter is written.
 //
 // Thread rules: loop thread only.
 
@@ -36,7 +36,6 @@ class DeadLetterSink {
   // called exactly once, on the loop thread (possibly before close() returns).
   virtual void close(std::function<void()> done) { done(); }
 };
-
 
 // Logs every dead letter at error level; the scheduler counts them.
 class LoggingDeadLetterSink final : public DeadLetterSink {

@@ -14,7 +14,9 @@ WorkerPool::WorkerPool(PoolOptions options) : options_(options) {
   monitor_ = std::thread([this] { monitor_main(); });
 }
 
-WorkerPool::~WorkerPool() { stop(); }
+WorkerPool::~WorkerPool() {
+  stop();
+}
 
 void WorkerPool::spawn_locked(bool core) {
   ++threads_;

@@ -68,8 +68,7 @@ core::Event encode_native_batch(std::span<const core::Event> items) {
     return batch;
   }
   batch.source = items.front().source;
-  batch.id = items.size() == 1 ? items.front().id
-                               : items.front().id + ".." + items.back().id;
+  batch.id = items.size() == 1 ? items.front().id : items.front().id + ".." + items.back().id;
   batch.traceparent = items.front().traceparent;
 
   rapidjson::StringBuffer buffer;

@@ -46,8 +46,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       [](triggers::http::Request&& request, triggers::http::ResponseSlot slot) {
         triggers::http::Response response;
         // Echo what was parsed, so that the write path sees arbitrary content too.
-        response.body = request.method + " " + request.path + "?" + request.query + "\n" +
-                        request.body;
+        response.body =
+            request.method + " " + request.path + "?" + request.query + "\n" + request.body;
         response.headers.push_back({"X-Header-Count", std::to_string(request.headers.size())});
         slot.respond(std::move(response));
       },

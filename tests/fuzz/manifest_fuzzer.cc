@@ -11,7 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   switchyard::config::FunctionManifest manifest;
   std::string_view yaml(reinterpret_cast<const char*>(data), size);
   auto errors = switchyard::config::parse_manifest(
-      yaml, "/fuzz/functions.d/f.yaml", switchyard::daemon::builtin_kinds().manifest, manifest, [](const char* name) -> const char* {
+      yaml, "/fuzz/functions.d/f.yaml", switchyard::daemon::builtin_kinds().manifest, manifest,
+      [](const char* name) -> const char* {
         // A fixed environment, so that runs are reproducible.
         return std::string_view(name) == "HOME" ? "/root" : nullptr;
       });

@@ -52,8 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
 
   // apigw-v2 event from the same request (it reads the body, so before fill_event moves it).
-  std::string apigw =
-      triggers::http::build_apigw_v2_event(request, match, "/f/{id}", "req-1", now);
+  std::string apigw = triggers::http::build_apigw_v2_event(request, match, "/f/{id}", "req-1", now);
   (void)apigw;
 
   core::Event event;

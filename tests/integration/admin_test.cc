@@ -96,11 +96,11 @@ TEST_CASE("the Lambda Invoke API: RequestResponse, Event, DryRun and its errors"
   CHECK(missing.status == 404);
   CHECK(missing.header("x-amzn-errortype") == "ResourceNotFoundException");
 
-  auto event = http_request(port, "POST", invoke_path("hello"), "{}",
-                            "X-Amz-Invocation-Type: Event\r\n");
+  auto event =
+      http_request(port, "POST", invoke_path("hello"), "{}", "X-Amz-Invocation-Type: Event\r\n");
   CHECK(event.status == 202);
-  auto dry = http_request(port, "POST", invoke_path("hello"), "{}",
-                          "X-Amz-Invocation-Type: DryRun\r\n");
+  auto dry =
+      http_request(port, "POST", invoke_path("hello"), "{}", "X-Amz-Invocation-Type: DryRun\r\n");
   CHECK(dry.status == 204);
   auto bad_type = http_request(port, "POST", invoke_path("hello"), "{}",
                                "X-Amz-Invocation-Type: Sometimes\r\n");
@@ -149,10 +149,9 @@ TEST_CASE("readiness turns 503 while draining, and in-flight invocations still f
   std::thread caller([&] { slow = http_request(port, "POST", invoke_path("sleep"), "1500"); });
   // Wait until the invocation is running before asking the daemon to stop.
   auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (http_request(port, "GET", "/functions").body.find(R"("name":"sleep")") ==
-             std::string::npos ||
-         http_request(port, "GET", "/functions").body.find(R"("in_flight":1)") ==
-             std::string::npos) {
+  while (
+      http_request(port, "GET", "/functions").body.find(R"("name":"sleep")") == std::string::npos ||
+      http_request(port, "GET", "/functions").body.find(R"("in_flight":1)") == std::string::npos) {
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::this_thread::sleep_for(10ms);
   }
@@ -178,10 +177,10 @@ TEST_CASE("aws lambda invoke and boto3 work against the admin endpoint") {
                                                 {"AWS_PAGER", ""},
                                                 {"HOME", dir.path()}};
   auto out = dir.path() + "/out.json";
-  auto cli = run_process({"/usr/bin/aws", "lambda", "invoke", "--endpoint-url", endpoint,
-                          "--function-name", "hello", "--cli-binary-format",
-                          "raw-in-base64-out", "--payload", R"({"name":"Ada"})", out},
-                         aws_env, {}, 60s);
+  auto cli = run_process(
+      {"/usr/bin/aws", "lambda", "invoke", "--endpoint-url", endpoint, "--function-name", "hello",
+       "--cli-binary-format", "raw-in-base64-out", "--payload", R"({"name":"Ada"})", out},
+      aws_env, {}, 60s);
   CHECK(cli.exit_code == 0);
   CHECK(cli.out.find("\"StatusCode\": 200") != std::string::npos);
   std::ifstream result_file(out);
@@ -232,13 +231,12 @@ print("throttled" if results.count("throttled") >= 8 and results.count("ok") >= 
 
 TEST_CASE("at debug level every invocation logs a REPORT line") {
   TempDir dir;
-  auto config = dir.write("switchyard.yaml",
-                          "manifests: " + std::string(SWITCHYARD_SOURCE_DIR) +
-                              "/examples/functions.d\n"
-                              "state_dir: ${SWITCHYARD_STATE_DIR}\n"
-                              "http:\n  port: ${SWITCHYARD_HTTP_PORT}\n"
-                              "admin:\n  port: ${SWITCHYARD_ADMIN_PORT}\n"
-                              "logging: { level: debug, format: json }\n");
+  auto config = dir.write("switchyard.yaml", "manifests: " + std::string(SWITCHYARD_SOURCE_DIR) +
+                                                 "/examples/functions.d\n"
+                                                 "state_dir: ${SWITCHYARD_STATE_DIR}\n"
+                                                 "http:\n  port: ${SWITCHYARD_HTTP_PORT}\n"
+                                                 "admin:\n  port: ${SWITCHYARD_ADMIN_PORT}\n"
+                                                 "logging: { level: debug, format: json }\n");
   RunningDaemon daemon(kBin, config);
   REQUIRE(daemon.ready());
   auto reply = http_request(daemon.admin_port(), "POST", invoke_path("hello"), "{}");

@@ -131,8 +131,10 @@ TEST_CASE("invoke exits non-zero with the function's error on stderr") {
   auto hung = invoke({"fail", "-d", "hang"});
   auto took = std::chrono::steady_clock::now() - begin;
   CHECK(hung.exit_code == 1);
-  CHECK(hung.err.find(R"({"errorType":"Timeout","errorMessage":"function fail did not return within 1000ms"})") !=
-        std::string::npos);
+  CHECK(
+      hung.err.find(
+          R"({"errorType":"Timeout","errorMessage":"function fail did not return within 1000ms"})") !=
+      std::string::npos);
   CHECK(took >= 1s);
   CHECK(took < 5s);
 
@@ -170,7 +172,8 @@ TEST_CASE("validate rejects two routes that conflict, pointing at the second") {
   auto config = dir.write("switchyard.yaml", "manifests: functions.d\n");
   dir.write("functions.d/lib/f.so", "placeholder: validate does not load libraries\n");
   dir.write("functions.d/a.yaml",
-            "name: a\nlibrary: lib/f.so\ntriggers:\n  - http: { path: \"/users/{id}\", methods: [GET] }\n");
+            "name: a\nlibrary: lib/f.so\ntriggers:\n  - http: { path: \"/users/{id}\", methods: "
+            "[GET] }\n");
   dir.write("functions.d/b.yaml",
             "name: b\nlibrary: lib/f.so\ntriggers:\n  - http: { path: \"/users/{name}\" }\n");
   auto result = run_process({kBin, "validate", "--config", config});
@@ -207,8 +210,8 @@ TEST_CASE("run refuses to start when a function cannot be loaded") {
 }
 
 TEST_CASE("cron next previews a schedule in its time zone, across a DST gap") {
-  auto result = run_process({kBin, "cron", "next", "30 2 * * *", "--tz", "Europe/Berlin",
-                             "--from", "2026-03-28T00:00:00Z", "--count", "3"});
+  auto result = run_process({kBin, "cron", "next", "30 2 * * *", "--tz", "Europe/Berlin", "--from",
+                             "2026-03-28T00:00:00Z", "--count", "3"});
   CHECK(result.exit_code == 0);
   // 02:30 does not exist on 2026-03-29 in Berlin: it fires once, right after the gap.
   CHECK(result.out ==

@@ -50,13 +50,18 @@ TEST_CASE("three daemons with lock: redis fire every tick exactly once between t
             "state_dir: ${SWITCHYARD_STATE_DIR}\n"
             "http: { enabled: false }\n"
             "admin:\n  address: 127.0.0.1\n  port: ${SWITCHYARD_ADMIN_PORT}\n"
-            "redis: { url: \"" + redis.url() + "\" }\n"
-            "logging: { level: info, format: text }\n");
+            "redis: { url: \"" +
+                redis.url() +
+                "\" }\n"
+                "logging: { level: info, format: text }\n");
   dir.write("functions.d/tick.yaml",
             "name: tick\n"
-            "library: " RECORD_ID_LIBRARY "\n"
-            "env:\n  RECORD_FILE: \"" + record + "\"\n"
-            "triggers:\n  - cron: { schedule: \"* * * * * *\", lock: redis }\n");
+            "library: " RECORD_ID_LIBRARY
+            "\n"
+            "env:\n  RECORD_FILE: \"" +
+                record +
+                "\"\n"
+                "triggers:\n  - cron: { schedule: \"* * * * * *\", lock: redis }\n");
 
   std::vector<std::unique_ptr<RunningDaemon>> daemons;
   for (int i = 0; i < 3; ++i) {

@@ -49,8 +49,9 @@ std::set<std::pair<int, long long>> kafka_seen(const std::string& file, std::siz
 
 }  // namespace
 
-TEST_CASE("SIGTERM while a Redis stream and a Kafka topic are consumed: a restart finishes "
-          "everything, nothing is lost") {
+TEST_CASE(
+    "SIGTERM while a Redis stream and a Kafka topic are consumed: a restart finishes "
+    "everything, nothing is lost") {
   RedisServer redis;
   KafkaMockCluster kafka;
   REQUIRE(kafka.ok());
@@ -84,18 +85,27 @@ TEST_CASE("SIGTERM while a Redis stream and a Kafka topic are consumed: a restar
             "admin:\n  address: 127.0.0.1\n  port: ${SWITCHYARD_ADMIN_PORT}\n"
             "logging: { level: info, format: text }\n"
             "limits: { shutdown_timeout: 20s }\n"
-            "redis: { url: \"" + redis.url() + "\" }\n"
-            "kafka:\n  brokers: \"" + kafka.bootstraps() + "\"\n"
-            "  properties:\n    session.timeout.ms: \"6000\"\n"
-            "    heartbeat.interval.ms: \"500\"\n");
-  dir.write("functions.d/fromredis.yaml",
-            "name: fromredis\nlibrary: " REDIS_RECORDER "\nconcurrency: 2\n"
-            "env:\n  RECORD_FILE: \"" + redis_out + "\"\n  SLEEP_MS: \"10\"\n"
-            "triggers:\n  - redis: { stream: jobs }\n");
+            "redis: { url: \"" +
+                redis.url() +
+                "\" }\n"
+                "kafka:\n  brokers: \"" +
+                kafka.bootstraps() +
+                "\"\n"
+                "  properties:\n    session.timeout.ms: \"6000\"\n"
+                "    heartbeat.interval.ms: \"500\"\n");
+  dir.write("functions.d/fromredis.yaml", "name: fromredis\nlibrary: " REDIS_RECORDER
+                                          "\nconcurrency: 2\n"
+                                          "env:\n  RECORD_FILE: \"" +
+                                              redis_out +
+                                              "\"\n  SLEEP_MS: \"10\"\n"
+                                              "triggers:\n  - redis: { stream: jobs }\n");
   dir.write("functions.d/fromkafka.yaml",
-            "name: fromkafka\nlibrary: " KAFKA_RECORDER "\nconcurrency: 4\n"
-            "env: { OUT_FILE: \"" + kafka_out + "\", SLEEP_US: \"2000\" }\n"
-            "triggers:\n  - kafka: { topic: orders, ordering: key }\n");
+            "name: fromkafka\nlibrary: " KAFKA_RECORDER
+            "\nconcurrency: 4\n"
+            "env: { OUT_FILE: \"" +
+                kafka_out +
+                "\", SLEEP_US: \"2000\" }\n"
+                "triggers:\n  - kafka: { topic: orders, ordering: key }\n");
   const std::string config = dir.path() + "/switchyard.yaml";
 
   std::size_t kafka_lines = 0;
@@ -140,9 +150,9 @@ TEST_CASE("SIGTERM while a Redis stream and a Kafka topic are consumed: a restar
   std::set<std::string> redis_seen(redis_lines.begin(), redis_lines.end());
   auto records = kafka_seen(kafka_out, &kafka_lines);
   MESSAGE("redis: " << redis_seen.size() << " of " << kEntries << " entries, "
-                    << redis_lines.size() - redis_seen.size() << " duplicate(s); kafka: "
-                    << records.size() << " of " << kRecords << " records, "
-                    << kafka_lines - records.size() << " duplicate(s)");
+                    << redis_lines.size() - redis_seen.size()
+                    << " duplicate(s); kafka: " << records.size() << " of " << kRecords
+                    << " records, " << kafka_lines - records.size() << " duplicate(s)");
   CHECK(done);
   for (int i = 0; i < kEntries; ++i) {
     if (redis_seen.count(std::to_string(i)) == 0) {

@@ -39,8 +39,8 @@ bool starts_with(std::string_view data, const std::string& prefix) {
 
 void init(const switchyard::InitArgs& args) {
   if (auto file = args.env("RECORD_FILE"); file && !file->empty()) {
-    g_record_fd = ::open(std::string(*file).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                         0644);
+    g_record_fd =
+        ::open(std::string(*file).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (g_record_fd < 0) {
       throw std::runtime_error("cannot open RECORD_FILE " + std::string(*file));
     }

@@ -533,8 +533,8 @@ TEST_CASE("the traceparent header reaches the function's context") {
   RunningDaemon daemon(kBin, kConfig);
   REQUIRE(daemon.ready());
   const std::string trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  auto reply = http_request(daemon.http_port(), "POST", "/echo/t", "x",
-                            "traceparent: " + trace + "\r\n");
+  auto reply =
+      http_request(daemon.http_port(), "POST", "/echo/t", "x", "traceparent: " + trace + "\r\n");
   REQUIRE(reply.status == 200);
   CHECK(reply.body.find("\"trace_parent\":\"" + trace + "\"") != std::string::npos);
   CHECK(reply.body.find("\"function_name\":\"echo\"") != std::string::npos);

@@ -126,8 +126,7 @@ std::map<std::int32_t, std::int64_t> KafkaMockCluster::committed(const std::stri
 }
 
 std::map<std::int32_t, std::int64_t> KafkaMockCluster::end_offsets(const std::string& topic,
-                                                                   int partitions,
-                                                                   int timeout_ms) {
+                                                                   int partitions, int timeout_ms) {
   std::map<std::int32_t, std::int64_t> out;
   for (int p = 0; p < partitions; ++p) {
     std::int64_t low = -1;

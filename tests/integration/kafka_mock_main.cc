@@ -92,8 +92,8 @@ void run_command(switchyard::testing::KafkaMockCluster& cluster, const std::stri
       }
       auto records = cluster.read_all(topic, partitions, expected, timeout_ms);
       for (const auto& record : records) {
-        answer("record " + std::to_string(record.partition) + " " +
-               std::to_string(record.offset) + " " + record.value);
+        answer("record " + std::to_string(record.partition) + " " + std::to_string(record.offset) +
+               " " + record.value);
       }
       answer("end " + std::to_string(records.size()) + " " + std::to_string(expected));
       return;

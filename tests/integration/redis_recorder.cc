@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>

@@ -48,12 +48,15 @@ struct Setup {
   }
 
   void manifest(const std::string& name, const std::string& path, int concurrency) {
-    dir.write("functions.d/" + name + ".yaml",
-              "name: " + name + "\n"
-              "library: ../lib/version.so\n"
-              "concurrency: " + std::to_string(concurrency) + "\n"
-              "queue: 1000\n"
-              "triggers:\n  - http: { path: " + path + ", methods: [GET] }\n");
+    dir.write("functions.d/" + name + ".yaml", "name: " + name +
+                                                   "\n"
+                                                   "library: ../lib/version.so\n"
+                                                   "concurrency: " +
+                                                   std::to_string(concurrency) +
+                                                   "\n"
+                                                   "queue: 1000\n"
+                                                   "triggers:\n  - http: { path: " +
+                                                   path + ", methods: [GET] }\n");
   }
 
   std::string config() const { return dir.path() + "/switchyard.yaml"; }
@@ -94,7 +97,8 @@ bool reload(RunningDaemon& daemon, bool expect_applied = true) {
 long long served(int admin_port) {
   HttpReply metrics = http_request(admin_port, "GET", "/metrics");
   std::smatch match;
-  static const std::regex kLine(R"(switchyard_events_total\{function="version",outcome="ok"\} (\d+))");
+  static const std::regex kLine(
+      R"(switchyard_events_total\{function="version",outcome="ok"\} (\d+))");
   if (!std::regex_search(metrics.body, match, kLine)) {
     return 0;
   }
@@ -165,8 +169,9 @@ TEST_CASE("reload adds and removes functions and routes, and rejects a broken co
 
   // A broken manifest and a library that does not exist: rejected together, nothing changes.
   setup.dir.write("functions.d/broken.yaml", "name: broken\nlibrary: ../lib/missing.so\n");
-  setup.dir.write("functions.d/other.yaml", "name: other\nlibrary: ../lib/version.so\n"
-                                            "concurency: 3\n");
+  setup.dir.write("functions.d/other.yaml",
+                  "name: other\nlibrary: ../lib/version.so\n"
+                  "concurency: 3\n");
   REQUIRE(reload(daemon, false));
   const std::string& log = daemon.process().err();
   CHECK(log.find("missing.so") != std::string::npos);
@@ -183,7 +188,6 @@ TEST_CASE("reload adds and removes functions and routes, and rejects a broken co
 
   HttpReply metrics = http_request(daemon.admin_port(), "GET", "/metrics");
   CHECK(metrics.body.find("switchyard_reloads_total{result=\"ok\"} 2") != std::string::npos);
-  CHECK(metrics.body.find("switchyard_reloads_total{result=\"rejected\"} 1") !=
-        std::string::npos);
+  CHECK(metrics.body.find("switchyard_reloads_total{result=\"rejected\"} 1") != std::string::npos);
   CHECK(daemon.stop().exit_code == 0);
 }

@@ -50,8 +50,9 @@ SWITCHYARD_HANDLER(thumb);
 
 }  // namespace
 
-TEST_CASE("an out-of-tree function builds against the installed SDK and runs under the installed "
-          "binary") {
+TEST_CASE(
+    "an out-of-tree function builds against the installed SDK and runs under the installed "
+    "binary") {
   TempDir dir;
   const std::string prefix = dir.path() + "/prefix";
   run_step({SWITCHYARD_CMAKE_COMMAND, "--install", SWITCHYARD_BINARY_DIR, "--prefix", prefix});
@@ -65,14 +66,14 @@ TEST_CASE("an out-of-tree function builds against the installed SDK and runs und
   CHECK(std::filesystem::is_regular_file(prefix + "/lib/systemd/system/switchyard.service"));
 
   // The installed default config is valid as shipped.
-  auto validated = run_process(
-      {prefix + "/bin/switchyard", "validate", "--config", prefix + "/etc/switchyard/switchyard.yaml"});
+  auto validated = run_process({prefix + "/bin/switchyard", "validate", "--config",
+                                prefix + "/etc/switchyard/switchyard.yaml"});
   CHECK_MESSAGE(validated.exit_code == 0, validated.err);
 
   dir.write("src/CMakeLists.txt", kProject);
   dir.write("src/thumb.cc", kSource);
-  run_step({SWITCHYARD_CMAKE_COMMAND, "-S", dir.path() + "/src", "-B", dir.path() + "/build",
-            "-G", SWITCHYARD_CMAKE_GENERATOR, "-DCMAKE_CXX_COMPILER=" SWITCHYARD_CXX_COMPILER,
+  run_step({SWITCHYARD_CMAKE_COMMAND, "-S", dir.path() + "/src", "-B", dir.path() + "/build", "-G",
+            SWITCHYARD_CMAKE_GENERATOR, "-DCMAKE_CXX_COMPILER=" SWITCHYARD_CXX_COMPILER,
             "-DCMAKE_PREFIX_PATH=" + prefix});
   run_step({SWITCHYARD_CMAKE_COMMAND, "--build", dir.path() + "/build"});
   const std::string library = dir.path() + "/build/libthumb.so";
@@ -86,10 +87,13 @@ TEST_CASE("an out-of-tree function builds against the installed SDK and runs und
   CHECK(dlsym(handle, "_Z11thumb_widthv") == nullptr);
   dlclose(handle);
 
-  auto config = dir.write("etc/switchyard.yaml", "manifests: functions.d\n"
-                                                 "state_dir: " + dir.path() + "/state\n"
-                                                 "http: { address: 127.0.0.1, port: 0 }\n"
-                                                 "admin: { address: 127.0.0.1, port: 0 }\n");
+  auto config = dir.write("etc/switchyard.yaml",
+                          "manifests: functions.d\n"
+                          "state_dir: " +
+                              dir.path() +
+                              "/state\n"
+                              "http: { address: 127.0.0.1, port: 0 }\n"
+                              "admin: { address: 127.0.0.1, port: 0 }\n");
   dir.write("etc/functions.d/thumb.yaml", "name: thumb\nlibrary: " + library + "\n");
   auto result = run_process(
       {prefix + "/bin/switchyard", "invoke", "thumb", "--config", config, "-d", "cat.jpg"});

@@ -10,10 +10,10 @@
 namespace switchyard::testing {
 
 struct HttpReply {
-  int status = 0;                             // 0 when no complete response arrived.
+  int status = 0;                                   // 0 when no complete response arrived.
   std::multimap<std::string, std::string> headers;  // Names lower-cased.
   std::string body;
-  std::string raw;                            // Everything read.
+  std::string raw;  // Everything read.
   std::string header(const std::string& name) const;
 };
 

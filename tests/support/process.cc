@@ -251,7 +251,8 @@ ProcessResult run_process(const std::vector<std::string>& argv,
 }
 
 TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "switchyard-test-XXXXXX").string();
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "switchyard-test-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) {
     throw std::runtime_error("mkdtemp failed");
   }

@@ -12,8 +12,8 @@
 namespace switchyard::testing {
 
 struct ProcessResult {
-  int exit_code = -1;   // -1 when killed by a signal or when the deadline passed.
-  int signal = 0;       // The signal that ended it, if any.
+  int exit_code = -1;  // -1 when killed by a signal or when the deadline passed.
+  int signal = 0;      // The signal that ended it, if any.
   bool timed_out = false;
   std::string out;
   std::string err;

@@ -1,7 +1,5 @@
 #include "triggers/cron/cron_trigger.h"
 
-#include "triggers/cron/settings.h"
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +15,7 @@
 #include "core/log.h"
 #include "triggers/cron/lock.h"
 #include "triggers/cron/schedule.h"
+#include "triggers/cron/settings.h"
 #include "triggers/cron/state.h"
 
 namespace switchyard::triggers::cron {
@@ -177,8 +176,8 @@ class CronTrigger final : public Trigger {
       return;
     }
     skips_misfire_.inc_unshared(missed.count);
-    spdlog::warn("cron {}: {} tick(s) missed {}, the latest of {}; misfire: skip", function_,
-                 count, why, latest);
+    spdlog::warn("cron {}: {} tick(s) missed {}, the latest of {}; misfire: skip", function_, count,
+                 why, latest);
     remember(missed.latest);
   }
 
@@ -195,26 +194,26 @@ class CronTrigger final : public Trigger {
       return;
     }
     // One daemon of the cluster runs the tick: the one that gets its lease.
-    lock_->acquire(function_, scheduled,
-                   [this, alive = std::weak_ptr<char>(alive_), scheduled,
-                    fired](core::Result<bool> won) {
-                     if (alive.expired() || stopping_) {
-                       return;
-                     }
-                     if (!won.ok()) {
-                       skips_lock_unavailable_.inc_unshared();
-                       spdlog::warn("cron {}: skipping the tick of {}: its lock could not be "
-                                    "taken ({})",
-                                    function_, format_iso8601(scheduled, schedule_.timezone()),
-                                    won.error().message());
-                     } else if (!won.value()) {
-                       skips_locked_.inc_unshared();
-                       spdlog::debug("cron {}: the tick of {} runs on another daemon", function_,
-                                     format_iso8601(scheduled, schedule_.timezone()));
-                     } else {
-                       run_tick(scheduled, fired);
-                     }
-                   });
+    lock_->acquire(
+        function_, scheduled,
+        [this, alive = std::weak_ptr<char>(alive_), scheduled, fired](core::Result<bool> won) {
+          if (alive.expired() || stopping_) {
+            return;
+          }
+          if (!won.ok()) {
+            skips_lock_unavailable_.inc_unshared();
+            spdlog::warn(
+                "cron {}: skipping the tick of {}: its lock could not be "
+                "taken ({})",
+                function_, format_iso8601(scheduled, schedule_.timezone()), won.error().message());
+          } else if (!won.value()) {
+            skips_locked_.inc_unshared();
+            spdlog::debug("cron {}: the tick of {} runs on another daemon", function_,
+                          format_iso8601(scheduled, schedule_.timezone()));
+          } else {
+            run_tick(scheduled, fired);
+          }
+        });
   }
 
   void run_tick(Clock::time_point scheduled, Clock::time_point fired) {
@@ -431,9 +430,9 @@ core::Result<std::vector<TriggerPtr>> build_cron_triggers(const config::Snapshot
           return loaded.error();
         }
       }
-      triggers.push_back(std::make_unique<CronTrigger>(
-          context, manifest.name, *spec, std::move(schedule).value(), state,
-          spec->lock == "redis" ? lock : nullptr, clock));
+      triggers.push_back(
+          std::make_unique<CronTrigger>(context, manifest.name, *spec, std::move(schedule).value(),
+                                        state, spec->lock == "redis" ? lock : nullptr, clock));
     }
   }
   if (!errors.empty()) {

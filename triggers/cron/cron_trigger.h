@@ -49,8 +49,7 @@ struct Overdue {
 };
 inline constexpr std::uint64_t kMissedCountLimit = 10000;
 Overdue overdue_ticks(const Schedule& schedule, std::chrono::system_clock::time_point from,
-                      std::chrono::system_clock::time_point now,
-                      std::chrono::milliseconds jitter);
+                      std::chrono::system_clock::time_point now, std::chrono::milliseconds jitter);
 
 // Where the cron triggers read the time and wait for it. The daemon uses the system clock and
 // loop timers (system_cron_clock()); tests drive a clock by hand, so that overlap and misfire

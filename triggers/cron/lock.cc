@@ -32,8 +32,8 @@ std::string CronLock::key(const std::string& function, Clock::time_point schedul
 
 void CronLock::acquire(const std::string& function, Clock::time_point scheduled,
                        std::function<void(core::Result<bool>)> done) {
-  std::vector<std::string> argv{"SET", key(function, scheduled), instance_, "NX", "PX",
-                                std::to_string(kLockLease.count())};
+  std::vector<std::string> argv{"SET", key(function, scheduled),          instance_, "NX",
+                                "PX",  std::to_string(kLockLease.count())};
   bool sent = connection_.send(argv, [done](core::Result<redis::Reply> reply) {
     if (!reply.ok()) {
       done(reply.error());

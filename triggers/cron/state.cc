@@ -1,10 +1,9 @@
 #include "triggers/cron/state.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <fstream>
@@ -101,9 +100,10 @@ core::Status CronState::load() {
   rapidjson::Document doc;
   doc.Parse(content.data(), content.size());
   if (doc.HasParseError() || !doc.IsObject()) {
-    spdlog::warn("cron state {} is not a JSON object; starting without it (ticks missed while "
-                 "the daemon was down are not detected this time)",
-                 file_.string());
+    spdlog::warn(
+        "cron state {} is not a JSON object; starting without it (ticks missed while "
+        "the daemon was down are not detected this time)",
+        file_.string());
     return {};
   }
   for (const auto& member : doc.GetObject()) {

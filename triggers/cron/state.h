@@ -71,8 +71,8 @@ class CronState {
   std::condition_variable written_;
   std::string pending_;
   bool has_pending_ = false;
-  std::uint64_t handed_ = 0;   // Contents handed to the writer so far.
-  std::uint64_t done_ = 0;     // Of those, written (or failed) so far.
+  std::uint64_t handed_ = 0;  // Contents handed to the writer so far.
+  std::uint64_t done_ = 0;    // Of those, written (or failed) so far.
   bool quit_ = false;
   std::thread writer_;
 };

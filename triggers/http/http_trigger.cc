@@ -1,5 +1,4 @@
 #include "triggers/http/http_trigger.h"
-#include "triggers/http/settings.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -7,13 +6,13 @@
 #include <array>
 #include <memory>
 
-
 #include "core/ids.h"
 #include "core/log.h"
 #include "triggers/http/message.h"
 #include "triggers/http/payload.h"
 #include "triggers/http/router.h"
 #include "triggers/http/server.h"
+#include "triggers/http/settings.h"
 
 namespace switchyard::triggers::http {
 
@@ -69,8 +68,8 @@ std::vector<std::string> build_routes(const config::Snapshot& snapshot, std::vec
       auto added = router.add(spec->path, spec->methods, routes.size());
       if (!added.ok()) {
         errors.push_back(fmt::format("{}:{}:{}: function {}: {}", trigger.location.file,
-                                     trigger.location.line, trigger.location.column,
-                                     manifest.name, added.error().message()));
+                                     trigger.location.line, trigger.location.column, manifest.name,
+                                     added.error().message()));
         continue;
       }
       routes.push_back(Route{manifest.name, spec->path, spec->payload == "apigw-v2", {}});
@@ -84,11 +83,12 @@ class HttpTrigger final : public Trigger {
   HttpTrigger(TriggerContext& context, std::vector<Route> routes, Router router)
       : context_(context),
         router_(std::move(router)),
-        server_(context.loop, server_options(context.daemon),
-                [this](Request&& request, ResponseSlot slot) {
-                  handle(std::move(request), std::move(slot));
-                },
-                context.metrics),
+        server_(
+            context.loop, server_options(context.daemon),
+            [this](Request&& request, ResponseSlot slot) {
+              handle(std::move(request), std::move(slot));
+            },
+            context.metrics),
         request_ids_("http") {
     set_routes(std::move(routes));
   }
@@ -111,9 +111,10 @@ class HttpTrigger final : public Trigger {
     const config::HttpListenerConfig& listener = snapshot.daemon.http;
     if (listener.address != context_.daemon.http.address ||
         listener.port != context_.daemon.http.port) {
-      spdlog::warn("http listener changed to {}:{}: it takes effect at the next restart; still "
-                   "listening on {}:{}",
-                   listener.address, listener.port, context_.daemon.http.address, server_.port());
+      spdlog::warn(
+          "http listener changed to {}:{}: it takes effect at the next restart; still "
+          "listening on {}:{}",
+          listener.address, listener.port, context_.daemon.http.address, server_.port());
     }
     // The listener and every connection stay; requests from now on use the new routes.
     set_routes(std::move(routes));
@@ -197,8 +198,8 @@ class HttpTrigger final : public Trigger {
     const std::string* invocation_type = find_header(request.headers, "X-Amz-Invocation-Type");
     bool asynchronous = invocation_type != nullptr && *invocation_type == "Event";
     if (route.apigw_v2) {
-      std::string payload = build_apigw_v2_event(request, match, route.path_template,
-                                                 request_id_, std::chrono::system_clock::now());
+      std::string payload = build_apigw_v2_event(request, match, route.path_template, request_id_,
+                                                 std::chrono::system_clock::now());
       fill_event(request, match, request_id_, std::chrono::system_clock::now(), event);
       event.data = std::move(payload);
       event.datacontenttype = "application/json";
@@ -235,7 +236,8 @@ class HttpTrigger final : public Trigger {
         route.outcomes[static_cast<std::size_t>(core::OutcomeKind::kThrottled)]->inc_unshared();
         Response response = message_response(429, "Too Many Requests");
         response.headers.push_back(
-            {"Retry-After", std::to_string(context_.dispatcher.retry_after(route.function).count())});
+            {"Retry-After",
+             std::to_string(context_.dispatcher.retry_after(route.function).count())});
         respond_refused(asynchronous, index, std::move(slot), std::move(response));
         return;
       }
@@ -248,8 +250,7 @@ class HttpTrigger final : public Trigger {
   }
 
   // A refused event kept its completion, which will never run: answer here.
-  void respond_refused(bool asynchronous, std::size_t index, ResponseSlot slot,
-                       Response response) {
+  void respond_refused(bool asynchronous, std::size_t index, ResponseSlot slot, Response response) {
     if (asynchronous) {
       slot.respond(std::move(response));
     } else {
@@ -357,7 +358,8 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
   }
   std::vector<TriggerPtr> triggers;
   if (!routes.empty() && snapshot.daemon.http.enabled) {
-    triggers.push_back(std::make_unique<HttpTrigger>(context, std::move(routes), std::move(router)));
+    triggers.push_back(
+        std::make_unique<HttpTrigger>(context, std::move(routes), std::move(router)));
   }
   return triggers;
 }

@@ -1,7 +1,5 @@
 #include "triggers/http/payload.h"
 
-#include "core/time.h"
-
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
@@ -10,6 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+
+#include "core/time.h"
 
 namespace switchyard::triggers::http {
 
@@ -720,6 +720,5 @@ core::Result<Response> parse_apigw_v2_response(std::string_view function_output)
 }
 
 // ---- Codecs ---------------------------------------------------------------------------------
-
 
 }  // namespace switchyard::triggers::http

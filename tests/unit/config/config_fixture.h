@@ -38,7 +38,9 @@ struct StringMaker<std::vector<std::string>> {
 namespace switchyard::config {
 
 // The kinds the daemon parses manifests with.
-inline const Kinds& kinds() { return daemon::builtin_kinds().manifest; }
+inline const Kinds& kinds() {
+  return daemon::builtin_kinds().manifest;
+}
 
 // A trigger's settings as its kind's type; fails the test when the trigger is of another kind.
 template <typename T>

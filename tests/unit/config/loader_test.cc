@@ -15,7 +15,6 @@ using testing::ConfigFixture;
 using testing::kFlowHint;
 using Strings = std::vector<std::string>;
 
-
 std::string at(const std::string& file, int line, int column, const std::string& message) {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
@@ -187,7 +186,8 @@ TEST_CASE("load_from_string reads manifests relative to the pretend path") {
   ConfigFixture f;
   f.write_defaults();
   f.write("functions.d/hello.yaml", "name: hello\nlibrary: lib/libthumb.so\n");
-  LoadResult result = load_from_string("workers: 2\n", f.dir() / "switchyard.yaml", kinds(), f.env());
+  LoadResult result =
+      load_from_string("workers: 2\n", f.dir() / "switchyard.yaml", kinds(), f.env());
   REQUIRE(result.ok());
   CHECK(result.snapshot->daemon.workers == 2);
   REQUIRE(result.snapshot->functions.size() == 1);

@@ -12,7 +12,6 @@ using testing::ConfigFixture;
 using testing::kFlowHint;
 using Strings = std::vector<std::string>;
 
-
 constexpr const char* kHeader = "name: thumb\nlibrary: lib/libthumb.so\n";
 
 class ManifestFixture : public ConfigFixture {
@@ -28,7 +27,8 @@ class ManifestFixture : public ConfigFixture {
 
   Strings errors(const std::string& yaml, FunctionManifest* out = nullptr) const {
     FunctionManifest manifest;
-    std::vector<ConfigError> errors = parse_manifest(yaml, file(), kinds(), out ? *out : manifest, env());
+    std::vector<ConfigError> errors =
+        parse_manifest(yaml, file(), kinds(), out ? *out : manifest, env());
     Strings text;
     for (const ConfigError& error : errors) {
       text.push_back(error.to_string());
@@ -64,11 +64,12 @@ TEST_CASE("unknown keys are reported at the key, with the nearest valid key") {
                      "\"concurrency\"?)")});
   CHECK(f.errors(std::string(kHeader) + "retry: { attempts: 2, bakoff: 1s }\n") ==
         Strings{f.at(3, 23, "unknown key \"bakoff\" in retry (did you mean \"backoff\"?)")});
-  CHECK(f.errors(std::string(kHeader) + "colour: blue\n") ==
-        Strings{f.at(3, 1,
-                     "unknown key \"colour\" in function manifest (expected name, runtime, library, "
-                     "concurrency, queue, timeout, execution, env, config, retry, dead_letter or "
-                     "triggers)")});
+  CHECK(
+      f.errors(std::string(kHeader) + "colour: blue\n") ==
+      Strings{f.at(3, 1,
+                   "unknown key \"colour\" in function manifest (expected name, runtime, library, "
+                   "concurrency, queue, timeout, execution, env, config, retry, dead_letter or "
+                   "triggers)")});
 }
 
 TEST_CASE("a key given twice is an error") {
@@ -164,12 +165,11 @@ TEST_CASE("a library that does not exist is reported with the path it resolved t
 
 TEST_CASE("YAML syntax errors are reported at the parser's position") {
   ManifestFixture f;
-  CHECK(
-      f.errors("name: thumb\nlibrary: [lib/libthumb.so\nqueue: 1\n") ==
-      Strings{f.at(3, 6,
-                   std::string("invalid YAML: did not find expected ',' or ']' (while parsing a "
-                               "flow sequence that starts at line 2, column 10)") +
-                       kFlowHint)});
+  CHECK(f.errors("name: thumb\nlibrary: [lib/libthumb.so\nqueue: 1\n") ==
+        Strings{f.at(3, 6,
+                     std::string("invalid YAML: did not find expected ',' or ']' (while parsing a "
+                                 "flow sequence that starts at line 2, column 10)") +
+                         kFlowHint)});
   CHECK(f.errors(std::string(kHeader) + "---\nname: other\n") ==
         Strings{f.at(4, 1, "a function manifest must be a single YAML document (found 2)")});
 }
@@ -178,9 +178,9 @@ TEST_CASE("an unquoted route template in a flow mapping gets a hint to quote it"
   ManifestFixture f;
   CHECK(f.errors(std::string(kHeader) + "triggers:\n  - http: { path: /a/{id} }\n") ==
         Strings{f.at(4, 22,
-                   std::string("invalid YAML: did not find expected ',' or '}' (while parsing a "
-                               "flow mapping that starts at line 4, column 11)") +
-                       kFlowHint)});
+                     std::string("invalid YAML: did not find expected ',' or '}' (while parsing a "
+                                 "flow mapping that starts at line 4, column 11)") +
+                         kFlowHint)});
   CHECK(f.errors(std::string(kHeader) + "triggers:\n  - http: { path: \"/a/{id}\" }\n") ==
         Strings{});
 }
@@ -329,12 +329,14 @@ TEST_CASE("malformed YAML that would hang yaml-cpp is an error, not a hang") {
                            "name: !t\n,\xff\n", "!x\n,\n", "!n? n\nb1 4n\n? n\nb1yxe"}) {
     CAPTURE(yaml);
     switchyard::config::FunctionManifest manifest;
-    auto errors = switchyard::config::parse_manifest(yaml, "f.yaml", switchyard::config::kinds(), manifest);
+    auto errors =
+        switchyard::config::parse_manifest(yaml, "f.yaml", switchyard::config::kinds(), manifest);
     REQUIRE(errors.size() == 1);
     CHECK(errors[0].message.starts_with("invalid YAML: "));
   }
   switchyard::config::FunctionManifest manifest;
-  auto errors = switchyard::config::parse_manifest("--- ,\n", "f.yaml", switchyard::config::kinds(), manifest);
+  auto errors = switchyard::config::parse_manifest("--- ,\n", "f.yaml", switchyard::config::kinds(),
+                                                   manifest);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].to_string() ==
         "f.yaml:1:5: invalid YAML: did not find expected node content (while parsing a block "
@@ -343,22 +345,26 @@ TEST_CASE("malformed YAML that would hang yaml-cpp is an error, not a hang") {
 
 TEST_CASE("tags, anchors and aliases are refused with their position") {
   switchyard::config::FunctionManifest manifest;
-  auto errors = switchyard::config::parse_manifest("name: a\nlibrary: !!str x.so\n", "f.yaml", switchyard::config::kinds(), manifest);
+  auto errors = switchyard::config::parse_manifest("name: a\nlibrary: !!str x.so\n", "f.yaml",
+                                                   switchyard::config::kinds(), manifest);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].to_string() ==
         "f.yaml:2:10: invalid YAML: tags (tag:yaml.org,2002:str) are not supported in "
         "switchyard files");
-  errors = switchyard::config::parse_manifest("name: &n a\nlibrary: *n\n", "f.yaml", switchyard::config::kinds(), manifest);
+  errors = switchyard::config::parse_manifest("name: &n a\nlibrary: *n\n", "f.yaml",
+                                              switchyard::config::kinds(), manifest);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].to_string() ==
         "f.yaml:1:7: invalid YAML: anchors (&n) are not supported in switchyard files");
-  errors = switchyard::config::parse_manifest("name: a\nlibrary: *n\n", "f.yaml", switchyard::config::kinds(), manifest);
+  errors = switchyard::config::parse_manifest("name: a\nlibrary: *n\n", "f.yaml",
+                                              switchyard::config::kinds(), manifest);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].to_string() ==
         "f.yaml:2:10: invalid YAML: aliases (*name) are not supported in switchyard files");
   // Found by the manifest fuzzer: yaml-cpp 0.7 spins forever on this one; it must be refused
   // at once.
-  errors = switchyard::config::parse_manifest("\n&o:5 ,, 2{2 xnu queue}] }\n", "f.yaml", switchyard::config::kinds(), manifest);
+  errors = switchyard::config::parse_manifest("\n&o:5 ,, 2{2 xnu queue}] }\n", "f.yaml",
+                                              switchyard::config::kinds(), manifest);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].to_string() ==
         "f.yaml:2:1: invalid YAML: anchors (&o) are not supported in switchyard files");

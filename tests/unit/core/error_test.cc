@@ -12,8 +12,7 @@ TEST_CASE("libuv and errno codes become errors a user can read") {
   CHECK(error.code() == core::ErrorCode::kIo);
   CHECK(error.message() == "listen on 127.0.0.1:80: address already in use");
   CHECK(core::Error::from_uv(UV_ENOENT, "open").code() == core::ErrorCode::kNotFound);
-  CHECK(core::Error::from_errno(ENOENT, "open x").message() ==
-        "open x: No such file or directory");
+  CHECK(core::Error::from_errno(ENOENT, "open x").message() == "open x: No such file or directory");
 }
 
 TEST_CASE("Result holds a value or an error") {

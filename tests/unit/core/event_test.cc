@@ -58,15 +58,14 @@ TEST_CASE("materialize empties the content fields before the build, keeping thei
   event.data = std::string(500, 'd');
   event.traceparent = "00-stale";
   const char* data = event.data.data();
-  static const PendingContent::Ops ops{
-      [](void* item, Event& built) {
-        CHECK(built.subject.empty());
-        CHECK(built.traceparent.empty());
-        CHECK(built.data.empty());
-        built.id = "fresh";
-        built.data.assign(static_cast<const char*>(item));
-      },
-      [](void*) {}};
+  static const PendingContent::Ops ops{[](void* item, Event& built) {
+                                         CHECK(built.subject.empty());
+                                         CHECK(built.traceparent.empty());
+                                         CHECK(built.data.empty());
+                                         built.id = "fresh";
+                                         built.data.assign(static_cast<const char*>(item));
+                                       },
+                                       [](void*) {}};
   static const char payload[] = "new payload";
   event.pending = PendingContent(&ops, const_cast<char*>(payload));
   event.materialize();

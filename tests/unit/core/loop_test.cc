@@ -118,7 +118,8 @@ TEST_CASE("BeforeWait runs once for a turn's requests, again if asked, never whe
     }
   });
   chained->request();
-  REQUIRE(switchyard::testing::run_until(loop, [&] { return again == 3; }, 2s));
+  REQUIRE(switchyard::testing::run_until(
+      loop, [&] { return again == 3; }, 2s));
 
   // Cancelled before the loop turns: never runs.
   ran = 0;

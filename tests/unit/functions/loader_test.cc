@@ -2,7 +2,6 @@
 // and the fixtures in fixtures/.
 
 #include "functions/loader.h"
-#include "functions/native.h"
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
@@ -16,6 +15,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "functions/native.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -2,9 +2,9 @@
 
 #include <doctest/doctest.h>
 
+using std::chrono::milliseconds;
 using switchyard::config::RetryPolicy;
 using switchyard::scheduler::retry_delay;
-using std::chrono::milliseconds;
 
 TEST_CASE("retry delays double from the base and stop at the cap") {
   RetryPolicy policy;

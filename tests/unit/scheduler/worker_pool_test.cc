@@ -82,8 +82,8 @@ TEST_CASE("blocked workers get company: jobs do not wait behind functions that b
     pool.submit(blocking);
   }
   std::atomic<bool> quick_ran{false};
-  pool.submit(Job{[](void* arg) { static_cast<std::atomic<bool>*>(arg)->store(true); },
-                  &quick_ran});
+  pool.submit(
+      Job{[](void* arg) { static_cast<std::atomic<bool>*>(arg)->store(true); }, &quick_ran});
   // Two core threads are stuck; the pool must add threads for the other three jobs.
   CHECK(wait_for([&] { return blocked.load() == 4 && quick_ran.load(); }, 2s));
   CHECK(pool.thread_count() >= 5);

@@ -1,5 +1,4 @@
 #include "triggers/cron/cron_trigger.h"
-#include "triggers/cron/settings.h"
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
@@ -8,8 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
-#include <sstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +18,7 @@
 #include "support/process.h"
 #include "support/run_until.h"
 #include "triggers/cron/schedule.h"
+#include "triggers/cron/settings.h"
 
 using namespace switchyard;
 using namespace std::chrono_literals;
@@ -119,7 +119,7 @@ struct Harness {
 
   // Adds function `name` with one cron trigger. `serve` = false leaves it out of the scheduler.
   triggers::cron::CronTriggerSettings& add(const std::string& name, const std::string& schedule,
-                               int concurrency = 4, int queue = 10, bool serve = true) {
+                                           int concurrency = 4, int queue = 10, bool serve = true) {
     config::FunctionManifest m;
     m.name = name;
     m.concurrency = concurrency;
@@ -282,7 +282,9 @@ TEST_CASE("@every 1s fires on a steady schedule with stable ids and cron attribu
 }
 
 // 2026-11-23T10:00:00.500Z: half a second before a per-second tick.
-Clock::time_point half_past() { return *core::parse_rfc3339("2026-11-23T10:00:00.500Z"); }
+Clock::time_point half_past() {
+  return *core::parse_rfc3339("2026-11-23T10:00:00.500Z");
+}
 
 TEST_CASE("overlap: skip drops ticks while the previous one runs") {
   Harness h;
@@ -290,17 +292,20 @@ TEST_CASE("overlap: skip drops ticks while the previous one runs") {
   h.add("slow", "* * * * * *").overlap = "skip";
   ManualClock& clock = h.start_manual(half_past());
   clock.advance(500ms);  // 10:00:01 fires.
-  REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
-  clock.advance(1s);     // 10:00:02 and 10:00:03 find it running.
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started == 1; }, 5s));
+  clock.advance(1s);  // 10:00:02 and 10:00:03 find it running.
   clock.advance(1s);
   CHECK(h.skips("slow", "overlap") == 2);
   CHECK(h.fires("slow") == 1);
   h.release = 1;
   // Once it completed, the next tick runs again.
-  REQUIRE(run_until(h.loop, [&] { return h.sched.stats("slow").in_flight == 0; }, 5s));
+  REQUIRE(run_until(
+      h.loop, [&] { return h.sched.stats("slow").in_flight == 0; }, 5s));
   h.release = 1 << 20;
   clock.advance(1s);
-  REQUIRE(run_until(h.loop, [&] { return h.started == 2; }, 5s));
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started == 2; }, 5s));
   auto seen = h.snapshot_seen();
   CHECK(seen[0].id == "slow-" + std::to_string(unix_ms(half_past() + 500ms)));
   CHECK(seen[1].id == "slow-" + std::to_string(unix_ms(half_past() + 3500ms)));
@@ -315,7 +320,8 @@ TEST_CASE("overlap: allow runs ticks side by side") {
   clock.advance(500ms);
   clock.advance(1s);
   clock.advance(1s);
-  REQUIRE(run_until(h.loop, [&] { return h.started == 3; }, 5s));
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started == 3; }, 5s));
   CHECK(h.skips("parallel", "overlap") == 0);
   h.release = 1 << 20;
   REQUIRE(h.stop());
@@ -327,13 +333,15 @@ TEST_CASE("overlap: queue keeps at most one tick and runs it when the previous c
   h.add("q", "* * * * * *").overlap = "queue";
   ManualClock& clock = h.start_manual(half_past());
   clock.advance(500ms);  // t1 runs.
-  REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
-  clock.advance(1s);     // t2 waits.
-  clock.advance(1s);     // t3 is skipped: one waits at most.
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started == 1; }, 5s));
+  clock.advance(1s);  // t2 waits.
+  clock.advance(1s);  // t3 is skipped: one waits at most.
   CHECK(h.skips("q", "overlap") == 1);
   CHECK(h.started == 1);
   h.release = 1;
-  REQUIRE(run_until(h.loop, [&] { return h.started == 2; }, 5s));
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started == 2; }, 5s));
   auto seen = h.snapshot_seen();
   // The waiting tick runs with its own scheduled time.
   CHECK(seen[1].time - seen[0].time == 1s);
@@ -357,7 +365,8 @@ TEST_CASE("misfire after a stall: skip drops the missed ticks, run_once runs the
     CHECK(h.fires("stalled") == 0);
     // The schedule resumes at the next tick.
     clock.advance(800ms);
-    REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+    REQUIRE(run_until(
+        h.loop, [&] { return h.started == 1; }, 5s));
     CHECK(h.snapshot_seen()[0].id == "stalled-" + std::to_string(unix_ms(half_past() + 5500ms)));
     REQUIRE(h.stop());
   }
@@ -366,7 +375,8 @@ TEST_CASE("misfire after a stall: skip drops the missed ticks, run_once runs the
     h.add("catchup", "* * * * * *").misfire = "run_once";
     ManualClock& clock = h.start_manual(half_past());
     clock.advance(4700ms);
-    REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+    REQUIRE(run_until(
+        h.loop, [&] { return h.started == 1; }, 5s));
     CHECK(h.skips("catchup", "misfire") == 4);
     auto seen = h.snapshot_seen();
     CHECK(seen[0].id == "catchup-" + std::to_string(unix_ms(half_past() + 4500ms)));
@@ -379,7 +389,8 @@ TEST_CASE("misfire after a stall: skip drops the missed ticks, run_once runs the
     h.add("late", "* * * * * *");
     ManualClock& clock = h.start_manual(half_past());
     clock.advance(1400ms);  // 10:00:01 fires 0.9 s late; 10:00:02 is not due yet.
-    REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+    REQUIRE(run_until(
+        h.loop, [&] { return h.started == 1; }, 5s));
     CHECK(h.skips("late", "misfire") == 0);
     REQUIRE(h.stop());
   }
@@ -421,7 +432,8 @@ TEST_CASE("a throttled tick is counted as a skip") {
   h.add("busy", "* * * * * *", /*concurrency=*/1, /*queue=*/0);
   ManualClock& clock = h.start_manual(half_past());
   clock.advance(500ms);
-  REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started == 1; }, 5s));
   clock.advance(1s);
   CHECK(h.skips("busy", "throttled") == 1);
   CHECK(h.fires("busy") == 1);
@@ -447,16 +459,19 @@ TEST_CASE("stop() cancels the timer and waits for the running tick") {
   h.add("long", "* * * * * *");
   ManualClock& clock = h.start_manual(half_past());
   clock.advance(500ms);
-  REQUIRE(run_until(h.loop, [&] { return h.started == 1; }, 5s));
+  REQUIRE(run_until(
+      h.loop, [&] { return h.started == 1; }, 5s));
   h.triggers[0]->stop([&] { ++h.stopped; });
   // Past the next ticks: nothing new runs, and stop still waits for the running one.
   clock.advance(2s);
-  run_until(h.loop, [] { return false; }, 50ms);  // Completions could arrive here.
+  run_until(
+      h.loop, [] { return false; }, 50ms);  // Completions could arrive here.
   CHECK(h.stopped == 0);
   CHECK(h.started == 1);
   CHECK(h.fires("long") == 1);
   h.release = 1;
-  REQUIRE(run_until(h.loop, [&] { return h.stopped > 0; }, 5s));
+  REQUIRE(run_until(
+      h.loop, [&] { return h.stopped > 0; }, 5s));
   CHECK(h.stopped == 1);
   CHECK(h.started == 1);
 }
@@ -512,7 +527,9 @@ TEST_CASE("the cron kind registers its manifest key, and only once") {
 
 namespace {
 
-Clock::time_point at(const char* rfc3339) { return *core::parse_rfc3339(rfc3339); }
+Clock::time_point at(const char* rfc3339) {
+  return *core::parse_rfc3339(rfc3339);
+}
 
 triggers::cron::Schedule parse(const char* expression) {
   auto schedule = triggers::cron::Schedule::parse(expression, "UTC");
@@ -540,8 +557,8 @@ TEST_CASE("overdue_ticks counts the missed ticks and finds the latest exactly") 
 
   // Per second for two days: counting stops at the limit, the latest is still exact.
   auto every_second = parse("* * * * * *");
-  missed = overdue_ticks(every_second, at("2026-11-21T00:00:00Z"),
-                         at("2026-11-23T08:15:42.300Z"), 0ms);
+  missed =
+      overdue_ticks(every_second, at("2026-11-21T00:00:00Z"), at("2026-11-23T08:15:42.300Z"), 0ms);
   CHECK(missed.count == triggers::cron::kMissedCountLimit);
   CHECK(missed.more);
   CHECK(missed.latest == at("2026-11-23T08:15:42Z"));
@@ -561,8 +578,7 @@ TEST_CASE("overdue_ticks counts the missed ticks and finds the latest exactly") 
 TEST_CASE("misfire across a restart: skip counts the missed ticks, run_once runs the latest") {
   switchyard::testing::TempDir state;
   auto write_state = [&](const std::string& key, Clock::time_point last) {
-    state.write("cron-state.json",
-                "{\"" + key + "\": " + std::to_string(unix_ms(last)) + "}");
+    state.write("cron-state.json", "{\"" + key + "\": " + std::to_string(unix_ms(last)) + "}");
   };
   Clock::time_point an_hour_ago = Clock::now() - 1h;
 
@@ -586,7 +602,8 @@ TEST_CASE("misfire across a restart: skip counts the missed ticks, run_once runs
     h.add("catch-up", "0 * * * * *").misfire = "run_once";
     Clock::time_point begin = Clock::now();
     h.start();
-    REQUIRE(run_until(h.loop, [&] { return h.started >= 1; }, 2s));
+    REQUIRE(run_until(
+        h.loop, [&] { return h.started >= 1; }, 2s));
     auto seen = h.snapshot_seen();
     REQUIRE(seen.size() == 1);
     // The latest missed tick, with its own scheduled time, run at once.

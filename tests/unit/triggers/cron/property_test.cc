@@ -20,7 +20,7 @@ using Clock = std::chrono::system_clock;
 
 namespace {
 
-constexpr const char* kMonthNames[] = {"", "JAN", "FEB", "MAR", "APR", "MAY", "JUN",
+constexpr const char* kMonthNames[] = {"",    "JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                                        "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
 constexpr const char* kDayNames[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
 
@@ -28,7 +28,7 @@ constexpr const char* kDayNames[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "
 struct Field {
   std::vector<bool> allowed;  // Indexed by value.
   std::string text;
-  bool star = false;          // Written starting with `*` or `?` (unrestricted for Vixie's rule).
+  bool star = false;  // Written starting with `*` or `?` (unrestricted for Vixie's rule).
 };
 
 // A random field over [low, high]: `*`, `*/step`, a value, a range, a stepped range, or a list
@@ -88,8 +88,8 @@ Field random_field(std::mt19937& rng, int low, int high, const char* const* name
 
 struct Expression {
   Field minute, hour, dom, month, dow;
-  bool last_day = false;   // dom is "L".
-  int nth_weekday = 0;     // dow is "<weekday>#<k>" (k = nth_k).
+  bool last_day = false;  // dom is "L".
+  int nth_weekday = 0;    // dow is "<weekday>#<k>" (k = nth_k).
   int nth_k = 0;
   std::string text;
 };
@@ -117,8 +117,8 @@ Expression random_expression(std::mt19937& rng) {
     e.dow.star = true;
     e.dow.allowed.assign(7, true);
   }
-  e.text = e.minute.text + " " + e.hour.text + " " + e.dom.text + " " + e.month.text + " " +
-           e.dow.text;
+  e.text =
+      e.minute.text + " " + e.hour.text + " " + e.dom.text + " " + e.month.text + " " + e.dow.text;
   return e;
 }
 

@@ -1,4 +1,3 @@
-#include "core/time.h"
 #include "triggers/http/payload.h"
 
 #include <doctest/doctest.h>
@@ -6,6 +5,8 @@
 
 #include <chrono>
 #include <string>
+
+#include "core/time.h"
 
 using namespace switchyard;
 using namespace switchyard::triggers::http;

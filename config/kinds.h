@@ -32,7 +32,7 @@ struct ManifestScope {
 struct TriggerKind {
   std::string key;  // "kafka": the key under `triggers:`.
   // Reads the trigger's mapping; every problem is reported through `body`. Returns the settings
-  // as far as they could be read (they are dropped when the manifest has errors).
+  // as far as they could be read, never nullptr (they are dropped when the manifest has errors).
   std::function<std::shared_ptr<const Settings>(MapReader& body, const ManifestScope& scope)> parse;
   // What the trigger needs from the daemon config: "" when it is there, else the problem
   // ("kafka trigger needs kafka.brokers"). Optional.
@@ -56,7 +56,7 @@ struct DeadLetterKind {
 struct RuntimeKind {
   std::string key;                // "native": the value of `runtime:`.
   std::vector<std::string> keys;  // Its own manifest keys ("library").
-  // Reads its keys from the manifest's root mapping, as TriggerKind::parse.
+  // Reads its keys from the manifest's root mapping, as TriggerKind::parse (never nullptr).
   std::function<std::shared_ptr<const RuntimeSettings>(MapReader& root, const ManifestScope& scope)>
       parse;
 };

@@ -253,6 +253,10 @@ void parse_triggers(FileReader& file, const YAML::Node& node, const Kinds& kinds
     trigger.kind = key;
     trigger.location = file.location(item);
     trigger.settings = kind->parse(body, scope);
+    if (trigger.settings == nullptr) {
+      file.fail(item, prefix + ": the " + key + " trigger kind read nothing from it");
+      continue;
+    }
     out.push_back(std::move(trigger));
   }
 }
@@ -312,6 +316,9 @@ void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, c
   ManifestScope scope{out.name, manifest_path};
   if (runtime != nullptr) {
     out.code = runtime->parse(root, scope);
+    if (out.code == nullptr) {
+      file.fail(*document, "runtime \"" + out.runtime + "\" read nothing from this manifest");
+    }
   }
   root.read_int("concurrency", 1, 10000, out.concurrency);
   root.read_int("queue", 0, 1000000, out.queue);

@@ -7,6 +7,7 @@
 
 #include "core/ids.h"
 #include "core/log.h"
+#include "functions/native.h"
 
 namespace switchyard::daemon {
 
@@ -223,6 +224,11 @@ std::string AdminListener::functions_json() const {
     writer.String(manifest.runtime.c_str());
     writer.Key("code");
     writer.String(manifest.code != nullptr ? manifest.code->describe().c_str() : "");
+    if (std::filesystem::path library = functions::native_library(manifest); !library.empty()) {
+      // Kept for the tools that read it before runtimes had their `code`.
+      writer.Key("library");
+      writer.String(library.c_str());
+    }
     writer.Key("execution");
     writer.String(manifest.execution == config::Execution::kInline ? "inline" : "pool");
     writer.Key("concurrency");

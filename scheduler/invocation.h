@@ -50,6 +50,7 @@ struct Scheduler::Invocation {
   // it finishes or is cancelled.
   functions::FunctionPtr later;
   std::uint64_t later_call = 0;
+  bool starting = false;  // Inside Function::start(): a callback now is deferred.
   Clock::time_point began{};
   Invocation* prev = nullptr;  // Running list, ordered by deadline.
   Invocation* next = nullptr;

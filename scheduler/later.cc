@@ -23,25 +23,45 @@ void Scheduler::start_later(Invocation* inv) {
   inv->contents.build(inv->event);
   inv->later = fn->current;
   inv->began = now;
-  std::string request_id;
-  request_ids_.format(inv->request, request_id);
+  request_ids_.format(inv->request, later_request_id_);
   functions::InvocationContext ctx;
-  ctx.request_id = request_id;
+  ctx.request_id = later_request_id_;
   ctx.function_name = inv->later->name();
   ctx.trace_parent = inv->event.traceparent;
   ctx.deadline = inv->deadline;
   ctx.wall_offset = functions::wall_offset(now);
   ctx.cancelled = &inv->cancelled;
-  // The function never calls back after stop_later() cancelled the invocation: `inv` is alive
-  // whenever the callback runs.
-  inv->later_call = inv->later->start(inv->event, ctx, [this, inv](core::Outcome outcome) {
-    finish_later(inv, std::move(outcome));
+  // The attempt's number tells a callback for this attempt from a stray one: an invocation is
+  // recycled once its attempt ends.
+  const std::uint64_t request = inv->request;
+  inv->starting = true;
+  inv->later_call = inv->later->start(inv->event, ctx, [this, inv, request](core::Outcome outcome) {
+    finish_later(inv, request, std::move(outcome));
   });
+  inv->starting = false;
 }
 
-void Scheduler::finish_later(Invocation* inv, core::Outcome outcome) {
+void Scheduler::finish_later(Invocation* inv, std::uint64_t request, core::Outcome outcome) {
+  if (inv->function == nullptr || inv->place != Place::kLater || inv->request != request ||
+      inv->later == nullptr) {
+    spdlog::error("a function called back for an invocation that had already ended; ignored");
+    return;
+  }
+  if (inv->starting) {
+    // Called back from inside start(): settled once start() has returned.
+    loop_.defer([this, inv, request, outcome = std::move(outcome)]() mutable {
+      finish_later(inv, request, std::move(outcome));
+    });
+    return;
+  }
+  const Clock::time_point now = Clock::now();
   inv->outcome = std::move(outcome);
-  inv->seconds = std::chrono::duration<double>(Clock::now() - inv->began).count();
+  inv->seconds = std::chrono::duration<double>(now - inv->began).count();
+  if (now > inv->deadline && inv->outcome.ok()) {
+    // Before the deadline timer noticed: the caller was promised an answer by then.
+    inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
+                                          "function returned after its deadline");
+  }
   inv->later.reset();
   on_finished(inv);
 }

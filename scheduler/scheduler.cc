@@ -86,6 +86,11 @@ Scheduler::~Scheduler() {
     while (fn.running_head != nullptr) {
       Invocation* inv = fn.running_head;
       fn.unlink(inv);
+      if (inv->place == Place::kLater && inv->later != nullptr) {
+        // Its callback must never reach a scheduler that is gone.
+        inv->later->cancel(inv->later_call);
+        inv->later.reset();
+      }
       recycle(inv);
     }
   };
@@ -148,7 +153,8 @@ void Scheduler::update_pool_ceiling() {
   // Retiring functions, and functions whose limit was lowered, may still hold threads.
   long long total = 0;
   auto add = [&total](const FunctionState& fn) {
-    if (fn.place == Place::kWorker) {
+    // A function swapped from a pooled version to another kind may still hold threads.
+    if (fn.place == Place::kWorker || !fn.runs.empty()) {
       total += std::max(fn.manifest.concurrency, fn.in_flight);
     }
   };

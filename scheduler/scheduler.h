@@ -6,7 +6,8 @@
 // Per function it enforces `concurrency` (invocations in flight, counting timed-out ones whose
 // thread has not returned yet), `queue` (events waiting for a slot), `timeout` (reported at the
 // deadline; the invocation's context is cancelled but its slot stays taken until its thread
-// really returns), and `retry` (attempts, backoff, cap, jitter; retries wait on loop timers).
+// really returns, except for a function that finishes later, which is stopped and its slot freed
+// at once), and `retry` (attempts, backoff, cap, jitter; retries wait on loop timers).
 // After the last attempt an asynchronous event goes to the dead-letter sink, and only then is
 // its completion called.
 //
@@ -34,7 +35,8 @@
 //
 // Thread rules: every public method is loop-thread only. Invocations run on the WorkerPool (or
 // inline, on the loop thread, for `execution: inline`), and their results come back through a
-// LoopQueue. Completions may be called before dispatch() returns (inline functions).
+// LoopQueue; a function that finishes later is started and answered on the loop thread.
+// Completions may be called before dispatch() returns (inline functions).
 
 #include <chrono>
 #include <cstdint>
@@ -231,8 +233,10 @@ class Scheduler final : public Dispatcher {
 
   // Starts one on the loop thread: its contents are built here, and no worker is involved.
   void start_later(Invocation* inv);
-  // Its function's callback: settles it like an inline invocation that returned.
-  void finish_later(Invocation* inv, core::Outcome outcome);
+  // Its function's callback for attempt `request`: settles it like an inline invocation that
+  // returned. A callback for an attempt that has ended (a function that broke its contract) is
+  // logged and dropped; one from inside start() is deferred.
+  void finish_later(Invocation* inv, std::uint64_t request, core::Outcome outcome);
   // Ends one that has not finished: the function stops it (its callback never comes) and its
   // slot is free at once. The caller answers its event.
   void stop_later(Invocation* inv);
@@ -245,6 +249,7 @@ class Scheduler final : public Dispatcher {
   DeadLetterSink& dead_letters_;
   std::mt19937_64 random_;
   core::IdGenerator request_ids_;
+  std::string later_request_id_;  // start_later()'s, reused.
 
   std::unordered_map<std::string, std::unique_ptr<FunctionState>, StringHash, std::equal_to<>>
       functions_;

@@ -5,9 +5,16 @@
 namespace switchyard::triggers {
 
 core::Status TriggerRegistry::add(TriggerKind kind) {
-  if (find(kind.manifest.key) != nullptr) {
-    return core::Error(core::ErrorCode::kInternal,
-                       "trigger kind \"" + kind.manifest.key + "\" is registered twice");
+  // Every key is checked before anything is added: a refused kind leaves nothing behind.
+  bool taken =
+      find(kind.manifest.key) != nullptr || manifest_kinds_.trigger(kind.manifest.key) != nullptr;
+  for (const config::DeadLetterKind& destination : kind.dead_letters) {
+    taken = taken || manifest_kinds_.dead_letter(destination.key) != nullptr;
+  }
+  if (taken) {
+    return core::Error(core::ErrorCode::kInternal, "trigger kind \"" + kind.manifest.key +
+                                                       "\" or one of its dead-letter "
+                                                       "destinations is registered twice");
   }
   for (config::DeadLetterKind& destination : kind.dead_letters) {
     destination.trigger_kind = kind.manifest.key;

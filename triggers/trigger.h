@@ -74,7 +74,7 @@ using TriggerFactory = std::function<core::Result<std::vector<TriggerPtr>>(
     const config::Snapshot& snapshot, TriggerContext& context)>;
 
 // Everything a trigger kind brings, registered in one place of its own folder
-// (register_kafka_trigger in triggers/kafka/register.cc).
+// (register_kafka_trigger in triggers/kafka/kafka_trigger.cc).
 struct TriggerKind {
   config::TriggerKind manifest;  // Its key under `triggers:`, its parser and daemon check.
   TriggerFactory factory;

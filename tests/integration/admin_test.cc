@@ -43,6 +43,7 @@ TEST_CASE("health, readiness, metrics and the function list") {
   CHECK(functions.header("content-type") == "application/json");
   CHECK(functions.body.find(R"("name":"hello")") != std::string::npos);
   CHECK(functions.body.find(R"("name":"sleep","runtime":"native","code":)") != std::string::npos);
+  CHECK(functions.body.find(R"(libsleep.so","library":)") != std::string::npos);
   CHECK(functions.body.find(R"("concurrency":2,"queue":10,"timeout_ms":5000)") !=
         std::string::npos);
 

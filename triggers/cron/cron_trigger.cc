@@ -504,9 +504,6 @@ void register_cron_trigger(TriggerRegistry& registry) {
   kind.factory = [](const config::Snapshot& snapshot, TriggerContext& context) {
     return build_cron_triggers(snapshot, context, system_cron_clock());
   };
-  kind.same_daemon_settings = [](const config::DaemonConfig& a, const config::DaemonConfig& b) {
-    return a.redis == b.redis;
-  };
   auto status = registry.add(std::move(kind));
   (void)status;  // Registered once, at start: a duplicate is a programming error caught in tests.
 }

@@ -31,11 +31,17 @@ class LaterFunction final : public functions::Function {
   bool finishes_later() const override { return true; }
   std::uint64_t start(const core::Event& event, const functions::InvocationContext& ctx,
                       Finish finish) noexcept override {
+    if (answer_at_once) {
+      // Breaks the contract (never from inside start()): the scheduler must cope.
+      finish(core::Outcome::success(core::Response{200, {}, "at once " + event.data}));
+      return ++last;
+    }
     calls[++last] = Call{event.id, event.data, std::string(ctx.request_id), std::move(finish)};
     return last;
   }
   void cancel(std::uint64_t call) noexcept override {
     cancelled.push_back(calls.at(call).event);
+    stale.push_back(std::move(calls.at(call).finish));
     calls.erase(call);
   }
 
@@ -70,6 +76,8 @@ class LaterFunction final : public functions::Function {
   };
   std::map<std::uint64_t, Call> calls;
   std::vector<std::string> cancelled;
+  std::vector<Finish> stale;  // The callbacks of cancelled invocations, to call out of turn.
+  bool answer_at_once = false;
   std::uint64_t last = 0;
   int invoked = 0;
 
@@ -208,4 +216,27 @@ TEST_CASE("a new version does not end the invocations started on the old one") {
   REQUIRE(new_version->finish("second"));
   CHECK(h.answers ==
         std::map<std::string, std::string>{{"first", "done first"}, {"second", "done second"}});
+}
+
+TEST_CASE("a callback out of turn is dropped; one from inside start() is answered after it") {
+  Harness h;
+  auto function = h.add(1, 10, 100ms);
+  REQUIRE(h.dispatch("hangs", /*synchronous=*/true) == Admission::kStarted);
+  REQUIRE(run_until(
+      h.loop, [&] { return function->stale.size() == 1; }, 5s));
+  CHECK(h.answers["hangs"] == "Timeout");
+  // The slot went on to another event; the cancelled invocation's callback must not touch it.
+  REQUIRE(h.dispatch("next", /*synchronous=*/true) == Admission::kStarted);
+  function->stale.front()(core::Outcome::success(core::Response{200, {}, "too late"}));
+  CHECK(h.answers["hangs"] == "Timeout");
+  CHECK(h.answers.count("next") == 0);
+  REQUIRE(function->finish("next"));
+  CHECK(h.answers["next"] == "done next");
+
+  function->answer_at_once = true;
+  REQUIRE(h.dispatch("quick", /*synchronous=*/true) == Admission::kStarted);
+  REQUIRE(run_until(
+      h.loop, [&] { return h.answers.count("quick") == 1; }, 5s));
+  CHECK(h.answers["quick"] == "at once quick");
+  CHECK(h.sched.stats("env").in_flight == 0);
 }

@@ -1,6 +1,6 @@
 #pragma once
 
-// What a trigger that pulls its events (Redis lists and streams; Kafka next) needs between
+// What a trigger that pulls its events (Redis lists and streams, Kafka) needs between
 // reading them and the scheduler, once for all such triggers:
 // - staging: events read and not admitted yet, in the order they were read;
 // - the batch window: a partial batch waits up to `batch_window` for more;

@@ -111,10 +111,6 @@ void PullSource::flush_staged(bool force) {
   }
 }
 
-core::Completion PullSource::completion(void* context) const {
-  return guard_.completion(context);
-}
-
 PullSource::Offered PullSource::offer(std::span<core::Event> events) {
   Offered offered{scheduler::Admission::kStarted, 0};
   if (events.empty()) {

@@ -1,6 +1,6 @@
 #pragma once
 
-// What a trigger that pulls its events (Redis lists and streams; Kafka next) needs between
+// What a trigger that pulls its events (Redis lists and streams, Kafka) needs between
 // reading them and the scheduler, once for all such triggers:
 // - staging: events read and not admitted yet, in the order they were read;
 // - the batch window: a partial batch waits up to `batch_window` for more;
@@ -22,9 +22,11 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/event.h"
@@ -110,7 +112,14 @@ class PullSource final : private CompletionGuard::Target {
   // For an owner that keeps its own staging (Kafka: a buffer per partition), the two steps
   // flush() is made of. A guarded completion for an event of `context`: set it on each event
   // before offer(); it costs no allocation (CompletionGuard).
-  core::Completion completion(void* context = nullptr) const;
+  core::Completion completion(void* context = nullptr) const { return guard_.completion(context); }
+  // The same, calling the owner's completed() directly when the owner's final type is `O`: no
+  // virtual call per event, for a source that completes many (Kafka). `O` must derive publicly
+  // from Owner.
+  template <typename O>
+  core::Completion completion(void* context = nullptr) const {
+    return guard_.completion<&PullSource::forward<O>>(context);
+  }
   struct Offered {
     // kRun: kStarted when the run took them all, kThrottled otherwise (dispatch_run() does not
     // say why it took no more).
@@ -130,6 +139,11 @@ class PullSource final : private CompletionGuard::Target {
   // events: times `batch` for kBatch) less the staged events, at most `limit`.
   std::size_t room(std::size_t limit) const;
 
+  // Keeps `object` while completions may still point at it, even after the PullSource is gone
+  // (CompletionGuard::keep()); forget() lets it go.
+  void keep(std::shared_ptr<void> object) { guard_.keep(std::move(object)); }
+  void forget(const void* object) { guard_.forget(object); }
+
   State state() const { return state_; }
   std::size_t staged() const { return staged_.size(); }
   // Admitted events whose completion has not been called yet.
@@ -137,6 +151,11 @@ class PullSource final : private CompletionGuard::Target {
 
  private:
   void completed(core::Event& event, core::Outcome& outcome, void* context) override;
+  template <typename O>
+  static void forward(CompletionGuard::Target& target, core::Event& event, core::Outcome& outcome,
+                      void* context) {
+    static_cast<O&>(static_cast<PullSource&>(target).owner_).O::completed(event, outcome, context);
+  }
   void on_capacity();
   // Offers the first `count` staged events as one dispatch; what is refused is back in front.
   scheduler::Admission offer_staged(std::size_t count);

@@ -9,7 +9,9 @@
 //   rebalance.h       the pending revoke (RebalanceState);
 //   lifecycle.h       the order in which the trigger stops (LifecycleState);
 //   pump_state.h      the pump that a completion may ask for again while it runs (PumpState);
-//   record_message.h  librdkafka's message as a buffered record and an event.
+//   record_message.h  librdkafka's message as a buffered record and an event;
+// and what it shares with the other pulling sources (triggers/pull_source.h): offering a run or
+// a batch to the function, the completions' lifetime guard, and the capacity watch.
 
 #include "triggers/kafka/consumer_trigger.h"
 
@@ -22,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +41,7 @@
 #include "triggers/kafka/pump_state.h"
 #include "triggers/kafka/rebalance.h"
 #include "triggers/kafka/record_message.h"
+#include "triggers/pull_source.h"
 
 namespace switchyard::triggers::kafka {
 
@@ -62,30 +66,22 @@ constexpr milliseconds kCloseWait{10000};
 // at a failure.
 constexpr std::size_t kRunRecords = 32;
 
-class KafkaConsumerTrigger;
-
-// What a record's completion holds: the trigger while it lives, and a count of the records in
-// the scheduler. Two plain pointers fit in std::function's own storage, so a completion costs no
-// allocation. The trigger clears `trigger` when it goes; the last completion after that frees the
-// anchor. Loop thread only.
-struct Anchor {
-  ~Anchor() {
-    if (client != nullptr) {
-      rd_kafka_destroy_flags(client, client_flags);
-    }
+// A configuration string property of `conf` ("" when unset).
+std::string conf_string(rd_kafka_conf_t* conf, const char* name) {
+  size_t size = 0;
+  if (rd_kafka_conf_get(conf, name, nullptr, &size) != RD_KAFKA_CONF_OK) {
+    return {};
   }
+  std::string value(size, '\0');
+  rd_kafka_conf_get(conf, name, value.data(), &size);
+  value.resize(std::strlen(value.c_str()));
+  return value;
+}
 
-  KafkaConsumerTrigger* trigger = nullptr;
-  std::size_t in_scheduler = 0;
-  // Partitions dropped (revoked, torn down) while records of theirs were still in the scheduler.
-  std::vector<std::shared_ptr<Partition>> dropped;
-  // A client torn down while records were in the scheduler: their events may still hold its
-  // messages (unbuilt), which must go before it does. Destroyed with the anchor.
-  rd_kafka_t* client = nullptr;
-  int client_flags = 0;
-};
-
-class KafkaConsumerTrigger final : public Trigger {
+// Its PullSource offers its records to the function (runs, or batches: the trigger keeps its own
+// buffer and batch window per partition, and holds what the function does not take), guards
+// their completions, and watches the function's capacity.
+class KafkaConsumerTrigger final : public Trigger, public PullSource::Owner {
  public:
   KafkaConsumerTrigger(TriggerContext& context, std::string function,
                        const KafkaTriggerSettings& spec, ConfHolder conf)
@@ -98,6 +94,7 @@ class KafkaConsumerTrigger final : public Trigger {
         sequenced_(ordering_ == Ordering::kPartition && !batched_),
         limits_{2 * 1048576,
                 std::max<std::size_t>(4 * static_cast<std::size_t>(spec.batch), 50000)},
+        bootstrap_(conf_string(conf.get(), "bootstrap.servers")),
         conf_(std::move(conf)),
         commit_timer_(context.loop, [this] { on_commit_timer(); }),
         held_timer_(context.loop, [this] { on_held_timer(); }),
@@ -130,7 +127,8 @@ class KafkaConsumerTrigger final : public Trigger {
                                       "Partitions a Kafka trigger has paused for backpressure.",
                                       labels_)),
         assigned_(context.metrics.gauge("switchyard_kafka_assigned_partitions",
-                                        "Partitions assigned to a Kafka trigger.", labels_)) {
+                                        "Partitions assigned to a Kafka trigger.", labels_)),
+        pull_(context.loop, context.dispatcher, pull_options(), *this) {
     char value[64];
     size_t size = sizeof(value);
     if (rd_kafka_conf_get(conf_.get(), "auto.commit.interval.ms", value, &size) ==
@@ -143,44 +141,10 @@ class KafkaConsumerTrigger final : public Trigger {
       limits_.high_bytes =
           2 * static_cast<std::size_t>(std::max(1024L, std::strtol(value, nullptr, 10)));
     }
-    size = sizeof(value);
-    if (rd_kafka_conf_get(conf_.get(), "bootstrap.servers", nullptr, &size) == RD_KAFKA_CONF_OK) {
-      bootstrap_.resize(size);
-      rd_kafka_conf_get(conf_.get(), "bootstrap.servers", bootstrap_.data(), &size);
-      bootstrap_.resize(std::strlen(bootstrap_.c_str()));
-    }
   }
 
-  ~KafkaConsumerTrigger() override {
-    if (capacity_watch_) {
-      context_.dispatcher.unwatch_capacity(*capacity_watch_);
-    }
-    teardown(/*closed=*/false, /*in_callback=*/false);
-    anchor_->trigger = nullptr;
-    anchor_->dropped.clear();
-    if (anchor_->in_scheduler == 0) {
-      delete anchor_;
-    }
-    // Otherwise the last completion frees it.
-  }
-
-  // A record's completion: `partition` stays valid while the trigger lives (see Anchor).
-  static void on_complete(Anchor* anchor, Partition* partition, core::Event& event,
-                          core::Outcome& outcome) {
-    if (!scheduler::not_run(outcome) || anchor->trigger == nullptr) {
-      // A message never built goes while its client surely lives (one handed back unrun is
-      // kept by completed(), or let go there).
-      event.pending.reset();
-    }
-    --anchor->in_scheduler;
-    if (anchor->trigger == nullptr) {
-      if (anchor->in_scheduler == 0) {
-        delete anchor;
-      }
-      return;
-    }
-    anchor->trigger->completed(partition, event, outcome);
-  }
+  // Completions still to come do nothing: the PullSource's guard keeps what they point at.
+  ~KafkaConsumerTrigger() override { teardown(/*closed=*/false, /*in_callback=*/false); }
 
   std::string describe() const override {
     return fmt::format("kafka {} ({}, group {}, ordering {})", spec_.topic, function_,
@@ -212,7 +176,7 @@ class KafkaConsumerTrigger final : public Trigger {
           core::ErrorCode::kUnavailable,
           fmt::format("cannot subscribe to {}: {}", spec_.topic, kafka::describe(err)));
     }
-    capacity_watch_ = context_.dispatcher.watch_capacity(function_, [this] { pump(); });
+    pull_.start();
     commit_timer_.start(commit_interval_, commit_interval_);
     return {};
   }
@@ -230,11 +194,45 @@ class KafkaConsumerTrigger final : public Trigger {
       partition->discard_waiting();
     }
     spdlog::info("kafka {} ({}): stopping; waiting for {} record(s) in flight", spec_.topic,
-                 function_, in_scheduler());
+                 function_, pull_.in_flight());
     maybe_stopped();
   }
 
+  // PullSource::Owner. A record of `context` (its Partition, which stays valid while its records
+  // are in the scheduler: see drop()) is done. Public, and called directly by the record's
+  // completion (PullSource::completion<KafkaConsumerTrigger>()), into which it is inlined with
+  // what it calls: this runs once per record.
+  [[gnu::always_inline]] void completed(core::Event& event, core::Outcome& outcome,
+                                        void* context) override {
+    completed(static_cast<Partition*>(context), event, outcome);
+  }
+  // Never called: the trigger keeps its records in its own buffers, not staged in the
+  // PullSource, and only offers them (what the function does not take stays with it).
+  void rejected(std::vector<core::Event> /*events*/) override {}
+  void capacity_returned() override { pump(); }
+
  private:
+  PullSource::Options pull_options() const {
+    PullSource::Options options;
+    options.function = function_;
+    // Batches, or runs: a pooled function runs several records one after another on one slot;
+    // under `partition` ordering (a sequence) it stops at a failure.
+    options.mode = batched_ ? PullSource::Mode::kBatch : PullSource::Mode::kRun;
+    options.batch = batched_ ? static_cast<std::size_t>(spec_.batch) : kRunRecords;
+    if (lambda_) {
+      options.encode = [servers = bootstrap_](std::span<const core::Event> batch) {
+        return encode_lambda_kafka(batch, servers);
+      };
+    } else {
+      options.encode = [](std::span<const core::Event> batch) {
+        return encode_native_batch(batch);
+      };
+    }
+    options.run_order = sequenced_ ? scheduler::Dispatcher::RunOrder::kSequence
+                                   : scheduler::Dispatcher::RunOrder::kIndependent;
+    return options;
+  }
+
   core::Counter& commit_counter(const char* result) {
     return context_.metrics.counter(
         "switchyard_kafka_commits_total", "Offset commits of a Kafka trigger, by result.",
@@ -244,14 +242,6 @@ class KafkaConsumerTrigger final : public Trigger {
     return context_.metrics.counter(
         "switchyard_kafka_rebalances_total", "Partitions assigned, revoked or lost in rebalances.",
         {{"function", function_}, {"topic", spec_.topic}, {"kind", kind}});
-  }
-
-  std::size_t in_scheduler() const {
-    std::size_t total = 0;
-    for (const auto& [id, partition] : partitions_) {
-      total += partition->in_scheduler;
-    }
-    return total + orphans_in_scheduler_;
   }
 
   // ---- Serving the consumer queue -----------------------------------------------------------
@@ -379,7 +369,7 @@ class KafkaConsumerTrigger final : public Trigger {
                          [this, &refused](const std::shared_ptr<Partition>& partition,
                                           std::vector<core::Event> events, milliseconds delay) {
                            redeliveries_.inc_unshared(events.size());
-                           refused = !dispatch(partition, std::move(events), delay);
+                           refused = !dispatch(partition, events, delay);
                            return !refused;
                          });
     capacity -= redispatched;
@@ -419,12 +409,11 @@ class KafkaConsumerTrigger final : public Trigger {
         --capacity;
         --dispatch_budget_;
         progress = true;
-        std::vector<core::Event> items;
-        items.reserve(taken_.size());
+        run_events_.clear();
         for (const auto& record : taken_) {
-          items.push_back(event_of(record.message.get(), /*cloudevents=*/!lambda_));
+          run_events_.push_back(event_of(record.message.get(), /*cloudevents=*/!lambda_));
         }
-        refused = !dispatch(shared, std::move(items), milliseconds(0));
+        refused = !dispatch(shared, run_events_, milliseconds(0));
         taken_.clear();
       }
     }
@@ -445,24 +434,20 @@ class KafkaConsumerTrigger final : public Trigger {
     return partition.take_run(limit, context_.loop.now_ms(), taken_, run_events_);
   }
 
-  // Offers run_events_ to the function: a pooled function with a free slot runs several on it,
-  // one after another. Under `partition` ordering (a sequence) it stops at a failure, and what it
-  // does not take goes back to the front of the partition's returned records; otherwise (`key`
-  // and `none`: records that do not wait for each other) what it does not take is held, to go
-  // first when it has room. Returns false when it did not take them all (it is full).
+  // Offers run_events_, records of `partition`, as one run (PullSource::offer()). Under
+  // `partition` ordering (a sequence) it stops at a failure, and what it does not take goes back
+  // to the front of the partition's returned records; otherwise (`key` and `none`: records that
+  // do not wait for each other) what it does not take is held, to go first when it has room.
+  // Returns false when it did not take them all (it is full).
   bool dispatch_run(const std::shared_ptr<Partition>& partition) {
     for (auto& event : run_events_) {
-      event.completion = completion_for(partition.get());
+      event.completion = pull_.completion<KafkaConsumerTrigger>(partition.get());
     }
     const std::size_t count = run_events_.size();
-    // Counted first: an inline function answers during the call.
-    anchor_->in_scheduler += count;
-    const std::size_t taken =
-        partition->offer_run(context_.dispatcher, function_,
-                             sequenced_ ? scheduler::Dispatcher::RunOrder::kSequence
-                                        : scheduler::Dispatcher::RunOrder::kIndependent,
-                             run_events_);
-    anchor_->in_scheduler -= count - taken;
+    const std::size_t taken = partition->offer_run(
+        sequenced_ ? scheduler::Dispatcher::RunOrder::kSequence
+                   : scheduler::Dispatcher::RunOrder::kIndependent,
+        run_events_, [this](std::span<core::Event> events) { return pull_.offer(events).taken; });
     if (!sequenced_) {
       for (std::size_t i = taken; i < count; ++i) {
         std::vector<core::Event> one;
@@ -474,73 +459,28 @@ class KafkaConsumerTrigger final : public Trigger {
     return taken == count;
   }
 
-  // The completion of a record of `partition`: it finds the record's offset and key in the
-  // event it is handed back.
-  core::Completion completion_for(Partition* partition) {
-    return [anchor = anchor_, partition](core::Event& done, core::Outcome& outcome) {
-      on_complete(anchor, partition, done, outcome);
-    };
-  }
-
-  static bool admitted(scheduler::Admission admission) {
-    return admission == scheduler::Admission::kStarted ||
-           admission == scheduler::Admission::kQueued;
-  }
-
-  // Offers one record's event to the function (no batching). Returns false when it was refused
-  // (throttled: its queue is full until the scheduler's next hand-off); the record is then held
-  // and goes again first.
-  bool dispatch_one(const std::shared_ptr<Partition>& partition, core::Event event) {
-    event.completion = completion_for(partition.get());
-    ++partition->in_scheduler;
-    ++anchor_->in_scheduler;
-    // Refused, the event comes back: dispatch() moves from it only when it admits it.
-    if (admitted(context_.dispatcher.dispatch(function_, std::move(event)))) {
-      return true;
-    }
-    --partition->in_scheduler;
-    --anchor_->in_scheduler;
-    std::vector<core::Event> items;
-    items.push_back(std::move(event));
-    hold(partition, std::move(items), milliseconds(0), /*now=*/true);
-    return false;
-  }
-
-  // Offers `items` to the function. Returns false when it was refused (throttled: its queue is
-  // full until the scheduler's next hand-off); the items are then held and go again first.
-  bool dispatch(const std::shared_ptr<Partition>& partition, std::vector<core::Event> items,
+  // Offers `items`, records of `partition` (a batch, or a held record), as one dispatch
+  // (PullSource::offer()). Returns false when the function did not take them all (it is full):
+  // the rest are held and go again first, with `delay` handed back with them. `items` is left
+  // empty.
+  bool dispatch(const std::shared_ptr<Partition>& partition, std::vector<core::Event>& items,
                 milliseconds delay) {
-    if (!batched_ && items.size() == 1 && delay.count() == 0) {
-      return dispatch_one(partition, std::move(items.front()));
-    }
     for (auto& item : items) {
-      item.completion = completion_for(partition.get());
+      item.completion = pull_.completion<KafkaConsumerTrigger>(partition.get());
     }
-    std::size_t count = items.size();
+    const std::size_t count = items.size();
+    // Counted first: an inline function answers during the call.
     partition->in_scheduler += count;
-    anchor_->in_scheduler += count;
-    scheduler::Admission admission;
-    if (batched_) {
-      scheduler::BatchEncoder encode;
-      if (lambda_) {
-        encode = [servers = bootstrap_](std::span<const core::Event> batch) {
-          return encode_lambda_kafka(batch, servers);
-        };
-      } else {
-        encode = [](std::span<const core::Event> batch) { return encode_native_batch(batch); };
-      }
-      admission = context_.dispatcher.dispatch_batch(function_, std::move(items), encode);
-    } else {
-      admission = context_.dispatcher.dispatch(function_, std::move(items.front()));
-    }
-    if (admitted(admission)) {
+    const std::size_t taken = pull_.offer(items).taken;
+    partition->in_scheduler -= count - taken;
+    if (taken == count) {
+      items.clear();
       return true;
     }
-    // Not admitted: the items are still ours. They stay in flight for their partition's order
-    // and offsets, and go again when the function has room.
-    partition->in_scheduler -= count;
-    anchor_->in_scheduler -= count;
+    // Not taken: still ours. They stay in flight for their partition's order and offsets.
+    items.erase(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(taken));
     hold(partition, std::move(items), delay, /*now=*/true);
+    items.clear();
     return false;
   }
 
@@ -570,7 +510,9 @@ class KafkaConsumerTrigger final : public Trigger {
     }
   }
 
-  void completed(Partition* partition, core::Event& event, core::Outcome& outcome) {
+  // Inlined into the Owner override above (see there).
+  [[gnu::always_inline]] void completed(Partition* partition, core::Event& event,
+                                        core::Outcome& outcome) {
     switch (partition->settle(event, outcome, lifecycle_.stopping())) {
       case Settlement::kTakenBack:
         // It goes again once the record that stopped its sequence is done.
@@ -580,11 +522,7 @@ class KafkaConsumerTrigger final : public Trigger {
         // Revoked before its record was answered (revoke timeout): its offset was not committed
         // by us, so the partition's next owner reads it again.
         if (partition->in_scheduler == 0) {
-          std::erase_if(anchor_->dropped,
-                        [partition](const auto& kept) { return kept.get() == partition; });
-        }
-        if (orphans_in_scheduler_ > 0) {
-          --orphans_in_scheduler_;
+          pull_.forget(partition);
         }
         maybe_stopped();
         return;
@@ -915,7 +853,6 @@ class KafkaConsumerTrigger final : public Trigger {
           "kafka {} ({}): {} record(s) of revoked partitions still running after {}ms; "
           "their offsets are not committed and the next owner reads them again",
           spec_.topic, function_, in_flight, kRevokeWait.count());
-      orphans_in_scheduler_ += in_flight;
     }
     revoke_timer_.stop();
     if (!revoke_.lost()) {
@@ -954,7 +891,7 @@ class KafkaConsumerTrigger final : public Trigger {
   // ---- Stopping ---------------------------------------------------------------------------------
 
   void maybe_stopped() {
-    if (lifecycle_.state() != LifecycleState::kDraining || in_scheduler() > 0) {
+    if (lifecycle_.state() != LifecycleState::kDraining || pull_.in_flight() > 0) {
       return;
     }
     lifecycle_.begin_close();
@@ -1042,10 +979,13 @@ class KafkaConsumerTrigger final : public Trigger {
       queue_.reset();
       revoke_.abandon();
       const int flags = closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE;
-      if (anchor_->in_scheduler > 0) {
-        // Events in the scheduler may still hold its messages: it goes with the last of them.
-        anchor_->client = rk;
-        anchor_->client_flags = flags;
+      if (pull_.in_flight() > 0) {
+        // Events in the scheduler may still hold its messages: it goes with the last of them,
+        // once the trigger is gone too (a completion then lets go of its event's message first).
+        // The dropped partitions kept with it hold no message (Partition::drop()).
+        pull_.keep(std::shared_ptr<void>(rk, [flags](void* client) {
+          rd_kafka_destroy_flags(static_cast<rd_kafka_t*>(client), flags);
+        }));
       } else {
         rd_kafka_destroy_flags(rk, flags);
       }
@@ -1061,7 +1001,7 @@ class KafkaConsumerTrigger final : public Trigger {
   // (their completions point at it) until they are answered.
   void drop(const std::shared_ptr<Partition>& partition) {
     if (partition->drop()) {
-      anchor_->dropped.push_back(partition);
+      pull_.keep(partition);
     }
   }
 
@@ -1089,8 +1029,6 @@ class KafkaConsumerTrigger final : public Trigger {
   PartitionMap partitions_;
   HeldRecords held_;
   PendingRevoke revoke_;
-  std::size_t orphans_in_scheduler_ = 0;
-  std::optional<std::size_t> capacity_watch_;
 
   core::Timer commit_timer_;
   core::Timer held_timer_;
@@ -1121,9 +1059,11 @@ class KafkaConsumerTrigger final : public Trigger {
   CommitGate commit_gate_;
   Lifecycle lifecycle_;
   std::function<void()> on_stopped_;
-  Anchor* anchor_ = new Anchor{this, 0, {}};
-  std::vector<BufferedRecord> taken_;    // pump_round()'s records, reused.
-  std::vector<core::Event> run_events_;  // take_run()'s, reused.
+  std::vector<BufferedRecord> taken_;  // pump_round()'s records, reused.
+  // The events of a run (take_run()) or a batch, reused.
+  std::vector<core::Event> run_events_;
+  // Last: destroyed first, so that no completion reaches a half-destroyed trigger.
+  PullSource pull_;
 };
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <deque>
 #include <iterator>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -151,16 +152,18 @@ class Partition {
     return true;
   }
 
-  // Offers `events` (records of this partition, completions set) to `function` as one run and
-  // counts those taken as in the scheduler (before the call: an inline function answers during
-  // it). kSequence: what the function does not take goes back to the front of the returned
-  // records. kIndependent: it stays in `events` from the returned index on, for the caller to
-  // hold. Returns how many the function took.
-  std::size_t offer_run(scheduler::Dispatcher& dispatcher, std::string_view function,
-                        scheduler::Dispatcher::RunOrder order, std::vector<core::Event>& events) {
+  // Offers `events` (records of this partition, completions set) as one run through
+  // `offer(std::span<core::Event>)`, which returns how many the function took, and counts those
+  // taken as in the scheduler (before the call: an inline function answers during it).
+  // kSequence: what the function does not take goes back to the front of the returned records.
+  // kIndependent: it stays in `events` from the returned index on, for the caller to hold.
+  // Returns how many the function took.
+  template <typename Offer>
+  std::size_t offer_run(scheduler::Dispatcher::RunOrder order, std::vector<core::Event>& events,
+                        Offer&& offer) {
     const std::size_t count = events.size();
     in_scheduler += count;
-    const std::size_t taken = dispatcher.dispatch_run(function, events, order);
+    const std::size_t taken = offer(std::span<core::Event>(events));
     in_scheduler -= count - taken;
     if (order == scheduler::Dispatcher::RunOrder::kSequence) {
       returned.insert(returned.begin(), std::make_move_iterator(events.begin() + taken),
@@ -173,8 +176,10 @@ class Partition {
 
   // Accounts for the outcome of a record of this partition that was in the scheduler (`event`
   // is the record's, handed back by its completion). `stopping`: the trigger is stopping, so
-  // nothing goes again. See Settlement for what the caller does next.
-  Settlement settle(core::Event& event, const core::Outcome& outcome, bool stopping) {
+  // nothing goes again. See Settlement for what the caller does next. Always inlined: it runs
+  // once per record, inside the record's completion (see KafkaConsumerTrigger::completed()).
+  [[gnu::always_inline]] Settlement settle(core::Event& event, const core::Outcome& outcome,
+                                           bool stopping) {
     --in_scheduler;
     const bool not_run = scheduler::not_run(outcome);
     if (not_run && assigned() && !stopping) {

@@ -1,6 +1,7 @@
 // The pull-source base against a dispatcher the test controls: staged events go in order, a
 // batch window flushes a partial batch, refused events are put back in front and go again in
-// order, rejected ones are handed back, and completions after the source is gone do nothing.
+// order, rejected ones are handed back, and completions after the source is gone do nothing (but
+// let go of their unbuilt contents before what the guard kept).
 
 #include "triggers/pull_source.h"
 
@@ -261,7 +262,8 @@ TEST_CASE("an owner with its own staging offers a run and keeps what was not tak
 
   f.dispatcher.complete();
   CHECK(f.owner.done == Ids{"a"});
-  CHECK(f.owner.contexts == std::vector<void*>{&partition});
+  REQUIRE(f.owner.contexts.size() == 1);
+  CHECK(f.owner.contexts[0] == &partition);
   CHECK(source->in_flight() == 1);
 }
 
@@ -351,4 +353,51 @@ TEST_CASE("a guarded completion costs no allocation, counts, keeps and detaches"
   core::Outcome outcome;
   completion(e, outcome);  // The guard is gone: nothing reaches the target; the block is freed.
   CHECK(probe.calls == 1);
+}
+
+TEST_CASE("an owner's typed completion reaches it directly and costs no allocation") {
+  Fixture f;
+  PullSource::Options options;
+  options.mode = PullSource::Mode::kRun;
+  auto source = f.make(options);
+  int partition = 0;
+  std::vector<core::Event> run;
+  run.push_back(event("a"));
+  const std::size_t before = allocations;
+  run.back().completion = source->completion<FakeOwner>(&partition);
+  CHECK(allocations == before);
+  CHECK(source->offer(run).taken == 1);
+  f.dispatcher.complete();
+  CHECK(f.owner.done == Ids{"a"});
+  REQUIRE(f.owner.contexts.size() == 1);
+  CHECK(f.owner.contexts[0] == &partition);
+  CHECK(source->in_flight() == 0);
+}
+
+TEST_CASE("a late completion lets go of its event's unbuilt contents before what was kept") {
+  // As a Kafka client torn down while records were in the scheduler: their unbuilt messages
+  // must go before it does.
+  static std::vector<std::string> order;
+  order.clear();
+  static const core::PendingContent::Ops ops{[](void*, core::Event&) {},
+                                             [](void*) { order.push_back("message"); }};
+  Fixture f;
+  PullSource::Options options;
+  options.mode = PullSource::Mode::kRun;
+  auto source = f.make(options);
+  std::vector<core::Event> run;
+  for (const char* id : {"a", "b"}) {
+    run.push_back(event(id));
+    run.back().pending = core::PendingContent(&ops, nullptr);
+    run.back().completion = source->completion<FakeOwner>();
+  }
+  REQUIRE(source->offer(run).taken == 2);
+  source->keep(std::shared_ptr<void>(&order, [](void*) { order.push_back("client"); }));
+  source.reset();
+  CHECK(order.empty());
+  f.dispatcher.complete();
+  CHECK(order == std::vector<std::string>{"message"});
+  f.dispatcher.complete();
+  CHECK(order == std::vector<std::string>{"message", "message", "client"});
+  CHECK(f.owner.done.empty());
 }

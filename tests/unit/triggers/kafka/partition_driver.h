@@ -39,7 +39,9 @@ struct PartitionDriver {
         settled.push_back(partition.settle(event, outcome, stopping));
       };
     }
-    const std::size_t taken = partition.offer_run(dispatcher, "f", order, run);
+    const std::size_t taken = partition.offer_run(order, run, [this, order](auto events) {
+      return dispatcher.dispatch_run("f", events, order);
+    });
     return taken;
   }
 

@@ -176,7 +176,9 @@ TEST_CASE("independent runs: what the dispatcher does not take is left to the ca
   h.dispatcher.room = 1;
   h.partition.take_run(3, h.now_ms, h.scratch, h.run);
   REQUIRE(h.run.size() == 3);
-  CHECK(h.partition.offer_run(h.dispatcher, "f", Order::kIndependent, h.run) == 1);
+  CHECK(h.partition.offer_run(Order::kIndependent, h.run, [&h](auto events) {
+    return h.dispatcher.dispatch_run("f", events, Order::kIndependent);
+  }) == 1);
   CHECK(h.dispatcher.orders.back() == Order::kIndependent);
   CHECK(h.partition.in_scheduler == 1);
   CHECK(h.partition.returned.empty());

@@ -89,6 +89,14 @@ class FakeDispatcher final : public scheduler::Dispatcher {
     watcher = nullptr;
   }
 
+  // As the scheduler does, every admitted event is answered once: those a test left are answered
+  // rejected as it ends, after their source is gone.
+  ~FakeDispatcher() override {
+    while (!held.empty()) {
+      complete(core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown", "test over"));
+    }
+  }
+
   // Completes the oldest held event.
   void complete(core::Outcome outcome = core::Outcome()) {
     core::Event event = std::move(held.front());

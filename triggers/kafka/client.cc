@@ -60,8 +60,10 @@ const std::map<std::string, unsigned, std::less<>>& property_scopes() {
       std::string_view name = core::trim(line.substr(0, bar));
       std::string_view after = line.substr(bar + 1);
       std::string_view scope = core::trim(after.substr(0, after.find('|')));
-      unsigned bits = scope == "C" ? kConsumer : scope == "P" ? kProducer
-                      : scope == "*" ? kConsumer | kProducer : 0;
+      unsigned bits = scope == "C"   ? kConsumer
+                      : scope == "P" ? kProducer
+                      : scope == "*" ? kConsumer | kProducer
+                                     : 0;
       if (bits != 0 && !name.empty()) {
         table[std::string(name)] |= bits;
       }

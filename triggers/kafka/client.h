@@ -54,9 +54,9 @@ bool applies_to(rd_kafka_type_t type, std::string_view property);
 // Builds a configuration for a client of `type`: bootstrap.servers from `kafka.brokers`, then
 // `defaults` (ours, overridable), then every `kafka.properties` entry that applies to `type`
 // (the others are meant for the other kind of client: librdkafka would only warn about them),
-// then `forced` (what switchyard relies on: never overridable). A property librdkafka refuses is an error naming it:
-// "kafka.properties.security.protocol: Invalid value \"tls\" for configuration property ...".
-// librdkafka's log lines go to spdlog, tagged with `who`.
+// then `forced` (what switchyard relies on: never overridable). A property librdkafka refuses is an
+// error naming it: "kafka.properties.security.protocol: Invalid value \"tls\" for configuration
+// property ...". librdkafka's log lines go to spdlog, tagged with `who`.
 core::Result<ConfHolder> make_conf(const config::KafkaConfig& kafka, rd_kafka_type_t type,
                                    const std::map<std::string, std::string>& defaults,
                                    const std::map<std::string, std::string>& forced,

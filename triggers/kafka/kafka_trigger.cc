@@ -4,8 +4,6 @@
 
 #include "triggers/kafka/kafka_trigger.h"
 
-#include "triggers/kafka/settings.h"
-
 #include <fmt/format.h>
 
 #include <map>
@@ -16,14 +14,14 @@
 #include "triggers/kafka/client.h"
 #include "triggers/kafka/consumer_trigger.h"
 #include "triggers/kafka/dead_letter_producer.h"
+#include "triggers/kafka/settings.h"
 
 namespace switchyard::triggers::kafka {
 
 namespace {
 
 core::Result<ConfHolder> consumer_conf(const config::KafkaConfig& kafka,
-                                       const KafkaTriggerSettings& spec,
-                                       const std::string& who) {
+                                       const KafkaTriggerSettings& spec, const std::string& who) {
   std::map<std::string, std::string> forced = consumer_forced();
   auto conf = make_conf(kafka, RD_KAFKA_CONSUMER, consumer_defaults(), forced, who);
   if (!conf.ok()) {
@@ -107,11 +105,12 @@ void register_kafka_trigger(TriggerRegistry& registry) {
   };
   kind.manifest.daemon_section = "kafka";
   kind.factory = build;
-  kind.dead_letters.push_back(config::DeadLetterKind{
-      std::string(kTopicDestination), "", [needs_brokers](const config::DaemonConfig& daemon) {
-        return needs_brokers(daemon, "dead_letter.kafka_topic");
-      },
-      "kafka"});
+  kind.dead_letters.push_back(
+      config::DeadLetterKind{std::string(kTopicDestination), "",
+                             [needs_brokers](const config::DaemonConfig& daemon) {
+                               return needs_brokers(daemon, "dead_letter.kafka_topic");
+                             },
+                             "kafka"});
   kind.same_daemon_settings = [](const config::DaemonConfig& a, const config::DaemonConfig& b) {
     return a.kafka == b.kafka;
   };
@@ -121,8 +120,7 @@ void register_kafka_trigger(TriggerRegistry& registry) {
     std::vector<std::string> problems;
     if (!snapshot.daemon.kafka.brokers.empty()) {
       if (auto checked = check_kafka_config(snapshot.daemon.kafka); !checked.ok()) {
-        problems.push_back(snapshot.daemon.config_path.string() + ": " +
-                           checked.error().message());
+        problems.push_back(snapshot.daemon.config_path.string() + ": " + checked.error().message());
       }
     }
     return problems;

@@ -29,9 +29,9 @@ std::deque<PartitionOffsets::Entry>::const_iterator PartitionOffsets::find(
   if (guess < entries_.size() && entries_[guess].offset == offset) {
     return entries_.begin() + static_cast<std::ptrdiff_t>(guess);
   }
-  auto it = std::lower_bound(
-      entries_.begin(), entries_.end(), offset,
-      [](const Entry& entry, std::int64_t value) { return entry.offset < value; });
+  auto it =
+      std::lower_bound(entries_.begin(), entries_.end(), offset,
+                       [](const Entry& entry, std::int64_t value) { return entry.offset < value; });
   return it != entries_.end() && it->offset == offset ? it : entries_.end();
 }
 

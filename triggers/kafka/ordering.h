@@ -174,9 +174,9 @@ class OrderedBuffer {
   struct Lane {
     std::uint32_t head = kNil;  // Oldest buffered record of the key.
     std::uint32_t tail = kNil;
-    bool busy = false;          // A record of this key is in flight.
-    bool used = false;          // Holds a key (false: on the free list).
-    std::string name;           // Its key in index_ (lane_name()).
+    bool busy = false;  // A record of this key is in flight.
+    bool used = false;  // Holds a key (false: on the free list).
+    std::string name;   // Its key in index_ (lane_name()).
   };
 
   struct LaneHash {

@@ -68,11 +68,11 @@ std::string record_id(std::string_view topic, std::int32_t partition, std::int64
 // kafka.topic, kafka.partition, kafka.offset, kafka.key (only when the record has a key),
 // kafka.timestamp (unix ms), kafka.timestamp_type, then kafka.header.<name> for every header
 // (repeats kept, in order; a null value is empty, and kafka.null_headers names it). With
-// `cloudevents`, the binding's headers also set the attributes: ce_source, ce_type, ce_subject, ce_dataschema, ce_time (RFC 3339;
-// ignored when malformed) and content-type set their fields, ce_id becomes "ce.id" (the event
-// id stays the record's coordinates, so that batch item failures and redeliveries name the
-// record), ce_specversion is dropped, and any other ce_<name> becomes "ce.<name>". The header
-// `traceparent` sets the event's trace parent.
+// `cloudevents`, the binding's headers also set the attributes: ce_source, ce_type, ce_subject,
+// ce_dataschema, ce_time (RFC 3339; ignored when malformed) and content-type set their fields,
+// ce_id becomes "ce.id" (the event id stays the record's coordinates, so that batch item failures
+// and redeliveries name the record), ce_specversion is dropped, and any other ce_<name> becomes
+// "ce.<name>". The header `traceparent` sets the event's trace parent.
 core::Event record_to_event(const KafkaRecordView& record, bool cloudevents);
 core::Event record_to_event(KafkaRecord&& record, bool cloudevents);
 // The same, filled into `event` (its completion, source_tag and pending contents are left as

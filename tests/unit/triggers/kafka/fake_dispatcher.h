@@ -101,7 +101,7 @@ inline core::Outcome dead_lettered() {
 }
 inline core::Outcome not_run() {
   return core::Outcome::failure(core::OutcomeKind::kRejected, std::string(scheduler::kNotRun),
-                               "its sequence stopped");
+                                "its sequence stopped");
 }
 inline core::Outcome rejected() {
   return core::Outcome::failure(core::OutcomeKind::kRejected, "Rejected", "draining");

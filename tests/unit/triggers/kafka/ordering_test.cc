@@ -18,9 +18,7 @@ std::optional<std::string> key(const char* name) {
 // does (with the record's offset), so that a test finishes records by value.
 struct Buffer {
   explicit Buffer(Ordering ordering) : buffer(ordering) {}
-  void push(std::optional<std::string> key, int item) {
-    lanes[item] = buffer.push(key, item);
-  }
+  void push(std::optional<std::string> key, int item) { lanes[item] = buffer.push(key, item); }
   std::vector<int> take_ready(std::size_t max) { return buffer.take_ready(max); }
   void finish(int item) { buffer.finish(lanes.at(item)); }
   std::size_t buffered() const { return buffer.buffered(); }

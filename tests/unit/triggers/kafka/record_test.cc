@@ -57,8 +57,7 @@ TEST_CASE("a record becomes an event with its coordinates as id and kafka.* attr
   CHECK(attribute(event, "kafka.null_headers") == "1");  // The second header's value is null.
   KafkaRecord no_nulls = sample();
   no_nulls.headers[1].value = "";
-  CHECK(attribute(record_to_event(std::move(no_nulls), true), "kafka.null_headers") ==
-        "<missing>");
+  CHECK(attribute(record_to_event(std::move(no_nulls), true), "kafka.null_headers") == "<missing>");
 }
 
 TEST_CASE("the view of a record without headers is the event it would be built into") {

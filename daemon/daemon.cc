@@ -267,11 +267,11 @@ class Daemon {
   bool start_kind(const std::string& kind, int count) {
     const triggers::TriggerKind* registered = kinds_.triggers.find(kind);
     if (registered == nullptr) {
-      spdlog::warn(
-          "{} {} trigger(s) or dead-letter destination(s) configured, but this build "
-          "has no {} source yet: they are not served",
-          count, kind, kind);
-      return true;
+      // The loader refuses kinds it was not given: only a snapshot loaded with other kinds
+      // than the daemon's gets here. Nothing it names would be served: refuse to start.
+      spdlog::error("{} {} trigger(s) configured, but no \"{}\" trigger kind is registered", count,
+                    kind, kind);
+      return false;
     }
     auto built = registered->factory(snapshot(), context());
     if (!built.ok()) {

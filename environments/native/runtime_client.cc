@@ -287,15 +287,15 @@ core::Status RuntimeClient::read_response() {
       }
       return core::Status::ok_status();
     }
+    if (length == 0) {
+      close();
+      return core::Error(core::ErrorCode::kUnavailable, "the runtime API closed the connection");
+    }
     if (HTTP_PARSER_ERRNO(&reader.parser) != HPE_OK) {
       close();
       return core::Error(core::ErrorCode::kIo,
                          std::string("the runtime API's response is not HTTP: ") +
                              http_errno_description(HTTP_PARSER_ERRNO(&reader.parser)));
-    }
-    if (length == 0) {
-      close();
-      return core::Error(core::ErrorCode::kUnavailable, "the runtime API closed the connection");
     }
   }
 }

@@ -43,11 +43,6 @@ std::shared_ptr<const config::RuntimeSettings> parse_native(config::MapReader& r
 
 }  // namespace
 
-fs::path native_library(const config::FunctionManifest& manifest) {
-  const auto* native = dynamic_cast<const NativeSettings*>(manifest.code.get());
-  return native == nullptr ? fs::path() : native->library;
-}
-
 void register_native_runtime(RuntimeRegistry& registry) {
   RuntimeKind runtime;
   runtime.manifest.key = "native";

@@ -24,8 +24,13 @@ struct NativeSettings final : config::SettingsOf<NativeSettings, config::Runtime
   bool operator==(const NativeSettings&) const = default;
 };
 
-// The library a native function's manifest names; empty for another runtime.
-std::filesystem::path native_library(const config::FunctionManifest& manifest);
+// The library a native function's manifest names; empty for another runtime. Inline, so that the
+// loader does not link the manifest parser (and yaml-cpp) into a program that only loads
+// libraries (switchyard-environment).
+inline std::filesystem::path native_library(const config::FunctionManifest& manifest) {
+  const auto* native = dynamic_cast<const NativeSettings*>(manifest.code.get());
+  return native == nullptr ? std::filesystem::path() : native->library;
+}
 
 // Registers the "native" runtime.
 void register_native_runtime(RuntimeRegistry& registry);

@@ -44,10 +44,11 @@ std::vector<std::string> library_argv(const std::string& library, const std::str
           name,     "--config-json", R"({"greeting":"hi"})",     "--env",     "MODE=test"};
 }
 
-// Answers a `next` with `event` as invocation `id`, due a minute from now.
-void hand_out(FakeRuntimeApi& api, const std::string& id, const std::string& envelope) {
+// Answers a `next` with `envelope` as invocation `id`, due `within` from now.
+void hand_out(FakeRuntimeApi& api, const std::string& id, const std::string& envelope,
+              std::chrono::milliseconds within = 60s) {
   auto deadline = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now().time_since_epoch() + 60s);
+      std::chrono::system_clock::now().time_since_epoch() + within);
   api.respond(200, envelope,
               {"Lambda-Runtime-Aws-Request-Id: " + id,
                "Lambda-Runtime-Deadline-Ms: " + std::to_string(deadline.count()),
@@ -131,6 +132,47 @@ TEST_CASE("a native function answers invocations; the program exits when the dae
   ProcessResult result = child.wait(10s);
   CHECK(result.exit_code == 1);
   CHECK_MESSAGE(contains(result.err, "closed the connection"), result.err);
+}
+
+// Hands out one invocation of `data` and returns the body of the function's response.
+std::string invoke(FakeRuntimeApi& api, const std::string& id, const std::string& data,
+                   std::chrono::milliseconds within = 60s) {
+  expect_next(api);
+  hand_out(api, id, encode_event(text_event(data)), within);
+  auto posted = api.read_request();
+  REQUIRE(posted.has_value());
+  REQUIRE(posted->path == "/2018-06-01/runtime/invocation/" + id + "/response");
+  api.respond(202, "");
+  auto response = decode_response(posted->body);
+  REQUIRE_MESSAGE(response.ok(), response.error().message());
+  return response->body;
+}
+
+TEST_CASE("the function's init gets --name, --env and --config-json; its logs go to stderr") {
+  FakeRuntimeApi api;
+  std::vector<std::string> argv = library_argv(SWITCHYARD_LIB_PROBE, "probe-fn");
+  argv.insert(argv.end(), {"--env", "A=1=2", "--env", "EMPTY="});
+  Child child(argv, runtime_api(api));
+  REQUIRE(api.accept());
+  CHECK(invoke(api, "req-1", "init") ==
+        R"(name=probe-fn env=A:1=2;EMPTY:;MODE:test; config={"greeting":"hi"})");
+  CHECK(child.wait_for_err("probe initialised"));
+  invoke(api, "req-2", "log");
+  CHECK(child.wait_for_err("a line from probe"));
+  CHECK(child.out().empty());
+}
+
+TEST_CASE("the function is told the deadline the daemon gave") {
+  FakeRuntimeApi api;
+  Child child(library_argv(SWITCHYARD_LIB_FAIL, "fail"), runtime_api(api));
+  REQUIRE(api.accept());
+  // `hang` sleeps ten times the time it has left and says how long.
+  std::string body = invoke(api, "req-1", "hang", 100ms);
+  CAPTURE(body);
+  REQUIRE(body.rfind("hung for ", 0) == 0);
+  int hung = std::atoi(body.c_str() + 9);
+  CHECK(hung > 500);
+  CHECK(hung <= 1000);
 }
 
 TEST_CASE("a function's failures and undecodable events are posted as invocation errors") {

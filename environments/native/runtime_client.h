@@ -56,12 +56,12 @@ class RuntimeClient {
                     std::string_view message);
   core::Status init_error(std::string_view error_type, std::string_view message);
 
-  // Parsing state of one response (http-parser), defined in the .cc file.
+ private:
+  // The parsing state of one response (http-parser), defined in the .cc file.
   struct ResponseReader;
 
- private:
-  // Sends one request (`head` without its final empty line is built here) and reads the
-  // response into reader_; fails on a status other than 2xx.
+  // Sends one request (a POST carries `body` with its `content_type`; `extra_header` is whole
+  // header lines) and reads the response into reader_; fails on a status other than 2xx.
   core::Status exchange(std::string_view method, std::string_view path,
                         std::string_view content_type, std::string_view extra_header,
                         std::string_view body);

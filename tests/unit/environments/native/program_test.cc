@@ -166,12 +166,13 @@ TEST_CASE("the function is told the deadline the daemon gave") {
   FakeRuntimeApi api;
   Child child(library_argv(SWITCHYARD_LIB_FAIL, "fail"), runtime_api(api));
   REQUIRE(api.accept());
-  // `hang` sleeps ten times the time it has left and says how long.
+  // `hang` sleeps ten times the time it has left and says how long: at most 1000 ms with a
+  // deadline 100 ms away, a minute without one. The margin below is for a loaded machine.
   std::string body = invoke(api, "req-1", "hang", 100ms);
   CAPTURE(body);
   REQUIRE(body.rfind("hung for ", 0) == 0);
   int hung = std::atoi(body.c_str() + 9);
-  CHECK(hung > 500);
+  CHECK(hung > 200);
   CHECK(hung <= 1000);
 }
 

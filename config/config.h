@@ -161,6 +161,7 @@ struct LimitsConfig {
 struct DaemonConfig {
   std::filesystem::path config_path;
   std::string instance;                 // Stable name of this daemon instance (default: hostname).
+  std::string region = "us-east-1";     // AWS_REGION for execution environments, and ARNs.
   int workers = 0;                      // 0 = number of CPUs.
   std::filesystem::path manifests_dir;  // Absolute: resolved against the config file's folder.
   std::filesystem::path state_dir;      // Absolute; default: /var/lib/switchyard.

@@ -56,6 +56,8 @@ struct DeadLetterKind {
 struct RuntimeKind {
   std::string key;                // "native": the value of `runtime:`.
   std::vector<std::string> keys;  // Its own manifest keys ("library").
+  // Its handlers receive what AWS Lambda sends: triggers default to their Lambda payloads.
+  bool lambda_events = false;
   // Reads its keys from the manifest's root mapping, as TriggerKind::parse (never nullptr).
   std::function<std::shared_ptr<const RuntimeSettings>(MapReader& root, const ManifestScope& scope)>
       parse;

@@ -119,13 +119,21 @@ void parse_daemon(FileReader& file, const YAML::Node& document, const fs::path& 
   if (!root.valid()) {
     return;
   }
-  root.allow_keys({"instance", "workers", "manifests", "state_dir", "http", "admin", "kafka",
-                   "redis", "logging", "limits"});
+  root.allow_keys({"instance", "region", "workers", "manifests", "state_dir", "http", "admin",
+                   "kafka", "redis", "logging", "limits"});
 
   if (root.read_string("instance", out.instance, false) &&
       !std::all_of(out.instance.begin(), out.instance.end(), is_instance_char)) {
     file.fail(root.get("instance"),
               "instance \"" + out.instance + "\" must be letters, digits, '_', '.' or '-'");
+  }
+  if (root.read_string("region", out.region, false) &&
+      !std::all_of(out.region.begin(), out.region.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+      })) {
+    file.fail(root.get("region"),
+              "region \"" + out.region + "\" must be lower-case letters, digits and '-' " +
+                  "(as us-east-1)");
   }
   root.read_int("workers", 0, kMaxWorkers, out.workers);
   if (out.workers == 0) {

@@ -105,6 +105,9 @@ struct Outcome {
   std::string error_message;   // Like Lambda's errorMessage, when kind != kOk.
   int attempts = 0;            // How many times the function was invoked for this event.
   bool dead_lettered = false;  // The event was handed to its function's dead-letter destination.
+  // The end (up to 4 KiB) of what the function wrote during its last attempt, when it ran in
+  // an execution environment (the Invoke API's LogType: Tail); empty otherwise.
+  std::string log_tail;
 
   bool ok() const { return kind == OutcomeKind::kOk; }
 

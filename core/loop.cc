@@ -49,6 +49,10 @@ bool Loop::run_nowait() {
   return uv_run(&loop_, UV_RUN_NOWAIT) != 0;
 }
 
+bool Loop::run_once() {
+  return uv_run(&loop_, UV_RUN_ONCE) != 0;
+}
+
 void Loop::stop() {
   uv_stop(&loop_);
 }

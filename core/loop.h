@@ -36,6 +36,8 @@ class Loop {
   void run();
   // Runs one iteration without blocking; for tests that poll the loop.
   bool run_nowait();
+  // Runs one iteration, waiting for I/O if there is none yet; false when nothing is left.
+  bool run_once();
   // Makes run() return after the current iteration.
   void stop();
 

@@ -12,6 +12,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -127,47 +128,87 @@ int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream
   event.datacontenttype = "application/json";
   event.synchronous = true;
 
-  auto loaded = functions::load(registered.runtimes, *manifest);
+  // A function in execution environments is served by this loop, as the daemon's serves it.
+  core::Loop loop;
+  core::MetricsRegistry metrics;
+  functions::LoadOptions load_options;
+  load_options.loop = &loop;
+  load_options.metrics = &metrics;
+  load_options.region = result.snapshot->daemon.region;
+  auto loaded = functions::load(registered.runtimes, *manifest, load_options);
   if (!loaded.ok()) {
     err << loaded.error().message() << '\n';
     return 2;
   }
   functions::FunctionPtr function = std::move(loaded).value();
 
-  // The handler runs on its own thread so that its timeout is enforced here as the daemon
-  // enforces it: reported at the deadline, with the context cancelled.
   std::atomic<bool> cancelled{false};
   std::string request_id = core::random_uuid();
   functions::InvocationContext ctx;
   ctx.request_id = request_id;
   ctx.function_name = manifest->name;
-  ctx.deadline = std::chrono::steady_clock::now() + manifest->timeout;
   ctx.cancelled = &cancelled;
+  auto timed_out = [&] {
+    err << json_error("Timeout", fmt::format("Task timed out after {:.2f} seconds",
+                                             std::chrono::duration<double>(manifest->timeout).count()))
+        << '\n';
+    err.flush();
+  };
 
-  std::mutex mutex;
-  std::condition_variable done_cv;
-  bool done = false;
   core::Outcome outcome;
-  std::thread runner([&] {
-    core::Outcome result = function->invoke(event, ctx);
-    std::lock_guard<std::mutex> lock(mutex);
-    outcome = std::move(result);
-    done = true;
-    done_cv.notify_one();
-  });
-  {
-    std::unique_lock<std::mutex> lock(mutex);
-    if (!done_cv.wait_until(lock, ctx.deadline, [&] { return done; })) {
-      cancelled = true;
-      err << json_error("Timeout", fmt::format("function {} did not return within {}ms",
-                                               manifest->name, manifest->timeout.count()))
-          << '\n';
-      err.flush();
-      // The handler cannot be interrupted; leave without waiting for it.
-      std::_Exit(1);
+  if (function->finishes_later()) {
+    std::optional<core::Status> prepared;
+    function->prepare([&](core::Status status) { prepared = std::move(status); });
+    while (!prepared && loop.run_once()) {
     }
+    if (!prepared || !prepared->ok()) {
+      err << (prepared ? prepared->error().message() : std::string("the function never got ready"))
+          << '\n';
+      return 1;
+    }
+    ctx.deadline = std::chrono::steady_clock::now() + manifest->timeout;
+    ctx.wall_offset = functions::wall_offset(std::chrono::steady_clock::now());
+    bool done = false;
+    std::uint64_t started = function->start(event, ctx, [&](core::Outcome result) {
+      outcome = std::move(result);
+      done = true;
+    });
+    core::Timer deadline(loop, [&] {
+      if (!done) {
+        function->cancel(started);
+        timed_out();
+        std::_Exit(1);
+      }
+    });
+    deadline.start(manifest->timeout);
+    while (!done && loop.run_once()) {
+    }
+    deadline.stop();
+  } else {
+    // The handler runs on its own thread so that its timeout is enforced here as the daemon
+    // enforces it: reported at the deadline, with the context cancelled.
+    ctx.deadline = std::chrono::steady_clock::now() + manifest->timeout;
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    std::thread runner([&] {
+      core::Outcome result = function->invoke(event, ctx);
+      std::lock_guard<std::mutex> lock(mutex);
+      outcome = std::move(result);
+      done = true;
+      done_cv.notify_one();
+    });
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      if (!done_cv.wait_until(lock, ctx.deadline, [&] { return done; })) {
+        cancelled = true;
+        timed_out();
+        // The handler cannot be interrupted; leave without waiting for it.
+        std::_Exit(1);
+      }
+    }
+    runner.join();
   }
-  runner.join();
   function.reset();  // Runs shutdown before the output is judged.
 
   if (!outcome.ok()) {

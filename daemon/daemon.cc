@@ -134,7 +134,7 @@ class Daemon {
   ~Daemon() { pool_.stop(); }
 
   int run() {
-    if (!load_functions() || !start_admin() || !start_triggers()) {
+    if (!load_functions() || !prepare_functions() || !start_admin() || !start_triggers()) {
       stop_triggers_now();
       return 1;
     }
@@ -206,8 +206,12 @@ class Daemon {
   core::Result<Loaded> load_function(const config::FunctionManifest& manifest) {
     Loaded loaded;
     loaded.identity = identify(manifest);
-    auto function = functions::load(kinds_.runtimes, manifest,
-                                    functions::LoadOptions{scratch_dir(snapshot().daemon)});
+    functions::LoadOptions options;
+    options.scratch_dir = scratch_dir(snapshot().daemon);
+    options.loop = &loop_;
+    options.metrics = &metrics_;
+    options.region = snapshot().daemon.region;
+    auto function = functions::load(kinds_.runtimes, manifest, options);
     if (!function.ok()) {
       return function.error();
     }
@@ -232,6 +236,25 @@ class Daemon {
                    manifest.queue, manifest.timeout.count());
     }
     return ok;
+  }
+
+  // Gets every function ready before the triggers start: an execution environment's init runs
+  // now, and one that fails refuses the start as a library whose init fails does.
+  bool prepare_functions() {
+    std::size_t pending = loaded_.size();
+    bool ok = true;
+    for (auto& [name, loaded] : loaded_) {
+      loaded.function->prepare([&pending, &ok, name = name](core::Status status) {
+        if (!status.ok()) {
+          spdlog::error("{}", status.error().message());
+          ok = false;
+        }
+        --pending;
+      });
+    }
+    while (pending > 0 && loop_.run_once()) {
+    }
+    return ok && pending == 0;
   }
 
   bool start_admin() {

@@ -1,5 +1,7 @@
 #include "daemon/kinds.h"
 
+#include "environments/isolated_native.h"
+#include "environments/provided.h"
 #include "functions/native.h"
 #include "triggers/cron/cron_trigger.h"
 #include "triggers/http/http_trigger.h"
@@ -13,7 +15,8 @@ void register_builtin_kinds(Kinds& kinds) {
   triggers::kafka::register_kafka_trigger(kinds.triggers);
   triggers::redis::register_redis_trigger(kinds.triggers);
   triggers::cron::register_cron_trigger(kinds.triggers);
-  functions::register_native_runtime(kinds.runtimes);
+  functions::register_native_runtime(kinds.runtimes, environments::load_isolated_native);
+  environments::register_provided_runtime(kinds.runtimes);
 }
 
 const Kinds& builtin_kinds() {

@@ -17,6 +17,8 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "core/event.h"
+#include "core/loop.h"
+#include "core/metrics.h"
 #include "switchyard/function.h"
 
 namespace switchyard::functions {
@@ -76,6 +78,13 @@ class Function {
   // Ends an invocation that passed its deadline or that shutdown gives up on; loop thread. It
   // frees what the invocation held (stops its environment) before it returns.
   virtual void cancel(std::uint64_t invocation) noexcept;
+
+  using Ready = std::function<void(core::Status status)>;
+  // Gets the function ready for its first event (an execution environment's init, and the
+  // environments kept warm); loop thread, once, before any start(). `ready` is called once on
+  // the loop thread, possibly from inside prepare(); an error (the init's failure) refuses
+  // the function. The default is ready at once.
+  virtual void prepare(Ready ready) { ready(core::Status::ok_status()); }
 };
 
 using FunctionPtr = std::shared_ptr<Function>;
@@ -84,6 +93,16 @@ struct LoadOptions {
   // Where private copies of libraries are written before dlopen (they are unlinked right after).
   // Empty means std::filesystem::temp_directory_path(). It must not be mounted noexec.
   std::filesystem::path scratch_dir;
+  // What a function in execution environments needs (environments/): the loop that serves
+  // their Runtime API and the registry of their metrics. Without them (`switchyard validate`)
+  // such a function cannot be loaded.
+  core::Loop* loop = nullptr;
+  core::MetricsRegistry* metrics = nullptr;
+  // AWS_REGION for environments.
+  std::string region = "us-east-1";
+  // The program that starts an environment (switchyard-environment); empty: the one next to
+  // the running executable.
+  std::filesystem::path environment_program;
 };
 
 // A function in a shared object speaking the C ABI of <switchyard/function.h>.

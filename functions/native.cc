@@ -30,6 +30,20 @@ std::shared_ptr<const config::RuntimeSettings> parse_native(config::MapReader& r
     resolved = absolute.lexically_normal();
   }
   out->library = resolved;
+  std::string isolation;
+  if (root.read_choice("isolation", {"none", "process"}, isolation)) {
+    out->isolation = isolation == "process" ? Isolation::kProcess : Isolation::kNone;
+  }
+  if (out->isolation == Isolation::kProcess) {
+    parse_environment_settings(root, out->environment);
+  } else {
+    for (const std::string& key : environment_keys()) {
+      if (root.has(key)) {
+        file.fail(root.get(key), key + " applies to functions in execution environments: add "
+                                      "`isolation: process`");
+      }
+    }
+  }
   fs::file_status status = fs::status(resolved, error);
   if (!fs::exists(status)) {
     file.fail(root.get("library"),
@@ -43,13 +57,26 @@ std::shared_ptr<const config::RuntimeSettings> parse_native(config::MapReader& r
 
 }  // namespace
 
-void register_native_runtime(RuntimeRegistry& registry) {
+void register_native_runtime(RuntimeRegistry& registry, RuntimeLoader isolated) {
   RuntimeKind runtime;
   runtime.manifest.key = "native";
-  runtime.manifest.keys = {"library"};
+  runtime.manifest.keys = {"library", "isolation"};
+  for (const std::string& key : environment_keys()) {
+    runtime.manifest.keys.push_back(key);
+  }
   runtime.manifest.parse = parse_native;
-  runtime.load = [](const config::FunctionManifest& manifest,
-                    const LoadOptions& options) -> core::Result<FunctionPtr> {
+  runtime.load = [isolated = std::move(isolated)](
+                     const config::FunctionManifest& manifest,
+                     const LoadOptions& options) -> core::Result<FunctionPtr> {
+    const auto* settings = dynamic_cast<const NativeSettings*>(manifest.code.get());
+    if (settings != nullptr && settings->isolation == Isolation::kProcess) {
+      if (!isolated) {
+        return core::Error(core::ErrorCode::kLoad,
+                           "function '" + manifest.name +
+                               "': isolation: process is not built into this switchyard");
+      }
+      return isolated(manifest, options);
+    }
     auto loaded = LibraryFunction::load(manifest, options);
     if (!loaded.ok()) {
       return loaded.error();

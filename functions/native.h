@@ -6,21 +6,31 @@
 //
 //   runtime: native             # may be left out
 //   library: lib/libthumb.so    # relative to the manifest's folder
+//   isolation: process          # optional: the same library in execution environments (child
+//                               #   processes: crash, timeout and memory isolation), with the
+//                               #   keys of functions/environment_settings.h
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "functions/environment_settings.h"
 #include "functions/runtime.h"
 
 namespace switchyard::functions {
 
+enum class Isolation { kNone, kProcess };
+
 struct NativeSettings final : config::SettingsOf<NativeSettings, config::RuntimeSettings> {
   std::filesystem::path library;  // Absolute: resolved against the manifest's folder.
+  Isolation isolation = Isolation::kNone;
+  EnvironmentSettings environment;  // isolation: process.
 
   std::vector<std::filesystem::path> code_files() const override { return {library}; }
-  std::string describe() const override { return library.string(); }
+  std::string describe() const override {
+    return library.string() + (isolation == Isolation::kProcess ? " (isolation: process)" : "");
+  }
   bool operator==(const NativeSettings&) const = default;
 };
 
@@ -32,7 +42,9 @@ inline std::filesystem::path native_library(const config::FunctionManifest& mani
   return native == nullptr ? std::filesystem::path() : native->library;
 }
 
-// Registers the "native" runtime.
-void register_native_runtime(RuntimeRegistry& registry);
+// Registers the "native" runtime. `isolated` loads a function with `isolation: process` (it
+// runs in execution environments, which functions/ does not know: environments/ gives it);
+// without it such a manifest is refused at load.
+void register_native_runtime(RuntimeRegistry& registry, RuntimeLoader isolated = nullptr);
 
 }  // namespace switchyard::functions

@@ -86,9 +86,11 @@ void Scheduler::expire_later(Invocation* inv) {
   fn->metrics.timeouts.inc_unshared();
   spdlog::warn("function {} request {} timed out after {}ms (attempt {}); it was stopped", fn->name,
                request_id(inv), fn->manifest.timeout.count(), inv->attempt);
-  inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
-                                        fmt::format("function {} did not return within {}ms",
-                                                    fn->name, fn->manifest.timeout.count()));
+  // Lambda's words: runtimes and their users look for them.
+  inv->outcome = core::Outcome::failure(
+      core::OutcomeKind::kTimeout, "Timeout",
+      fmt::format("Task timed out after {:.2f} seconds",
+                  std::chrono::duration<double>(fn->manifest.timeout).count()));
   settle(inv, inv->outcome);
 }
 

@@ -5,7 +5,7 @@
 //                          [--config-json JSON] [--env K=V]...
 //
 // Both modes first tie the process to the daemon (it is killed when the daemon dies; it exits
-// 125 at once if the daemon died before that took effect) and cap its address space. Then
+// 125 at once if the daemon died before that took effect) and cap its data memory (RLIMIT_DATA). Then
 // --exec replaces it with PROGRAM (a runtime that speaks the Runtime API itself), and --library
 // runs a native function library in this process, taking its invocations from the daemon's
 // Runtime API (AWS_LAMBDA_RUNTIME_API) in the native envelope (environments/native/envelope.h).
@@ -248,8 +248,11 @@ int main(int argc, char** argv) {
     return kExitParentGone;
   }
   if (options.memory_bytes != 0) {
+    // The data limit (since Linux 4.7: the heap and every private writable mapping, thread
+    // stacks included) is what a function's memory is; the address space limit would also
+    // count the 64 MiB each malloc arena reserves, and kill multi-threaded runtimes for no use.
     rlimit limit{options.memory_bytes, options.memory_bytes};
-    if (::setrlimit(RLIMIT_AS, &limit) != 0) {
+    if (::setrlimit(RLIMIT_DATA, &limit) != 0) {
       std::fprintf(stderr, "switchyard-environment: cannot limit memory to %llu bytes: %s\n",
                    static_cast<unsigned long long>(options.memory_bytes), std::strerror(errno));
       return kExitFailure;

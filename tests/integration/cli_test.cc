@@ -133,7 +133,7 @@ TEST_CASE("invoke exits non-zero with the function's error on stderr") {
   CHECK(hung.exit_code == 1);
   CHECK(
       hung.err.find(
-          R"({"errorType":"Timeout","errorMessage":"function fail did not return within 1000ms"})") !=
+          R"({"errorType":"Timeout","errorMessage":"Task timed out after 1.00 seconds"})") !=
       std::string::npos);
   CHECK(took >= 1s);
   CHECK(took < 5s);

@@ -252,6 +252,14 @@ bool ServerConnection::start(uv_stream_t* listener) {
     spdlog::debug("{}: accept failed: {}", server_->options_.name, uv_strerror(rc));
     return false;
   }
+  if (server_->options_.admit) {
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_.get()), &fd) != 0 ||
+        !server_->options_.admit(fd)) {
+      server_->rejected_.inc_unshared();
+      return false;
+    }
+  }
   uv_tcp_nodelay(tcp_.get(), 1);
   sockaddr_storage peer{};
   int peer_length = sizeof(peer);
@@ -709,6 +717,9 @@ void ServerConnection::fail_request(int status, BadRequest reason, std::string_v
       break;
     case BadRequest::kBodyTooLarge:
       server.bad_body_too_large_.inc_unshared();
+      if (server.options_.body_too_large) {
+        server.options_.body_too_large(request_.method, request_.target);
+      }
       break;
     case BadRequest::kHeaderTimeout:
       server.bad_header_timeout_.inc_unshared();

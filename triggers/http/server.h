@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,12 @@ struct ServerOptions {
   std::size_t max_pipelined = 64;
   // The label for metrics and logs: "http", "admin".
   std::string name = "http";
+  // Decides, before anything is read from it, whether an accepted connection (its socket) may
+  // stay; a refused one is closed at once and counted as rejected. Empty: every one stays.
+  std::function<bool(int fd)> admit;
+  // Told of each request answered 413 for its body, with its method and target, before the
+  // answer (the Runtime API fails the invocation whose response was too large). Optional.
+  std::function<void(std::string_view method, std::string_view target)> body_too_large;
 };
 
 class Server;

@@ -293,9 +293,9 @@ TEST_CASE("the environment is killed when its parent dies") {
   CHECK(switchyard::testing::eventually([&] { return ::kill(pid, 0) != 0; }, 5s));
 }
 
-TEST_CASE("--memory-bytes limits the address space of the environment and its program") {
+TEST_CASE("--memory-bytes limits the data memory of the environment and its program") {
   ProcessResult result = run_process(
-      {kProgram, "--memory-bytes", "100000000", "--exec", "/bin/sh", "-c", "ulimit -v"});
+      {kProgram, "--memory-bytes", "100000000", "--exec", "/bin/sh", "-c", "ulimit -d"});
   CHECK(result.exit_code == 0);
   CHECK(result.out == "97656\n");  // In KiB.
 }

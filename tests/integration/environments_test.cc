@@ -1,0 +1,458 @@
+// Execution environments with the real daemon: a custom runtime (a bash + curl `bootstrap`)
+// in child processes speaking the Lambda Runtime API, answering HTTP and Invoke API events;
+// crashes, aborts, exits and hangs beside traffic to other functions; the Runtime API refusing
+// processes that are not the environment's; init failures; no zombie or orphan left.
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <dirent.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/daemon.h"
+#include "support/http_client.h"
+#include "support/process.h"
+
+using namespace switchyard::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kBin = SWITCHYARD_BIN;
+const std::string kBootstrap =
+    std::string(SWITCHYARD_SOURCE_DIR) + "/tests/integration/environments/bootstrap";
+const std::string kShellExample =
+    std::string(SWITCHYARD_SOURCE_DIR) + "/examples/custom-runtime-shell";
+
+std::string invoke_path(const std::string& function) {
+  return "/2015-03-31/functions/" + function + "/invocations";
+}
+
+// One line of /proc/<pid>/stat: (pid, state, ppid, pgid); pid 0 when it is gone.
+struct ProcStat {
+  int pid = 0;
+  char state = '?';
+  int ppid = 0;
+  int pgid = 0;
+};
+ProcStat proc_stat(int pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(file)), {});
+  ProcStat stat;
+  auto close = text.rfind(')');
+  if (close == std::string::npos) {
+    return stat;
+  }
+  std::istringstream rest(text.substr(close + 2));
+  rest >> stat.state >> stat.ppid >> stat.pgid;
+  stat.pid = pid;
+  return stat;
+}
+
+std::vector<int> all_pids() {
+  std::vector<int> pids;
+  DIR* dir = ::opendir("/proc");
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] >= '1' && entry->d_name[0] <= '9') {
+      pids.push_back(std::atoi(entry->d_name));
+    }
+  }
+  ::closedir(dir);
+  return pids;
+}
+
+// The processes whose parent is `parent`.
+std::vector<ProcStat> children_of(int parent) {
+  std::vector<ProcStat> children;
+  for (int pid : all_pids()) {
+    ProcStat stat = proc_stat(pid);
+    if (stat.pid != 0 && stat.ppid == parent) {
+      children.push_back(stat);
+    }
+  }
+  return children;
+}
+
+// Processes whose command line or working directory mentions `needle` (what a test started).
+std::vector<int> processes_mentioning(const std::string& needle) {
+  std::vector<int> found;
+  for (int pid : all_pids()) {
+    if (pid == ::getpid()) {
+      continue;
+    }
+    std::ifstream file("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(file)), {});
+    std::error_code error;
+    auto cwd = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/cwd", error);
+    if (cmdline.find(needle) != std::string::npos ||
+        (!error && cwd.string().find(needle) != std::string::npos)) {
+      found.push_back(pid);
+    }
+  }
+  return found;
+}
+
+// A daemon config with the given manifests ("name" -> YAML) in a temp dir.
+struct Setup {
+  TempDir dir;
+  std::string config;
+
+  explicit Setup(std::initializer_list<std::pair<const std::string, std::string>> manifests) {
+    config = dir.write("switchyard.yaml", R"(workers: 2
+manifests: functions.d
+state_dir: ${SWITCHYARD_STATE_DIR}
+region: eu-west-3
+http:
+  address: 127.0.0.1
+  port: ${SWITCHYARD_HTTP_PORT}
+admin:
+  address: 127.0.0.1
+  port: ${SWITCHYARD_ADMIN_PORT}
+logging: { level: debug, format: text }
+)");
+    std::filesystem::create_directories(dir.path() + "/functions.d");
+    for (const auto& [name, yaml] : manifests) {
+      dir.write("functions.d/" + name + ".yaml", yaml);
+    }
+  }
+};
+
+std::string provided(const std::string& name, const std::string& extra = "") {
+  return "name: " + name + "\nruntime: provided\nbootstrap: " + kBootstrap +
+         "\nhandler: main.handle\nconcurrency: 2\ntimeout: 2s\n" + extra;
+}
+
+int count(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a custom runtime answers HTTP (API Gateway 2.0) and Invoke API events") {
+  Setup setup({{"shell", provided("shell", R"(env: { FROM_MANIFEST: "yes" }
+triggers:
+  - http: { path: /shell }
+)")},
+               {"example", "name: example\nruntime: provided\nbootstrap: " + kShellExample +
+                               "/bootstrap\nhandler: function.handler\ntimeout: 5s\n"
+                               "triggers:\n  - http: { path: /example }\n"}});
+  RunningDaemon daemon(kBin, setup.config, {{"SWITCHYARD_TEST_SECRET", "daemon-only"}});
+  REQUIRE(daemon.ready());
+
+  // HTTP: the handler gets the API Gateway event and its statusCode/headers/body map back.
+  auto reply = http_request(daemon.http_port(), "POST", "/shell", R"({"hello":"world"})");
+  CHECK(reply.status == 200);
+  CHECK(reply.header("content-type") == "text/plain");
+  CHECK(reply.body.rfind("ok ", 0) == 0);
+
+  // AWS's tutorial runtime, unchanged.
+  auto example = http_request(daemon.http_port(), "GET", "/example");
+  CHECK(example.status == 200);
+  CHECK(example.body.find("Hello from a shell runtime!") != std::string::npos);
+
+  // The Invoke API: the payload as sent; what Lambda sets in the environment, and nothing of
+  // the daemon's own.
+  auto invoked =
+      http_request(daemon.admin_port(), "POST", invoke_path("shell"), R"({"ask":"environment"})");
+  CHECK(invoked.status == 200);
+  const std::string& body = invoked.body;
+  CHECK(body.find(R"("name":"shell")") != std::string::npos);
+  CHECK(body.find(R"("version":"$LATEST")") != std::string::npos);
+  CHECK(body.find(R"("memory":"128")") != std::string::npos);
+  CHECK(body.find(R"("region":"eu-west-3")") != std::string::npos);
+  CHECK(body.find(R"("default_region":"eu-west-3")") != std::string::npos);
+  CHECK(body.find(R"("handler":"main.handle")") != std::string::npos);
+  std::string task_root = std::filesystem::path(kBootstrap).parent_path().string();
+  CHECK(body.find(R"("task_root":")" + task_root + "\"") != std::string::npos);
+  CHECK(body.find(R"("cwd":")" + task_root + "\"") != std::string::npos);
+  CHECK(body.find(R"("log_group":"/aws/lambda/shell")") != std::string::npos);
+  CHECK(body.find(R"(/[$LATEST])") != std::string::npos);
+  CHECK(body.find(R"("tz":":UTC")") != std::string::npos);
+  CHECK(body.find(R"("from_manifest":"yes")") != std::string::npos);
+  CHECK(body.find(R"("leaked":"")") != std::string::npos);
+  CHECK(body.find(R"("arn":"arn:aws:lambda:eu-west-3:000000000000:function:shell")") !=
+        std::string::npos);
+  CHECK(body.find(R"("trace":"Root=1-)") != std::string::npos);
+  // The deadline is the invocation's (2 s from now), in epoch milliseconds.
+  auto deadline_at = body.find(R"("deadline":")");
+  REQUIRE(deadline_at != std::string::npos);
+  long long deadline = std::stoll(body.substr(deadline_at + 12));
+  long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  CHECK(deadline > now);
+  CHECK(deadline <= now + 2100);
+
+  // A W3C traceparent becomes X-Ray's trace id.
+  auto traced = http_request(
+      daemon.admin_port(), "POST", invoke_path("shell"), R"({"ask":"environment"})",
+      "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n");
+  CHECK(traced.body.find(
+            R"("trace":"Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1")") !=
+        std::string::npos);
+
+  // Its output reaches the daemon's log, tagged with the function and request id.
+  CHECK(daemon.process().wait_for_err("function shell request "));
+  CHECK(daemon.process().err().find("stdout: handling ") != std::string::npos);
+
+  auto stopped = daemon.stop();
+  CHECK(stopped.exit_code == 0);
+  CHECK(processes_mentioning(setup.dir.path()).empty());
+  CHECK(processes_mentioning(kBootstrap).empty());
+}
+
+TEST_CASE("crashes, aborts, exits and hangs fail their invocation, not the daemon") {
+  Setup setup({{"faulty", provided("faulty", "triggers:\n  - http: { path: /faulty }\n")},
+               {"steady", provided("steady", "triggers:\n  - http: { path: /steady }\n")}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  int admin = daemon.admin_port();
+
+  // Traffic to another function runs all along.
+  std::atomic<bool> running{true};
+  std::atomic<int> steady_ok{0};
+  std::atomic<int> steady_bad{0};
+  std::thread steady([&] {
+    while (running) {
+      auto reply = http_request(daemon.http_port(), "GET", "/steady");
+      (reply.status == 200 ? steady_ok : steady_bad)++;
+    }
+  });
+
+  auto segfault = http_request(admin, "POST", invoke_path("faulty"), R"("segfault")");
+  CHECK(segfault.status == 200);
+  CHECK(segfault.header("x-amz-function-error") == "Unhandled");
+  CHECK(segfault.body.find(R"("errorType":"Runtime.ExitError")") != std::string::npos);
+  CHECK(segfault.body.find("Runtime exited with error: signal: segmentation fault") !=
+        std::string::npos);
+
+  auto aborted = http_request(admin, "POST", invoke_path("faulty"), R"("abort")");
+  CHECK(aborted.body.find("Runtime exited with error: signal: aborted") != std::string::npos);
+
+  auto exited = http_request(admin, "POST", invoke_path("faulty"), R"("exit-now")");
+  CHECK(exited.body.find("Runtime exited with error: exit status 3") != std::string::npos);
+
+  auto failed = http_request(admin, "POST", invoke_path("faulty"), R"("fail")");
+  CHECK(failed.body.find(R"("errorType":"Custom.Failure")") != std::string::npos);
+  CHECK(failed.body.find("asked to fail") != std::string::npos);
+
+  // Hangs: both slots (concurrency 2) time out at the deadline and come back at once.
+  auto start = std::chrono::steady_clock::now();
+  std::thread hang1([&] { http_request(admin, "POST", invoke_path("faulty"), R"("hang")"); });
+  auto hang2 = http_request(admin, "POST", invoke_path("faulty"), R"("hang")");
+  hang1.join();
+  auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(hang2.body.find("Task timed out after 2.00 seconds") != std::string::npos);
+  CHECK(waited < 3500ms);
+  // The slots are free: the function answers again, from a fresh environment.
+  auto after = http_request(admin, "POST", invoke_path("faulty"), R"("fine")");
+  CHECK(after.status == 200);
+  CHECK(after.header("x-amz-function-error") == "");
+
+  // A second answer for one invocation, and an answer for an unknown one, are refused as AWS
+  // refuses them.
+  auto twice = http_request(admin, "POST", invoke_path("faulty"), R"("twice")");
+  CHECK(twice.body == R"("first")");
+  CHECK(daemon.process().wait_for_err("second answer: 403, unknown id: 400"));
+
+  running = false;
+  steady.join();
+  CHECK(steady_ok > 0);
+  CHECK(steady_bad == 0);
+
+  // No zombie: every environment that ended was reaped.
+  for (const ProcStat& child : children_of(daemon.process().pid())) {
+    CHECK(child.state != 'Z');
+  }
+  auto metrics = http_request(admin, "GET", "/metrics").body;
+  CHECK(metrics.find(R"(switchyard_environment_stops_total{function="faulty",reason="crash"} 3)") !=
+        std::string::npos);
+  CHECK(metrics.find(R"(switchyard_environment_stops_total{function="faulty",reason="timeout"} 2)") !=
+        std::string::npos);
+  CHECK(metrics.find(R"(switchyard_environment_stops_total{function="steady")") ==
+        std::string::npos);
+
+  auto stopped = daemon.stop();
+  CHECK(stopped.exit_code == 0);
+  CHECK(processes_mentioning(setup.dir.path()).empty());
+  CHECK(processes_mentioning(kBootstrap).empty());
+}
+
+TEST_CASE("only a function's own environment may use its Runtime API") {
+  TempDir thief_root;
+  Setup setup({{"victim", provided("victim")},
+               {"thief", "name: thief\nruntime: provided\nbootstrap: " + kBootstrap +
+                             "\ncode: " + thief_root.path() + "\ntimeout: 10s\n"}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  // The victim's warm environment and its Runtime API address, from the log.
+  std::string log = daemon.process().err();
+  auto at = log.find("function victim: environment 1 started (pid ");
+  REQUIRE(at != std::string::npos);
+  auto api_at = log.find("runtime API ", at);
+  REQUIRE(api_at != std::string::npos);
+  std::string address = log.substr(api_at + 12, log.find(')', api_at) - api_at - 12);
+  auto colon = address.find(':');
+  int port = std::stoi(address.substr(colon + 1));
+
+  // Another function's environment is refused: its connection is closed unanswered.
+  thief_root.write("steal-from", address);
+  auto stolen = http_request(daemon.admin_port(), "POST", invoke_path("thief"), R"("steal")");
+  CHECK(stolen.body == R"({"stolen":"000"})");
+  // So is any other local process (this test).
+  HttpConnection connection(port);
+  REQUIRE(connection.connected());
+  connection.send_raw("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(connection.closed_by_peer(3s));
+  CHECK(daemon.process().err().find("refused a connection from a process outside environment") !=
+        std::string::npos);
+  // The victim still works.
+  auto works = http_request(daemon.admin_port(), "POST", invoke_path("victim"), R"("fine")");
+  CHECK(works.status == 200);
+  CHECK(works.header("x-amz-function-error") == "");
+  CHECK(daemon.stop().exit_code == 0);
+}
+
+TEST_CASE("an init failure refuses the start with the runtime's message") {
+  SUBCASE("init/error") {
+    Setup setup({{"broken", provided("broken", "env: { INIT_FAIL: \"no config here\" }\n")}});
+    Child daemon({kBin, "run", "-c", setup.config}, {{"SWITCHYARD_HTTP_PORT", "0"},
+                                                     {"SWITCHYARD_ADMIN_PORT", "0"},
+                                                     {"SWITCHYARD_STATE_DIR", setup.dir.path()}});
+    auto result = daemon.wait(20s);
+    CHECK(result.exit_code == 1);
+    CHECK(result.err.find("function 'broken': init failed: Custom.InitFailed: no config here") !=
+          std::string::npos);
+    CHECK(processes_mentioning(setup.dir.path()).empty());
+  }
+  SUBCASE("an exit before the first next") {
+    Setup setup({{"broken", provided("broken", "env: { INIT_EXIT: \"4\" }\n")}});
+    Child daemon({kBin, "run", "-c", setup.config}, {{"SWITCHYARD_HTTP_PORT", "0"},
+                                                     {"SWITCHYARD_ADMIN_PORT", "0"},
+                                                     {"SWITCHYARD_STATE_DIR", setup.dir.path()}});
+    auto result = daemon.wait(20s);
+    CHECK(result.exit_code == 1);
+    CHECK(result.err.find("Runtime.ExitError: Runtime exited with error: exit status 4") !=
+          std::string::npos);
+    CHECK(result.err.find("exiting during init") != std::string::npos);
+  }
+  SUBCASE("init_timeout") {
+    Setup setup({{"slow", "name: slow\nruntime: provided\nbootstrap: ../slow-bootstrap\n"
+                          "init_timeout: 300ms\n"}});
+    std::string slow = setup.dir.write("slow-bootstrap", "#!/bin/sh\nsleep 30\n");
+    std::filesystem::permissions(slow, std::filesystem::perms::owner_exec,
+                                 std::filesystem::perm_options::add);
+    Child daemon({kBin, "run", "-c", setup.config}, {{"SWITCHYARD_HTTP_PORT", "0"},
+                                                     {"SWITCHYARD_ADMIN_PORT", "0"},
+                                                     {"SWITCHYARD_STATE_DIR", setup.dir.path()}});
+    auto result = daemon.wait(20s);
+    CHECK(result.exit_code == 1);
+    CHECK(result.err.find("Init timed out after 0.30 seconds") != std::string::npos);
+  }
+}
+
+TEST_CASE("switchyard invoke runs a custom runtime") {
+  Setup setup({{"shell", provided("shell")}});
+  auto result = run_process({kBin, "invoke", "-c", setup.config, "shell", "--data", R"("x")"},
+                            {{"SWITCHYARD_HTTP_PORT", "0"},
+                             {"SWITCHYARD_ADMIN_PORT", "0"},
+                             {"SWITCHYARD_STATE_DIR", setup.dir.path()}});
+  CHECK(result.exit_code == 0);
+  CHECK(result.out.find(R"("statusCode":200)") != std::string::npos);
+  auto failed = run_process({kBin, "invoke", "-c", setup.config, "shell", "--data", R"("fail")"},
+                            {{"SWITCHYARD_HTTP_PORT", "0"},
+                             {"SWITCHYARD_ADMIN_PORT", "0"},
+                             {"SWITCHYARD_STATE_DIR", setup.dir.path()}});
+  CHECK(failed.exit_code == 1);
+  CHECK(failed.err.find(R"({"errorType":"Custom.Failure","errorMessage":"asked to fail"})") !=
+        std::string::npos);
+  CHECK(processes_mentioning(setup.dir.path()).empty());
+}
+
+TEST_CASE("isolation: process runs a native library in environments; its faults stay there") {
+  const std::string faults_lib = SWITCHYARD_FAULTS_LIB;
+  const std::string hello_lib = std::string(SWITCHYARD_EXAMPLES_LIB) + "/libhello.so";
+  Setup setup({{"faults", "name: faults\nlibrary: " + faults_lib +
+                              "\nisolation: process\nmemory: 64MiB\nconcurrency: 2\ntimeout: 2s\n"
+                              "triggers:\n  - http: { path: /faults }\n"},
+               {"hello", "name: hello\nlibrary: " + hello_lib +
+                             "\nconcurrency: 2\ntriggers:\n  - http: { path: /hello }\n"}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  int http = daemon.http_port();
+
+  std::atomic<bool> running{true};
+  std::atomic<int> hello_ok{0};
+  std::atomic<int> hello_bad{0};
+  std::thread traffic([&] {
+    while (running) {
+      auto reply = http_request(http, "POST", "/hello", R"({"name":"Ada"})");
+      (reply.status == 200 && reply.body == "Hello, Ada!" ? hello_ok : hello_bad)++;
+    }
+  });
+
+  // The whole native event goes to the library and its whole response comes back.
+  auto fine = http_request(http, "POST", "/faults", "fine");
+  CHECK(fine.status == 201);
+  CHECK(fine.header("x-faults") == "yes");
+  CHECK(fine.body.rfind("ok fine id=http-", 0) == 0);
+  CHECK(fine.body.find(" http.method=POST ") != std::string::npos);
+  auto pid_at = fine.body.find("pid=");
+  REQUIRE(pid_at != std::string::npos);
+  CHECK(std::stoi(fine.body.substr(pid_at + 4)) != daemon.process().pid());
+
+  for (const char* fault : {"segfault", "abort", "exit"}) {
+    CAPTURE(fault);
+    auto reply = http_request(http, "POST", "/faults", fault);
+    CHECK(reply.status == 502);
+    CHECK(reply.body.find("Runtime.ExitError") != std::string::npos);
+  }
+  auto thrown = http_request(http, "POST", "/faults", "throw");
+  CHECK(thrown.status == 502);
+  CHECK(thrown.body.find("asked to throw") != std::string::npos);
+  // Over its memory: the allocation fails in its own process.
+  auto hog = http_request(http, "POST", "/faults", "hog");
+  CHECK(hog.status == 502);
+  // A spin is killed at the deadline; both slots come back at once.
+  auto start = std::chrono::steady_clock::now();
+  std::thread spin1([&] { http_request(http, "POST", "/faults", "spin"); });
+  auto spin2 = http_request(http, "POST", "/faults", "spin");
+  spin1.join();
+  CHECK(spin2.status == 504);
+  CHECK(std::chrono::steady_clock::now() - start < 3500ms);
+  CHECK(http_request(http, "POST", "/faults", "again").status == 201);
+
+  running = false;
+  traffic.join();
+  CHECK(hello_ok > 0);
+  CHECK(hello_bad == 0);
+  for (const ProcStat& child : children_of(daemon.process().pid())) {
+    CHECK(child.state != 'Z');
+  }
+  CHECK(daemon.stop().exit_code == 0);
+  CHECK(processes_mentioning(faults_lib).empty());
+}
+
+TEST_CASE("no environment outlives a daemon killed with SIGKILL") {
+  Setup setup({{"shell", provided("shell", "min_environments: 2\n")}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  CHECK(processes_mentioning(kBootstrap).size() >= 2);
+  daemon.process().signal(SIGKILL);
+  daemon.process().wait(5s);
+  CHECK(eventually([&] { return processes_mentioning(kBootstrap).empty(); }, 5s));
+}

@@ -26,6 +26,10 @@ class MapReader;
 struct ManifestScope {
   const std::string& function_name;
   const std::filesystem::path& manifest_path;
+  // The manifest's runtime has RuntimeKind::lambda_events: a trigger without `payload:` gives
+  // its function the event AWS Lambda would send it from the same source
+  // (MapReader::read_payload).
+  bool lambda_events = false;
 };
 
 // A trigger kind's manifest side.
@@ -61,7 +65,13 @@ struct RuntimeKind {
   // Reads its keys from the manifest's root mapping, as TriggerKind::parse (never nullptr).
   std::function<std::shared_ptr<const RuntimeSettings>(MapReader& root, const ManifestScope& scope)>
       parse;
+  // Its handlers receive what AWS Lambda sends: triggers default to their Lambda payloads.
+  bool lambda_events = false;
 };
+
+// The `payload:` value of a trigger that names the native event (the one a native function
+// gets). A kind stores it as "" in its settings: downstream, "" is the native event.
+inline constexpr std::string_view kNativePayload = "native";
 
 // Every kind the loader knows. Refuses a key registered twice.
 class Kinds {

@@ -313,7 +313,8 @@ void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, c
                           " letters, digits, '_', '.' or '-'");
     }
   }
-  ManifestScope scope{out.name, manifest_path};
+  // The runtime was read first: its handlers decide the payload a trigger gives by default.
+  ManifestScope scope{out.name, manifest_path, runtime != nullptr && runtime->lambda_events};
   if (runtime != nullptr) {
     out.code = runtime->parse(root, scope);
     if (out.code == nullptr) {

@@ -371,6 +371,28 @@ bool MapReader::read_choice(std::string_view key, Keys choices, std::string& out
   return true;
 }
 
+void MapReader::read_payload(const ManifestScope& scope, Keys shapes, std::string_view lambda_shape,
+                             std::string& out) {
+  YAML::Node value = get("payload");
+  if (!value.IsDefined()) {
+    if (scope.lambda_events) {
+      out = std::string(lambda_shape);
+    }
+    return;
+  }
+  // "" named the native event before `native` did: still read as it, but not offered.
+  if (value.IsScalar() && value.Scalar().empty()) {
+    out.clear();
+    return;
+  }
+  std::vector<std::string_view> choices = {kNativePayload};
+  choices.insert(choices.end(), shapes.begin(), shapes.end());
+  std::string text;
+  if (read_choice("payload", choices, text)) {
+    out = text == kNativePayload ? std::string() : std::move(text);
+  }
+}
+
 bool MapReader::read_string_map(std::string_view key, std::map<std::string, std::string>& out) {
   YAML::Node value = get(key);
   if (!value.IsDefined()) {

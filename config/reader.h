@@ -113,6 +113,11 @@ class MapReader {
   bool read_size(std::string_view key, std::uint64_t min, std::uint64_t max, std::uint64_t& out);
   bool read_choice(std::string_view key, Keys choices, std::string& out);
   bool read_string_map(std::string_view key, std::map<std::string, std::string>& out);
+  // A trigger's `payload:`: `native` (kNativePayload; stored as "", and "" is accepted too) or
+  // one of `shapes`. When absent, `out` becomes `lambda_shape` if scope.lambda_events and is
+  // left untouched otherwise. A bad value is reported with the choices, native first.
+  void read_payload(const ManifestScope& scope, Keys shapes, std::string_view lambda_shape,
+                    std::string& out);
 
  private:
   FileReader& file_;

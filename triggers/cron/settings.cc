@@ -9,7 +9,8 @@
 namespace switchyard::triggers::cron {
 namespace {
 
-void read_cron(config::MapReader& body, CronTriggerSettings& out) {
+void read_cron(config::MapReader& body, const config::ManifestScope& scope,
+               CronTriggerSettings& out) {
   body.allow_keys({"schedule", "timezone", "overlap", "misfire", "jitter", "lock", "payload"});
   if (body.require("schedule")) {
     body.read_string("schedule", out.schedule, false);
@@ -19,16 +20,23 @@ void read_cron(config::MapReader& body, CronTriggerSettings& out) {
   body.read_choice("misfire", {"skip", "run_once"}, out.misfire);
   body.read_duration("jitter", config::Duration(0), config::kMaxDelay, out.jitter);
   body.read_choice("lock", {"", "redis"}, out.lock);
-  body.read_string("payload", out.payload);
+  // Free text, so `native` (the native event with no data) is checked by hand rather than as a
+  // choice.
+  if (body.read_string("payload", out.payload)) {
+    if (out.payload == config::kNativePayload) {
+      out.payload.clear();
+    }
+  } else if (!body.has("payload") && scope.lambda_events) {
+    out.payload = "eventbridge";
+  }
 }
 
 }  // namespace
 
 std::shared_ptr<const config::Settings> parse_cron_trigger(config::MapReader& body,
                                                            const config::ManifestScope& scope) {
-  (void)scope;
   auto settings = std::make_shared<CronTriggerSettings>();
-  read_cron(body, *settings);
+  read_cron(body, scope, *settings);
   return settings;
 }
 

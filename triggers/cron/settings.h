@@ -18,7 +18,7 @@ struct CronTriggerSettings final : config::SettingsOf<CronTriggerSettings> {
   std::string misfire = "skip";   // skip | run_once.
   config::Duration jitter{0};
   std::string lock;     // "" or "redis".
-  std::string payload;  // Free text passed as data, or "eventbridge".
+  std::string payload;  // Free text passed as data ("": none, the native event), or "eventbridge".
 
   bool operator==(const CronTriggerSettings&) const = default;
 };

@@ -69,7 +69,8 @@ std::string http_path_problem(std::string_view path) {
   return {};
 }
 
-void read_http(config::MapReader& body, HttpTriggerSettings& out) {
+void read_http(config::MapReader& body, const config::ManifestScope& scope,
+               HttpTriggerSettings& out) {
   body.allow_keys({"path", "methods", "payload"});
   if (body.require("path") && body.read_string("path", out.path)) {
     std::string problem = http_path_problem(out.path);
@@ -109,16 +110,15 @@ void read_http(config::MapReader& body, HttpTriggerSettings& out) {
       }
     }
   }
-  body.read_choice("payload", {"", "apigw-v2"}, out.payload);
+  body.read_payload(scope, {"apigw-v2"}, "apigw-v2", out.payload);
 }
 
 }  // namespace
 
 std::shared_ptr<const config::Settings> parse_http_trigger(config::MapReader& body,
                                                            const config::ManifestScope& scope) {
-  (void)scope;
   auto settings = std::make_shared<HttpTriggerSettings>();
-  read_http(body, *settings);
+  read_http(body, scope, *settings);
   return settings;
 }
 

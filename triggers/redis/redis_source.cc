@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "triggers/batch.h"
+#include "triggers/redis/lambda_payload.h"
 #include "triggers/redis/mapping.h"
 
 namespace switchyard::triggers::redis {
@@ -25,9 +26,15 @@ PullSource::Options pull_options(const SourceSettings& settings) {
   PullSource::Options options;
   options.function = settings.function;
   options.batch = static_cast<std::size_t>(std::max(settings.spec.batch, 1));
-  options.mode = options.batch > 1 ? PullSource::Mode::kBatch : PullSource::Mode::kSingle;
   options.batch_window = settings.spec.batch_window;
-  options.encode = [](std::span<const core::Event> batch) { return encode_native_batch(batch); };
+  if (settings.spec.payload == "lambda-sqs") {
+    // Always a batch of Records, as SQS sends them, even of one.
+    options.mode = PullSource::Mode::kBatch;
+    options.encode = [](std::span<const core::Event> batch) { return encode_lambda_sqs(batch); };
+  } else {
+    options.mode = options.batch > 1 ? PullSource::Mode::kBatch : PullSource::Mode::kSingle;
+    options.encode = [](std::span<const core::Event> batch) { return encode_native_batch(batch); };
+  }
   return options;
 }
 

@@ -9,9 +9,10 @@
 namespace switchyard::triggers::redis {
 namespace {
 
-void read_redis(config::MapReader& body, RedisTriggerSettings& out) {
-  body.allow_keys(
-      {"stream", "list", "group", "consumer", "batch", "batch_window", "block", "claim_after"});
+void read_redis(config::MapReader& body, const config::ManifestScope& scope,
+                RedisTriggerSettings& out) {
+  body.allow_keys({"stream", "list", "group", "consumer", "batch", "batch_window", "block",
+                   "claim_after", "payload"});
   body.read_string("stream", out.stream, false);
   body.read_string("list", out.list, false);
   bool stream = body.has("stream");
@@ -37,15 +38,15 @@ void read_redis(config::MapReader& body, RedisTriggerSettings& out) {
   body.read_duration("batch_window", config::Duration(0), config::kMaxDelay, out.batch_window);
   body.read_duration("block", config::Duration(1), std::chrono::minutes(10), out.block);
   body.read_duration("claim_after", config::Duration(1), config::kMaxDelay, out.claim_after);
+  body.read_payload(scope, {"lambda-sqs"}, "lambda-sqs", out.payload);
 }
 
 }  // namespace
 
 std::shared_ptr<const config::Settings> parse_redis_trigger(config::MapReader& body,
                                                             const config::ManifestScope& scope) {
-  (void)scope;
   auto settings = std::make_shared<RedisTriggerSettings>();
-  read_redis(body, *settings);
+  read_redis(body, scope, *settings);
   return settings;
 }
 

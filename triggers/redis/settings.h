@@ -20,6 +20,7 @@ struct RedisTriggerSettings final : config::SettingsOf<RedisTriggerSettings> {
   config::Duration batch_window{0};
   config::Duration block{2000};         // XREADGROUP BLOCK / BLMOVE timeout.
   config::Duration claim_after{60000};  // Streams: XAUTOCLAIM entries idle longer than this.
+  std::string payload;                  // "" (native) or "lambda-sqs" (lambda_payload.h).
 
   bool operator==(const RedisTriggerSettings&) const = default;
 };

@@ -26,9 +26,15 @@ class ManifestFixture : public ConfigFixture {
   }
 
   Strings errors(const std::string& yaml, FunctionManifest* out = nullptr) const {
+    return errors_with(kinds(), yaml, out);
+  }
+
+  // The same, parsed with other kinds than the daemon's.
+  Strings errors_with(const Kinds& with, const std::string& yaml,
+                      FunctionManifest* out = nullptr) const {
     FunctionManifest manifest;
     std::vector<ConfigError> errors =
-        parse_manifest(yaml, file(), kinds(), out ? *out : manifest, env());
+        parse_manifest(yaml, file(), with, out ? *out : manifest, env());
     Strings text;
     for (const ConfigError& error : errors) {
       text.push_back(error.to_string());
@@ -36,6 +42,63 @@ class ManifestFixture : public ConfigFixture {
     return text;
   }
 };
+
+// A runtime only these tests register, whose handlers receive what AWS Lambda sends (as the
+// coming execution environments' will): `runtime: lambda-test`, no keys of its own.
+struct LambdaTestSettings final : SettingsOf<LambdaTestSettings, RuntimeSettings> {
+  std::vector<std::filesystem::path> code_files() const override { return {}; }
+  std::string describe() const override { return "lambda-test"; }
+  bool operator==(const LambdaTestSettings&) const = default;
+};
+
+// The daemon's kinds plus `lambda-test`.
+Kinds with_lambda_runtime() {
+  Kinds with = kinds();
+  RuntimeKind runtime;
+  runtime.key = "lambda-test";
+  runtime.parse = [](MapReader&, const ManifestScope&) {
+    return std::make_shared<LambdaTestSettings>();
+  };
+  runtime.lambda_events = true;
+  REQUIRE(with.add(std::move(runtime)).ok());
+  return with;
+}
+
+// One trigger of each kind, with `extra` added to each mapping ("" or ", payload: x").
+std::string every_trigger(const std::string& extra) {
+  return "triggers:\n"
+         "  - http: { path: /a" +
+         extra +
+         " }\n"
+         "  - kafka: { topic: t" +
+         extra +
+         " }\n"
+         "  - redis: { stream: s" +
+         extra +
+         " }\n"
+         "  - redis: { list: l" +
+         extra +
+         " }\n"
+         "  - cron: { schedule: \"*/5 * * * *\"" +
+         extra + " }\n";
+}
+
+// The payload of every trigger of `m`, in order.
+Strings payloads(const FunctionManifest& m) {
+  Strings out;
+  for (const TriggerSpec& trigger : m.triggers) {
+    if (const auto* http = trigger.as<triggers::http::HttpTriggerSettings>()) {
+      out.push_back(http->payload);
+    } else if (const auto* kafka = trigger.as<triggers::kafka::KafkaTriggerSettings>()) {
+      out.push_back(kafka->payload);
+    } else if (const auto* redis = trigger.as<triggers::redis::RedisTriggerSettings>()) {
+      out.push_back(redis->payload);
+    } else if (const auto* cron = trigger.as<triggers::cron::CronTriggerSettings>()) {
+      out.push_back(cron->payload);
+    }
+  }
+  return out;
+}
 
 TEST_CASE("a minimal manifest gets the documented defaults") {
   ManifestFixture f;
@@ -233,8 +296,8 @@ TEST_CASE("http triggers: route templates and methods are checked") {
                      "\"POST\")")});
   CHECK(http("{ path: /a, payload: apigw-v1 }") ==
         Strings{f.at(4, 32,
-                     "triggers[0].http.payload must be one of \"\" or apigw-v2 (got \"apigw-v1\"); "
-                     "did you mean \"apigw-v2\"?")});
+                     "triggers[0].http.payload must be one of native or apigw-v2 (got "
+                     "\"apigw-v1\"); did you mean \"apigw-v2\"?")});
 }
 
 TEST_CASE("kafka, redis and cron triggers: values are checked") {
@@ -267,6 +330,78 @@ TEST_CASE("kafka, redis and cron triggers: values are checked") {
                 f.at(4, 62,
                      "triggers[0].cron.jitter: invalid duration \"1x\": expected a number "
                      "followed by ms, s, m or h (e.g. 250ms, 5s)")});
+}
+
+TEST_CASE("payload: native triggers by default; a Lambda runtime's get their Lambda payloads") {
+  ManifestFixture f;
+  Kinds lambda = with_lambda_runtime();
+  const std::string native_header = kHeader;
+  const std::string lambda_header = "name: thumb\nruntime: lambda-test\n";
+  const Strings native = {"", "", "", "", ""};
+
+  FunctionManifest m;
+  REQUIRE(f.errors_with(lambda, lambda_header + every_trigger(""), &m) == Strings{});
+  CHECK(payloads(m) ==
+        Strings{"apigw-v2", "lambda-kafka", "lambda-sqs", "lambda-sqs", "eventbridge"});
+
+  // `payload: native` keeps the native event, stored as "" as a native function's default.
+  m = {};
+  REQUIRE(f.errors_with(lambda, lambda_header + every_trigger(", payload: native"), &m) ==
+          Strings{});
+  CHECK(payloads(m) == native);
+
+  // A native function is as before: no payload is the native event; `native` and the old
+  // spelling "" say the same; a Lambda payload is there when asked for.
+  m = {};
+  REQUIRE(f.errors_with(lambda, native_header + every_trigger(""), &m) == Strings{});
+  CHECK(payloads(m) == native);
+  m = {};
+  REQUIRE(f.errors(native_header + every_trigger(", payload: native"), &m) == Strings{});
+  CHECK(payloads(m) == native);
+  m = {};
+  REQUIRE(f.errors(native_header + every_trigger(", payload: \"\""), &m) == Strings{});
+  CHECK(payloads(m) == native);
+  m = {};
+  REQUIRE(f.errors(native_header + "triggers:\n  - redis: { list: l, payload: lambda-sqs }\n"
+                                   "  - cron: { schedule: \"* * * * *\", payload: hello }\n",
+                   &m) == Strings{});
+  CHECK(payloads(m) == Strings{"lambda-sqs", "hello"});
+
+  // A Lambda runtime's explicit payload wins over the default: cron's free text stays text.
+  m = {};
+  REQUIRE(f.errors_with(lambda,
+                        lambda_header + "triggers:\n  - cron: { schedule: \"* * * * *\", "
+                                        "payload: \"{\\\"job\\\": 1}\" }\n",
+                        &m) == Strings{});
+  CHECK(payloads(m) == Strings{"{\"job\": 1}"});
+}
+
+TEST_CASE("a payload a trigger kind does not have is reported with its choices") {
+  ManifestFixture f;
+  Kinds lambda = with_lambda_runtime();
+  for (const std::string& header :
+       {std::string(kHeader), std::string("name: thumb\nruntime: lambda-test\n")}) {
+    CAPTURE(header);
+    auto trigger = [&](const std::string& item) {
+      return f.errors_with(lambda, header + "triggers:\n  - " + item + "\n");
+    };
+    CHECK(trigger("kafka: { topic: t, payload: lambda-sqs }") ==
+          Strings{f.at(4, 33,
+                       "triggers[0].kafka.payload must be one of native or lambda-kafka (got "
+                       "\"lambda-sqs\")")});
+    CHECK(trigger("redis: { stream: s, payload: lambda-sqss }") ==
+          Strings{f.at(4, 34,
+                       "triggers[0].redis.payload must be one of native or lambda-sqs (got "
+                       "\"lambda-sqss\"); did you mean \"lambda-sqs\"?")});
+    CHECK(trigger("http: { path: /a, payload: Native }") ==
+          Strings{f.at(4, 32,
+                       "triggers[0].http.payload must be one of native or apigw-v2 (got "
+                       "\"Native\"); did you mean \"native\"?")});
+    CHECK(trigger("redis: { list: l, payload: [lambda-sqs] }") ==
+          Strings{f.at(4, 32,
+                       "triggers[0].redis.payload must be one of native or lambda-sqs (got a "
+                       "list)")});
+  }
 }
 
 TEST_CASE("dead_letter needs exactly one destination") {

@@ -4,12 +4,18 @@
 #include "triggers/redis/redis_trigger.h"
 
 #include <doctest/doctest.h>
+#include <rapidjson/document.h>
 
 #include <deque>
+#include <functional>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "integration/redis_server.h"
+#include "scheduler/batch_item_failures.h"
 #include "support/run_until.h"
+#include "triggers/redis/mapping.h"
 #include "triggers/redis/settings.h"
 
 using namespace switchyard;
@@ -31,12 +37,18 @@ class TestDispatcher final : public scheduler::Dispatcher {
     held.push_back(std::move(event));
     return scheduler::Admission::kStarted;
   }
-  scheduler::Admission dispatch_batch(std::string_view, std::vector<core::Event>&&,
-                                      scheduler::BatchEncoder) override {
-    return scheduler::Admission::kRejected;
+  scheduler::Admission dispatch_batch(std::string_view, std::vector<core::Event>&& items,
+                                      scheduler::BatchEncoder encode) override {
+    ++offers;
+    if (next_admission != scheduler::Admission::kStarted) {
+      return next_admission;  // The items are left as they were.
+    }
+    batches.push_back(Batch{std::move(items), std::move(encode)});
+    return scheduler::Admission::kStarted;
   }
   std::size_t capacity(std::string_view) const override {
-    return free > held.size() ? free - held.size() : 0;
+    std::size_t taken = held.size() + batches.size();
+    return free > taken ? free - taken : 0;
   }
   std::chrono::seconds retry_after(std::string_view) const override { return 1s; }
   std::size_t watch_capacity(std::string_view, std::function<void()> on_capacity) override {
@@ -58,6 +70,36 @@ class TestDispatcher final : public scheduler::Dispatcher {
           core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown", "given up");
       event.completion(event, outcome);
     }
+    while (!batches.empty()) {
+      Batch batch = std::move(batches.front());
+      batches.pop_front();
+      for (core::Event& item : batch.items) {
+        auto outcome =
+            core::Outcome::failure(core::OutcomeKind::kRejected, "ShuttingDown", "given up");
+        item.completion(item, outcome);
+      }
+    }
+  }
+
+  // Answers the oldest batch as the scheduler would a function's `response` to it, once its
+  // retries are spent: the items `response` names in batchItemFailures get `failure`, the
+  // others succeed. Returns the report.
+  scheduler::BatchItemFailures complete_batch(
+      std::string_view response, const std::function<core::Outcome(const core::Event&)>& failure) {
+    Batch batch = std::move(batches.front());
+    batches.pop_front();
+    scheduler::BatchItemFailures report =
+        scheduler::read_batch_item_failures(response, batch.items);
+    for (std::size_t i = 0; i < batch.items.size(); ++i) {
+      core::Outcome outcome = !report.failed.empty() && report.failed[i]
+                                  ? failure(batch.items[i])
+                                  : core::Outcome::success({});
+      batch.items[i].completion(batch.items[i], outcome);
+    }
+    if (watcher) {
+      watcher();
+    }
+    return report;
   }
 
   // Completes the oldest held event with `outcome`.
@@ -73,6 +115,11 @@ class TestDispatcher final : public scheduler::Dispatcher {
   std::size_t free = 2;
   scheduler::Admission next_admission = scheduler::Admission::kStarted;
   std::deque<core::Event> held;
+  struct Batch {
+    std::vector<core::Event> items;
+    scheduler::BatchEncoder encode;
+  };
+  std::deque<Batch> batches;
   std::function<void()> watcher;
   int offers = 0;
 };
@@ -85,7 +132,7 @@ struct Fixture {
     snapshot.daemon.redis.command_timeout = 2000ms;
     config::FunctionManifest manifest;
     manifest.name = "f";
-    auto spec = std::make_shared<triggers::redis::RedisTriggerSettings>();
+    spec = std::make_shared<triggers::redis::RedisTriggerSettings>();
     spec->stream = "s";
     spec->block = 100ms;
     config::TriggerSpec trigger;
@@ -111,6 +158,13 @@ struct Fixture {
     return reply->elements.empty() ? -1 : reply->elements[0].integer;
   }
 
+  long long length(const std::string& list) {
+    auto reply = client.command({"LLEN", list});
+    REQUIRE(reply.ok());
+    return reply->integer;
+  }
+
+  std::shared_ptr<triggers::redis::RedisTriggerSettings> spec;
   testing::RedisServer redis;
   BlockingClient client = redis.client();
   config::Snapshot snapshot;
@@ -126,6 +180,28 @@ core::Outcome failed(bool dead_lettered) {
   outcome.attempts = 3;
   outcome.dead_lettered = dead_lettered;
   return outcome;
+}
+
+// The messageIds of a batch's Records, as a Lambda SQS handler reads them from its event.
+std::vector<std::string> message_ids(const TestDispatcher::Batch& batch) {
+  core::Event event = batch.encode(batch.items);
+  rapidjson::Document json;
+  json.Parse(event.data.c_str(), event.data.size());
+  REQUIRE_FALSE(json.HasParseError());
+  std::vector<std::string> ids;
+  for (const auto& record : json["Records"].GetArray()) {
+    ids.emplace_back(record["messageId"].GetString());
+  }
+  return ids;
+}
+
+// An SQS handler's partial batch response failing `ids`.
+std::string failures(const std::vector<std::string>& ids) {
+  std::string body = R"({"batchItemFailures":[)";
+  for (const std::string& id : ids) {
+    body += (body.back() == '[' ? "" : ",") + std::string(R"({"itemIdentifier":")") + id + "\"}";
+  }
+  return body + "]}";
 }
 
 }  // namespace
@@ -224,6 +300,108 @@ TEST_CASE("a restarted consumer replays its own pending entries first") {
   f.dispatcher.complete(core::Outcome::success({}));
   REQUIRE(run_until(
       f.loop, [&] { return f.pending() == 0; }, 5s));
+  bool stopped = false;
+  trigger->stop([&] { stopped = true; });
+  REQUIRE(run_until(
+      f.loop, [&] { return stopped; }, 5s));
+}
+
+TEST_CASE(
+    "lambda-sqs, stream: records failed by messageId stay pending or are dead-lettered, "
+    "the others are acknowledged") {
+  Fixture f;
+  f.spec->payload = "lambda-sqs";
+  f.spec->batch = 4;
+  std::vector<std::string> added;
+  for (int i = 0; i < 4; ++i) {
+    auto id = f.client.command({"XADD", "s", "*", "data", std::to_string(i)});
+    REQUIRE(id.ok());
+    added.push_back(id->str);
+  }
+  auto trigger = f.build();
+  REQUIRE(trigger->start().ok());
+  REQUIRE(run_until(
+      f.loop, [&] { return f.dispatcher.batches.size() == 1; }, 5s));
+  CHECK(f.dispatcher.held.empty());
+  REQUIRE(f.dispatcher.batches[0].items.size() == 4);
+  std::vector<std::string> ids = message_ids(f.dispatcher.batches[0]);
+  CHECK(ids == added);
+  CHECK(f.pending() == 4);
+
+  // 1 failed for good and stays pending for another delivery; 3 failed and was dead-lettered.
+  auto report = f.dispatcher.complete_batch(
+      failures({ids[1], ids[3]}), [&](const core::Event& e) { return failed(e.id == ids[3]); });
+  CHECK_FALSE(report.whole_batch_error.has_value());
+  CHECK(report.failed == std::vector<bool>{false, true, false, true});
+  REQUIRE(run_until(
+      f.loop, [&] { return f.pending() == 1; }, 5s));
+  auto rows = f.client.command({"XPENDING", "s", "switchyard", "-", "+", "10"});
+  REQUIRE(rows.ok());
+  REQUIRE(rows->elements.size() == 1);
+  CHECK(rows->elements[0].elements[0].str == ids[1]);
+
+  bool stopped = false;
+  trigger->stop([&] { stopped = true; });
+  REQUIRE(run_until(
+      f.loop, [&] { return stopped; }, 5s));
+}
+
+TEST_CASE("lambda-sqs: one entry is still a batch of Records (batch: 1)") {
+  Fixture f;
+  f.spec->payload = "lambda-sqs";
+  REQUIRE(f.client.command({"XADD", "s", "*", "data", "only"}).ok());
+  auto trigger = f.build();
+  REQUIRE(trigger->start().ok());
+  REQUIRE(run_until(
+      f.loop, [&] { return f.dispatcher.batches.size() == 1; }, 5s));
+  CHECK(f.dispatcher.held.empty());
+  REQUIRE(f.dispatcher.batches[0].items.size() == 1);
+  std::vector<std::string> ids = message_ids(f.dispatcher.batches[0]);
+  REQUIRE(ids.size() == 1);
+  f.dispatcher.complete_batch("{\"batchItemFailures\":[]}",
+                              [](const core::Event&) { return failed(false); });
+  REQUIRE(run_until(
+      f.loop, [&] { return f.pending() == 0; }, 5s));
+  bool stopped = false;
+  trigger->stop([&] { stopped = true; });
+  REQUIRE(run_until(
+      f.loop, [&] { return stopped; }, 5s));
+}
+
+TEST_CASE(
+    "lambda-sqs, list: a record failed by messageId goes back to the list and comes again, "
+    "the others are removed") {
+  Fixture f;
+  f.spec->stream.clear();
+  f.spec->list = "l";
+  f.spec->payload = "lambda-sqs";
+  f.spec->batch = 3;
+  REQUIRE(f.client.command({"LPUSH", "l", "a", "b", "c"}).ok());  // Taken from the right: a first.
+  const std::string processing = "l:processing:unit-f";
+  auto trigger = f.build();
+  REQUIRE(trigger->start().ok());
+  REQUIRE(run_until(
+      f.loop, [&] { return f.dispatcher.batches.size() == 1; }, 5s));
+  REQUIRE(f.dispatcher.batches[0].items.size() == 3);
+  std::vector<std::string> ids = message_ids(f.dispatcher.batches[0]);
+  CHECK(ids == std::vector<std::string>{triggers::redis::list_element_id("a"),
+                                        triggers::redis::list_element_id("b"),
+                                        triggers::redis::list_element_id("c")});
+  CHECK(f.length(processing) == 3);
+
+  f.dispatcher.complete_batch(failures({ids[1]}), [](const core::Event&) { return failed(false); });
+  // b is given back, read again and offered alone; a and c are gone.
+  REQUIRE(run_until(
+      f.loop, [&] { return f.dispatcher.batches.size() == 1; }, 5s));
+  REQUIRE(f.dispatcher.batches[0].items.size() == 1);
+  CHECK(f.dispatcher.batches[0].items[0].data == "b");
+  CHECK(message_ids(f.dispatcher.batches[0]) == std::vector<std::string>{ids[1]});
+  REQUIRE(run_until(
+      f.loop, [&] { return f.length(processing) == 1; }, 5s));
+  f.dispatcher.complete_batch("{}", [](const core::Event&) { return failed(false); });
+  REQUIRE(run_until(
+      f.loop, [&] { return f.length(processing) == 0 && f.length("l") == 0; }, 5s));
+
   bool stopped = false;
   trigger->stop([&] { stopped = true; });
   REQUIRE(run_until(

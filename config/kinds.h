@@ -65,8 +65,6 @@ struct RuntimeKind {
   // Reads its keys from the manifest's root mapping, as TriggerKind::parse (never nullptr).
   std::function<std::shared_ptr<const RuntimeSettings>(MapReader& root, const ManifestScope& scope)>
       parse;
-  // Its handlers receive what AWS Lambda sends: triggers default to their Lambda payloads.
-  bool lambda_events = false;
 };
 
 // The `payload:` value of a trigger that names the native event (the one a native function

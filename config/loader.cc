@@ -131,9 +131,9 @@ void parse_daemon(FileReader& file, const YAML::Node& document, const fs::path& 
       !std::all_of(out.region.begin(), out.region.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
       })) {
-    file.fail(root.get("region"),
-              "region \"" + out.region + "\" must be lower-case letters, digits and '-' " +
-                  "(as us-east-1)");
+    file.fail(root.get("region"), "region \"" + out.region +
+                                      "\" must be lower-case letters, digits and '-' " +
+                                      "(as us-east-1)");
   }
   root.read_int("workers", 0, kMaxWorkers, out.workers);
   if (out.workers == 0) {

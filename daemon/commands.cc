@@ -149,8 +149,9 @@ int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream
   ctx.function_name = manifest->name;
   ctx.cancelled = &cancelled;
   auto timed_out = [&] {
-    err << json_error("Timeout", fmt::format("Task timed out after {:.2f} seconds",
-                                             std::chrono::duration<double>(manifest->timeout).count()))
+    err << json_error("Timeout",
+                      fmt::format("Task timed out after {:.2f} seconds",
+                                  std::chrono::duration<double>(manifest->timeout).count()))
         << '\n';
     err.flush();
   };

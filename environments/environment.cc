@@ -1,8 +1,7 @@
 #include "environments/environment.h"
 
-#include <signal.h>
-
 #include <fmt/format.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <utility>
@@ -49,8 +48,8 @@ std::string_view to_string(StopReason reason) {
   return "unknown";
 }
 
-Environment::Environment(core::Loop& loop, core::MetricsRegistry& metrics,
-                         EnvironmentOwner& owner, std::uint64_t number)
+Environment::Environment(core::Loop& loop, core::MetricsRegistry& metrics, EnvironmentOwner& owner,
+                         std::uint64_t number)
     : loop_(loop),
       owner_(owner),
       number_(number),
@@ -58,10 +57,11 @@ Environment::Environment(core::Loop& loop, core::MetricsRegistry& metrics,
                                         [this](int fd) { return admit(fd); })),
       timer_(loop, [this] {
         if (state_ == EnvironmentState::kStarting) {
-          begin_stop(StopReason::kInitFailure,
-                     RuntimeError{"Runtime.InitError",
-                                  fmt::format("Init timed out after {:.2f} seconds",
-                                              std::chrono::duration<double>(init_timeout_).count())});
+          begin_stop(
+              StopReason::kInitFailure,
+              RuntimeError{"Runtime.InitError",
+                           fmt::format("Init timed out after {:.2f} seconds",
+                                       std::chrono::duration<double>(init_timeout_).count())});
         } else if (state_ == EnvironmentState::kStopping && process_) {
           process_->signal_group(SIGKILL);
         }
@@ -287,20 +287,17 @@ void Environment::on_exit(ExitStatus status) {
   RuntimeError failure = std::move(failure_);
   if (was == EnvironmentState::kStarting) {
     reason = StopReason::kInitFailure;
-    failure = RuntimeError{"Runtime.ExitError",
-                           "Runtime exited with error: " + status.describe()};
+    failure = RuntimeError{"Runtime.ExitError", "Runtime exited with error: " + status.describe()};
   } else if (was != EnvironmentState::kStopping) {
     reason = StopReason::kCrash;
     failure = RuntimeError{"Runtime.ExitError",
                            (in_flight_ ? "RequestId: " + assignment_.request_id + " Error: " : "") +
                                "Runtime exited with error: " + status.describe()};
   } else if (failure.type.empty()) {
-    failure = RuntimeError{"Runtime.ExitError",
-                           "Runtime exited with error: " + status.describe()};
+    failure = RuntimeError{"Runtime.ExitError", "Runtime exited with error: " + status.describe()};
   }
   const bool in_flight = std::exchange(in_flight_, false);
-  owner_.environment_stopped(*this, reason, in_flight ? &assignment_ : nullptr,
-                             std::move(failure));
+  owner_.environment_stopped(*this, reason, in_flight ? &assignment_ : nullptr, std::move(failure));
 }
 
 }  // namespace switchyard::environments

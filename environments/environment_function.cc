@@ -53,8 +53,8 @@ EnvironmentFunction::EnvironmentFunction(core::Loop& loop, core::MetricsRegistry
       init_seconds_(metrics.histogram("switchyard_environment_init_seconds",
                                       "Execution environment init: spawn to first `next`.",
                                       {{"function", plan_.function_name}})) {
-  auto sweep = std::min<std::chrono::milliseconds>(plan_.settings.idle_timeout,
-                                                   std::chrono::seconds(1));
+  auto sweep =
+      std::min<std::chrono::milliseconds>(plan_.settings.idle_timeout, std::chrono::seconds(1));
   idle_timer_.start(sweep, sweep);
   idle_timer_.unref();
 }
@@ -105,8 +105,8 @@ std::uint64_t EnvironmentFunction::start(const core::Event& event,
   auto deadline = ctx.deadline == Clock::time_point::max()
                       ? std::chrono::system_clock::now() + std::chrono::minutes(15)
                       : std::chrono::time_point_cast<std::chrono::system_clock::duration>(
-                            std::chrono::system_clock::time_point(
-                                ctx.deadline.time_since_epoch() + ctx.wall_offset));
+                            std::chrono::system_clock::time_point(ctx.deadline.time_since_epoch() +
+                                                                  ctx.wall_offset));
   if (ctx.deadline != Clock::time_point::max() && ctx.wall_offset.count() == 0) {
     deadline = std::chrono::system_clock::now() +
                std::chrono::duration_cast<std::chrono::system_clock::duration>(ctx.deadline -
@@ -117,7 +117,8 @@ std::uint64_t EnvironmentFunction::start(const core::Event& event,
   assignment.function_arn = plan_.function_arn;
   assignment.trace_id =
       trace_id(ctx.trace_parent.empty() ? std::string_view(event.traceparent) : ctx.trace_parent);
-  if (const core::Attribute* context = core::find_attribute(event.attributes, "lambda.client_context")) {
+  if (const core::Attribute* context =
+          core::find_attribute(event.attributes, "lambda.client_context")) {
     assignment.client_context = context->value;
   }
   if (const core::Attribute* identity =
@@ -157,8 +158,8 @@ void EnvironmentFunction::cancel(std::uint64_t invocation) noexcept {
     if (environment->state() == EnvironmentState::kBusy &&
         environment->assignment().number == invocation) {
       spdlog::warn("function {}: request {} passed its deadline: environment {} (pid {}) killed",
-                   plan_.function_name, environment->assignment().request_id,
-                   environment->number(), environment->pid());
+                   plan_.function_name, environment->assignment().request_id, environment->number(),
+                   environment->pid());
       environment->kill(StopReason::kTimeout);
       break;
     }
@@ -187,8 +188,8 @@ void EnvironmentFunction::dispatch() {
       Finish lost = std::move(it->second);
       running_.erase(it);
       finish_soon(std::move(lost),
-                  failure_outcome(RuntimeError{"Runtime.InvalidState",
-                                               "the runtime closed its next request"}));
+                  failure_outcome(
+                      RuntimeError{"Runtime.InvalidState", "the runtime closed its next request"}));
     }
   }
   std::size_t coming = 0;
@@ -198,8 +199,8 @@ void EnvironmentFunction::dispatch() {
   }
   while (waiting_.size() > coming) {
     if (init_failures_ > 0 && Clock::now() < backoff_until_) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(backoff_until_ -
-                                                                        Clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(backoff_until_ - Clock::now());
       backoff_timer_.start(left + std::chrono::milliseconds(1));
       break;
     }
@@ -212,13 +213,12 @@ void EnvironmentFunction::dispatch() {
 }
 
 bool EnvironmentFunction::spawn() {
-  auto environment =
-      std::make_unique<Environment>(loop_, metrics_, static_cast<EnvironmentOwner&>(*this),
-                                    ++next_environment_);
+  auto environment = std::make_unique<Environment>(
+      loop_, metrics_, static_cast<EnvironmentOwner&>(*this), ++next_environment_);
   SpawnOptions spawn = plan_.spawn;
-  spawn.environment.push_back(fmt::format(
-      "AWS_LAMBDA_LOG_STREAM_NAME={:%Y/%m/%d}/[$LATEST]{:016x}{:016x}",
-      std::chrono::system_clock::now(), random_(), random_()));
+  spawn.environment.push_back(
+      fmt::format("AWS_LAMBDA_LOG_STREAM_NAME={:%Y/%m/%d}/[$LATEST]{:016x}{:016x}",
+                  std::chrono::system_clock::now(), random_(), random_()));
   auto started = environment->start(std::move(spawn), plan_.settings.init_timeout);
   if (!started.ok()) {
     spdlog::error("function {}: cannot start an environment: {}", plan_.function_name,
@@ -227,9 +227,8 @@ bool EnvironmentFunction::spawn() {
     return false;
   }
   cold_starts_.inc_unshared();
-  spdlog::debug("function {}: environment {} started (pid {}, runtime API {})",
-                plan_.function_name, environment->number(), environment->pid(),
-                environment->runtime_api_address());
+  spdlog::debug("function {}: environment {} started (pid {}, runtime API {})", plan_.function_name,
+                environment->number(), environment->pid(), environment->runtime_api_address());
   environments_.push_back(std::move(environment));
   return true;
 }
@@ -265,8 +264,8 @@ void EnvironmentFunction::environment_idle(Environment& environment) {
     init_failures_ = 0;
     init_seconds_.observe_unshared(
         std::chrono::duration<double>(environment.init_duration()).count());
-    spdlog::info("function {}: environment {} ready (pid {}); init {:.2f} ms",
-                 plan_.function_name, environment.number(), environment.pid(),
+    spdlog::info("function {}: environment {} ready (pid {}); init {:.2f} ms", plan_.function_name,
+                 environment.number(), environment.pid(),
                  std::chrono::duration<double, std::milli>(environment.init_duration()).count());
   }
   dispatch();
@@ -281,8 +280,8 @@ void EnvironmentFunction::environment_answered(Environment& environment,
   }
   Finish finish = std::move(it->second);
   running_.erase(it);
-  core::Outcome outcome = answer.ok ? plan_.codec->decode(std::move(answer))
-                                    : failure_outcome(answer.error);
+  core::Outcome outcome =
+      answer.ok ? plan_.codec->decode(std::move(answer)) : failure_outcome(answer.error);
   outcome.log_tail = environment.take_output();
   if (plan_.settings.max_invocations > 0 &&
       environment.invocations() >= plan_.settings.max_invocations) {
@@ -333,8 +332,7 @@ void EnvironmentFunction::environment_output(Environment& environment, OutputStr
     environment.keep_output(line);
   }
   spdlog::info("function {} request {} {}: {}", plan_.function_name,
-               busy ? std::string_view(environment.assignment().request_id)
-                    : std::string_view("-"),
+               busy ? std::string_view(environment.assignment().request_id) : std::string_view("-"),
                stream == OutputStream::kStdout ? "stdout" : "stderr", line);
 }
 

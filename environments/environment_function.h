@@ -54,8 +54,7 @@ class EnvironmentFunction final : public functions::Function,
                                   private EnvironmentOwner,
                                   public std::enable_shared_from_this<EnvironmentFunction> {
  public:
-  static std::shared_ptr<EnvironmentFunction> make(core::Loop& loop,
-                                                   core::MetricsRegistry& metrics,
+  static std::shared_ptr<EnvironmentFunction> make(core::Loop& loop, core::MetricsRegistry& metrics,
                                                    EnvironmentPlan plan);
   // Every environment is killed and reaped.
   ~EnvironmentFunction() override;

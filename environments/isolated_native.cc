@@ -10,8 +10,8 @@
 
 namespace switchyard::environments {
 
-core::Result<functions::FunctionPtr> load_isolated_native(
-    const config::FunctionManifest& manifest, const functions::LoadOptions& options) {
+core::Result<functions::FunctionPtr> load_isolated_native(const config::FunctionManifest& manifest,
+                                                          const functions::LoadOptions& options) {
   const auto* settings = dynamic_cast<const functions::NativeSettings*>(manifest.code.get());
   if (settings == nullptr) {
     return core::Error(core::ErrorCode::kInternal,
@@ -24,9 +24,9 @@ core::Result<functions::FunctionPtr> load_isolated_native(
     arguments.push_back("--env");
     arguments.push_back(name + "=" + value);
   }
-  EnvironmentPlan plan = make_plan(manifest, options, settings->environment,
-                                   settings->library.parent_path(), "", std::move(arguments),
-                                   std::make_shared<NativeCodec>());
+  EnvironmentPlan plan =
+      make_plan(manifest, options, settings->environment, settings->library.parent_path(), "",
+                std::move(arguments), std::make_shared<NativeCodec>());
   return load_environment_function(manifest, options, std::move(plan));
 }
 

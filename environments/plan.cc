@@ -1,8 +1,7 @@
 #include "environments/plan.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <map>
 #include <utility>
@@ -22,9 +21,9 @@ fs::path environment_program(const functions::LoadOptions& options) {
 
 EnvironmentPlan make_plan(const config::FunctionManifest& manifest,
                           const functions::LoadOptions& options,
-                          const functions::EnvironmentSettings& settings,
-                          const fs::path& task_root, const std::string& handler,
-                          std::vector<std::string> arguments, std::shared_ptr<const Codec> codec) {
+                          const functions::EnvironmentSettings& settings, const fs::path& task_root,
+                          const std::string& handler, std::vector<std::string> arguments,
+                          std::shared_ptr<const Codec> codec) {
   EnvironmentPlan plan;
   plan.function_name = manifest.name;
   plan.function_arn =

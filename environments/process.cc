@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,8 +15,6 @@
 #include <string>
 #include <utility>
 
-#include <spdlog/spdlog.h>
-
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -23,7 +22,9 @@
 namespace switchyard::environments {
 namespace {
 
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 core::Error spawn_error(const SpawnOptions& options, int error, std::string_view what) {
   return core::Error(core::ErrorCode::kIo, "cannot start " + options.program.string() + ": " +
@@ -162,8 +163,8 @@ core::Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(core::Loop& loop
   // The daemon ignores SIGPIPE; the child starts with every signal at its default.
   posix_spawnattr_setsigdefault(&setup.attributes, &all);
   posix_spawnattr_setpgroup(&setup.attributes, 0);
-  posix_spawnattr_setflags(&setup.attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                                  POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&setup.attributes,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
   std::vector<char*> argv;
   std::string program = options.program.string();
@@ -198,9 +199,8 @@ core::Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(core::Loop& loop
   std::unique_ptr<ChildProcess> child(
       new ChildProcess(loop, pid, pidfd, std::move(on_line), std::move(on_exit)));
   if (!child->watch(out_read.release(), err_read.release())) {
-    return core::Error(core::ErrorCode::kIo,
-                       "cannot watch " + options.program.string() + " (pid " +
-                           std::to_string(pid) + ")");
+    return core::Error(core::ErrorCode::kIo, "cannot watch " + options.program.string() + " (pid " +
+                                                 std::to_string(pid) + ")");
   }
   return child;
 }

@@ -25,10 +25,10 @@
 namespace switchyard::environments {
 
 struct SpawnOptions {
-  std::filesystem::path program;               // Run as is (no PATH search).
-  std::vector<std::string> arguments;          // argv[1..]; argv[0] is the program.
-  std::vector<std::string> environment;        // "NAME=value": the whole environment.
-  std::filesystem::path working_directory;     // Empty: the daemon's.
+  std::filesystem::path program;            // Run as is (no PATH search).
+  std::vector<std::string> arguments;       // argv[1..]; argv[0] is the program.
+  std::vector<std::string> environment;     // "NAME=value": the whole environment.
+  std::filesystem::path working_directory;  // Empty: the daemon's.
 };
 
 // How a child ended.

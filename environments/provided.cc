@@ -37,8 +37,7 @@ std::shared_ptr<const config::RuntimeSettings> parse_provided(config::MapReader&
     } else if (!fs::is_regular_file(status)) {
       file.fail(root.get("bootstrap"), "bootstrap \"" + text + "\" is not a regular file");
     } else if (::access(out->bootstrap.c_str(), X_OK) != 0) {
-      file.fail(root.get("bootstrap"), "bootstrap \"" + text +
-                                           "\" is not executable (chmod +x " +
+      file.fail(root.get("bootstrap"), "bootstrap \"" + text + "\" is not executable (chmod +x " +
                                            out->bootstrap.string() + ")");
     }
     out->task_root = out->bootstrap.parent_path();
@@ -69,17 +68,15 @@ void register_provided_runtime(functions::RuntimeRegistry& registry) {
   runtime.manifest.lambda_events = true;
   runtime.manifest.parse = parse_provided;
   runtime.load = [](const config::FunctionManifest& manifest,
-                    const functions::LoadOptions& options)
-      -> core::Result<functions::FunctionPtr> {
+                    const functions::LoadOptions& options) -> core::Result<functions::FunctionPtr> {
     const auto* settings = dynamic_cast<const ProvidedSettings*>(manifest.code.get());
     if (settings == nullptr) {
       return core::Error(core::ErrorCode::kInternal,
                          "function '" + manifest.name + "': not a provided runtime's manifest");
     }
     EnvironmentPlan plan =
-        make_plan(manifest, options, settings->environment, settings->task_root,
-                  settings->handler, {"--exec", settings->bootstrap.string()},
-                  std::make_shared<LambdaCodec>());
+        make_plan(manifest, options, settings->environment, settings->task_root, settings->handler,
+                  {"--exec", settings->bootstrap.string()}, std::make_shared<LambdaCodec>());
     return load_environment_function(manifest, options, std::move(plan));
   };
   auto status = registry.add(std::move(runtime));

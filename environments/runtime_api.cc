@@ -27,8 +27,8 @@ std::string_view id_between(std::string_view path, std::string_view suffix) {
       path.substr(path.size() - suffix.size()) != suffix) {
     return {};
   }
-  std::string_view id = path.substr(kInvocationPrefix.size(),
-                                    path.size() - kInvocationPrefix.size() - suffix.size());
+  std::string_view id =
+      path.substr(kInvocationPrefix.size(), path.size() - kInvocationPrefix.size() - suffix.size());
   return id.find('/') == std::string_view::npos ? id : std::string_view();
 }
 
@@ -67,8 +67,8 @@ RuntimeError parse_runtime_error(std::string_view body, const http::Headers& hea
   return error;
 }
 
-RuntimeApi::RuntimeApi(core::Loop& loop, core::MetricsRegistry& metrics,
-                       RuntimeApiHandler& handler, std::function<bool(int fd)> admit)
+RuntimeApi::RuntimeApi(core::Loop& loop, core::MetricsRegistry& metrics, RuntimeApiHandler& handler,
+                       std::function<bool(int fd)> admit)
     : handler_(handler) {
   http::ServerOptions options;
   options.address = "127.0.0.1";
@@ -95,9 +95,13 @@ RuntimeApi::RuntimeApi(core::Loop& loop, core::MetricsRegistry& metrics,
       metrics);
 }
 
-RuntimeApi::~RuntimeApi() { close(); }
+RuntimeApi::~RuntimeApi() {
+  close();
+}
 
-core::Status RuntimeApi::listen() { return server_->listen(); }
+core::Status RuntimeApi::listen() {
+  return server_->listen();
+}
 
 std::string RuntimeApi::address() const {
   return "127.0.0.1:" + std::to_string(server_->port());

@@ -39,8 +39,9 @@ std::shared_ptr<const config::RuntimeSettings> parse_native(config::MapReader& r
   } else {
     for (const std::string& key : environment_keys()) {
       if (root.has(key)) {
-        file.fail(root.get(key), key + " applies to functions in execution environments: add "
-                                      "`isolation: process`");
+        file.fail(root.get(key), key +
+                                     " applies to functions in execution environments: add "
+                                     "`isolation: process`");
       }
     }
   }

@@ -3,11 +3,10 @@
 // crashes, aborts, exits and hangs beside traffic to other functions; the Runtime API refusing
 // processes that are not the environment's; init failures; no zombie or orphan left.
 
+#include <dirent.h>
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <unistd.h>
-
-#include <dirent.h>
 
 #include <atomic>
 #include <filesystem>
@@ -107,7 +106,10 @@ struct Setup {
   TempDir dir;
   std::string config;
 
-  explicit Setup(std::initializer_list<std::pair<const std::string, std::string>> manifests) {
+  // `level`: the daemon's log level. A test that sends much traffic keeps it at info: the test
+  // reads the daemon's stderr only when it looks, and a full pipe would stall the daemon.
+  explicit Setup(std::initializer_list<std::pair<const std::string, std::string>> manifests,
+                 const std::string& level = "debug") {
     config = dir.write("switchyard.yaml", R"(workers: 2
 manifests: functions.d
 state_dir: ${SWITCHYARD_STATE_DIR}
@@ -118,7 +120,7 @@ http:
 admin:
   address: 127.0.0.1
   port: ${SWITCHYARD_ADMIN_PORT}
-logging: { level: debug, format: text }
+logging: { level: )" + level + R"(, format: text }
 )");
     std::filesystem::create_directories(dir.path() + "/functions.d");
     for (const auto& [name, yaml] : manifests) {
@@ -198,12 +200,13 @@ triggers:
   CHECK(deadline <= now + 2100);
 
   // A W3C traceparent becomes X-Ray's trace id.
-  auto traced = http_request(
-      daemon.admin_port(), "POST", invoke_path("shell"), R"({"ask":"environment"})",
-      "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n");
-  CHECK(traced.body.find(
-            R"("trace":"Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1")") !=
-        std::string::npos);
+  auto traced =
+      http_request(daemon.admin_port(), "POST", invoke_path("shell"), R"({"ask":"environment"})",
+                   "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n");
+  CHECK(
+      traced.body.find(
+          R"("trace":"Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1")") !=
+      std::string::npos);
 
   // Its output reaches the daemon's log, tagged with the function and request id.
   CHECK(daemon.process().wait_for_err("function shell request "));
@@ -217,7 +220,8 @@ triggers:
 
 TEST_CASE("crashes, aborts, exits and hangs fail their invocation, not the daemon") {
   Setup setup({{"faulty", provided("faulty", "triggers:\n  - http: { path: /faulty }\n")},
-               {"steady", provided("steady", "triggers:\n  - http: { path: /steady }\n")}});
+               {"steady", provided("steady", "triggers:\n  - http: { path: /steady }\n")}},
+              "info");
   RunningDaemon daemon(kBin, setup.config);
   REQUIRE(daemon.ready());
   int admin = daemon.admin_port();
@@ -281,8 +285,9 @@ TEST_CASE("crashes, aborts, exits and hangs fail their invocation, not the daemo
   auto metrics = http_request(admin, "GET", "/metrics").body;
   CHECK(metrics.find(R"(switchyard_environment_stops_total{function="faulty",reason="crash"} 3)") !=
         std::string::npos);
-  CHECK(metrics.find(R"(switchyard_environment_stops_total{function="faulty",reason="timeout"} 2)") !=
-        std::string::npos);
+  CHECK(
+      metrics.find(R"(switchyard_environment_stops_total{function="faulty",reason="timeout"} 2)") !=
+      std::string::npos);
   CHECK(metrics.find(R"(switchyard_environment_stops_total{function="steady")") ==
         std::string::npos);
 
@@ -351,8 +356,9 @@ TEST_CASE("an init failure refuses the start with the runtime's message") {
     CHECK(result.err.find("exiting during init") != std::string::npos);
   }
   SUBCASE("init_timeout") {
-    Setup setup({{"slow", "name: slow\nruntime: provided\nbootstrap: ../slow-bootstrap\n"
-                          "init_timeout: 300ms\n"}});
+    Setup setup({{"slow",
+                  "name: slow\nruntime: provided\nbootstrap: ../slow-bootstrap\n"
+                  "init_timeout: 300ms\n"}});
     std::string slow = setup.dir.write("slow-bootstrap", "#!/bin/sh\nsleep 30\n");
     std::filesystem::permissions(slow, std::filesystem::perms::owner_exec,
                                  std::filesystem::perm_options::add);
@@ -390,7 +396,8 @@ TEST_CASE("isolation: process runs a native library in environments; its faults 
                               "\nisolation: process\nmemory: 64MiB\nconcurrency: 2\ntimeout: 2s\n"
                               "triggers:\n  - http: { path: /faults }\n"},
                {"hello", "name: hello\nlibrary: " + hello_lib +
-                             "\nconcurrency: 2\ntriggers:\n  - http: { path: /hello }\n"}});
+                             "\nconcurrency: 2\ntriggers:\n  - http: { path: /hello }\n"}},
+              "info");
   RunningDaemon daemon(kBin, setup.config);
   REQUIRE(daemon.ready());
   int http = daemon.http_port();

@@ -131,7 +131,8 @@ TEST_CASE("unknown keys are reported at the key, with the nearest valid key") {
       f.errors(std::string(kHeader) + "colour: blue\n") ==
       Strings{f.at(3, 1,
                    "unknown key \"colour\" in function manifest (expected name, runtime, library, "
-                   "concurrency, queue, timeout, execution, env, config, retry, dead_letter or "
+                   "isolation, memory, init_timeout, min_environments, idle_timeout, "
+                   "max_invocations, concurrency, queue, timeout, execution, env, config, retry, dead_letter or "
                    "triggers)")});
 }
 

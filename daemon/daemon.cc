@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -353,52 +354,107 @@ class Daemon {
       spdlog::warn("SIGHUP while draining: ignored");
       return;
     }
+    if (reloading_) {
+      // The one under way reads the files as they are now... unless they changed since it
+      // read them: run once more when it is done.
+      spdlog::info("SIGHUP while a reload gets its functions ready: reloading again after it");
+      reload_again_ = true;
+      return;
+    }
     auto now = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now().time_since_epoch());
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
                static_cast<long long>(now.count()));
-    const config::Snapshot& old = snapshot();
-    spdlog::info("SIGHUP: reloading {}", old.daemon.config_path.string());
-    bool applied = apply_reload(old);
-    (applied ? reloads_ok_ : reloads_rejected_).inc();
-    sd_notifyf(0, "READY=1\nSTATUS=serving %zu function(s)", snapshot().functions.size());
+    spdlog::info("SIGHUP: reloading {}", snapshot().daemon.config_path.string());
+    auto staged = stage_reload(snapshot());
+    if (!staged) {
+      end_reload(false);
+      return;
+    }
+    // New and changed functions get ready (an environment's init) before anything changes;
+    // one that fails rejects the whole reload, as a library whose init fails does.
+    reloading_ = true;
+    auto pending = std::make_shared<std::size_t>(staged->fresh.size() + 1);
+    auto errors = std::make_shared<std::vector<std::string>>();
+    auto state = std::make_shared<StagedReload>(std::move(*staged));
+    auto one_ready = [this, pending, errors, state](core::Status status) {
+      if (!status.ok()) {
+        errors->push_back(status.error().message());
+      }
+      if (--*pending > 0) {
+        return;
+      }
+      reloading_ = false;
+      bool applied = false;
+      if (stopping_) {
+        spdlog::warn("reload abandoned: the daemon is draining");
+      } else if (!errors->empty()) {
+        reject_reload(*errors);
+      } else {
+        apply_reload(*state);
+        applied = true;
+      }
+      end_reload(applied);
+    };
+    for (const std::string& name : state->fresh) {
+      state->loaded.at(name).function->prepare(one_ready);
+    }
+    one_ready(core::Status::ok_status());
   }
 
-  bool apply_reload(const config::Snapshot& old) {
-    auto reject = [](const std::vector<std::string>& errors) {
-      for (const auto& error : errors) {
-        spdlog::error("reload: {}", error);
-      }
-      spdlog::error("reload rejected: {} error(s); still running the previous configuration",
-                    errors.size());
-      return false;
-    };
+  void end_reload(bool applied) {
+    (applied ? reloads_ok_ : reloads_rejected_).inc();
+    sd_notifyf(0, "READY=1\nSTATUS=serving %zu function(s)", snapshot().functions.size());
+    if (std::exchange(reload_again_, false) && !stopping_) {
+      loop_.defer([this] { reload(); });
+    }
+  }
+
+  static void reject_reload(const std::vector<std::string>& errors) {
+    for (const auto& error : errors) {
+      spdlog::error("reload: {}", error);
+    }
+    spdlog::error("reload rejected: {} error(s); still running the previous configuration",
+                  errors.size());
+  }
+
+  // A reload read and loaded, not yet applied.
+  struct StagedReload {
+    std::shared_ptr<const config::Snapshot> next;
+    std::map<std::string, Loaded> loaded;
+    std::vector<std::string> fresh;  // Loaded anew: added or swapped.
+    std::vector<std::string> added;
+    std::vector<std::string> swapped;
+  };
+
+  // Reads the configuration again and loads every new or changed function; nullopt (the
+  // errors logged) when the reload is rejected.
+  std::optional<StagedReload> stage_reload(const config::Snapshot& old) {
     auto result = config::load(old.daemon.config_path, kinds_.manifest);
     if (!result.ok()) {
       std::vector<std::string> errors;
       for (const auto& error : result.errors) {
         errors.push_back(error.to_string());
       }
-      return reject(errors);
+      reject_reload(errors);
+      return std::nullopt;
     }
-    auto next = std::make_shared<const config::Snapshot>(std::move(*result.snapshot));
-    std::vector<std::string> errors = kinds_.triggers.check(*next);
+    StagedReload staged;
+    staged.next = std::make_shared<const config::Snapshot>(std::move(*result.snapshot));
+    std::vector<std::string> errors = kinds_.triggers.check(*staged.next);
     if (!errors.empty()) {
-      return reject(errors);
+      reject_reload(errors);
+      return std::nullopt;
     }
-
     // Every new or changed library is loaded before anything changes: one that fails rejects
     // the whole reload.
-    std::map<std::string, Loaded> loaded;
-    std::vector<std::string> added;
-    std::vector<std::string> swapped;
-    for (const auto& manifest : next->functions) {
+    for (const auto& manifest : staged.next->functions) {
       auto it = loaded_.find(manifest.name);
       if (it != loaded_.end() && same_code(it->second.manifest, manifest) &&
           it->second.identity == identify(manifest)) {
         Loaded same = it->second;
         same.manifest = manifest;
-        loaded.emplace(manifest.name, std::move(same));
+        staged.loaded.emplace(manifest.name, std::move(same));
         continue;
       }
       auto fresh = load_function(manifest);
@@ -406,12 +462,23 @@ class Daemon {
         errors.push_back(fresh.error().message());
         continue;
       }
-      (it == loaded_.end() ? added : swapped).push_back(manifest.name);
-      loaded.emplace(manifest.name, std::move(fresh).value());
+      (it == loaded_.end() ? staged.added : staged.swapped).push_back(manifest.name);
+      staged.fresh.push_back(manifest.name);
+      staged.loaded.emplace(manifest.name, std::move(fresh).value());
     }
     if (!errors.empty()) {
-      return reject(errors);
+      reject_reload(errors);
+      return std::nullopt;
     }
+    return staged;
+  }
+
+  void apply_reload(StagedReload& staged) {
+    const config::Snapshot& old = snapshot();
+    std::shared_ptr<const config::Snapshot> next = staged.next;
+    std::map<std::string, Loaded>& loaded = staged.loaded;
+    std::vector<std::string>& added = staged.added;
+    std::vector<std::string>& swapped = staged.swapped;
     warn_restart_only(old.daemon, next->daemon);
 
     // Functions: limits change in place; a new version takes new events while the old one
@@ -448,7 +515,6 @@ class Daemon {
     };
     spdlog::info("reloaded: {} function(s); added: {}; new version: {}; removed: {}",
                  snapshot().functions.size(), list(added), list(swapped), list(removed));
-    return true;
   }
 
   // Triggers follow the new configuration: a kind whose configuration did not change keeps
@@ -603,12 +669,28 @@ class Daemon {
       signals_.clear();
       watchdog_.reset();
       status_timer_.reset();
-      // Dead-letter writers close last: a drained scheduler no longer writes to them.
-      dead_letters_.close([this] {
-        shutdown_timer_.reset();
-        loop_.stop();
+      stop_functions([this] {
+        // Dead-letter writers close last: a drained scheduler no longer writes to them.
+        dead_letters_.close([this] {
+          shutdown_timer_.reset();
+          loop_.stop();
+        });
       });
     });
+  }
+
+  // Stops what the functions keep running (execution environments), then calls `done`.
+  void stop_functions(std::function<void()> done) {
+    auto pending = std::make_shared<std::size_t>(loaded_.size() + 1);
+    auto one_stopped = [pending, done = std::move(done)] {
+      if (--*pending == 0) {
+        done();
+      }
+    };
+    for (auto& [name, loaded] : loaded_) {
+      loaded.function->stop(one_stopped);
+    }
+    one_stopped();
   }
 
   const Kinds& kinds_;
@@ -631,6 +713,8 @@ class Daemon {
   core::Counter& reloads_rejected_;
   std::size_t pending_trigger_stops_ = 0;
   bool stopping_ = false;
+  bool reloading_ = false;     // A reload waits for its functions to get ready.
+  bool reload_again_ = false;  // SIGHUP came meanwhile.
   bool finished_ = false;
   int exit_code_ = 0;
 };

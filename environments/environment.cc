@@ -68,10 +68,11 @@ Environment::Environment(core::Loop& loop, core::MetricsRegistry& metrics, Envir
       }) {}
 
 Environment::~Environment() {
-  next_ = http::ResponseSlot();
+  // Closed first: a slot dropped after its server closed answers nothing.
   if (api_) {
     api_->close();
   }
+  next_ = http::ResponseSlot();
   // The process goes with its group (SIGKILL) and is reaped here.
   process_.reset();
 }
@@ -171,6 +172,7 @@ void Environment::stop(StopReason reason, std::chrono::milliseconds grace) {
   }
   stop_reason_ = reason;
   state_ = EnvironmentState::kStopping;
+  api_->close();
   next_ = http::ResponseSlot();
   if (process_) {
     process_->signal_group(SIGTERM);
@@ -183,6 +185,7 @@ void Environment::begin_stop(StopReason reason, RuntimeError failure) {
   failure_ = std::move(failure);
   state_ = EnvironmentState::kStopping;
   timer_.stop();
+  api_->close();
   next_ = http::ResponseSlot();
   if (process_) {
     process_->signal_group(SIGKILL);
@@ -281,8 +284,8 @@ void Environment::on_exit(ExitStatus status) {
   const EnvironmentState was = state_;
   state_ = EnvironmentState::kStopped;
   timer_.stop();
-  next_ = http::ResponseSlot();
   api_->close();
+  next_ = http::ResponseSlot();
   StopReason reason = stop_reason_;
   RuntimeError failure = std::move(failure_);
   if (was == EnvironmentState::kStarting) {

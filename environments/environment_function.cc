@@ -213,6 +213,9 @@ void EnvironmentFunction::dispatch() {
 }
 
 bool EnvironmentFunction::spawn() {
+  if (stopping_) {
+    return false;
+  }
   auto environment = std::make_unique<Environment>(
       loop_, metrics_, static_cast<EnvironmentOwner&>(*this), ++next_environment_);
   SpawnOptions spawn = plan_.spawn;
@@ -323,6 +326,28 @@ void EnvironmentFunction::environment_stopped(Environment& environment, StopReas
   }
   dispatch();
   check_prepared();
+  if (stopped_ && environments_.empty()) {
+    std::function<void()> stopped = std::move(stopped_);
+    stopped_ = nullptr;
+    stopped();
+  }
+}
+
+void EnvironmentFunction::stop(std::function<void()> stopped) {
+  stopping_ = true;
+  fail_waiting(RuntimeError{"Runtime.Shutdown", "the function is shutting down"});
+  if (environments_.empty()) {
+    stopped();
+    return;
+  }
+  stopped_ = std::move(stopped);
+  for (auto& environment : environments_) {
+    if (environment->state() == EnvironmentState::kBusy) {
+      environment->kill(StopReason::kShutdown);
+    } else {
+      environment->stop(StopReason::kShutdown, plan_.stop_grace);
+    }
+  }
 }
 
 void EnvironmentFunction::environment_output(Environment& environment, OutputStream stream,

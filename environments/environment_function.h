@@ -69,6 +69,9 @@ class EnvironmentFunction final : public functions::Function,
   // Starts max(min_environments, 1) environments and is ready when they all are (or fails
   // with the first init failure).
   void prepare(Ready ready) override;
+  // Every environment gets SIGTERM, and SIGKILL after stop_grace; `stopped` once all are gone.
+  // No environment is started after it.
+  void stop(std::function<void()> stopped) override;
 
   // For /functions and tests.
   struct Counts {
@@ -130,7 +133,9 @@ class EnvironmentFunction final : public functions::Function,
   core::Timer backoff_timer_;
   core::Timer idle_timer_;
 
-  Ready prepared_;  // prepare() waiting for its environments.
+  Ready prepared_;                 // prepare() waiting for its environments.
+  std::function<void()> stopped_;  // stop() waiting for its environments.
+  bool stopping_ = false;
 
   std::mt19937_64 random_;
 

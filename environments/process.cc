@@ -272,8 +272,11 @@ std::optional<ExitStatus> ChildProcess::reap(bool block) {
   siginfo_t info{};
   int rc = 0;
   do {
-    rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_), &info,
-                  WEXITED | (block ? 0 : WNOHANG));
+    // The pidfd is non-blocking (libuv polls it), so a blocking wait names the pid, which
+    // cannot have been reused: the child is not reaped yet.
+    rc = block ? ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED)
+               : ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_), &info,
+                          WEXITED | WNOHANG);
   } while (rc != 0 && errno == EINTR);
   if (rc != 0 || info.si_pid == 0) {
     if (rc != 0) {

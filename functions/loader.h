@@ -85,6 +85,12 @@ class Function {
   // the loop thread, possibly from inside prepare(); an error (the init's failure) refuses
   // the function. The default is ready at once.
   virtual void prepare(Ready ready) { ready(core::Status::ok_status()); }
+
+  // Stops what the function keeps running between invocations (its execution environments:
+  // SIGTERM, then SIGKILL after a grace period, as Lambda's shutdown phase); loop thread, once
+  // nothing is in flight (the daemon drained). `stopped` is called once on the loop thread,
+  // possibly from inside. The default has nothing to stop.
+  virtual void stop(std::function<void()> stopped) { stopped(); }
 };
 
 using FunctionPtr = std::shared_ptr<Function>;

@@ -463,3 +463,45 @@ TEST_CASE("no environment outlives a daemon killed with SIGKILL") {
   daemon.process().wait(5s);
   CHECK(eventually([&] { return processes_mentioning(kBootstrap).empty(); }, 5s));
 }
+
+TEST_CASE("a reload gets new environments ready first, and an init failure rejects it") {
+  Setup setup({{"shell", provided("shell", "env: { FROM_MANIFEST: one }\n")}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  auto ask = [&] {
+    return http_request(daemon.admin_port(), "POST", invoke_path("shell"), R"("environment")").body;
+  };
+  CHECK(ask().find(R"("from_manifest":"one")") != std::string::npos);
+  std::vector<int> first = processes_mentioning(kBootstrap);
+  CHECK(!first.empty());
+
+  // A new version whose init fails: the reload is rejected with the runtime's message, and the
+  // running version goes on serving.
+  setup.dir.write("functions.d/shell.yaml",
+                  provided("shell", "env: { FROM_MANIFEST: two, INIT_FAIL: \"bad secret\" }\n"));
+  daemon.process().signal(SIGHUP);
+  CHECK(daemon.process().wait_for_err("reload rejected"));
+  CHECK(daemon.process().err().find("Custom.InitFailed: bad secret") != std::string::npos);
+  CHECK(ask().find(R"("from_manifest":"one")") != std::string::npos);
+
+  // A good new version: its environments replace the old ones.
+  setup.dir.write("functions.d/shell.yaml", provided("shell", "env: { FROM_MANIFEST: two }\n"));
+  daemon.process().signal(SIGHUP);
+  CHECK(daemon.process().wait_for_err("reloaded: 1 function(s)"));
+  CHECK(ask().find(R"("from_manifest":"two")") != std::string::npos);
+  CHECK(eventually(
+      [&] {
+        for (int pid : first) {
+          if (proc_stat(pid).pid != 0) {
+            return false;
+          }
+        }
+        return true;
+      },
+      10s));
+
+  // SIGTERM stops the environments (SIGTERM to their group) and leaves nothing behind.
+  auto stopped = daemon.stop();
+  CHECK(stopped.exit_code == 0);
+  CHECK(processes_mentioning(kBootstrap).empty());
+}

@@ -108,6 +108,9 @@ struct Outcome {
   // The end (up to 4 KiB) of what the function wrote during its last attempt, when it ran in
   // an execution environment (the Invoke API's LogType: Tail); empty otherwise.
   std::string log_tail;
+  // The init (cold start) of the execution environment its last attempt ran in, when that
+  // attempt was the environment's first (Lambda's REPORT "Init Duration"); zero otherwise.
+  std::chrono::microseconds init_duration{0};
 
   bool ok() const { return kind == OutcomeKind::kOk; }
 

@@ -253,6 +253,11 @@ std::string AdminListener::functions_json() const {
     writer.Uint64(stats.timeouts);
     writer.Key("dead_letters");
     writer.Uint64(stats.dead_letters);
+    if (!stats.implementation.empty()) {
+      writer.Key("environments");
+      writer.RawValue(stats.implementation.data(), stats.implementation.size(),
+                      rapidjson::kObjectType);
+    }
     writer.EndObject();
   }
   writer.EndArray();

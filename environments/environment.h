@@ -45,6 +45,7 @@ enum class StopReason {
   kRecycled,     // It served max_invocations.
   kShutdown,     // The daemon or the function's version is going away.
 };
+inline constexpr std::size_t kStopReasons = 7;
 std::string_view to_string(StopReason reason);
 
 // One invocation, in the form the Runtime API hands it over.

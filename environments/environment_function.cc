@@ -265,6 +265,7 @@ void EnvironmentFunction::fail_waiting(const RuntimeError& failure) {
 void EnvironmentFunction::environment_idle(Environment& environment) {
   if (environment.invocations() == 0) {
     init_failures_ = 0;
+    last_init_ = environment.init_duration();
     init_seconds_.observe_unshared(
         std::chrono::duration<double>(environment.init_duration()).count());
     spdlog::info("function {}: environment {} ready (pid {}); init {:.2f} ms", plan_.function_name,
@@ -286,6 +287,10 @@ void EnvironmentFunction::environment_answered(Environment& environment,
   core::Outcome outcome =
       answer.ok ? plan_.codec->decode(std::move(answer)) : failure_outcome(answer.error);
   outcome.log_tail = environment.take_output();
+  if (environment.invocations() == 1) {
+    outcome.init_duration =
+        std::chrono::duration_cast<std::chrono::microseconds>(environment.init_duration());
+  }
   if (plan_.settings.max_invocations > 0 &&
       environment.invocations() >= plan_.settings.max_invocations) {
     environment.stop(StopReason::kRecycled, plan_.stop_grace);
@@ -317,6 +322,11 @@ void EnvironmentFunction::environment_stopped(Environment& environment, StopReas
   }
   core::Outcome outcome = failure_outcome(failure);
   outcome.log_tail = environment.take_output();
+  if (environment.invocations() == 1) {
+    outcome.init_duration =
+        std::chrono::duration_cast<std::chrono::microseconds>(environment.init_duration());
+  }
+  ++stops_[static_cast<std::size_t>(reason)];
   retire(environment);
   if (reason == StopReason::kInitFailure) {
     init_failed(failure);
@@ -443,6 +453,21 @@ EnvironmentFunction::Counts EnvironmentFunction::counts() const {
   }
   counts.waiting = waiting_.size();
   return counts;
+}
+
+std::string EnvironmentFunction::status_json() const {
+  Counts now = counts();
+  std::string json = fmt::format(
+      R"({{"warm":{},"busy":{},"starting":{},"stopping":{},"waiting":{},"cold_starts":{},)"
+      R"("init_ms_last":{:.3f},"stops":{{)",
+      now.idle, now.busy, now.starting, now.stopping, now.waiting, cold_starts_.value(),
+      std::chrono::duration<double, std::milli>(last_init_).count());
+  for (std::size_t i = 0; i < stops_.size(); ++i) {
+    json += fmt::format(R"({}"{}":{})", i == 0 ? "" : ",", to_string(static_cast<StopReason>(i)),
+                        stops_[i]);
+  }
+  json += "}}";
+  return json;
 }
 
 std::vector<pid_t> EnvironmentFunction::pids() const {

@@ -18,6 +18,7 @@
 //
 // Thread rules: loop thread only (the scheduler calls start() and cancel() there).
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -82,6 +83,9 @@ class EnvironmentFunction final : public functions::Function,
     std::size_t waiting = 0;  // Invocations waiting for an environment.
   };
   Counts counts() const;
+  // {"warm", "busy", "starting", "stopping", "waiting", "cold_starts", "init_ms_last",
+  // "stops": {<reason>: n}} for /functions.
+  std::string status_json() const override;
   // The pids of the environments' processes (tests check them from /proc).
   std::vector<pid_t> pids() const;
 
@@ -128,6 +132,8 @@ class EnvironmentFunction final : public functions::Function,
   std::uint64_t next_environment_ = 0;
 
   int init_failures_ = 0;  // In a row.
+  std::chrono::steady_clock::duration last_init_{};
+  std::array<std::uint64_t, kStopReasons> stops_{};  // By StopReason.
   std::chrono::steady_clock::time_point backoff_until_{};
   RuntimeError last_init_failure_;
   core::Timer backoff_timer_;

@@ -91,6 +91,10 @@ class Function {
   // nothing is in flight (the daemon drained). `stopped` is called once on the loop thread,
   // possibly from inside. The default has nothing to stop.
   virtual void stop(std::function<void()> stopped) { stopped(); }
+
+  // What /functions shows of how it runs, as a JSON object ("" for nothing): the execution
+  // environments of a function that has them. Loop thread.
+  virtual std::string status_json() const { return {}; }
 };
 
 using FunctionPtr = std::shared_ptr<Function>;

@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -290,12 +291,16 @@ void Scheduler::on_finished(Invocation* inv) {
       // succeeded on a view) has only its id, kept from the view: its other fields are an
       // earlier event's.
       const bool built = !inv->contents.unbuilt(inv->event);
+      const auto init = inv->outcome.init_duration;
       spdlog::debug(
           "REPORT function={} request={} event={} source={} attempt={} "
-          "duration={:.3f}ms outcome={}",
+          "duration={:.3f}ms{} outcome={}",
           fn->name, request_id(inv), inv->event.id,
           built ? std::string_view(inv->event.source) : std::string_view(), inv->attempt,
-          inv->seconds * 1000, core::to_string(inv->outcome.kind));
+          inv->seconds * 1000,
+          init.count() > 0 ? fmt::format(" init_duration={:.3f}ms", init.count() / 1000.0)
+                           : std::string(),
+          core::to_string(inv->outcome.kind));
     }
     if (inv->outcome.kind == core::OutcomeKind::kTimeout) {
       ++fn->timeouts;

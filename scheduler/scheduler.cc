@@ -200,6 +200,9 @@ FunctionStats Scheduler::stats(std::string_view name) const {
     stats.retries = fn->retries;
     stats.timeouts = fn->timeouts;
     stats.dead_letters = fn->dead_letters;
+    if (fn->current) {
+      stats.implementation = fn->current->status_json();
+    }
   }
   return stats;
 }

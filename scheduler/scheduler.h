@@ -73,6 +73,7 @@ struct FunctionStats {
   std::uint64_t retries = 0;
   std::uint64_t timeouts = 0;
   std::uint64_t dead_letters = 0;
+  std::string implementation;  // Function::status_json() of the current version.
 };
 
 class Scheduler final : public Dispatcher {

@@ -211,6 +211,28 @@ triggers:
   // Its output reaches the daemon's log, tagged with the function and request id.
   CHECK(daemon.process().wait_for_err("function shell request "));
   CHECK(daemon.process().err().find("stdout: handling ") != std::string::npos);
+  // The first invocation of an environment reports its init, as Lambda's REPORT does.
+  CHECK(daemon.process().err().find("init_duration=") != std::string::npos);
+
+  // /functions shows the environments; /metrics the cold starts and init durations.
+  // (The runtime asks for its next invocation a moment after answering: until then it counts
+  // as busy.)
+  std::string functions;
+  CHECK(eventually(
+      [&] {
+        functions = http_request(daemon.admin_port(), "GET", "/functions").body;
+        return functions.find(R"("environments":{"warm":1,"busy":0,"starting":0)") !=
+               std::string::npos;
+      },
+      5s));
+  CHECK(functions.find(R"("name":"shell","runtime":"provided")") != std::string::npos);
+  auto metrics = http_request(daemon.admin_port(), "GET", "/metrics").body;
+  CHECK(metrics.find(R"(switchyard_environment_starts_total{function="shell"} 1)") !=
+        std::string::npos);
+  CHECK(metrics.find(R"(switchyard_environment_init_seconds_count{function="shell"} 1)") !=
+        std::string::npos);
+  CHECK(metrics.find(R"(switchyard_environments{function="shell",state="warm"} 1)") !=
+        std::string::npos);
 
   auto stopped = daemon.stop();
   CHECK(stopped.exit_code == 0);

@@ -221,8 +221,10 @@ triggers:
   CHECK(eventually(
       [&] {
         functions = http_request(daemon.admin_port(), "GET", "/functions").body;
-        return functions.find(R"("environments":{"warm":1,"busy":0,"starting":0)") !=
-               std::string::npos;
+        auto shell = functions.find(R"("name":"shell")");
+        return shell != std::string::npos &&
+               functions.find(R"("environments":{"warm":1,"busy":0,"starting":0)", shell) !=
+                   std::string::npos;
       },
       5s));
   CHECK(functions.find(R"("name":"shell","runtime":"provided")") != std::string::npos);

@@ -117,7 +117,7 @@ void RuntimeApi::accepted(http::ResponseSlot& slot) {
   http::Response response;
   response.status = 202;
   response.headers.push_back({"Content-Type", "application/json"});
-  response.body = R"({"status":"OK"})";
+  response.body = "{\"status\":\"OK\"}\n";
   slot.respond(std::move(response));
 }
 

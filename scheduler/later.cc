@@ -59,7 +59,7 @@ void Scheduler::finish_later(Invocation* inv, std::uint64_t request, core::Outco
   inv->seconds = std::chrono::duration<double>(now - inv->began).count();
   if (now > inv->deadline && inv->outcome.ok()) {
     // Before the deadline timer noticed: the caller was promised an answer by then.
-    inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Timeout",
+    inv->outcome = core::Outcome::failure(core::OutcomeKind::kTimeout, "Sandbox.Timedout",
                                           "function returned after its deadline");
   }
   inv->later.reset();
@@ -88,7 +88,7 @@ void Scheduler::expire_later(Invocation* inv) {
                request_id(inv), fn->manifest.timeout.count(), inv->attempt);
   // Lambda's words: runtimes and their users look for them.
   inv->outcome = core::Outcome::failure(
-      core::OutcomeKind::kTimeout, "Timeout",
+      core::OutcomeKind::kTimeout, "Sandbox.Timedout",
       fmt::format("Task timed out after {:.2f} seconds",
                   std::chrono::duration<double>(fn->manifest.timeout).count()));
   settle(inv, inv->outcome);

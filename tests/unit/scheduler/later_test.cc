@@ -167,7 +167,7 @@ TEST_CASE("at its deadline an invocation is stopped and its slot is free at once
       h.loop, [&] { return function->running("next"); }, 5s));
   // The slot went to the next event when the first was stopped, not when it returned.
   CHECK(function->cancelled == std::vector<std::string>{"hangs"});
-  CHECK(h.answers["hangs"] == "Timeout");
+  CHECK(h.answers["hangs"] == "Sandbox.Timedout");
   CHECK(h.sched.stats("env").timeouts == 1);
   CHECK(h.sched.stats("env").in_flight == 1);
   REQUIRE(function->finish("next"));
@@ -224,11 +224,11 @@ TEST_CASE("a callback out of turn is dropped; one from inside start() is answere
   REQUIRE(h.dispatch("hangs", /*synchronous=*/true) == Admission::kStarted);
   REQUIRE(run_until(
       h.loop, [&] { return function->stale.size() == 1; }, 5s));
-  CHECK(h.answers["hangs"] == "Timeout");
+  CHECK(h.answers["hangs"] == "Sandbox.Timedout");
   // The slot went on to another event; the cancelled invocation's callback must not touch it.
   REQUIRE(h.dispatch("next", /*synchronous=*/true) == Admission::kStarted);
   function->stale.front()(core::Outcome::success(core::Response{200, {}, "too late"}));
-  CHECK(h.answers["hangs"] == "Timeout");
+  CHECK(h.answers["hangs"] == "Sandbox.Timedout");
   CHECK(h.answers.count("next") == 0);
   REQUIRE(function->finish("next"));
   CHECK(h.answers["next"] == "done next");

@@ -452,6 +452,13 @@ TEST_CASE("the C++ runtime answers HTTP (API Gateway 2.0) and the Invoke API") {
   REQUIRE_MESSAGE(!direct.HasParseError(), invoked.body);
   CHECK(string_member(direct["received"], "x") == "y");
 
+  // Keep-alive: each environment asks, answers and asks again over one connection (four
+  // invocations so far; one connection per request would be eight or more).
+  double connections =
+      metric(metrics_of(daemon), "switchyard_http_connections_total{server=\"runtime-api\"}");
+  CHECK(connections >= 1);
+  CHECK(connections <= 2);
+
   // Its failures as Lambda reports them: the runtime's errorType, an exit.
   auto failed =
       http_request(daemon.admin_port(), "POST", invoke_path(function), R"({"ask":"please-fail"})");

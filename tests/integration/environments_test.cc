@@ -478,6 +478,29 @@ TEST_CASE("isolation: process runs a native library in environments; its faults 
   CHECK(processes_mentioning(faults_lib).empty());
 }
 
+// Found by environment_events_test: the pidfd libuv polls is non-blocking, so the blocking
+// reap of a running environment's process (its ChildProcess destroyed) got EAGAIN and left it
+// a zombie of the daemon.
+TEST_CASE("a reload that removes a function reaps its environments") {
+  Setup setup(
+      {{"shell", provided("shell", "min_environments: 3\n")}, {"steady", provided("steady")}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  int pid = daemon.process().pid();
+  CHECK(children_of(pid).size() >= 4);
+  std::filesystem::remove(setup.dir.path() + "/functions.d/shell.yaml");
+  daemon.process().signal(SIGHUP);
+  REQUIRE(daemon.process().wait_for_err("reloaded: "));
+  // Only the remaining function's environment is left, and nothing of the removed one's,
+  // not even a zombie.
+  CHECK(eventually([&] { return children_of(pid).size() == 1; }, 5s));
+  for (const ProcStat& child : children_of(pid)) {
+    CHECK(child.state != 'Z');
+  }
+  CHECK(daemon.process().err().find("waitid") == std::string::npos);
+  CHECK(daemon.stop().exit_code == 0);
+}
+
 TEST_CASE("no environment outlives a daemon killed with SIGKILL") {
   Setup setup({{"shell", provided("shell", "min_environments: 2\n")}});
   RunningDaemon daemon(kBin, setup.config);

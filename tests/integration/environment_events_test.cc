@@ -341,7 +341,7 @@ TEST_CASE("custom runtime failures are retried and dead-lettered; nothing lost, 
   for (const auto& [i, word] : bad) {
     expected_types[value_of(i)] = word == "crash"  ? "Runtime.ExitError"
                                   : word == "fail" ? "Custom.Failure"
-                                                   : "Timeout";
+                                                   : "Sandbox.Timedout";
   }
   std::set<std::string> lettered;
   for (const auto& letter : letters) {

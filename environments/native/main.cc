@@ -5,7 +5,8 @@
 //                          [--config-json JSON] [--env K=V]...
 //
 // Both modes first tie the process to the daemon (it is killed when the daemon dies; it exits
-// 125 at once if the daemon died before that took effect) and cap its data memory (RLIMIT_DATA). Then
+// 125 at once if the daemon died before that took effect) and cap its data memory (RLIMIT_DATA).
+// Then
 // --exec replaces it with PROGRAM (a runtime that speaks the Runtime API itself), and --library
 // runs a native function library in this process, taking its invocations from the daemon's
 // Runtime API (AWS_LAMBDA_RUNTIME_API) in the native envelope (environments/native/envelope.h).
@@ -204,13 +205,16 @@ int run_library(const Options& options) {
   sy::environments::Invocation invocation;
   sy::core::Event event;
   std::string response;
+  if (auto got = client.next(invocation); !got) {
+    return fail("", got.error());
+  }
+  // Each answer carries the request for the next invocation (pipelined), which fills in
+  // `invocation` again.
   for (;;) {
-    if (auto got = client.next(invocation); !got) {
-      return fail("", got.error());
-    }
     sy::core::Status posted;
     if (auto decoded = sy::environments::decode_event(invocation.body, event); !decoded) {
-      posted = client.fail(invocation.request_id, kInvalidEventType, decoded.error().message());
+      posted = client.fail(invocation.request_id, kInvalidEventType, decoded.error().message(),
+                           &invocation);
     } else {
       sy::functions::InvocationContext ctx;
       ctx.request_id = invocation.request_id;
@@ -220,12 +224,12 @@ int run_library(const Options& options) {
       sy::core::Outcome outcome = function->invoke(event, ctx);
       if (outcome.ok()) {
         sy::environments::encode_response(outcome.response, response);
-        posted =
-            client.respond(invocation.request_id, response, sy::environments::kResponseContentType);
+        posted = client.respond(invocation.request_id, response,
+                                sy::environments::kResponseContentType, &invocation);
       } else {
-        std::string_view type = outcome.error_type;
-        posted = client.fail(invocation.request_id, type.empty() ? kDefaultErrorType : type,
-                             outcome.error_message);
+        std::string type = outcome.error_type.empty() ? std::string(kDefaultErrorType)
+                                                      : std::move(outcome.error_type);
+        posted = client.fail(invocation.request_id, type, outcome.error_message, &invocation);
       }
     }
     if (!posted) {

@@ -236,12 +236,18 @@ bool RuntimeClient::peer_gone() const {
   return ready > 0 && watch.revents != 0;
 }
 
-core::Status RuntimeClient::send_all(std::string_view head, std::string_view body) {
-  iovec parts[2] = {{const_cast<char*>(head.data()), head.size()},
-                    {const_cast<char*>(body.data()), body.size()}};
+core::Status RuntimeClient::send_all(std::string_view head, std::string_view body,
+                                     std::string_view tail) {
+  iovec parts[3];
+  std::size_t count = 0;
+  for (std::string_view part : {head, body, tail}) {
+    if (!part.empty()) {
+      parts[count++] = {const_cast<char*>(part.data()), part.size()};
+    }
+  }
   msghdr message{};
   message.msg_iov = parts;
-  message.msg_iovlen = body.empty() ? 1 : 2;
+  message.msg_iovlen = count;
   while (message.msg_iovlen > 0) {
     ssize_t sent = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
     if (sent < 0) {
@@ -267,6 +273,24 @@ core::Status RuntimeClient::send_all(std::string_view head, std::string_view bod
 core::Status RuntimeClient::read_response() {
   ResponseReader& reader = *reader_;
   reader.reset();
+  // What came after the previous response (a pipelined one) is read first.
+  if (!unread_.empty()) {
+    std::size_t parsed = http_parser_execute(&reader.parser, &ResponseReader::kSettings,
+                                             unread_.data(), unread_.size());
+    unread_.erase(0, parsed);
+    if (reader.complete) {
+      if (!http_should_keep_alive(&reader.parser)) {
+        close();
+      }
+      return core::Status::ok_status();
+    }
+    if (HTTP_PARSER_ERRNO(&reader.parser) != HPE_OK) {
+      close();
+      return core::Error(core::ErrorCode::kIo,
+                         std::string("the runtime API's response is not HTTP: ") +
+                             http_errno_description(HTTP_PARSER_ERRNO(&reader.parser)));
+    }
+  }
   for (;;) {
     ssize_t got = ::recv(fd_, reader.buffer.data(), reader.buffer.size(), 0);
     if (got < 0) {
@@ -282,8 +306,11 @@ core::Status RuntimeClient::read_response() {
     std::size_t parsed = http_parser_execute(&reader.parser, &ResponseReader::kSettings,
                                              reader.buffer.data(), length);
     if (reader.complete) {
-      if (length == 0 || parsed != length || !http_should_keep_alive(&reader.parser)) {
+      if (length == 0 || !http_should_keep_alive(&reader.parser)) {
         close();
+      } else if (parsed < length) {
+        // The start of the next response: kept for the read that wants it.
+        unread_.assign(reader.buffer.data() + parsed, length - parsed);
       }
       return core::Status::ok_status();
     }
@@ -300,44 +327,78 @@ core::Status RuntimeClient::read_response() {
   }
 }
 
+void RuntimeClient::append_request(std::string_view method, std::string_view path,
+                                   std::string_view content_type, std::string_view extra_header,
+                                   std::size_t body_size, std::string& out) const {
+  out.append(method).append(" ").append(path).append(" HTTP/1.1\r\nHost: ").append(host_);
+  out.append("\r\n");
+  if (method == "POST") {
+    out.append("Content-Type: ").append(content_type).append("\r\n");
+    out.append("Content-Length: ").append(std::to_string(body_size)).append("\r\n");
+  }
+  out.append(extra_header).append("\r\n");
+}
+
+core::Status RuntimeClient::check_status(std::string_view method, std::string_view path) const {
+  int status = reader_->status;
+  if (status >= 200 && status <= 299) {
+    return core::Status::ok_status();
+  }
+  std::string message = "the runtime API answered " + std::string(method) + " " +
+                        std::string(path) + " with status " + std::to_string(status);
+  if (!reader_->body.empty()) {
+    message += ": " + core::to_valid_utf8(reader_->body.substr(0, 200));
+  }
+  return core::Error(core::ErrorCode::kIo, std::move(message));
+}
+
 core::Status RuntimeClient::exchange(std::string_view method, std::string_view path,
                                      std::string_view content_type, std::string_view extra_header,
-                                     std::string_view body) {
+                                     std::string_view body, Invocation* then_next) {
   head_.clear();
-  head_.append(method).append(" ").append(path).append(" HTTP/1.1\r\nHost: ").append(host_);
-  head_.append("\r\n");
-  if (method == "POST") {
-    head_.append("Content-Type: ").append(content_type).append("\r\n");
-    head_.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+  append_request(method, path, content_type, extra_header, body.size(), head_);
+  std::string_view tail;
+  if (then_next != nullptr) {
+    // Pipelined: the request for the next invocation goes in the same write, so that the
+    // environment and the daemon wake once per invocation each, not twice.
+    next_head_.clear();
+    append_request("GET", kNextPath, {}, {}, 0, next_head_);
+    tail = next_head_;
   }
-  head_.append(extra_header).append("\r\n");
 
   // The daemon may have closed the connection while it was idle: open it again, once.
-  if (fd_ >= 0 && peer_gone()) {
+  if (fd_ >= 0 && unread_.empty() && peer_gone()) {
     close();
   }
   if (fd_ < 0) {
+    unread_.clear();
     if (auto opened = open(); !opened) {
       return opened;
     }
   }
-  if (auto sent = send_all(head_, body); !sent) {
+  if (auto sent = send_all(head_, body, tail); !sent) {
     close();
     return sent;
   }
   if (auto read = read_response(); !read) {
     return read;
   }
-  int status = reader_->status;
-  if (status < 200 || status > 299) {
-    std::string message = "the runtime API answered " + std::string(method) + " " +
-                          std::string(path) + " with status " + std::to_string(status);
-    if (!reader_->body.empty()) {
-      message += ": " + core::to_valid_utf8(reader_->body.substr(0, 200));
-    }
-    return core::Error(core::ErrorCode::kIo, std::move(message));
+  if (auto status = check_status(method, path); !status) {
+    return status;
   }
-  return core::Status::ok_status();
+  if (then_next == nullptr) {
+    return core::Status::ok_status();
+  }
+  if (fd_ < 0) {
+    return core::Error(core::ErrorCode::kUnavailable, "the runtime API closed the connection");
+  }
+  if (auto read = read_response(); !read) {
+    return read;
+  }
+  if (auto status = check_status("GET", kNextPath); !status) {
+    return status;
+  }
+  return take_invocation(*then_next);
 }
 
 // ---- The Runtime API ------------------------------------------------------------------------
@@ -346,6 +407,10 @@ core::Status RuntimeClient::next(Invocation& out) {
   if (auto status = exchange("GET", kNextPath, {}, {}, {}); !status) {
     return status;
   }
+  return take_invocation(out);
+}
+
+core::Status RuntimeClient::take_invocation(Invocation& out) {
   const ResponseReader& reader = *reader_;
   const std::string* id = reader.header("Lambda-Runtime-Aws-Request-Id");
   if (id == nullptr || !usable_request_id(*id)) {
@@ -375,14 +440,14 @@ core::Status RuntimeClient::next(Invocation& out) {
 }
 
 core::Status RuntimeClient::respond(std::string_view request_id, std::string_view body,
-                                    std::string_view content_type) {
-  std::string path;
-  path.append(kInvocationPath).append(request_id).append("/response");
-  return exchange("POST", path, content_type, {}, body);
+                                    std::string_view content_type, Invocation* then_next) {
+  path_.clear();
+  path_.append(kInvocationPath).append(request_id).append("/response");
+  return exchange("POST", path_, content_type, {}, body, then_next);
 }
 
 core::Status RuntimeClient::post_error(std::string_view path, std::string_view error_type,
-                                       std::string_view message) {
+                                       std::string_view message, Invocation* then_next) {
   error_body_.assign("{\"errorMessage\":");
   append_json_string(error_body_, message);
   error_body_.append(",\"errorType\":");
@@ -391,14 +456,14 @@ core::Status RuntimeClient::post_error(std::string_view path, std::string_view e
   std::string header = "Lambda-Runtime-Function-Error-Type: ";
   append_header_value(header, error_type);
   header.append("\r\n");
-  return exchange("POST", path, "application/json", header, error_body_);
+  return exchange("POST", path, "application/json", header, error_body_, then_next);
 }
 
 core::Status RuntimeClient::fail(std::string_view request_id, std::string_view error_type,
-                                 std::string_view message) {
+                                 std::string_view message, Invocation* then_next) {
   std::string path;
   path.append(kInvocationPath).append(request_id).append("/error");
-  return post_error(path, error_type, message);
+  return post_error(path, error_type, message, then_next);
 }
 
 core::Status RuntimeClient::init_error(std::string_view error_type, std::string_view message) {

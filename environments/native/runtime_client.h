@@ -50,10 +50,13 @@ class RuntimeClient {
   // Waits, without a time limit, for the next invocation and fills in `out` (its storage is
   // reused). A response without a request id is an error.
   core::Status next(Invocation& out);
+  // Answers an invocation. With `then_next`, the request for the next invocation goes out in
+  // the same write (HTTP pipelining) and `then_next` is filled in as next() would: one wake-up
+  // of each side per invocation instead of two.
   core::Status respond(std::string_view request_id, std::string_view body,
-                       std::string_view content_type);
+                       std::string_view content_type, Invocation* then_next = nullptr);
   core::Status fail(std::string_view request_id, std::string_view error_type,
-                    std::string_view message);
+                    std::string_view message, Invocation* then_next = nullptr);
   core::Status init_error(std::string_view error_type, std::string_view message);
 
  private:
@@ -62,23 +65,33 @@ class RuntimeClient {
 
   // Sends one request (a POST carries `body` with its `content_type`; `extra_header` is whole
   // header lines) and reads the response into reader_; fails on a status other than 2xx.
+  // With `then_next`, a pipelined GET next follows, whose invocation fills it in.
   core::Status exchange(std::string_view method, std::string_view path,
                         std::string_view content_type, std::string_view extra_header,
-                        std::string_view body);
+                        std::string_view body, Invocation* then_next = nullptr);
+  void append_request(std::string_view method, std::string_view path, std::string_view content_type,
+                      std::string_view extra_header, std::size_t body_size, std::string& out) const;
+  // The last response's status is 2xx; else an error naming the request.
+  core::Status check_status(std::string_view method, std::string_view path) const;
+  // Reads the last response as a next invocation.
+  core::Status take_invocation(Invocation& out);
   core::Status open();
   void close();
   // Whether the daemon closed the (idle) connection or sent something unasked.
   bool peer_gone() const;
-  core::Status send_all(std::string_view head, std::string_view body);
+  core::Status send_all(std::string_view head, std::string_view body, std::string_view tail = {});
   core::Status read_response();
   core::Status post_error(std::string_view path, std::string_view error_type,
-                          std::string_view message);
+                          std::string_view message, Invocation* then_next = nullptr);
 
   int fd_ = -1;
   sockaddr_storage address_{};
   socklen_t address_length_ = 0;
-  std::string host_;  // The Host header.
-  std::string head_;  // The request line and headers being sent, reused.
+  std::string host_;       // The Host header.
+  std::string head_;       // The request line and headers being sent, reused.
+  std::string next_head_;  // A pipelined GET next, reused.
+  std::string path_;       // A request's path, reused.
+  std::string unread_;     // Bytes read past a response: the start of the next one.
   std::string error_body_;
   std::unique_ptr<ResponseReader> reader_;
 };

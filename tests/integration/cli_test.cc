@@ -131,10 +131,9 @@ TEST_CASE("invoke exits non-zero with the function's error on stderr") {
   auto hung = invoke({"fail", "-d", "hang"});
   auto took = std::chrono::steady_clock::now() - begin;
   CHECK(hung.exit_code == 1);
-  CHECK(
-      hung.err.find(
-          R"({"errorType":"Timeout","errorMessage":"Task timed out after 1.00 seconds"})") !=
-      std::string::npos);
+  CHECK(hung.err.find(
+            R"({"errorType":"Timeout","errorMessage":"Task timed out after 1.00 seconds"})") !=
+        std::string::npos);
   CHECK(took >= 1s);
   CHECK(took < 5s);
 

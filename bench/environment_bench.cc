@@ -1,0 +1,117 @@
+// Execution environments, measured through the EnvironmentFunction the daemon uses, with a
+// native library in switchyard-environment (`isolation: process`):
+// - BM_ColdStart: spawn to ready (the runtime's first `next`), one environment at a time;
+//   the figure is the environment's own init duration (manual time).
+// - BM_RoundTrip: one warm environment, one invocation at a time: start() to finish, the
+//   Runtime API's next answer, the function, and its POST back; what isolation costs an
+//   invocation over the in-process call.
+//
+// Usage: environment_bench [--benchmark_repetitions=N]; run by bench/environments.sh.
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "core/event.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "environments/isolated_native.h"
+#include "functions/loader.h"
+#include "functions/native.h"
+
+namespace {
+
+using namespace switchyard;
+
+config::FunctionManifest manifest() {
+  config::FunctionManifest manifest;
+  manifest.name = "hello";
+  auto settings = std::make_shared<functions::NativeSettings>();
+  settings->library = std::string(SWITCHYARD_EXAMPLES_LIB) + "/libhello.so";
+  settings->isolation = functions::Isolation::kProcess;
+  manifest.code = settings;
+  manifest.config_json = "{}";
+  return manifest;
+}
+
+functions::FunctionPtr load(core::Loop& loop, core::MetricsRegistry& metrics) {
+  functions::LoadOptions options;
+  options.loop = &loop;
+  options.metrics = &metrics;
+  options.environment_program = SWITCHYARD_ENVIRONMENT_PROGRAM;
+  auto loaded = environments::load_isolated_native(manifest(), options);
+  if (!loaded.ok()) {
+    return nullptr;
+  }
+  return std::move(loaded).value();
+}
+
+bool prepare(core::Loop& loop, functions::Function& function) {
+  std::optional<core::Status> ready;
+  function.prepare([&](core::Status status) { ready = std::move(status); });
+  while (!ready && loop.run_once()) {
+  }
+  return ready && ready->ok();
+}
+
+void BM_ColdStart(benchmark::State& state) {
+  core::Loop loop;
+  core::MetricsRegistry metrics;
+  for (auto _ : state) {
+    auto started = std::chrono::steady_clock::now();
+    functions::FunctionPtr function = load(loop, metrics);
+    if (function == nullptr || !prepare(loop, *function)) {
+      state.SkipWithError("the environment did not start");
+      return;
+    }
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    function.reset();  // Killed and reaped: not measured.
+    loop.run_nowait();
+  }
+}
+BENCHMARK(BM_ColdStart)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(200);
+
+void BM_RoundTrip(benchmark::State& state) {
+  core::Loop loop;
+  core::MetricsRegistry metrics;
+  functions::FunctionPtr function = load(loop, metrics);
+  if (function == nullptr || !prepare(loop, *function)) {
+    state.SkipWithError("the environment did not start");
+    return;
+  }
+  core::Event event;
+  event.id = "bench";
+  event.source = "bench";
+  event.type = "bench";
+  event.data = R"({"name":"Ada"})";
+  std::string request_id = "bench-request";
+  for (auto _ : state) {
+    functions::InvocationContext ctx;
+    ctx.request_id = request_id;
+    ctx.function_name = "hello";
+    ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    bool done = false;
+    bool ok = false;
+    function->start(event, ctx, [&](core::Outcome outcome) {
+      ok = outcome.ok();
+      done = true;
+    });
+    while (!done && loop.run_once()) {
+    }
+    if (!ok) {
+      state.SkipWithError("an invocation failed");
+      return;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RoundTrip)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -77,7 +77,7 @@ class Handle {
     }
     T* handle = handle_;
     handle_ = nullptr;
-    handle->data = nullptr;
+    reinterpret_cast<uv_handle_t*>(handle)->data = nullptr;
     if (uv_is_closing(reinterpret_cast<uv_handle_t*>(handle)) == 0 &&
         uv_handle_get_loop(reinterpret_cast<uv_handle_t*>(handle)) != nullptr) {
       uv_close(reinterpret_cast<uv_handle_t*>(handle),

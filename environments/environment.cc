@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <utility>
 
@@ -77,12 +79,29 @@ Environment::~Environment() {
   process_.reset();
 }
 
-core::Status Environment::start(SpawnOptions spawn, std::chrono::milliseconds init_timeout) {
-  if (auto listening = api_->listen(); !listening.ok()) {
-    return listening;
+core::Status Environment::start(SpawnOptions spawn, std::chrono::milliseconds init_timeout,
+                                bool socket_pair) {
+  int child_end = -1;
+  if (socket_pair) {
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+      return core::Error::from_errno(errno, "cannot create the runtime API's socket pair");
+    }
+    child_end = ends[1];
+    if (auto adopted = api_->adopt(ends[0]); !adopted.ok()) {
+      ::close(child_end);
+      return adopted;
+    }
+    address_ = "fd 3";
+    spawn.inherit_fd = child_end;
+    spawn.environment.push_back("SWITCHYARD_RUNTIME_API_FD=3");
+  } else {
+    if (auto listening = api_->listen(); !listening.ok()) {
+      return listening;
+    }
+    address_ = api_->address();
+    spawn.environment.push_back("AWS_LAMBDA_RUNTIME_API=" + address_);
   }
-  address_ = api_->address();
-  spawn.environment.push_back("AWS_LAMBDA_RUNTIME_API=" + address_);
   spawned_ = std::chrono::steady_clock::now();
   auto spawned = ChildProcess::spawn(
       loop_, spawn,
@@ -90,6 +109,9 @@ core::Status Environment::start(SpawnOptions spawn, std::chrono::milliseconds in
         owner_.environment_output(*this, stream, line);
       },
       [this](ExitStatus status) { on_exit(status); });
+  if (child_end >= 0) {
+    ::close(child_end);  // The child has its copy; the daemon keeps only its own end.
+  }
   if (!spawned.ok()) {
     state_ = EnvironmentState::kStopped;
     api_->close();

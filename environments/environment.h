@@ -97,8 +97,11 @@ class Environment final : private RuntimeApiHandler {
   Environment& operator=(const Environment&) = delete;
 
   // Opens its Runtime API and spawns `spawn` with AWS_LAMBDA_RUNTIME_API added to its
-  // environment; kStarting until its runtime first asks for an invocation or `init_timeout`.
-  core::Status start(SpawnOptions spawn, std::chrono::milliseconds init_timeout);
+  // environment (with `socket_pair`: on an inherited Unix socket, fd 3, named by
+  // SWITCHYARD_RUNTIME_API_FD, for switchyard-environment); kStarting until its runtime first
+  // asks for an invocation or `init_timeout`.
+  core::Status start(SpawnOptions spawn, std::chrono::milliseconds init_timeout,
+                     bool socket_pair = false);
 
   // Hands an invocation to an idle environment (kIdle -> kBusy). False when its runtime
   // turned out to have gone from `next` (its connection closed): it stays waiting for one.

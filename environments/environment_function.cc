@@ -222,7 +222,8 @@ bool EnvironmentFunction::spawn() {
   spawn.environment.push_back(
       fmt::format("AWS_LAMBDA_LOG_STREAM_NAME={:%Y/%m/%d}/[$LATEST]{:016x}{:016x}",
                   std::chrono::system_clock::now(), random_(), random_()));
-  auto started = environment->start(std::move(spawn), plan_.settings.init_timeout);
+  auto started =
+      environment->start(std::move(spawn), plan_.settings.init_timeout, plan_.socket_pair);
   if (!started.ok()) {
     spdlog::error("function {}: cannot start an environment: {}", plan_.function_name,
                   started.error().message());

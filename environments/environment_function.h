@@ -47,6 +47,9 @@ struct EnvironmentPlan {
   SpawnOptions spawn;
   functions::EnvironmentSettings settings;
   std::shared_ptr<const Codec> codec;
+  // The runtime is switchyard-environment, which takes the Runtime API on an inherited Unix
+  // socket (cheaper than loopback TCP, and private to it) instead of a port.
+  bool socket_pair = false;
   // SIGTERM to SIGKILL when an idle environment is stopped (Lambda's shutdown phase).
   std::chrono::milliseconds stop_grace{2000};
 };

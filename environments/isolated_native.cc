@@ -27,6 +27,7 @@ core::Result<functions::FunctionPtr> load_isolated_native(const config::Function
   EnvironmentPlan plan =
       make_plan(manifest, options, settings->environment, settings->library.parent_path(), "",
                 std::move(arguments), std::make_shared<NativeCodec>());
+  plan.socket_pair = true;
   return load_environment_function(manifest, options, std::move(plan));
 }
 

@@ -151,7 +151,18 @@ core::Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(core::Loop& loop
   posix_spawn_file_actions_adddup2(&setup.actions, err_write.fd, 2);
   // Whatever the daemon opened without CLOEXEC (a library's socket) stays out of the child: a
   // second environment holding the first one's socket would keep it from ever seeing EOF.
-  posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
+  int first_closed = 3;
+  Fd inherited;
+  if (options.inherit_fd >= 0) {
+    // A copy above 3, so that the dup2 below always makes a new descriptor without CLOEXEC.
+    inherited.fd = ::fcntl(options.inherit_fd, F_DUPFD_CLOEXEC, 10);
+    if (inherited.fd < 0) {
+      return spawn_error(options, errno, "dup");
+    }
+    posix_spawn_file_actions_adddup2(&setup.actions, inherited.fd, 3);
+    first_closed = 4;
+  }
+  posix_spawn_file_actions_addclosefrom_np(&setup.actions, first_closed);
   if (!options.working_directory.empty()) {
     posix_spawn_file_actions_addchdir_np(&setup.actions, options.working_directory.c_str());
   }

@@ -4,8 +4,8 @@
 // posix_spawn (never a fork of the multi-threaded daemon) in a process group of its own, with
 // stdin from /dev/null, stdout and stderr read line by line on the loop, and no other
 // descriptor of the daemon's (every one from 3 up is closed in the child, whatever its
-// CLOEXEC flag). It is tracked by a pidfd, so that its exit wakes the loop and its pid can never
-// name another process while the daemon holds it.
+// CLOEXEC flag, but the one it is given as fd 3). It is tracked by a pidfd, so that its exit wakes
+// the loop and its pid can never name another process while the daemon holds it.
 //
 // Thread rules: loop thread only.
 
@@ -29,6 +29,8 @@ struct SpawnOptions {
   std::vector<std::string> arguments;       // argv[1..]; argv[0] is the program.
   std::vector<std::string> environment;     // "NAME=value": the whole environment.
   std::filesystem::path working_directory;  // Empty: the daemon's.
+  // A descriptor the child gets as its fd 3 (the Runtime API's socket); -1: none.
+  int inherit_fd = -1;
 };
 
 // How a child ended.

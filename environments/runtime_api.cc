@@ -103,6 +103,13 @@ core::Status RuntimeApi::listen() {
   return server_->listen();
 }
 
+core::Status RuntimeApi::adopt(int fd) {
+  if (!server_->adopt(fd)) {
+    return core::Error(core::ErrorCode::kIo, "cannot serve the runtime API's socket");
+  }
+  return core::Status::ok_status();
+}
+
 std::string RuntimeApi::address() const {
   return "127.0.0.1:" + std::to_string(server_->port());
 }

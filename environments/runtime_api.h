@@ -64,6 +64,9 @@ class RuntimeApi {
 
   // Listens on 127.0.0.1 on a free port.
   core::Status listen();
+  // Serves `fd`, the daemon's end of a socketpair whose other end the environment inherits
+  // (switchyard-environment's SWITCHYARD_RUNTIME_API_FD), instead of or beside the port.
+  core::Status adopt(int fd);
   // "127.0.0.1:<port>": AWS_LAMBDA_RUNTIME_API.
   std::string address() const;
   // Closes the listener and every connection; pending slots become no-ops.

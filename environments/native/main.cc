@@ -177,8 +177,11 @@ void set_deadline(const sy::environments::Invocation& invocation,
 }
 
 int run_library(const Options& options) {
+  // The daemon hands its own program the Runtime API as an inherited Unix socket (cheaper than
+  // loopback TCP, and no other process can reach it); a TCP address otherwise.
+  const char* api_fd = std::getenv("SWITCHYARD_RUNTIME_API_FD");
   const char* api = std::getenv("AWS_LAMBDA_RUNTIME_API");
-  if (api == nullptr || api[0] == '\0') {
+  if ((api_fd == nullptr || api_fd[0] == '\0') && (api == nullptr || api[0] == '\0')) {
     std::fprintf(stderr, "switchyard-environment: AWS_LAMBDA_RUNTIME_API is not set\n");
     return kExitFailure;
   }
@@ -189,7 +192,11 @@ int run_library(const Options& options) {
   auto loaded = sy::functions::LibraryFunction::load(manifest_of(options));
 
   sy::environments::RuntimeClient client;
-  if (auto connected = client.connect(api); !connected) {
+  if (api_fd != nullptr && api_fd[0] != '\0') {
+    if (auto adopted = client.adopt(std::atoi(api_fd)); !adopted) {
+      return fail("", adopted.error());
+    }
+  } else if (auto connected = client.connect(api); !connected) {
     return fail("", connected.error());
   }
   if (!loaded) {

@@ -1,6 +1,7 @@
 #include "environments/native/runtime_client.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -201,7 +202,26 @@ core::Status RuntimeClient::connect(std::string_view address) {
   return open();
 }
 
+core::Status RuntimeClient::adopt(int fd) {
+  close();
+  int type = 0;
+  socklen_t length = sizeof(type);
+  if (fd < 0 || ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_STREAM) {
+    return core::Error(core::ErrorCode::kInvalidArgument,
+                       "runtime API descriptor " + std::to_string(fd) + " is not a stream socket");
+  }
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  fd_ = fd;
+  address_length_ = 0;
+  host_ = "localhost";
+  return core::Status::ok_status();
+}
+
 core::Status RuntimeClient::open() {
+  if (address_length_ == 0) {
+    return core::Error(core::ErrorCode::kUnavailable,
+                       "the runtime API closed its connection (an inherited socket)");
+  }
   int fd = ::socket(address_.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return io_error(errno, "cannot create a socket for the runtime API");

@@ -46,6 +46,9 @@ class RuntimeClient {
   // Connects to `address`, "IPv4:PORT", "[IPv6]:PORT" or "localhost:PORT" (no name lookup:
   // the daemon always gives a loopback address).
   core::Status connect(std::string_view address);
+  // Uses `fd`, a connected stream socket (a Unix socket the daemon handed down), instead; it
+  // is not opened again once closed.
+  core::Status adopt(int fd);
 
   // Waits, without a time limit, for the next invocation and fills in `out` (its storage is
   // reused). A response without a request id is an error.

@@ -76,6 +76,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   // Accepts the pending connection of `listener` and starts reading; false when that fails.
   bool start(uv_stream_t* listener);
+  // Takes `fd`, a connected Unix stream socket, and starts reading; false when that fails.
+  bool adopt(int fd);
   // Answers request `sequence`, or stores the answer until those before it are written.
   void respond(std::uint64_t sequence, Response&& response);
   // A slot was dropped without an answer.
@@ -89,6 +91,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   std::size_t index_ = 0;  // Position in Server::connections_.
 
  private:
+  // Starts reading a connection whose handle is set up (start(), adopt()).
+  bool begin();
   enum class State { kOpen, kLingering, kClosed };
 
   // What a queued response needs to know about its request.
@@ -147,7 +151,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   Server* server_;
   uv_loop_t* loop_;
   State state_ = State::kOpen;
-  core::Handle<uv_tcp_t> tcp_;
+  // A TCP connection, or a Unix socket handed over whole (Server::adopt): uv_tcp_t or
+  // uv_pipe_t, used as a uv_stream_t.
+  core::Handle<uv_any_handle> tcp_;
   core::Handle<uv_timer_t> timer_;
   std::string remote_address_;
   std::uint16_t remote_port_ = 0;
@@ -242,10 +248,10 @@ bool ResponseSlot::connected() const {
 // ---- ServerConnection: set-up and tear-down ----
 
 bool ServerConnection::start(uv_stream_t* listener) {
-  if (uv_tcp_init(loop_, tcp_.get()) != 0) {
+  if (uv_tcp_init(loop_, &tcp_.get()->tcp) != 0) {
     return false;
   }
-  tcp_.get()->data = this;
+  tcp_.get()->tcp.data = this;
   auto* stream = reinterpret_cast<uv_stream_t*>(tcp_.get());
   int rc = uv_accept(listener, stream);
   if (rc != 0) {
@@ -260,10 +266,10 @@ bool ServerConnection::start(uv_stream_t* listener) {
       return false;
     }
   }
-  uv_tcp_nodelay(tcp_.get(), 1);
+  uv_tcp_nodelay(&tcp_.get()->tcp, 1);
   sockaddr_storage peer{};
   int peer_length = sizeof(peer);
-  if (uv_tcp_getpeername(tcp_.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
+  if (uv_tcp_getpeername(&tcp_.get()->tcp, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
     char name[INET6_ADDRSTRLEN] = {0};
     if (peer.ss_family == AF_INET) {
       const auto* in4 = reinterpret_cast<const sockaddr_in*>(&peer);
@@ -276,6 +282,24 @@ bool ServerConnection::start(uv_stream_t* listener) {
     }
     remote_address_ = name;
   }
+  return begin();
+}
+
+bool ServerConnection::adopt(int fd) {
+  if (uv_pipe_init(loop_, &tcp_.get()->pipe, 0) != 0) {
+    ::close(fd);
+    return false;
+  }
+  tcp_.get()->pipe.data = this;
+  if (uv_pipe_open(&tcp_.get()->pipe, fd) != 0) {
+    ::close(fd);
+    return false;
+  }
+  remote_address_ = "unix";
+  return begin();
+}
+
+bool ServerConnection::begin() {
   if (uv_timer_init(loop_, timer_.get()) != 0) {
     return false;
   }
@@ -1198,6 +1222,19 @@ void Server::on_connection(int status) {
   }
   accepted_.inc_unshared();
   open_gauge_.set(static_cast<double>(connections_.size()));
+}
+
+bool Server::adopt(int fd) {
+  auto connection = std::make_shared<ServerConnection>(*this);
+  connection->index_ = connections_.size();
+  connections_.push_back(connection);
+  if (!connection->adopt(fd)) {
+    connection->hard_close();
+    return false;
+  }
+  accepted_.inc_unshared();
+  open_gauge_.set(static_cast<double>(connections_.size()));
+  return true;
 }
 
 void Server::remove(ServerConnection& connection) {

@@ -103,6 +103,10 @@ class Server {
   // Binds and listens (backlog 1024). Fails with a clear message on a bad address or a port in
   // use. Call once.
   core::Status listen();
+  // Serves `fd`, a connected Unix stream socket (one end of a socketpair), as a connection
+  // accepted without a listener (ServerOptions::admit is not asked: whoever holds the other
+  // end was given it). Takes `fd` in every case; false when it cannot be served.
+  bool adopt(int fd);
   // The bound port, after listen(); 0 before.
   int port() const { return port_; }
   // Closes the listener and the idle connections; busy ones finish the requests they have

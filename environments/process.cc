@@ -82,6 +82,9 @@ struct ChildProcess::Output {
   OutputStream stream = OutputStream::kStdout;
   core::Handle<uv_pipe_t> pipe;
   std::string pending;  // The start of a line whose newline has not come yet.
+  // The last piece was cut at kMaxLine: a newline right after it ends that line, and is no
+  // empty line of its own.
+  bool cut = false;
   char buffer[16 * 1024];
 
   void deliver(std::string_view line) {
@@ -91,6 +94,10 @@ struct ChildProcess::Output {
   }
   void take(std::string_view bytes) {
     while (!bytes.empty()) {
+      if (std::exchange(cut, false) && bytes.front() == '\n') {
+        bytes.remove_prefix(1);
+        continue;
+      }
       std::size_t newline = bytes.find('\n');
       std::size_t room = kMaxLine - pending.size();
       if (newline == std::string_view::npos || newline > room) {
@@ -100,6 +107,7 @@ struct ChildProcess::Output {
         if (pending.size() == kMaxLine) {
           deliver(pending);
           pending.clear();
+          cut = true;
         }
         continue;
       }

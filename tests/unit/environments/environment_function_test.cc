@@ -33,8 +33,8 @@ constexpr const char* kProgram = SWITCHYARD_ENVIRONMENT_PROGRAM;
 constexpr const char* kName = "fn";
 
 // A custom runtime: answers each event by what it says. `hang` waits in a child of its own
-// (whose pid it writes to hang.pid), `log` writes more than a tail keeps, `marker` one line on
-// stderr.
+// (whose pid it writes to hang.pid), `hold` until the test creates the file `release`, `log` writes
+// more than a tail keeps, `marker` one line on stderr.
 constexpr const char* kBootstrap = R"(#!/bin/bash
 set -euo pipefail
 API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
@@ -52,6 +52,8 @@ while true; do
       sleep 60 &
       echo "$!" > "$LAMBDA_TASK_ROOT/hang.pid"
       wait ;;
+    hold)
+      while [ ! -e "$LAMBDA_TASK_ROOT/release" ]; do sleep 0.02; done ;;
     log)
       for i in $(seq 1 100); do
         echo "noise line $i of the second invocation, long enough to fill the tail quickly"
@@ -226,9 +228,13 @@ TEST_CASE("a start with no environment idle starts another (a cold start)") {
   REQUIRE(harness.prepare().ok());
   auto first = std::make_shared<Result>();
   auto second = std::make_shared<Result>();
-  harness.start("one", first);
+  // The first holds its environment until the second has its own.
+  harness.start("hold", first);
   harness.start("two", second);
   CHECK(harness.function->counts().starting == 1);
+  REQUIRE(harness.finished(second));
+  CHECK_FALSE(first->done);
+  harness.dir.write("release", "");
   REQUIRE(harness.finished(first));
   REQUIRE(harness.finished(second));
   CHECK(first->outcome.ok());
@@ -293,10 +299,11 @@ TEST_CASE("idle_timeout stops idle environments above min_environments, keeps th
   REQUIRE(harness.prepare().ok());
   auto first = std::make_shared<Result>();
   auto second = std::make_shared<Result>();
-  harness.start("one", first);
+  harness.start("hold", first);
   harness.start("two", second);
-  REQUIRE(harness.finished(first));
   REQUIRE(harness.finished(second));
+  harness.dir.write("release", "");
+  REQUIRE(harness.finished(first));
   std::set<pid_t> used = {pid_in(first->outcome), pid_in(second->outcome)};
   REQUIRE(used.size() == 2);
 

@@ -1,0 +1,168 @@
+// What every environment runtime shares: the codecs between events and the Runtime API, the
+// plan a manifest makes (program, arguments, Lambda's variables and nothing else), and the
+// load errors a user sees.
+
+#include "environments/plan.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "environments/codec.h"
+#include "environments/native/envelope.h"
+
+using namespace switchyard;
+using environments::Answer;
+using environments::EnvironmentPlan;
+using environments::LambdaCodec;
+using environments::NativeCodec;
+
+namespace {
+
+bool has(const std::vector<std::string>& list, const std::string& entry) {
+  return std::find(list.begin(), list.end(), entry) != list.end();
+}
+
+std::size_t count_named(const std::vector<std::string>& environment, const std::string& name) {
+  return static_cast<std::size_t>(
+      std::count_if(environment.begin(), environment.end(),
+                    [&](const std::string& entry) { return entry.rfind(name + "=", 0) == 0; }));
+}
+
+config::FunctionManifest manifest_named(const std::string& name) {
+  config::FunctionManifest manifest;
+  manifest.name = name;
+  manifest.runtime = "provided";
+  return manifest;
+}
+
+}  // namespace
+
+TEST_CASE("LambdaCodec hands over the event's data as is and takes the body back") {
+  LambdaCodec codec;
+  core::Event event;
+  event.data = R"({"hello":"world"})";
+  std::string payload;
+  std::string content_type;
+  codec.encode(event, payload, content_type);
+  CHECK(payload == event.data);
+  CHECK(content_type == "application/json");
+  Answer answer;
+  answer.ok = true;
+  answer.body = "not even JSON";
+  auto outcome = codec.decode(std::move(answer));
+  CHECK(outcome.ok());
+  CHECK(outcome.response.body == "not even JSON");
+}
+
+TEST_CASE("NativeCodec sends the whole event and decodes a whole response") {
+  NativeCodec codec;
+  core::Event event;
+  event.id = "e-1";
+  event.source = "test";
+  event.type = "switchyard.test";
+  event.data = "payload";
+  std::string payload;
+  std::string content_type;
+  codec.encode(event, payload, content_type);
+  CHECK(content_type == environments::kEventContentType);
+  core::Event back;
+  REQUIRE(environments::decode_event(payload, back).ok());
+  CHECK(back.id == "e-1");
+  CHECK(back.data == "payload");
+
+  core::Response response;
+  response.status = 201;
+  response.body = "made";
+  Answer answer;
+  answer.ok = true;
+  answer.body = environments::encode_response(response);
+  auto outcome = codec.decode(std::move(answer));
+  REQUIRE(outcome.ok());
+  CHECK(outcome.response.status == 201);
+  CHECK(outcome.response.body == "made");
+
+  Answer garbage;
+  garbage.ok = true;
+  garbage.body = "{not an envelope";
+  auto failed = codec.decode(std::move(garbage));
+  CHECK_FALSE(failed.ok());
+  CHECK(failed.error_type == "Runtime.InvalidResponse");
+}
+
+TEST_CASE("make_plan: the program, its launch options, and Lambda's variables") {
+  auto manifest = manifest_named("thumb");
+  manifest.env = {{"FROM_MANIFEST", "yes"}, {"TZ", "Europe/Paris"}};
+  functions::LoadOptions options;
+  options.region = "eu-west-3";
+  options.environment_program = "/opt/switchyard/switchyard-environment";
+  functions::EnvironmentSettings settings;
+  settings.memory_bytes = 256ULL * 1024 * 1024;
+  EnvironmentPlan plan =
+      environments::make_plan(manifest, options, settings, "/srv/thumb", "index.handler",
+                              {"--exec", "/srv/thumb/bootstrap"}, std::make_shared<LambdaCodec>());
+  CHECK(plan.function_name == "thumb");
+  CHECK(plan.function_arn == "arn:aws:lambda:eu-west-3:000000000000:function:thumb");
+  CHECK(plan.spawn.program == "/opt/switchyard/switchyard-environment");
+  CHECK(plan.spawn.working_directory == "/srv/thumb");
+  CHECK(plan.spawn.arguments == std::vector<std::string>{"--parent-pid", std::to_string(::getpid()),
+                                                         "--memory-bytes",
+                                                         std::to_string(256ULL * 1024 * 1024),
+                                                         "--exec", "/srv/thumb/bootstrap"});
+  const auto& environment = plan.spawn.environment;
+  CHECK(has(environment, "AWS_LAMBDA_FUNCTION_NAME=thumb"));
+  CHECK(has(environment, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256"));
+  CHECK(has(environment, "AWS_REGION=eu-west-3"));
+  CHECK(has(environment, "_HANDLER=index.handler"));
+  CHECK(has(environment, "LAMBDA_TASK_ROOT=/srv/thumb"));
+  CHECK(has(environment, "FROM_MANIFEST=yes"));
+  // The manifest overrides Lambda's own, and each variable is there once.
+  CHECK(has(environment, "TZ=Europe/Paris"));
+  CHECK(count_named(environment, "TZ") == 1);
+  // Each environment adds its own; nothing of the daemon's is passed on.
+  CHECK(count_named(environment, "AWS_LAMBDA_RUNTIME_API") == 0);
+  CHECK(count_named(environment, "HOME") == 0);
+  CHECK(plan.codec != nullptr);
+}
+
+TEST_CASE("environment_program defaults to the one next to the running executable") {
+  functions::LoadOptions options;
+  auto self = std::filesystem::read_symlink("/proc/self/exe");
+  CHECK(environments::environment_program(options) ==
+        self.parent_path() / "switchyard-environment");
+  options.environment_program = "/elsewhere/switchyard-environment";
+  CHECK(environments::environment_program(options) == "/elsewhere/switchyard-environment");
+}
+
+TEST_CASE("load_environment_function says why it cannot load") {
+  auto manifest = manifest_named("thumb");
+  functions::LoadOptions options;
+  options.environment_program = "/nonexistent/switchyard-environment";
+  functions::EnvironmentSettings settings;
+  SUBCASE("no loop: a command that cannot run environments") {
+    auto plan = environments::make_plan(manifest, options, settings, "/tmp", "", {},
+                                        std::make_shared<LambdaCodec>());
+    auto loaded = environments::load_environment_function(manifest, options, std::move(plan));
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.error().code() == core::ErrorCode::kLoad);
+    CHECK(loaded.error().message().find("cannot start") != std::string::npos);
+  }
+  SUBCASE("the environment program is missing") {
+    core::Loop loop;
+    core::MetricsRegistry metrics;
+    options.loop = &loop;
+    options.metrics = &metrics;
+    auto plan = environments::make_plan(manifest, options, settings, "/tmp", "", {},
+                                        std::make_shared<LambdaCodec>());
+    auto loaded = environments::load_environment_function(manifest, options, std::move(plan));
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.error().code() == core::ErrorCode::kLoad);
+    CHECK(loaded.error().message().find("/nonexistent/switchyard-environment is missing") !=
+          std::string::npos);
+  }
+}

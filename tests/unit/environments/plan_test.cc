@@ -1,6 +1,5 @@
-// What every environment runtime shares: the codecs between events and the Runtime API, the
-// plan a manifest makes (program, arguments, Lambda's variables and nothing else), and the
-// load errors a user sees.
+// What every environment runtime shares: the plan a manifest makes (program, arguments,
+// Lambda's variables and nothing else), and the load errors a user sees.
 
 #include "environments/plan.h"
 
@@ -14,13 +13,10 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "environments/codec.h"
-#include "environments/native/envelope.h"
 
 using namespace switchyard;
-using environments::Answer;
 using environments::EnvironmentPlan;
 using environments::LambdaCodec;
-using environments::NativeCodec;
 
 namespace {
 
@@ -42,58 +38,6 @@ config::FunctionManifest manifest_named(const std::string& name) {
 }
 
 }  // namespace
-
-TEST_CASE("LambdaCodec hands over the event's data as is and takes the body back") {
-  LambdaCodec codec;
-  core::Event event;
-  event.data = R"({"hello":"world"})";
-  std::string payload;
-  std::string content_type;
-  codec.encode(event, payload, content_type);
-  CHECK(payload == event.data);
-  CHECK(content_type == "application/json");
-  Answer answer;
-  answer.ok = true;
-  answer.body = "not even JSON";
-  auto outcome = codec.decode(std::move(answer));
-  CHECK(outcome.ok());
-  CHECK(outcome.response.body == "not even JSON");
-}
-
-TEST_CASE("NativeCodec sends the whole event and decodes a whole response") {
-  NativeCodec codec;
-  core::Event event;
-  event.id = "e-1";
-  event.source = "test";
-  event.type = "switchyard.test";
-  event.data = "payload";
-  std::string payload;
-  std::string content_type;
-  codec.encode(event, payload, content_type);
-  CHECK(content_type == environments::kEventContentType);
-  core::Event back;
-  REQUIRE(environments::decode_event(payload, back).ok());
-  CHECK(back.id == "e-1");
-  CHECK(back.data == "payload");
-
-  core::Response response;
-  response.status = 201;
-  response.body = "made";
-  Answer answer;
-  answer.ok = true;
-  answer.body = environments::encode_response(response);
-  auto outcome = codec.decode(std::move(answer));
-  REQUIRE(outcome.ok());
-  CHECK(outcome.response.status == 201);
-  CHECK(outcome.response.body == "made");
-
-  Answer garbage;
-  garbage.ok = true;
-  garbage.body = "{not an envelope";
-  auto failed = codec.decode(std::move(garbage));
-  CHECK_FALSE(failed.ok());
-  CHECK(failed.error_type == "Runtime.InvalidResponse");
-}
 
 TEST_CASE("make_plan: the program, its launch options, and Lambda's variables") {
   auto manifest = manifest_named("thumb");

@@ -33,7 +33,8 @@ constexpr const char* kProgram = SWITCHYARD_ENVIRONMENT_PROGRAM;
 constexpr const char* kName = "fn";
 
 // A custom runtime: answers each event by what it says. `hang` waits in a child of its own
-// (whose pid it writes to hang.pid), `hold` until the test creates the file `release`, `log` writes
+// (whose pid it writes to hang.pid), `hold` until the test creates the file `release`,
+// `headers` answers with the invocation's deadline, ARN and trace headers, `log` writes
 // more than a tail keeps, `marker` one line on stderr.
 constexpr const char* kBootstrap = R"(#!/bin/bash
 set -euo pipefail
@@ -47,7 +48,10 @@ HEADERS="$LAMBDA_TASK_ROOT/headers.$$"
 while true; do
   EVENT=$(curl -sS -D "$HEADERS" "$API/invocation/next")
   REQUEST_ID=$(grep -Fi "Lambda-Runtime-Aws-Request-Id:" "$HEADERS" | cut -d: -f2- | tr -d '\r ')
+  BODY="{\"pid\":$$,\"id\":\"$REQUEST_ID\"}"
   case "$EVENT" in
+    headers)
+      BODY=$(grep -Fi -e Deadline-Ms -e Function-Arn -e Trace-Id "$HEADERS" | tr -d '\r' | sort | tr '\n' '|') ;;
     hang)
       sleep 60 &
       echo "$!" > "$LAMBDA_TASK_ROOT/hang.pid"
@@ -61,7 +65,7 @@ while true; do
       echo "last line of the log" ;;
     marker) echo "marker of the first invocation" >&2 ;;
   esac
-  curl -sS -o /dev/null "$API/invocation/$REQUEST_ID/response" -d "{\"pid\":$$,\"id\":\"$REQUEST_ID\"}"
+  curl -sS -o /dev/null "$API/invocation/$REQUEST_ID/response" -d "$BODY"
 done
 )";
 
@@ -142,7 +146,10 @@ struct Harness {
     return *status;
   }
   // Starts an invocation of `data`; `result` holds its outcome once finished.
-  std::uint64_t start(const std::string& data, const std::shared_ptr<Result>& result) {
+  std::uint64_t start(const std::string& data, const std::shared_ptr<Result>& result,
+                      std::string_view trace_parent = {},
+                      std::chrono::steady_clock::time_point deadline =
+                          std::chrono::steady_clock::time_point::max()) {
     core::Event event;
     event.id = "event-" + std::to_string(++requests);
     event.data = data;
@@ -150,6 +157,8 @@ struct Harness {
     functions::InvocationContext ctx;
     ctx.request_id = request_id;
     ctx.function_name = kName;
+    ctx.trace_parent = trace_parent;
+    ctx.deadline = deadline;
     return function->start(event, ctx, [result](core::Outcome outcome) {
       result->done = true;
       ++result->calls;
@@ -221,6 +230,32 @@ TEST_CASE("start() finishes with the runtime's response") {
   CHECK(pid_in(again->outcome) == pid_in(result->outcome));
   CHECK(harness.cold_starts() == 1);
   CHECK(result->calls == 1);
+}
+
+TEST_CASE("the runtime is told the invocation's deadline, ARN and trace") {
+  Harness harness(settings_with(1));
+  REQUIRE(harness.prepare().ok());
+  auto result = std::make_shared<Result>();
+  const auto wall_before = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  harness.start("headers", result, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                std::chrono::steady_clock::now() + 5s);
+  const auto wall_after = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  REQUIRE(harness.finished(result));
+  REQUIRE(result->outcome.ok());
+  const std::string& body = result->outcome.response.body;
+  CHECK(body.find("Lambda-Runtime-Invoked-Function-Arn: "
+                  "arn:aws:lambda:us-east-1:000000000000:function:fn|") != std::string::npos);
+  CHECK(body.find("Lambda-Runtime-Trace-Id: "
+                  "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1|") !=
+        std::string::npos);
+  const std::string deadline_header = "Lambda-Runtime-Deadline-Ms: ";
+  auto at = body.find(deadline_header);
+  REQUIRE(at != std::string::npos);
+  const long long deadline = std::stoll(body.substr(at + deadline_header.size()));
+  CHECK(deadline >= (wall_before + 5s).count() - 5);
+  CHECK(deadline <= (wall_after + 5s).count() + 5);
 }
 
 TEST_CASE("a start with no environment idle starts another (a cold start)") {

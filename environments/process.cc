@@ -82,6 +82,9 @@ struct ChildProcess::Output {
   OutputStream stream = OutputStream::kStdout;
   core::Handle<uv_pipe_t> pipe;
   std::string pending;  // The start of a line whose newline has not come yet.
+  // The last piece was cut at kMaxLine: a newline right after it ends that line, and is no
+  // empty line of its own.
+  bool cut = false;
   char buffer[16 * 1024];
 
   void deliver(std::string_view line) {
@@ -91,6 +94,10 @@ struct ChildProcess::Output {
   }
   void take(std::string_view bytes) {
     while (!bytes.empty()) {
+      if (std::exchange(cut, false) && bytes.front() == '\n') {
+        bytes.remove_prefix(1);
+        continue;
+      }
       std::size_t newline = bytes.find('\n');
       std::size_t room = kMaxLine - pending.size();
       if (newline == std::string_view::npos || newline > room) {
@@ -100,6 +107,7 @@ struct ChildProcess::Output {
         if (pending.size() == kMaxLine) {
           deliver(pending);
           pending.clear();
+          cut = true;
         }
         continue;
       }
@@ -280,6 +288,14 @@ std::optional<ExitStatus> ChildProcess::reap(bool block) {
   // The group goes before the child is reaped: while it is a zombie its pid (the group's id)
   // cannot be given to another process.
   ::kill(-pid_, SIGKILL);
+  if (block) {
+    // uv_poll_init made the pidfd non-blocking, and waitid on a non-blocking pidfd answers
+    // EAGAIN instead of waiting: the child would be left a zombie.
+    int flags = ::fcntl(pidfd_, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) != 0) {
+      ::fcntl(pidfd_, F_SETFL, flags & ~O_NONBLOCK);
+    }
+  }
   siginfo_t info{};
   int rc = 0;
   do {

@@ -46,11 +46,13 @@ RuntimeError parse_runtime_error(std::string_view body, const http::Headers& hea
   if (!document.HasParseError() && document.IsObject()) {
     auto type = document.FindMember("errorType");
     if (type != document.MemberEnd() && type->value.IsString()) {
-      error.type.assign(type->value.GetString(), type->value.GetStringLength());
+      error.type = core::to_valid_utf8(
+          std::string_view(type->value.GetString(), type->value.GetStringLength()));
     }
     auto message = document.FindMember("errorMessage");
     if (message != document.MemberEnd() && message->value.IsString()) {
-      error.message.assign(message->value.GetString(), message->value.GetStringLength());
+      error.message = core::to_valid_utf8(
+          std::string_view(message->value.GetString(), message->value.GetStringLength()));
     }
   } else if (!body.empty()) {
     error.message = core::to_valid_utf8(body);
@@ -58,7 +60,7 @@ RuntimeError parse_runtime_error(std::string_view body, const http::Headers& hea
   if (error.type.empty()) {
     if (const std::string* header =
             http::find_header(headers, "Lambda-Runtime-Function-Error-Type")) {
-      error.type = *header;
+      error.type = core::to_valid_utf8(*header);
     }
   }
   if (error.type.empty()) {

@@ -288,14 +288,6 @@ std::optional<ExitStatus> ChildProcess::reap(bool block) {
   // The group goes before the child is reaped: while it is a zombie its pid (the group's id)
   // cannot be given to another process.
   ::kill(-pid_, SIGKILL);
-  if (block) {
-    // uv_poll_init made the pidfd non-blocking, and waitid on a non-blocking pidfd answers
-    // EAGAIN instead of waiting: the child would be left a zombie.
-    int flags = ::fcntl(pidfd_, F_GETFL);
-    if (flags >= 0 && (flags & O_NONBLOCK) != 0) {
-      ::fcntl(pidfd_, F_SETFL, flags & ~O_NONBLOCK);
-    }
-  }
   siginfo_t info{};
   int rc = 0;
   do {

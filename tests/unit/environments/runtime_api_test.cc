@@ -208,7 +208,7 @@ TEST_CASE("the Runtime API routes each request to its handler with the invocatio
   auto response = api.request("POST", invocation("req-1", "response"), R"({"answer":42})",
                               "Content-Type: application/json\r\n");
   CHECK(response.status == 202);
-  CHECK(response.body == R"({"status":"OK"})");
+  CHECK(response.body == "{\"status\":\"OK\"}\n");
 
   auto error = api.request("POST", invocation("req-2", "error"),
                            R"({"errorMessage":"asked to fail","errorType":"Custom.Failure"})");

@@ -9,6 +9,7 @@ packages=(
   doctest-dev libhttp-parser-dev libcli11-dev libspdlog-dev libfmt-dev
   libsystemd-dev libhowardhinnant-date-dev libbenchmark-dev libjemalloc-dev
   redis-server kcat wrk nginx-light awscli python3-boto3 prometheus
+  curl  # the custom runtimes of the examples and tests are bash + curl, as AWS's tutorial
 )
 
 missing=()

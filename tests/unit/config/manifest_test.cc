@@ -132,7 +132,8 @@ TEST_CASE("unknown keys are reported at the key, with the nearest valid key") {
       Strings{f.at(3, 1,
                    "unknown key \"colour\" in function manifest (expected name, runtime, library, "
                    "isolation, memory, init_timeout, min_environments, idle_timeout, "
-                   "max_invocations, concurrency, queue, timeout, execution, env, config, retry, dead_letter or "
+                   "max_invocations, concurrency, queue, timeout, execution, env, config, retry, "
+                   "dead_letter or "
                    "triggers)")});
 }
 

@@ -81,8 +81,11 @@ std::string EnvironmentFunction::trace_id(std::string_view traceparent) {
   // W3C "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>" in X-Ray's form.
   if (traceparent.size() >= 55 && traceparent[2] == '-' && traceparent[35] == '-' &&
       traceparent[52] == '-' && is_hex(traceparent.substr(3, 32)) &&
-      is_hex(traceparent.substr(36, 16))) {
-    bool sampled = (traceparent[54] - '0') & 1;
+      is_hex(traceparent.substr(36, 16)) && is_hex(traceparent.substr(53, 2))) {
+    // The flags are two hex digits; "sampled" is their lowest bit.
+    const char low = traceparent[54];
+    const int flags = low >= 'a' ? low - 'a' + 10 : low - '0';
+    const bool sampled = (flags & 1) != 0;
     return fmt::format("Root=1-{}-{};Parent={};Sampled={}", traceparent.substr(3, 8),
                        traceparent.substr(11, 24), traceparent.substr(36, 16), sampled ? 1 : 0);
   }

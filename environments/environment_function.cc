@@ -65,9 +65,10 @@ EnvironmentFunction::~EnvironmentFunction() {
   }
   environments_.clear();  // Each process is reaped as it goes.
   retired_.clear();
-  starting_gauge_.set(0);
-  idle_gauge_.set(0);
-  busy_gauge_.set(0);
+  // Its share of the gauges goes; a newer version of the function keeps its own.
+  starting_gauge_.add(-published_.starting);
+  idle_gauge_.add(-published_.idle);
+  busy_gauge_.add(-published_.busy);
 }
 
 core::Outcome EnvironmentFunction::invoke(const core::Event&,
@@ -485,10 +486,12 @@ std::vector<pid_t> EnvironmentFunction::pids() const {
 }
 
 void EnvironmentFunction::update_gauges() {
+  // Deltas: two versions of a function (one finishing after a reload) share the gauges.
   Counts now = counts();
-  starting_gauge_.set(now.starting);
-  idle_gauge_.set(now.idle);
-  busy_gauge_.set(now.busy);
+  starting_gauge_.add(now.starting - published_.starting);
+  idle_gauge_.add(now.idle - published_.idle);
+  busy_gauge_.add(now.busy - published_.busy);
+  published_ = now;
 }
 
 }  // namespace switchyard::environments

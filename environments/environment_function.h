@@ -148,6 +148,7 @@ class EnvironmentFunction final : public functions::Function,
 
   std::mt19937_64 random_;
 
+  Counts published_;  // What update_gauges() last added to the gauges.
   core::Gauge& starting_gauge_;
   core::Gauge& idle_gauge_;
   core::Gauge& busy_gauge_;

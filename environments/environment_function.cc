@@ -251,12 +251,19 @@ void EnvironmentFunction::init_failed(const RuntimeError& failure) {
                 failure.type, failure.message, backoff.count());
   fail_waiting(failure);
   if (prepared_) {
-    Ready ready = std::move(prepared_);
-    prepared_ = nullptr;
-    ready(core::Error(core::ErrorCode::kLoad, "function '" + plan_.function_name +
-                                                  "': init failed: " + failure.type + ": " +
-                                                  failure.message));
+    answer_prepared(core::Error(core::ErrorCode::kLoad, "function '" + plan_.function_name +
+                                                            "': init failed: " + failure.type +
+                                                            ": " + failure.message));
   }
+}
+
+void EnvironmentFunction::answer_prepared(core::Status status) {
+  // From the loop, not from inside an environment's callback: a refused reload drops this
+  // function in its answer.
+  loop_.defer([ready = std::move(prepared_), status = std::move(status)]() mutable {
+    ready(std::move(status));
+  });
+  prepared_ = nullptr;
 }
 
 void EnvironmentFunction::fail_waiting(const RuntimeError& failure) {
@@ -307,6 +314,9 @@ void EnvironmentFunction::environment_answered(Environment& environment,
 void EnvironmentFunction::environment_stopped(Environment& environment, StopReason reason,
                                               const Assignment* assignment,
                                               RuntimeError&& failure) {
+  // What it calls back (an invocation's finish, the stop's end) may drop the last reference
+  // to this function; it lives to the end of this call.
+  std::shared_ptr<EnvironmentFunction> alive = weak_from_this().lock();
   metrics_
       .counter("switchyard_environment_stops_total", "Execution environments stopped, by reason.",
                {{"function", plan_.function_name}, {"reason", std::string(to_string(reason))}})
@@ -431,9 +441,7 @@ void EnvironmentFunction::check_prepared() {
       return;
     }
   }
-  Ready ready = std::move(prepared_);
-  prepared_ = nullptr;
-  ready(core::Status::ok_status());
+  answer_prepared(core::Status::ok_status());
 }
 
 EnvironmentFunction::Counts EnvironmentFunction::counts() const {

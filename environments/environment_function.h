@@ -118,6 +118,8 @@ class EnvironmentFunction final : public functions::Function,
   void fail_waiting(const RuntimeError& failure);
   void sweep_idle();
   void check_prepared();
+  // Answers prepare() with `status`, from the loop.
+  void answer_prepared(core::Status status);
   void retire(Environment& environment);
   std::string trace_id(std::string_view traceparent);
   // Calls `finish` with `outcome` from the loop, after the current callback.

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "core/sanitizers.h"
 #include "environments/native/envelope.h"
 #include "environments/native/runtime_client.h"
 #include "functions/loader.h"
@@ -258,10 +259,11 @@ int main(int argc, char** argv) {
   if (options.parent_pid != 0 && ::getppid() != options.parent_pid) {
     return kExitParentGone;
   }
-  if (options.memory_bytes != 0) {
+  if (options.memory_bytes != 0 && !sy::core::kShadowMemorySanitizer) {
     // The data limit (since Linux 4.7: the heap and every private writable mapping, thread
     // stacks included) is what a function's memory is; the address space limit would also
     // count the 64 MiB each malloc arena reserves, and kill multi-threaded runtimes for no use.
+    // A sanitizer build goes without (core/sanitizers.h).
     rlimit limit{options.memory_bytes, options.memory_bytes};
     if (::setrlimit(RLIMIT_DATA, &limit) != 0) {
       std::fprintf(stderr, "switchyard-environment: cannot limit memory to %llu bytes: %s\n",

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sanitizers.h"
 #include "environments/native/envelope.h"
 #include "fake_runtime_api.h"
 #include "support/process.h"
@@ -294,6 +295,10 @@ TEST_CASE("the environment is killed when its parent dies") {
 }
 
 TEST_CASE("--memory-bytes limits the data memory of the environment and its program") {
+  if (switchyard::core::kShadowMemorySanitizer) {
+    MESSAGE("a sanitizer build applies no data limit (core/sanitizers.h)");
+    return;
+  }
   ProcessResult result = run_process(
       {kProgram, "--memory-bytes", "100000000", "--exec", "/bin/sh", "-c", "ulimit -d"});
   CHECK(result.exit_code == 0);

@@ -14,7 +14,7 @@ import sys
 from . import errors, log, marshal
 from .context import create_context
 from .handler import resolve_handler
-from .runtime_api import RuntimeApiClient
+from .runtime_api import RuntimeApiClient, RuntimeApiError
 
 _environ = os.environ
 _TRACE_ENV = "_X_AMZN_TRACE_ID"
@@ -94,6 +94,15 @@ def run(handler_name, client, environ=os.environ):
 
 
 def main():
-    """Entry point used by bootstrap.py once sys.path is in place."""
-    client = RuntimeApiClient.from_environment()
-    run(os.environ.get("_HANDLER", ""), client)
+    """Entry point used by bootstrap.py once sys.path is in place.
+
+    Losing the Runtime API (refused request, closed connection) ends the
+    process with status 1 as in awslambdaric, but with a one-line message
+    instead of a traceback in the function's log.
+    """
+    try:
+        client = RuntimeApiClient.from_environment()
+        run(os.environ.get("_HANDLER", ""), client)
+    except RuntimeApiError as e:
+        sys.stderr.write("switchyard runtime: {}\n".format(e))
+        sys.exit(1)

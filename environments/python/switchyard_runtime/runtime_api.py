@@ -161,6 +161,10 @@ def _deadline(value):
     # aws-lambda-cpp reads the header with strtoul: no digits means 0.
     if not value:
         return 0
+    try:
+        return int(value)
+    except ValueError:
+        pass
     digits = value.strip()
     end = 0
     while end < len(digits) and digits[end].isdigit():
@@ -179,7 +183,11 @@ class RuntimeApiClient:
         """Connect as the environment says; hides the fd from user code."""
         fd = environ.pop(FD_ENV, None)
         if fd is not None:
-            return cls(connect_fd(int(fd)))
+            try:
+                return cls(connect_fd(int(fd)))
+            except (OSError, ValueError) as e:
+                raise RuntimeApiError("bad {} '{}': {}".format(
+                    FD_ENV, fd, e)) from e
         address = environ.get(ADDRESS_ENV)
         if not address:
             raise RuntimeApiError(

@@ -13,7 +13,7 @@ import sys
 def _main():
     runtime_dir = os.path.dirname(os.path.abspath(__file__))
     # Python put this file's directory first; the runtime must be found but
-    # must never shadow user modules, so it goes to the end (like /var/runtime).
+    # must never shadow user modules, so it goes last (like /var/runtime).
     if sys.path and os.path.abspath(sys.path[0] or ".") == runtime_dir:
         del sys.path[0]
     sys.path.append(runtime_dir)

@@ -1,8 +1,11 @@
 """Function logs: formats, levels, error reports and unbuffered output."""
 
+import calendar
 import io
 import json
 import logging
+import os
+import sys
 import textwrap
 import time
 import unittest
@@ -94,7 +97,6 @@ class FormatTest(unittest.TestCase):
         try:
             raise KeyError("k")
         except KeyError:
-            import sys
             record = make_record(level=logging.ERROR, msg="failed", args=(),
                                  exc_info=sys.exc_info())
         out = json.loads(log.JsonFormatter().format(record))
@@ -145,7 +147,6 @@ class FormatTest(unittest.TestCase):
         self.assertEqual(wrapped.getvalue(), "xyz")
 
     def test_framed_sink(self):
-        import os
         read_fd, write_fd = os.pipe()
         with log.FramedTelemetryLogSink(write_fd) as sink:
             sink.log("hi", frame_type=b"\xa5\x5a\x00\x0f")
@@ -174,9 +175,8 @@ class ChildLogTest(unittest.TestCase):
             result.stdout,
             r"^\[ERROR\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\tr1\terr\n$")
         # The timestamp is UTC whatever TZ says.
-        import time
         stamp = result.stdout.split("\t")[1]
-        logged = __import__("calendar").timegm(
+        logged = calendar.timegm(
             time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
         self.assertLess(abs(logged - time.time()), 120)
 

@@ -63,9 +63,10 @@ class RuntimeApiTest(unittest.TestCase):
     def test_next_request_and_headers(self):
         server = self.serve(NEXT_OK)
         inv = server.client.wait_next_invocation()
-        self.assertEqual(server.received,
-                         b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n"
-                         b"Host: localhost\r\n\r\n")
+        self.assertEqual(
+            server.received,
+            b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n"
+            b"Host: localhost\r\n\r\n")
         self.assertEqual((inv.invoke_id, inv.deadline_time_in_ms,
                           inv.content_type, inv.event_body),
                          ("abc", 1700000000123, "application/json", b"{}"))

@@ -142,7 +142,8 @@ class InvocationTest(unittest.TestCase):
                     "custom": cc.custom,
                     "title": cc.client.app_title,
                     "tenant": context.tenant_id,
-                    "left": 0 < context.get_remaining_time_in_millis() <= 60000,
+                    "left": 0 < context.get_remaining_time_in_millis()
+                            <= 60000,
                 }
             """)
         client_context = json.dumps({"custom": {"k": "v"},

@@ -33,7 +33,8 @@ class FaultException(Exception):
 
 
 def make_error(error_message, error_type, stack_trace, invoke_id=None):
-    """The JSON object posted to ``init/error`` and ``invocation/{id}/error``."""
+    """The JSON object posted to ``init/error`` or ``invocation/{id}/error``.
+    """
     return {
         "errorMessage": error_message if error_message else "",
         "errorType": error_type if error_type else "",

@@ -41,7 +41,8 @@ def resolve_handler(handler):
             "Unable to import module '{}': {}".format(modname, str(e)),
         )
     except SyntaxError as e:
-        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
+        trace = ['  File "%s" Line %s\n    %s'
+                 % (e.filename, e.lineno, e.text)]
         raise FaultException(
             USER_CODE_SYNTAX_ERROR,
             "Syntax error in module '{}': {}".format(modname, str(e)),

@@ -120,7 +120,7 @@ class StandardLogSink:
 
 
 class FramedTelemetryLogSink:
-    """Records framed as type(4) length(4) timestamp-us(8) message, big-endian."""
+    """Records framed as type, length, timestamp (us), message; big-endian."""
 
     def __init__(self, fd):
         self.fd = int(fd)

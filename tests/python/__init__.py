@@ -1,0 +1,1 @@
+"""Tests of switchyard's Python runtime client (environments/python)."""

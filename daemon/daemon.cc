@@ -209,6 +209,7 @@ class Daemon {
     loaded.identity = identify(manifest);
     functions::LoadOptions options;
     options.scratch_dir = scratch_dir(snapshot().daemon);
+    options.state_dir = snapshot().daemon.state_dir;
     options.loop = &loop_;
     options.metrics = &metrics_;
     options.region = snapshot().daemon.region;

@@ -2,6 +2,7 @@
 
 #include "environments/isolated_native.h"
 #include "environments/provided.h"
+#include "environments/python_runtime.h"
 #include "functions/native.h"
 #include "triggers/cron/cron_trigger.h"
 #include "triggers/http/http_trigger.h"
@@ -17,6 +18,7 @@ void register_builtin_kinds(Kinds& kinds) {
   triggers::cron::register_cron_trigger(kinds.triggers);
   functions::register_native_runtime(kinds.runtimes, environments::load_isolated_native);
   environments::register_provided_runtime(kinds.runtimes);
+  environments::register_python_runtime(kinds.runtimes);
 }
 
 const Kinds& builtin_kinds() {

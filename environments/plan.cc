@@ -23,7 +23,8 @@ EnvironmentPlan make_plan(const config::FunctionManifest& manifest,
                           const functions::LoadOptions& options,
                           const functions::EnvironmentSettings& settings, const fs::path& task_root,
                           const std::string& handler, std::vector<std::string> arguments,
-                          std::shared_ptr<const Codec> codec) {
+                          std::shared_ptr<const Codec> codec,
+                          const std::map<std::string, std::string>& runtime_variables) {
   EnvironmentPlan plan;
   plan.function_name = manifest.name;
   plan.function_arn =
@@ -53,6 +54,9 @@ EnvironmentPlan make_plan(const config::FunctionManifest& manifest,
       {"LANG", "en_US.UTF-8"},
       {"PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"},
   };
+  for (const auto& [name, value] : runtime_variables) {
+    variables[name] = value;
+  }
   for (const auto& [name, value] : manifest.env) {
     variables[name] = value;
   }

@@ -8,6 +8,7 @@
 // Thread rules: pure functions; any thread.
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,12 +30,15 @@ inline constexpr std::string_view kAccountId = "000000000000";
 std::filesystem::path environment_program(const functions::LoadOptions& options);
 
 // The plan for `manifest`'s environments: the environment program runs `arguments` (after its
-// own launch options) in `task_root`, with `handler` as _HANDLER.
+// own launch options) in `task_root`, with `handler` as _HANDLER. `runtime_variables` are the
+// runtime's own (AWS_EXECUTION_ENV, ...): they override Lambda's, and the manifest's `env`
+// overrides them.
 EnvironmentPlan make_plan(const config::FunctionManifest& manifest,
                           const functions::LoadOptions& options,
                           const functions::EnvironmentSettings& settings,
                           const std::filesystem::path& task_root, const std::string& handler,
-                          std::vector<std::string> arguments, std::shared_ptr<const Codec> codec);
+                          std::vector<std::string> arguments, std::shared_ptr<const Codec> codec,
+                          const std::map<std::string, std::string>& runtime_variables = {});
 
 // Loads a function whose plan is `plan`: a kLoad error when the daemon gave no loop (a
 // command that cannot run environments).

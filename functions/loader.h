@@ -113,6 +113,12 @@ struct LoadOptions {
   // The program that starts an environment (switchyard-environment); empty: the one next to
   // the running executable.
   std::filesystem::path environment_program;
+  // The python3 runtime's client (the folder holding bootstrap.py); empty: the one installed
+  // with the running executable (environments/python_runtime.h).
+  std::filesystem::path python_runtime;
+  // Where functions keep files between runs: unpacked .zip packages (code/) and each
+  // function's scratch folder (tmp/<name>, its TMPDIR). Empty: a folder in the temp directory.
+  std::filesystem::path state_dir;
 };
 
 // A function in a shared object speaking the C ABI of <switchyard/function.h>.

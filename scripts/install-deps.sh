@@ -10,6 +10,8 @@ packages=(
   libsystemd-dev libhowardhinnant-date-dev libbenchmark-dev libjemalloc-dev
   redis-server kcat wrk nginx-light awscli python3-boto3 prometheus
   curl  # the custom runtimes of the examples and tests are bash + curl, as AWS's tutorial
+  python3 libzip-dev  # the python3 runtime; its code may be the .zip deployed to Lambda
+  python3-gunicorn  # bench/python.sh's peer
 )
 
 missing=()

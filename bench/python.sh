@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The Python runtime: bench/python/app.py (the handler of the Python functions' README section)
+# behind the HTTP trigger, `runtime: python3`, concurrency 2, against the same handler as a WSGI
+# app under gunicorn with 2 sync workers, wrk -t1 -c16 on both in the same run. Target: at least
+# 1.2x gunicorn's requests/s with a p99 no worse. Then the cold start (a new environment's spawn
+# to its first answer) and what switchyard adds around the handler per invocation.
+# Usage: bench/python.sh BUILD_DIR [DURATION_SECONDS]
+set -euo pipefail
+build=${1:-build}
+duration=${2:-10}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bin="$root/$build/switchyard"
+source "$here/lib.sh"
+
+wait_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+run_wrk() {
+  local name=$1 url=$2
+  local out rps p99 errors
+  out=$(wrk -t1 -c16 -d"${duration}s" --latency -s "$work/post.lua" "$url")
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
+  printf '%-32s %10s req/s   p99 %-9s %s\n' "$name" "$rps" "$p99" "$errors"
+  RESULT=$rps
+  P99=$p99
+}
+
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"name":"Ada"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+mkdir -p "$work/functions.d"
+http_port=$(free_port)
+admin_port=$(free_port)
+gunicorn_port=$(free_port)
+cat >"$work/switchyard.yaml" <<YAML
+workers: 2
+manifests: functions.d
+state_dir: $work/state
+http: { address: 127.0.0.1, port: $http_port }
+admin: { address: 127.0.0.1, port: $admin_port }
+logging: { level: warn, format: text }
+YAML
+cat >"$work/functions.d/greet.yaml" <<YAML
+name: greet
+runtime: python3
+handler: app.lambda_handler
+code: $here/python
+concurrency: 2
+min_environments: 2
+queue: 1000
+timeout: 3s
+triggers:
+  - http: { path: /greet, methods: [POST] }
+YAML
+
+echo "== Python: wrk -t1 -c16 -d${duration}s, 2 processes each (2-core machine)"
+"$bin" run --config "$work/switchyard.yaml" &
+pids+=("$!")
+wait_port "$http_port"
+run_wrk "switchyard python3 (2 envs)" "http://127.0.0.1:$http_port/greet"
+ours=$RESULT
+ours_p99=$P99
+kill "${pids[-1]}"
+wait "${pids[-1]}" 2>/dev/null || true
+
+(cd "$here/python" && exec python3 -m gunicorn -w 2 -k sync -b "127.0.0.1:$gunicorn_port" \
+  --log-level warning wsgi_app:application) &
+pids+=("$!")
+wait_port "$gunicorn_port"
+run_wrk "gunicorn 2 sync workers" "http://127.0.0.1:$gunicorn_port/greet"
+theirs=$RESULT
+theirs_p99=$P99
+awk -v a="$ours" -v b="$theirs" -v pa="$ours_p99" -v pb="$theirs_p99" 'BEGIN {
+  printf "ratio switchyard/gunicorn %.2fx (target >= 1.2x); p99 %s vs %s\n", a / b, pa, pb
+}'
+
+echo "== Cold start and per-invocation overhead (switchyard invoke, 20 runs)"
+# Each `switchyard invoke` starts a new environment: its REPORT line gives the init (spawn to
+# ready) and the invocation's duration around the handler.
+for _ in $(seq 1 20); do
+  "$bin" invoke greet --config "$work/switchyard.yaml" --data '{"body":"{\"name\":\"Ada\"}"}' \
+    2>&1 >/dev/null | grep -o 'init_duration=[0-9.]*ms\|duration=[0-9.]*ms' | tr '\n' ' '
+  echo
+done | awk '{
+    split($1, d, "="); split($2, i, "=");
+    sub("ms", "", d[2]); sub("ms", "", i[2]);
+    durations[NR] = d[2]; inits[NR] = i[2]
+  } END {
+    n = asort(durations); m = asort(inits);
+    printf "init (spawn to ready) median %.2f ms; first invocation median %.2f ms\n",
+      inits[int((m + 1) / 2)], durations[int((n + 1) / 2)]
+  }'

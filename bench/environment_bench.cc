@@ -1,10 +1,12 @@
 // Execution environments, measured through the EnvironmentFunction the daemon uses, with a
-// native library in switchyard-environment (`isolation: process`):
+// native library in switchyard-environment (`isolation: process`) and with the python3 runtime
+// (bench/python/app.py, the handler of the Python benchmark):
 // - BM_ColdStart: spawn to ready (the runtime's first `next`), one environment at a time;
 //   the figure is the environment's own init duration (manual time).
 // - BM_RoundTrip: one warm environment, one invocation at a time: start() to finish, the
 //   Runtime API's next answer, the function, and its POST back; what isolation costs an
-//   invocation over the in-process call.
+//   invocation over the in-process call, and for Python what switchyard and its runtime client
+//   add around the handler.
 //
 // Usage: environment_bench [--benchmark_repetitions=N]; run by bench/environments.sh.
 
@@ -20,8 +22,10 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "environments/isolated_native.h"
+#include "environments/python_runtime.h"
 #include "functions/loader.h"
 #include "functions/native.h"
+#include "functions/runtime.h"
 
 namespace {
 
@@ -38,12 +42,35 @@ config::FunctionManifest manifest() {
   return manifest;
 }
 
-functions::FunctionPtr load(core::Loop& loop, core::MetricsRegistry& metrics) {
+enum Runtime : int { kNative = 0, kPython = 1 };
+
+config::FunctionManifest python_manifest() {
+  config::FunctionManifest manifest;
+  manifest.name = "greet";
+  manifest.runtime = "python3";
+  auto settings = std::make_shared<environments::PythonSettings>();
+  settings->interpreter = "/usr/bin/python3";
+  settings->handler = "app.lambda_handler";
+  settings->code = SWITCHYARD_PYTHON_BENCH_CODE;
+  manifest.code = settings;
+  return manifest;
+}
+
+functions::FunctionPtr load(core::Loop& loop, core::MetricsRegistry& metrics, Runtime runtime) {
   functions::LoadOptions options;
   options.loop = &loop;
   options.metrics = &metrics;
   options.environment_program = SWITCHYARD_ENVIRONMENT_PROGRAM;
-  auto loaded = environments::load_isolated_native(manifest(), options);
+  options.python_runtime = SWITCHYARD_PYTHON_RUNTIME;
+  core::Result<functions::FunctionPtr> loaded = core::Error(core::ErrorCode::kInternal, "");
+  if (runtime == kNative) {
+    loaded = environments::load_isolated_native(manifest(), options);
+  } else {
+    config::Kinds kinds;
+    functions::RuntimeRegistry runtimes(kinds);
+    environments::register_python_runtime(runtimes);
+    loaded = functions::load(runtimes, python_manifest(), options);
+  }
   if (!loaded.ok()) {
     return nullptr;
   }
@@ -63,7 +90,7 @@ void BM_ColdStart(benchmark::State& state) {
   core::MetricsRegistry metrics;
   for (auto _ : state) {
     auto started = std::chrono::steady_clock::now();
-    functions::FunctionPtr function = load(loop, metrics);
+    functions::FunctionPtr function = load(loop, metrics, Runtime(state.range(0)));
     if (function == nullptr || !prepare(loop, *function)) {
       state.SkipWithError("the environment did not start");
       return;
@@ -74,12 +101,18 @@ void BM_ColdStart(benchmark::State& state) {
     loop.run_nowait();
   }
 }
-BENCHMARK(BM_ColdStart)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(200);
+BENCHMARK(BM_ColdStart)
+    ->ArgName("python")
+    ->Arg(kNative)
+    ->Arg(kPython)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(100);
 
 void BM_RoundTrip(benchmark::State& state) {
   core::Loop loop;
   core::MetricsRegistry metrics;
-  functions::FunctionPtr function = load(loop, metrics);
+  functions::FunctionPtr function = load(loop, metrics, Runtime(state.range(0)));
   if (function == nullptr || !prepare(loop, *function)) {
     state.SkipWithError("the environment did not start");
     return;
@@ -110,7 +143,12 @@ void BM_RoundTrip(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_RoundTrip)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_RoundTrip)
+    ->ArgName("python")
+    ->Arg(kNative)
+    ->Arg(kPython)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

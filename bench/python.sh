@@ -74,7 +74,7 @@ ours_p99=$P99
 kill "${pids[-1]}"
 wait "${pids[-1]}" 2>/dev/null || true
 
-(cd "$here/python" && exec python3 -m gunicorn -w 2 -k sync -b "127.0.0.1:$gunicorn_port" \
+(cd "$here/python" && exec /usr/bin/python3 -m gunicorn -w 2 -k sync -b "127.0.0.1:$gunicorn_port" \
   --log-level warning wsgi_app:application) &
 pids+=("$!")
 wait_port "$gunicorn_port"
@@ -85,19 +85,9 @@ awk -v a="$ours" -v b="$theirs" -v pa="$ours_p99" -v pb="$theirs_p99" 'BEGIN {
   printf "ratio switchyard/gunicorn %.2fx (target >= 1.2x); p99 %s vs %s\n", a / b, pa, pb
 }'
 
-echo "== Cold start and per-invocation overhead (switchyard invoke, 20 runs)"
-# Each `switchyard invoke` starts a new environment: its REPORT line gives the init (spawn to
-# ready) and the invocation's duration around the handler.
-for _ in $(seq 1 20); do
-  "$bin" invoke greet --config "$work/switchyard.yaml" --data '{"body":"{\"name\":\"Ada\"}"}' \
-    2>&1 >/dev/null | grep -o 'init_duration=[0-9.]*ms\|duration=[0-9.]*ms' | tr '\n' ' '
-  echo
-done | awk '{
-    split($1, d, "="); split($2, i, "=");
-    sub("ms", "", d[2]); sub("ms", "", i[2]);
-    durations[NR] = d[2]; inits[NR] = i[2]
-  } END {
-    n = asort(durations); m = asort(inits);
-    printf "init (spawn to ready) median %.2f ms; first invocation median %.2f ms\n",
-      inits[int((m + 1) / 2)], durations[int((n + 1) / 2)]
-  }'
+echo "== Cold start (spawn to ready) and round trip per invocation (environment_bench)"
+# python:1 is bench/python/app.py in the python3 runtime, python:0 a native library in
+# switchyard-environment: the round trip is start() to finish through the Runtime API, which is
+# what switchyard and its runtime client add around the handler.
+"$root/$build/bench/environment_bench" --benchmark_repetitions=3 2>/dev/null |
+  awk '/_median/ {print}'

@@ -89,6 +89,11 @@ else
   fi
 fi
 
+section "execution environments (bench/environments.sh): isolated against in-process, same run"
+bash "$(dirname "$0")/environments.sh" "$build_dir" "${SWITCHYARD_BENCH_HTTP_SECONDS:-10}"
+
+section "python3 runtime (bench/python.sh): switchyard and gunicorn, same handler, same run"
+bash "$(dirname "$0")/python.sh" "$build_dir" "${SWITCHYARD_BENCH_HTTP_SECONDS:-10}"
 
 echo
 if [ "$missed" -ne 0 ]; then

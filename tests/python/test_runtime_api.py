@@ -99,6 +99,36 @@ class RuntimeApiTest(unittest.TestCase):
             b"Lambda-Runtime-Function-XRay-Error-Cause: {\"x\": 2}\r\n"
             b"Content-Length: 8\r\n\r\n{\"e\": 1}"))
 
+    def test_pipelined_result_and_next_go_in_one_write(self):
+        ours, theirs = socket.socketpair()
+        self.addCleanup(ours.close)
+        client = RuntimeApiClient(
+            runtime_api.HttpConnection(theirs, "localhost"), pipelined=True)
+        self.addCleanup(client._conn.close)
+        # Both answers are ready before the client reads: it must take the
+        # result's 202 first, then the next invocation.
+        ours.sendall(ACCEPTED + NEXT_OK)
+        inv = client.post_invocation_result_and_wait_next(
+            "id1", b'"ok"', "application/json")
+        self.assertEqual(inv.invoke_id, "abc")
+        # One recv gets both requests: they were sent in one write.
+        ours.settimeout(support.CHILD_DEADLINE_S)
+        self.assertEqual(ours.recv(65536), (
+            b"POST /2018-06-01/runtime/invocation/id1/response HTTP/1.1\r\n"
+            b"Host: localhost\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 4\r\n\r\n\"ok\""
+            b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n"
+            b"Host: localhost\r\n\r\n"))
+
+    def test_unpipelined_client_waits_for_the_result_answer(self):
+        server = self.serve(ACCEPTED, NEXT_OK)
+        inv = server.client.post_invocation_result_and_wait_next(
+            "id1", b'"ok"', "application/json")
+        self.assertEqual(inv.invoke_id, "abc")
+        self.assertTrue(server.received.endswith(
+            b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n"
+            b"Host: localhost\r\n\r\n"))
+
     def test_large_xray_cause_is_left_out(self):
         server = self.serve(ACCEPTED)
         server.client.post_invocation_error("id", "E", "{}",

@@ -46,7 +46,7 @@ def init(handler_name, client, log_sink, log_format, log_level):
 
 
 def handle_invocation(client, request_handler, inv, log_sink, log_format):
-    """Run one invocation and post its outcome."""
+    """Run one invocation, post its outcome and return the next one."""
     try:
         context = create_context(
             inv.invoke_id, inv.client_context, inv.cognito_identity,
@@ -64,13 +64,14 @@ def handle_invocation(client, request_handler, inv, log_sink, log_format):
         xray_fault = errors.make_xray_fault(
             type(e).__name__, str(e), os.getcwd(), frames)
     else:
-        client.post_invocation_result(inv.invoke_id, body, content_type)
-        return
+        return client.post_invocation_result_and_wait_next(
+            inv.invoke_id, body, content_type)
 
     log.log_error(error_result, log_sink, log_format)
     client.post_invocation_error(
         inv.invoke_id, error_result["errorType"],
         marshal.to_json(error_result), marshal.to_json(xray_fault))
+    return client.wait_next_invocation()
 
 
 def run(handler_name, client, environ=os.environ):
@@ -84,13 +85,13 @@ def run(handler_name, client, environ=os.environ):
         request_handler = init(handler_name, client, log_sink, log_format,
                                log_level)
         state = log.RequestState
+        inv = client.wait_next_invocation()
         while True:
-            inv = client.wait_next_invocation()
             state.aws_request_id = inv.invoke_id
             state.tenant_id = inv.tenant_id
             update_xray_env_variable(inv.x_amzn_trace_id)
-            handle_invocation(client, request_handler, inv, log_sink,
-                              log_format)
+            inv = handle_invocation(client, request_handler, inv, log_sink,
+                                    log_format)
 
 
 def main():

@@ -100,10 +100,17 @@ std::string_view to_string(OutcomeKind kind);
 // The final result of an event, handed to its completion.
 struct Outcome {
   OutcomeKind kind = OutcomeKind::kOk;
-  Response response;           // Meaningful when kind == kOk.
-  std::string error_type;      // Like Lambda's errorType, when kind != kOk.
-  std::string error_message;   // Like Lambda's errorMessage, when kind != kOk.
-  int attempts = 0;            // How many times the function was invoked for this event.
+  Response response;          // Meaningful when kind == kOk.
+  std::string error_type;     // Like Lambda's errorType, when kind != kOk.
+  std::string error_message;  // Like Lambda's errorMessage, when kind != kOk.
+  // The error as the function's runtime posted it, when it posted a JSON object (Lambda's
+  // {"errorMessage", "errorType", "requestId", "stackTrace"}): the Invoke API answers with it
+  // as Lambda does. Empty otherwise.
+  std::string error_document;
+  int attempts = 0;  // How many times the function was invoked for this event.
+  // The request id its last attempt ran under (Lambda's context.aws_request_id); set for
+  // synchronous events, whose caller is answered with it.
+  std::string request_id;
   bool dead_lettered = false;  // The event was handed to its function's dead-letter destination.
   // The end (up to 4 KiB) of what the function wrote during its last attempt, when it ran in
   // an execution environment (the Invoke API's LogType: Tail); empty otherwise.

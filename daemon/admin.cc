@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
+#include "core/codec.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "functions/native.h"
@@ -159,16 +160,35 @@ void AdminListener::invoke(const std::string& function, Request&& request, Respo
           triggers::http::find_header(request.headers, "traceparent")) {
     event.traceparent = *traceparent;
   }
+  // ClientContext: base64 JSON, which a runtime gets decoded (Lambda-Runtime-Client-Context).
+  if (const std::string* client_context =
+          triggers::http::find_header(request.headers, "X-Amz-Client-Context")) {
+    std::optional<std::string> decoded = core::base64_decode(*client_context);
+    if (!decoded) {
+      slot.respond(aws_error(400, "InvalidParameterValueException",
+                             "X-Amz-Client-Context must be base64-encoded JSON"));
+      return;
+    }
+    event.attributes.push_back({"lambda.client_context", std::move(*decoded)});
+  }
+  const std::string* log_type = triggers::http::find_header(request.headers, "X-Amz-Log-Type");
+  const bool tail = synchronous && log_type != nullptr && *log_type == "Tail";
 
   // The slot is move-only and a completion must be copyable: it lives on the heap until the
   // outcome arrives (admin traffic is not the hot path).
   auto pending = std::make_shared<ResponseSlot>(std::move(slot));
   if (synchronous) {
-    event.completion = [pending, request_id](core::Event&, core::Outcome& outcome) {
+    event.completion = [pending, request_id, tail](core::Event&, core::Outcome& outcome) {
       Response response;
-      response.headers.push_back({"x-amzn-RequestId", request_id});
+      // The id the function saw as its request id, as Lambda answers.
+      response.headers.push_back(
+          {"x-amzn-RequestId", outcome.request_id.empty() ? request_id : outcome.request_id});
       response.headers.push_back({"X-Amz-Executed-Version", "$LATEST"});
       response.headers.push_back({"Content-Type", "application/json"});
+      if (tail) {
+        // LogType: Tail: the end of what the function wrote (up to 4 KiB), base64.
+        response.headers.push_back({"X-Amz-Log-Result", core::base64_encode(outcome.log_tail)});
+      }
       if (outcome.ok()) {
         response.body = std::move(outcome.response.body);
       } else if (outcome.kind == core::OutcomeKind::kRejected) {
@@ -178,6 +198,12 @@ void AdminListener::invoke(const std::string& function, Request&& request, Respo
       } else {
         // Lambda answers a failed invocation with 200 and says so in a header.
         response.headers.push_back({"X-Amz-Function-Error", "Unhandled"});
+        if (!outcome.error_document.empty()) {
+          // What the runtime posted, stack trace and all.
+          response.body = std::move(outcome.error_document);
+          pending->respond(std::move(response));
+          return;
+        }
         std::string body = "{\"errorMessage\":\"";
         core::append_json_escaped(body, outcome.error_message);
         body += "\",\"errorType\":\"";

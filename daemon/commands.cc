@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -135,6 +136,13 @@ int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream
   load_options.loop = &loop;
   load_options.metrics = &metrics;
   load_options.region = result.snapshot->daemon.region;
+  // The config's state directory when it exists and this user may write there (unpacked
+  // packages, the function's scratch folder); else the runtime's fallback in the temp directory.
+  std::error_code state_error;
+  if (std::filesystem::is_directory(result.snapshot->daemon.state_dir, state_error) &&
+      ::access(result.snapshot->daemon.state_dir.c_str(), W_OK) == 0) {
+    load_options.state_dir = result.snapshot->daemon.state_dir;
+  }
   auto loaded = functions::load(registered.runtimes, *manifest, load_options);
   if (!loaded.ok()) {
     err << loaded.error().message() << '\n';
@@ -213,7 +221,11 @@ int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream
   function.reset();  // Runs shutdown before the output is judged.
 
   if (!outcome.ok()) {
-    err << json_error(outcome.error_type, outcome.error_message) << '\n';
+    // The runtime's own error document when it gave one (stack trace and all), as `sam local
+    // invoke` shows it.
+    err << (outcome.error_document.empty() ? json_error(outcome.error_type, outcome.error_message)
+                                           : outcome.error_document)
+        << '\n';
     return 1;
   }
   out << outcome.response.body;

@@ -16,7 +16,10 @@ constexpr std::chrono::milliseconds kFirstBackoff{250};
 constexpr std::chrono::milliseconds kMaxBackoff{60000};
 
 core::Outcome failure_outcome(const RuntimeError& error) {
-  return core::Outcome::failure(core::OutcomeKind::kFunctionError, error.type, error.message);
+  core::Outcome outcome =
+      core::Outcome::failure(core::OutcomeKind::kFunctionError, error.type, error.message);
+  outcome.error_document = error.document;
+  return outcome;
 }
 
 bool is_hex(std::string_view text) {

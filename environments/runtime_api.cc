@@ -44,6 +44,7 @@ RuntimeError parse_runtime_error(std::string_view body, const http::Headers& hea
   rapidjson::Document document;
   document.Parse(body.data(), body.size());
   if (!document.HasParseError() && document.IsObject()) {
+    error.document = core::to_valid_utf8(body);
     auto type = document.FindMember("errorType");
     if (type != document.MemberEnd() && type->value.IsString()) {
       error.type = core::to_valid_utf8(

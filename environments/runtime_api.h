@@ -34,8 +34,9 @@ inline constexpr std::size_t kMaxResponseBytes = 6291556;
 
 // A failure a runtime reported (`/error`, `/init/error`).
 struct RuntimeError {
-  std::string type;     // errorType, else the Lambda-Runtime-Function-Error-Type header.
-  std::string message;  // errorMessage.
+  std::string type;        // errorType, else the Lambda-Runtime-Function-Error-Type header.
+  std::string message;     // errorMessage.
+  std::string document{};  // The whole body, when it is a JSON object.
 };
 
 class RuntimeApiHandler {

@@ -106,6 +106,9 @@ void Scheduler::recycle(Invocation* inv) {
 void Scheduler::settle(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
   outcome.attempts = inv->attempt;
+  if (inv->event.synchronous) {
+    outcome.request_id = request_id(inv);
+  }
   if (!outcome.ok() && outcome.kind != core::OutcomeKind::kRejected) {
     // Its worker is done with it (or it is a carrier, detach()): the loop may build it. A failed
     // event is logged by id, retried, or dead-lettered with its contents.

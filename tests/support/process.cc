@@ -163,7 +163,8 @@ const std::string& Child::out() {
 bool Child::wait_for_err(const std::string& needle, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (result_.err.find(needle) == std::string::npos) {
-    if (std::chrono::steady_clock::now() >= deadline) {
+    // Once stderr is closed (the child ended) nothing more can come.
+    if (std::chrono::steady_clock::now() >= deadline || err_fd_ < 0) {
       return false;
     }
     pump(10);

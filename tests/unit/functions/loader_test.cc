@@ -45,7 +45,11 @@ class ScratchDir {
     fs::remove_all(path_, ignored);
   }
   const fs::path& path() const { return path_; }
-  LoadOptions options() const { return LoadOptions{path_}; }
+  LoadOptions options() const {
+    LoadOptions options;
+    options.scratch_dir = path_;
+    return options;
+  }
   bool empty() const { return fs::is_empty(path_); }
 
  private:

@@ -241,8 +241,8 @@ TEST_CASE("a Python handler answers HTTP and the Invoke API with Lambda's contex
   CHECK(member(env, "DAEMON_ONLY_SECRET") == "<absent>");
 
   // Module-level code ran once: the same environment serves again without it.
-  auto again = parse(
-      http_request(admin, "POST", invoke_path("probe"), R"({"action":"context"})").body);
+  auto again =
+      parse(http_request(admin, "POST", invoke_path("probe"), R"({"action":"context"})").body);
   CHECK(member(again, "pid") == member(context, "pid"));
   CHECK(member(again, "inits") == "1");
 
@@ -263,7 +263,8 @@ TEST_CASE("a Python handler answers HTTP and the Invoke API with Lambda's contex
   CHECK(tail->find("logged T1") != std::string::npos);
 
   // An exception: Lambda's error document, the handler's frame first, none of the runtime's.
-  auto raised = http_request(admin, "POST", invoke_path("probe"), R"({"action":"raise","why":"x"})");
+  auto raised =
+      http_request(admin, "POST", invoke_path("probe"), R"({"action":"raise","why":"x"})");
   CHECK(raised.status == 200);
   CHECK(raised.header("x-amz-function-error") == "Unhandled");
   rapidjson::Document error = parse(raised.body);
@@ -292,7 +293,8 @@ TEST_CASE("a Python handler answers HTTP and the Invoke API with Lambda's contex
   CHECK(daemon.stop().exit_code == 0);
 }
 
-TEST_CASE("a crash or a timeout replaces the environment; the event is retried, then dead-lettered") {
+TEST_CASE(
+    "a crash or a timeout replaces the environment; the event is retried, then dead-lettered") {
   RedisServer redis;
   Setup setup({{"probe", python("probe", "probe.lambda_handler",
                                 "timeout: 1s\nretry: { attempts: 2, backoff: 50ms }\n"
@@ -319,8 +321,8 @@ TEST_CASE("a crash or a timeout replaces the environment; the event is retried, 
   BlockingClient client = redis.client();
   const std::vector<std::string> actions = {"exit", "segfault", "sleep", "raise"};
   for (const std::string& action : actions) {
-    auto added = client.command({"XADD", "jobs", "*", "data",
-                                 R"({"action":")" + action + R"(","seconds":30})"});
+    auto added = client.command(
+        {"XADD", "jobs", "*", "data", R"({"action":")" + action + R"(","seconds":30})"});
     REQUIRE(added.ok());
   }
   CHECK(eventually(
@@ -378,16 +380,26 @@ TEST_CASE("init errors refuse the function with AWS's error types and messages")
     std::string expected;
   };
   const std::vector<Case> cases = {
-      {"import", {{"app.py", "import not_installed_anywhere\n"}}, "app.handler",
+      {"import",
+       {{"app.py", "import not_installed_anywhere\n"}},
+       "app.handler",
        "Runtime.ImportModuleError: Unable to import module 'app': No module named "
        "'not_installed_anywhere'"},
-      {"syntax", {{"app.py", "def handler(event, context:\n    return 1\n"}}, "app.handler",
+      {"syntax",
+       {{"app.py", "def handler(event, context:\n    return 1\n"}},
+       "app.handler",
        "Runtime.UserCodeSyntaxError: Syntax error in module 'app': "},
-      {"missing", {{"app.py", "def other(event, context):\n    return 1\n"}}, "app.handler",
+      {"missing",
+       {{"app.py", "def other(event, context):\n    return 1\n"}},
+       "app.handler",
        "Runtime.HandlerNotFound: Handler 'handler' missing on module 'app'"},
-      {"builtin", {{"sys.py", "def handler(event, context):\n    return 1\n"}}, "sys.handler",
+      {"builtin",
+       {{"sys.py", "def handler(event, context):\n    return 1\n"}},
+       "sys.handler",
        "Runtime.BuiltInModuleConflict: Cannot use built-in module sys as a handler module"},
-      {"raises", {{"app.py", "raise RuntimeError('no config')\n"}}, "app.handler",
+      {"raises",
+       {{"app.py", "raise RuntimeError('no config')\n"}},
+       "app.handler",
        "RuntimeError: no config"},
   };
   for (const Case& each : cases) {
@@ -401,9 +413,9 @@ TEST_CASE("init errors refuse the function with AWS's error types and messages")
     CHECK_FALSE(daemon.ready());
     ProcessResult result = daemon.process().wait(10s);
     CHECK(result.exit_code != 0);
-    CHECK_MESSAGE(result.err.find("function 'bad': init failed: " + each.expected) !=
-                      std::string::npos,
-                  result.err);
+    CHECK_MESSAGE(
+        result.err.find("function 'bad': init failed: " + each.expected) != std::string::npos,
+        result.err);
   }
 }
 
@@ -444,8 +456,8 @@ TEST_CASE("a Kafka topic of 2,000 records and a Redis stream through a Python ba
                            "/redis.log\" }\ndead_letter: { redis_stream: jobs-dlq }\n"
                            "triggers:\n  - redis: { stream: jobs, batch: 10, block: 100ms }\n")}},
       "kafka:\n  brokers: \"" + cluster.bootstraps() +
-          "\"\n  properties: { auto.commit.interval.ms: \"200\" }\nredis: { url: \"" +
-          redis.url() + "\" }\n");
+          "\"\n  properties: { auto.commit.interval.ms: \"200\" }\nredis: { url: \"" + redis.url() +
+          "\" }\n");
   RunningDaemon daemon(kBin, setup.config);
   REQUIRE(daemon.ready());
   INFO(daemon.process().err());
@@ -466,7 +478,8 @@ TEST_CASE("a Kafka topic of 2,000 records and a Redis stream through a Python ba
   CHECK(eventually(
       [&] {
         std::int64_t total = 0;
-        for (const auto& [partition, offset] : cluster.committed("switchyard.orders", "orders", 4)) {
+        for (const auto& [partition, offset] :
+             cluster.committed("switchyard.orders", "orders", 4)) {
           total += std::max<std::int64_t>(offset, 0);
         }
         return total == count;
@@ -507,9 +520,9 @@ TEST_CASE("code as the .zip made for Lambda, with a layer; a reload picks up a n
   make_zip(packages.path() + "/fn.zip", {{"app.py", "VERSION = 'one'\n" + handler}});
   make_zip(packages.path() + "/layer.zip",
            {{"python/helpers.py", "def greet(version):\n    return 'from ' + version\n"}});
-  const std::string manifest = "name: zipped\nruntime: python3\nhandler: app.handler\ncode: " +
-                               packages.path() + "/fn.zip\nlayers: [" + packages.path() +
-                               "/layer.zip]\n";
+  const std::string manifest =
+      "name: zipped\nruntime: python3\nhandler: app.handler\ncode: " + packages.path() +
+      "/fn.zip\nlayers: [" + packages.path() + "/layer.zip]\n";
   Setup setup({{"zipped", manifest}});
   RunningDaemon daemon(kBin, setup.config);
   REQUIRE(daemon.ready());

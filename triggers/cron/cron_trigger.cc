@@ -40,13 +40,16 @@ std::string format_utc_seconds(Clock::time_point t) {
                      utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
-std::string eventbridge_payload(const std::string& function, Clock::time_point scheduled) {
+std::string eventbridge_payload(const std::string& function, const std::string& region,
+                                Clock::time_point scheduled) {
   std::string body = "{\"version\":\"0\",\"id\":\"";
   body += core::random_uuid();
   body += "\",\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",";
   body += "\"account\":\"000000000000\",\"time\":\"";
   body += format_utc_seconds(scheduled);
-  body += "\",\"region\":\"local\",\"resources\":[\"switchyard:cron/";
+  body += "\",\"region\":\"";
+  core::append_json_escaped(body, region);
+  body += "\",\"resources\":[\"switchyard:cron/";
   core::append_json_escaped(body, function);
   body += "\"],\"detail\":{}}";
   return body;
@@ -254,7 +257,7 @@ class CronTrigger final : public Trigger {
     event.attributes.push_back({"cron.fire_time", format_iso8601(fired, schedule_.timezone())});
     event.attributes.push_back({"cron.schedule", schedule_.expression()});
     if (eventbridge_) {
-      event.data = eventbridge_payload(function_, scheduled);
+      event.data = eventbridge_payload(function_, context_.daemon.region, scheduled);
       event.datacontenttype = "application/json";
     } else {
       event.data = payload_;

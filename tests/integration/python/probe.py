@@ -24,6 +24,10 @@ def lambda_handler(event, context):
             "headers": {"x-probe": event["requestContext"]["http"]["method"]},
             "body": f"Hello, {body.get('name', 'World')}!",
         }
+    if isinstance(event, dict) and event.get("source") == "aws.events":  # cron: EventBridge
+        with open(os.environ["EVENT_LOG"], "a") as log:
+            log.write(json.dumps(event) + "\n")
+        return None
     if isinstance(event, dict) and "Records" in event:  # lambda-sqs, from a Redis stream
         event = json.loads(event["Records"][0]["body"])
     action = event.get("action") if isinstance(event, dict) else None

@@ -110,7 +110,7 @@ TEST_CASE("a manifest is checked against the kinds registered, with their keys")
   // The built-in kinds alone know neither.
   CHECK(messages(config::load(f.dir() / "switchyard.yaml", daemon::builtin_kinds().manifest)) ==
         std::vector<std::string>{
-            "runtime must be one of native or provided (got \"echo\")",
+            "runtime must be one of native, provided or python3 (got \"echo\")",
             "unknown trigger kind \"tock\" (expected http, kafka, redis or cron)",
             "unknown trigger kind \"tick\" (expected http, kafka, redis or cron)"});
 }

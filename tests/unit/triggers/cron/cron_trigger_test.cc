@@ -398,6 +398,7 @@ TEST_CASE("misfire after a stall: skip drops the missed ticks, run_once runs the
 
 TEST_CASE("payload: eventbridge sends an EventBridge Scheduled Event") {
   Harness h;
+  h.snapshot.daemon.region = "eu-north-1";
   h.add("report", "@every 1s").payload = "eventbridge";
   h.start();
   REQUIRE(run_until(
@@ -415,7 +416,7 @@ TEST_CASE("payload: eventbridge sends an EventBridge Scheduled Event") {
   CHECK(std::string(doc["detail-type"].GetString()) == "Scheduled Event");
   CHECK(std::string(doc["source"].GetString()) == "aws.events");
   CHECK(std::string(doc["account"].GetString()) == "000000000000");
-  CHECK(std::string(doc["region"].GetString()) == "local");
+  CHECK(std::string(doc["region"].GetString()) == "eu-north-1");          // The daemon's `region`.
   std::string utc = triggers::cron::format_iso8601(seen[0].time, "UTC");  // ...+00:00
   REQUIRE(utc.size() == 25);
   CHECK(std::string(doc["time"].GetString()) == utc.substr(0, 19) + "Z");

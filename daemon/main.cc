@@ -1,6 +1,7 @@
 // switchyard: the CLI and the daemon's entry point.
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -17,6 +18,17 @@
 using namespace switchyard;
 
 namespace {
+
+// Every execution environment holds four descriptors of the daemon (its pidfd, its stdout and
+// stderr, its Runtime API socket), and every connection one: the soft limit of 1,024 a shell
+// gives would cap a function at a few hundred environments. The hard limit is the operator's.
+void raise_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
 
 int run_command(const std::filesystem::path& config_file) {
   const daemon::Kinds& kinds = daemon::builtin_kinds();
@@ -37,6 +49,7 @@ int run_command(const std::filesystem::path& config_file) {
     std::cerr << "switchyard: " << status.error().message() << '\n';
     return 1;
   }
+  raise_file_limit();
   return daemon::run_daemon(*result.snapshot, kinds);
 }
 

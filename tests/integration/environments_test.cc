@@ -556,3 +556,46 @@ TEST_CASE("a reload gets new environments ready first, and an init failure rejec
   CHECK(stopped.exit_code == 0);
   CHECK(processes_mentioning(kBootstrap).empty());
 }
+
+// The scheduler holds no thread while an environment works: 200 slow invocations in flight at
+// once, each in its own environment, leave the daemon with the threads it had.
+TEST_CASE("slow invocations in environments hold no thread of the daemon") {
+  const std::string sleep_lib = std::string(SWITCHYARD_EXAMPLES_LIB) + "/libsleep.so";
+  const int in_flight = 200;
+  Setup setup({{"slow", "name: slow\nlibrary: " + sleep_lib +
+                            "\nisolation: process\nmemory: 64MiB\nconcurrency: " +
+                            std::to_string(in_flight) + "\nqueue: 0\ntimeout: 30s\n"}},
+              "info");
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  auto threads = [&] {
+    for (const std::string& line :
+         file_lines("/proc/" + std::to_string(daemon.process().pid()) + "/status")) {
+      if (line.rfind("Threads:", 0) == 0) {
+        return std::stoi(line.substr(8));
+      }
+    }
+    return -1;
+  };
+  auto busy = [&] {
+    std::string metrics = http_request(daemon.admin_port(), "GET", "/metrics").body;
+    const std::string series = R"(switchyard_environments{function="slow",state="busy"} )";
+    auto at = metrics.find(series);
+    return at == std::string::npos ? -1 : std::stoi(metrics.substr(at + series.size()));
+  };
+  const int before = threads();
+  REQUIRE(before > 0);
+
+  for (int i = 0; i < in_flight; ++i) {
+    auto accepted = http_request(daemon.admin_port(), "POST", invoke_path("slow"), "4000",
+                                 "X-Amz-Invocation-Type: Event\r\n");
+    REQUIRE(accepted.status == 202);
+  }
+  CHECK(eventually([&] { return busy() == in_flight; }, 20s));
+  CHECK(threads() == before);
+  CHECK(children_of(daemon.process().pid()).size() == static_cast<std::size_t>(in_flight));
+  // All of them finish; nothing is left behind.
+  CHECK(eventually([&] { return busy() == 0; }, 30s));
+  CHECK(daemon.stop().exit_code == 0);
+  CHECK(processes_mentioning(sleep_lib).empty());
+}

@@ -100,4 +100,16 @@ TEST_CASE(
   INFO("stderr: " << result.err);
   CHECK(result.exit_code == 0);
   CHECK(result.out == "thumbnail of cat.jpg at 128px");
+
+  // The installed binary finds the installed python3 runtime client.
+  CHECK(std::filesystem::is_regular_file(prefix + "/share/switchyard/python/bootstrap.py"));
+  dir.write("etc/functions.d/greet.py",
+            "def handler(event, context):\n    return {'hello': event['name']}\n");
+  dir.write("etc/functions.d/greet.yaml",
+            "name: greet\nruntime: python3\nhandler: greet.handler\n");
+  auto greeted = run_process({prefix + "/bin/switchyard", "invoke", "greet", "--config", config,
+                              "-d", R"({"name":"Ada"})"});
+  INFO("stderr: " << greeted.err);
+  CHECK(greeted.exit_code == 0);
+  CHECK(greeted.out == R"({"hello": "Ada"})");
 }

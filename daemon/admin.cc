@@ -40,18 +40,43 @@ Response aws_error(int status, std::string_view type, std::string_view message) 
   return response;
 }
 
-// "hello", or the function name inside an ARN ("arn:aws:lambda:eu-west-1:1234:function:hello"),
-// without a ":qualifier".
-std::string function_from_path_segment(std::string_view segment) {
+// A function as the Lambda API names it: "hello", "hello:$LATEST", a partial ARN
+// ("123456789012:function:hello") or a full one ("arn:aws:lambda:eu-west-1:123456789012:
+// function:hello:$LATEST"), percent-decoded; the `Qualifier` query parameter wins over one in
+// the name.
+struct FunctionReference {
+  std::string name;
+  std::string qualifier;  // "" when none was given.
+};
+
+FunctionReference parse_function_reference(std::string_view encoded, std::string_view query) {
+  std::string decoded;
+  if (!core::percent_decode(encoded, decoded)) {
+    decoded = std::string(encoded);
+  }
+  std::string_view segment(decoded);
   auto marker = segment.find("function:");
   if (marker != std::string_view::npos) {
     segment.remove_prefix(marker + 9);
   }
+  FunctionReference reference;
   auto colon = segment.find(':');
+  reference.name = std::string(segment.substr(0, colon));
   if (colon != std::string_view::npos) {
-    segment = segment.substr(0, colon);
+    reference.qualifier = std::string(segment.substr(colon + 1));
   }
-  return std::string(segment);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.rfind("Qualifier=", 0) == 0) {
+      std::string value;
+      if (core::percent_decode(pair.substr(10), value, true)) {
+        reference.qualifier = std::move(value);
+      }
+    }
+  }
+  return reference;
 }
 
 }  // namespace
@@ -112,7 +137,16 @@ void AdminListener::handle(Request&& request, ResponseSlot slot) {
     }
     std::string segment = path.substr(kInvokePrefix.size(),
                                       path.size() - kInvokePrefix.size() - kInvokeSuffix.size());
-    invoke(function_from_path_segment(segment), std::move(request), std::move(slot));
+    FunctionReference reference = parse_function_reference(segment, request.query);
+    if (!reference.qualifier.empty() && reference.qualifier != "$LATEST") {
+      // Versions and aliases do not exist here: only $LATEST, as AWS answers an unknown one.
+      slot.respond(
+          aws_error(404, "ResourceNotFoundException",
+                    fmt::format("Function not found: arn:aws:lambda:{}:000000000000:function:{}:{}",
+                                snapshot_->daemon.region, reference.name, reference.qualifier)));
+      return;
+    }
+    invoke(reference.name, std::move(request), std::move(slot));
   } else if (path == "/healthz" || path == "/readyz" || path == "/metrics" ||
              path == "/functions") {
     Response response = text(405, "method not allowed\n");

@@ -86,6 +86,19 @@ TEST_CASE("the Lambda Invoke API: RequestResponse, Event, DryRun and its errors"
                              invoke_path("arn:aws:lambda:us-east-1:123456789012:function:hello"),
                              R"({"name":"Arn"})");
   CHECK(by_arn.body == "Hello, Arn!");
+  // Every name form the SDKs send, percent-encoded as awscli sends them; $LATEST is the one
+  // qualifier there is.
+  for (const std::string& path :
+       {invoke_path("arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Ahello"),
+        invoke_path("123456789012:function:hello"), invoke_path("hello:%24LATEST"),
+        invoke_path("hello") + "?Qualifier=%24LATEST"}) {
+    CAPTURE(path);
+    CHECK(http_request(port, "POST", path, R"({"name":"Form"})").body == "Hello, Form!");
+  }
+  auto qualified = http_request(port, "POST", invoke_path("hello:prod"), "{}");
+  CHECK(qualified.status == 404);
+  CHECK(qualified.header("x-amzn-errortype") == "ResourceNotFoundException");
+  CHECK(qualified.body.find("function:hello:prod") != std::string::npos);
 
   auto failed = http_request(port, "POST", invoke_path("fail"), "error");
   CHECK(failed.status == 200);

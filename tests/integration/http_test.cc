@@ -234,6 +234,49 @@ TEST_CASE("malformed requests are answered 400 or 505 and the connection is clos
   CHECK(daemon.stop(10s).exit_code == 0);
 }
 
+TEST_CASE("RFC 9112's rules hold on the event and the admin listener") {
+  RunningDaemon daemon(kBin, kConfig);
+  REQUIRE(daemon.ready());
+  for (int port : {daemon.http_port(), daemon.admin_port()}) {
+    CAPTURE(port);
+    // §5.1: whitespace between a field name and its colon.
+    expect_refused_and_closed(port, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A : a\r\n\r\n",
+                              400);
+    // §5.2: obs-fold, refused rather than unfolded.
+    expect_refused_and_closed(
+        port, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n b\r\n\r\n", 400);
+    // §6.1: a transfer coding that is not implemented; §6.3: a final coding not chunked.
+    expect_refused_and_closed(port,
+                              "POST /echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                              501);
+    expect_refused_and_closed(port,
+                              "POST /echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Transfer-Encoding: chunked, gzip\r\n\r\nhello",
+                              400);
+    // §3.2: exactly one Host.
+    expect_refused_and_closed(port, "GET /hello HTTP/1.1\r\n\r\n", 400);
+    expect_refused_and_closed(port, "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+
+    // §9.6: a client that shuts down its sending side after a complete request still gets
+    // the answer before the connection closes (`printf ... | nc -N`).
+    HttpConnection half_closed(port);
+    REQUIRE(half_closed.send_raw("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    half_closed.finish_sending();
+    auto reply = half_closed.read_reply(5s);
+    CHECK(reply.status != 0);
+    CHECK(half_closed.closed_by_peer(5s));
+  }
+  // The function behind the event listener answers a half-closed request too.
+  HttpConnection half_closed(daemon.http_port());
+  REQUIRE(half_closed.send_raw(post("/sleep", "100")));
+  half_closed.finish_sending();
+  auto slept = half_closed.read_reply(5s);
+  CHECK(slept.status == 200);
+  CHECK(slept.body == "slept 100 ms");
+  CHECK(daemon.stop(10s).exit_code == 0);
+}
+
 TEST_CASE("size and time limits: 413, 431 and 408") {
   RunningDaemon daemon(kBin, kConfig);
   REQUIRE(daemon.ready());

@@ -97,6 +97,12 @@ HttpConnection::~HttpConnection() {
   }
 }
 
+void HttpConnection::finish_sending() {
+  if (fd_ >= 0) {
+    ::shutdown(fd_, SHUT_WR);
+  }
+}
+
 bool HttpConnection::send_raw(const std::string& bytes) {
   std::size_t sent = 0;
   while (fd_ >= 0 && sent < bytes.size()) {

@@ -27,6 +27,9 @@ class HttpConnection {
 
   bool connected() const { return fd_ >= 0; }
   bool send_raw(const std::string& bytes);
+  // Shuts down the sending side (`shutdown(SHUT_WR)`): the server sees the end of the request
+  // stream while the connection stays open for its answers.
+  void finish_sending();
   // Reads one complete response (Content-Length framed), or until the deadline / EOF.
   HttpReply read_reply(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Whether the server closed the connection (EOF) within the timeout.

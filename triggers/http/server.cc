@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <string_view>
+#include <vector>
 
 #include "core/log.h"
 
@@ -120,6 +121,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   int on_message_begin();
   int on_headers_complete();
+  // RFC 9112's checks of the header block (Host, field names, transfer codings); 0 or reject().
+  int check_framing();
   int on_message_complete();
   // Records why the request in progress is refused; the parser callback then returns -1.
   int reject(int status, BadRequest reason, std::string_view message);
@@ -161,9 +164,16 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   http_parser parser_{};
   Request request_;
   std::size_t header_bytes_ = 0;
-  bool in_message_ = false;        // Bytes of a request have arrived; it is not complete yet.
-  bool headers_done_ = false;      // ... and its header block is complete.
-  bool last_was_value_ = false;    // The last header callback was a value.
+  bool in_message_ = false;      // Bytes of a request have arrived; it is not complete yet.
+  bool headers_done_ = false;    // ... and its header block is complete.
+  bool last_was_value_ = false;  // The last header callback was a value.
+  // The last value callback reached the end of its input: a value split across reads, not an
+  // obs-fold, may go on at the next input's start.
+  bool value_reached_end_ = false;
+  bool peer_done_ = false;  // The client shut down its sending side (EOF) after full requests.
+  // The input http_parser_execute is working on, for the obs-fold check.
+  const char* input_begin_ = nullptr;
+  const char* input_end_ = nullptr;
   bool parser_paused_ = false;     // Unparsed input waits in backlog_.
   bool no_more_requests_ = false;  // Close once the responses owed are written.
   bool continue_owed_ = false;     // 100 Continue is due once the responses before are written.
@@ -388,7 +398,7 @@ void ServerConnection::update_reading() {
   if (state_ == State::kLingering) {
     want = true;
   } else if (state_ == State::kOpen) {
-    want = !parser_paused_ && !no_more_requests_ && !writing_ &&
+    want = !parser_paused_ && !no_more_requests_ && !peer_done_ && !writing_ &&
            ring_count_ < server_->options_.max_pipelined;
   }
   if (want && !reading_) {
@@ -421,6 +431,15 @@ void ServerConnection::update_reading() {
 
 void ServerConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
   std::shared_ptr<ServerConnection> self = shared_from_this();
+  if (nread == UV_EOF && state_ == State::kOpen && (ring_count_ > 0 || !backlog_.empty())) {
+    // The client sent its requests and shut down its sending side (`shutdown(SHUT_WR)`,
+    // `nc -N`, health checks): the answers owed are still written, then the connection closes.
+    peer_done_ = true;
+    no_more_requests_ = backlog_.empty();
+    update_reading();
+    kick();
+    return;
+  }
   if (nread < 0) {
     // EOF or a reset: the client is gone, and with it every answer owed to it.
     if (nread != UV_EOF && nread != UV_ECONNRESET) {
@@ -454,6 +473,8 @@ void ServerConnection::process_input(const char* data, std::size_t length) {
   if (length == 0) {
     return;
   }
+  input_begin_ = data;
+  input_end_ = data + length;
   std::size_t parsed = http_parser_execute(&parser_, &kSettings, data, length);
   if (state_ != State::kOpen) {
     return;  // A handler closed the server.
@@ -588,13 +609,72 @@ int ServerConnection::on_header_value_cb(http_parser* parser, const char* at, st
   if (self.request_.headers.empty()) {
     return self.reject(400, BadRequest::kMalformed, "header value without a name");
   }
+  // More of the same value is a value split across reads only when the last part ended its
+  // input and this one starts the next; anything else is a line folded onto the next
+  // (obs-fold), which RFC 9112 §5.2 lets a server reject, and this one does.
+  if (self.last_was_value_ && (!self.value_reached_end_ || at != self.input_begin_)) {
+    return self.reject(400, BadRequest::kMalformed, "obsolete line folding in a header field");
+  }
   self.request_.headers.back().value.append(at, length);
   self.last_was_value_ = true;
+  self.value_reached_end_ = at + length == self.input_end_;
   return 0;
 }
 
 int ServerConnection::on_headers_complete_cb(http_parser* parser) {
   return of(parser).on_headers_complete();
+}
+
+// What RFC 9112 requires of a request's header block that http-parser lets through.
+int ServerConnection::check_framing() {
+  std::size_t hosts = 0;
+  std::vector<std::string_view> codings;
+  for (const Header& header : request_.headers) {
+    // §5.1: no whitespace between a field name and its colon.
+    if (header.name.find_first_of(" \t") != std::string::npos) {
+      return reject(400, BadRequest::kMalformed,
+                    "whitespace between a header field name and its colon");
+    }
+    if (equals_ignore_case(header.name, "Host")) {
+      ++hosts;
+    } else if (equals_ignore_case(header.name, "Transfer-Encoding")) {
+      std::string_view list(header.value);
+      while (!list.empty()) {
+        auto comma = list.find(',');
+        std::string_view coding = list.substr(0, comma);
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+        while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+          coding.remove_prefix(1);
+        }
+        while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+          coding.remove_suffix(1);
+        }
+        if (!coding.empty()) {
+          codings.push_back(coding);
+        }
+      }
+    }
+  }
+  // §3.2: an HTTP/1.1 request has exactly one Host; any request has at most one.
+  if (hosts > 1 || (hosts == 0 && parser_.http_major == 1 && parser_.http_minor >= 1)) {
+    return reject(400, BadRequest::kMalformed,
+                  hosts > 1 ? "more than one Host header" : "missing Host header");
+  }
+  if (!codings.empty()) {
+    // §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing; §6.3: a final coding other than
+    // chunked leaves no reliable length; §6.1: a coding the server does not implement is 501.
+    if (parser_.http_minor == 0) {
+      return reject(400, BadRequest::kMalformed, "Transfer-Encoding in an HTTP/1.0 request");
+    }
+    if (!equals_ignore_case(codings.back(), "chunked")) {
+      return reject(400, BadRequest::kMalformed, "the final transfer coding is not chunked");
+    }
+    if (codings.size() > 1) {
+      return reject(501, BadRequest::kMalformed,
+                    "transfer codings other than chunked are not implemented");
+    }
+  }
+  return 0;
 }
 
 int ServerConnection::on_headers_complete() {
@@ -605,6 +685,9 @@ int ServerConnection::on_headers_complete() {
   }
   if (parser_.http_major != 1) {
     return reject(505, BadRequest::kUnsupportedVersion, "unsupported HTTP version");
+  }
+  if (int refused = check_framing(); refused != 0) {
+    return refused;
   }
   request_.version_major = parser_.http_major;
   request_.version_minor = parser_.http_minor;
@@ -952,8 +1035,8 @@ void ServerConnection::kick() {
     server_->loop_.defer([self = shared_from_this()] { self->resume_parsing(); });
   }
   update_reading();
-  if (state_ == State::kOpen && no_more_requests_ && ring_count_ == 0 && !writing_ &&
-      out_.empty()) {
+  if (state_ == State::kOpen && (no_more_requests_ || (peer_done_ && !parser_paused_)) &&
+      ring_count_ == 0 && !writing_ && out_.empty()) {
     linger_close();
   }
 }

@@ -525,6 +525,13 @@ TEST_CASE("malformed requests get 400 and the connection is closed") {
       // RFC 9112 §5.1: whitespace between a field name and its colon.
       {"space before a colon", "GET / HTTP/1.1\r\nHost: t\r\nX-A : a\r\n\r\n"},
       {"tab before a colon", "GET / HTTP/1.1\r\nHost: t\r\nX-A\t: a\r\n\r\n"},
+      // §2.2: whitespace between the start line and the first field line.
+      {"space before the first field", "GET / HTTP/1.1\r\n Host: t\r\n\r\n"},
+      {"bare CR", "GET / HTTP/1.1\r\nHost: t\rX-A: a\r\n\r\n"},
+      {"NUL in a field", std::string("GET / HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n", 37)},
+      {"chunk size overflow",
+       "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "ffffffffffffffffff\r\nhello\r\n"},
       // §5.2: a line folded onto the next (obs-fold) is refused.
       {"obs-fold", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n"},
       {"obs-fold with a tab", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n\tb\r\nX-B: c\r\n\r\n"},

@@ -7,7 +7,9 @@
 #         the Redis, Kafka and drain integration tests with the daemon itself built with
 #         ThreadSanitizer (librdkafka's C11 threads are made visible to it by
 #         tests/sanitize/tsan_c11_threads.c).
-# Any sanitizer report fails the run.
+# Any sanitizer report fails the run. Execution environments of a sanitizer build run without
+# their memory limit (core/sanitizers.h: the shadow memory cannot live under RLIMIT_DATA); the
+# tests of that limit run in the normal build.
 # Usage: tests/sanitize.sh [asan|tsan|all]
 set -euo pipefail
 which=${1:-all}

@@ -145,13 +145,13 @@ TEST_CASE("invoke names the known functions when asked for an unknown one") {
   auto result = invoke({"nope"});
   CHECK(result.exit_code == 2);
   CHECK(result.err.find("no function named \"nope\"") != std::string::npos);
-  CHECK(result.err.find("(known: echo, fail, hello, sleep)") != std::string::npos);
+  CHECK(result.err.find("(known: echo, fail, hello-python, hello, sleep)") != std::string::npos);
 }
 
 TEST_CASE("validate summarises a good config and lists every error of a bad one") {
   auto good = run_process({kBin, "validate", "--config", kExamples}, kEnv);
   CHECK(good.exit_code == 0);
-  CHECK(good.out == kExamples + ": ok: 4 functions, 4 triggers (4 http)\n");
+  CHECK(good.out == kExamples + ": ok: 5 functions, 5 triggers (5 http)\n");
 
   TempDir dir;
   auto config = dir.write("switchyard.yaml", "workers: -1\nmanifests: functions.d\n");

@@ -40,6 +40,14 @@ Response aws_error(int status, std::string_view type, std::string_view message) 
   return response;
 }
 
+// The Lambda API's paths start with its version, a date: "/2015-03-31/", "/2019-09-30/".
+bool is_lambda_api_path(std::string_view path) {
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  return path.size() >= 12 && path[0] == '/' && path[5] == '-' && path[8] == '-' &&
+         path[11] == '/' && digit(path[1]) && digit(path[2]) && digit(path[3]) && digit(path[4]) &&
+         digit(path[6]) && digit(path[7]) && digit(path[9]) && digit(path[10]);
+}
+
 // A function as the Lambda API names it: "hello", "hello:$LATEST", a partial ARN
 // ("123456789012:function:hello") or a full one ("arn:aws:lambda:eu-west-1:123456789012:
 // function:hello:$LATEST"), percent-decoded; the `Qualifier` query parameter wins over one in
@@ -152,6 +160,12 @@ void AdminListener::handle(Request&& request, ResponseSlot slot) {
     Response response = text(405, "method not allowed\n");
     response.headers.push_back({"Allow", "GET, HEAD"});
     slot.respond(std::move(response));
+  } else if (is_lambda_api_path(path)) {
+    // Another operation of the Lambda API: an error every AWS SDK parses, not plain text.
+    slot.respond(aws_error(404, "UnknownOperationException",
+                           "switchyard serves Invoke of the Lambda API (POST "
+                           "/2015-03-31/functions/NAME/invocations); not " +
+                               request.method + " " + path));
   } else {
     slot.respond(text(404,
                       "not found: try /healthz, /readyz, /metrics, /functions or the "

@@ -95,6 +95,16 @@ TEST_CASE("the Lambda Invoke API: RequestResponse, Event, DryRun and its errors"
     CAPTURE(path);
     CHECK(http_request(port, "POST", path, R"({"name":"Form"})").body == "Hello, Form!");
   }
+  // Operations other than Invoke get an error the SDKs parse (ListFunctions, GetFunction...).
+  for (const std::string& path :
+       {std::string("/2015-03-31/functions/"), std::string("/2015-03-31/functions/hello"),
+        std::string("/2019-09-30/functions/hello/concurrency")}) {
+    CAPTURE(path);
+    auto unknown = http_request(port, "GET", path);
+    CHECK(unknown.status == 404);
+    CHECK(unknown.header("x-amzn-errortype") == "UnknownOperationException");
+    CHECK(unknown.header("content-type") == "application/json");
+  }
   auto qualified = http_request(port, "POST", invoke_path("hello:prod"), "{}");
   CHECK(qualified.status == 404);
   CHECK(qualified.header("x-amzn-errortype") == "ResourceNotFoundException");

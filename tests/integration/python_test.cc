@@ -663,3 +663,36 @@ TEST_CASE("a cron trigger gives a Python handler EventBridge's scheduled event")
     CHECK(member(event, "time").size() == std::string("2026-12-05T10:00:00Z").size());
   }
 }
+
+TEST_CASE("a reload picks up a changed file of a code folder as a new version") {
+  TempDir code;
+  code.write("app.py", "def handler(event, context):\n    return 'one'\n");
+  Setup setup({{"folder", python("folder", "app.handler", "", code.path())}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  INFO(daemon.process().err());
+  auto ask = [&] {
+    return http_request(daemon.admin_port(), "POST", invoke_path("folder"), "{}").body;
+  };
+  CHECK(ask() == R"("one")");
+  // An unchanged folder is no new version: the running environments stay.
+  daemon.process().signal(SIGHUP);
+  CHECK(daemon.process().wait_for_err("reloaded: "));
+  auto starts = [&] {
+    const std::string& log = daemon.process().err();
+    int count = 0;
+    for (auto at = log.find(" ready (pid "); at != std::string::npos;
+         at = log.find(" ready (pid ", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  CHECK(starts() == 1);
+
+  code.write("helpers.py", "WORD = 'two'\n");
+  code.write("app.py", "from helpers import WORD\ndef handler(event, context):\n    return WORD\n");
+  daemon.process().signal(SIGHUP);
+  CHECK(eventually([&] { return ask() == R"("two")"; }, 10s));
+  CHECK(starts() == 2);
+  CHECK(daemon.stop().exit_code == 0);
+}

@@ -14,15 +14,6 @@ root=$(cd "$here/.." && pwd)
 bin="$root/$build/switchyard"
 source "$here/lib.sh"
 
-wait_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
-
 run_wrk() {
   local name=$1 url=$2
   local out rps p99 errors

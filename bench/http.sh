@@ -11,15 +11,6 @@ root=$(cd "$here/.." && pwd)
 bin="$root/$build/switchyard"
 source "$(dirname "$0")/lib.sh"
 
-wait_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
-
 # run_wrk NAME URL PID: prints "NAME req/s p99 peakRSS" and stores req/s in RESULT.
 run_wrk() {
   local name=$1 url=$2 pid=$3

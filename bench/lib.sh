@@ -1,5 +1,6 @@
 # Sourced by the benchmark scripts: a scratch directory and the child processes listed in `pids`
-# are cleaned up at exit, and free_port prints a TCP port nothing listens on.
+# are cleaned up at exit, free_port prints a TCP port nothing listens on, and wait_port waits
+# for a listener.
 work=$(mktemp -d /tmp/switchyard-bench-XXXXXX)  # mktemp template: the X's become random.
 pids=()
 cleanup() {
@@ -8,6 +9,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# wait_port PORT: waits (up to 10 s) until something accepts connections on 127.0.0.1:PORT.
+wait_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

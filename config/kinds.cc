@@ -70,4 +70,12 @@ std::vector<std::string_view> Kinds::runtime_keys() const {
   return keys_of(runtimes_);
 }
 
+std::filesystem::path resolve_path(const std::filesystem::path& base_dir,
+                                   const std::filesystem::path& path) {
+  std::filesystem::path joined = path.is_absolute() ? path : base_dir / path;
+  std::error_code error;
+  std::filesystem::path absolute = std::filesystem::absolute(joined, error);
+  return (error ? joined : absolute).lexically_normal();
+}
+
 }  // namespace switchyard::config

@@ -22,10 +22,19 @@ namespace switchyard::config {
 
 class MapReader;
 
+// `path` against `base_dir`: absolute and without "." or "..", but symlinks kept, so that the
+// daemon reports the path the operator wrote.
+std::filesystem::path resolve_path(const std::filesystem::path& base_dir,
+                                   const std::filesystem::path& path);
+
 // What a kind's parser may know of the manifest it reads.
 struct ManifestScope {
   const std::string& function_name;
   const std::filesystem::path& manifest_path;
+  // A path the manifest names, against the manifest's folder (resolve_path()).
+  std::filesystem::path resolve(const std::string& text) const {
+    return resolve_path(manifest_path.parent_path(), text);
+  }
   // The manifest's runtime has RuntimeKind::lambda_events: a trigger without `payload:` gives
   // its function the event AWS Lambda would send it from the same source
   // (MapReader::read_payload).

@@ -48,15 +48,6 @@ bool is_instance_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
 }
 
-// Absolute and without "." or "..", but symlinks kept: the daemon should report the path the
-// operator wrote.
-fs::path resolve(const fs::path& base_dir, const fs::path& path) {
-  fs::path joined = path.is_absolute() ? path : base_dir / path;
-  std::error_code error;
-  fs::path absolute = fs::absolute(joined, error);
-  return (error ? joined : absolute).lexically_normal();
-}
-
 template <typename Listener>
 void parse_listener(FileReader& file, const YAML::Node& node, const char* name, Listener& out) {
   MapReader listener(file, node, name, name);
@@ -145,7 +136,7 @@ void parse_daemon(FileReader& file, const YAML::Node& document, const fs::path& 
   if (root.read_string("state_dir", state_dir, false)) {
     out.state_dir = state_dir;
   }
-  out.state_dir = resolve(config_dir, out.state_dir);
+  out.state_dir = resolve_path(config_dir, out.state_dir);
 
   // Each section's errors are noted, for the manifests' checks against it.
   auto section = [&](const char* name, auto parse) {
@@ -173,7 +164,7 @@ void parse_daemon(FileReader& file, const YAML::Node& document, const fs::path& 
     return;
   }
   facts.manifests_dir = config_dir / manifests;
-  out.manifests_dir = resolve(config_dir, manifests);
+  out.manifests_dir = resolve_path(config_dir, manifests);
   // A missing directory is blamed on the key when it was written, else on the file.
   SourceLocation where =
       root.has("manifests") ? file.location(root.get("manifests")) : file.location(document);

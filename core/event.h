@@ -108,8 +108,8 @@ struct Outcome {
   // as Lambda does. Empty otherwise.
   std::string error_document;
   int attempts = 0;  // How many times the function was invoked for this event.
-  // The request id its last attempt ran under (Lambda's context.aws_request_id); set for
-  // synchronous events, whose caller is answered with it.
+  // The request id its last attempt ran under (Lambda's context.aws_request_id); set only for
+  // an event with wants_request_id.
   std::string request_id;
   bool dead_lettered = false;  // The event was handed to its function's dead-letter destination.
   // The end (up to 4 KiB) of what the function wrote during its last attempt, when it ran in
@@ -277,6 +277,9 @@ struct Event {
   // dead-lettered: its caller sees the error. An asynchronous one goes through the function's
   // retry policy and dead-letter destination.
   bool synchronous = false;
+  // Its completion reads Outcome::request_id (the Invoke API answers with it). Off by default:
+  // writing the id out costs an allocation per event.
+  bool wants_request_id = false;
 
   // The source's own value, carried untouched through dispatch, retries and completion (the
   // Kafka trigger keeps the record's offset here, so that its completion need not parse it).

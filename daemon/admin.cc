@@ -204,6 +204,7 @@ void AdminListener::invoke(const std::string& function, Request&& request, Respo
   event.datacontenttype = "application/json";
   event.data = std::move(request.body);
   event.synchronous = synchronous;
+  event.wants_request_id = synchronous;
   if (const std::string* traceparent =
           triggers::http::find_header(request.headers, "traceparent")) {
     event.traceparent = *traceparent;

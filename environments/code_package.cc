@@ -208,6 +208,7 @@ core::Result<fs::path> unpack_package(const fs::path& zip, const fs::path& into,
                        fmt::format("{}: it holds more than {} entries", what, limits.max_entries));
   }
 
+  // A hidden staging folder beside the versions; mkdtemp replaces the six X's.
   std::string pattern = (into / ("." + name + "-XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr) {
     return core::Error::from_errno(errno, what + ": cannot create a folder in " + into.string());

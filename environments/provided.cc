@@ -13,22 +13,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// `text` against the manifest's folder, made absolute and normal.
-fs::path resolve(const std::string& text, const config::ManifestScope& scope) {
-  fs::path path(text);
-  fs::path joined = path.is_absolute() ? path : scope.manifest_path.parent_path() / path;
-  std::error_code error;
-  fs::path absolute = fs::absolute(joined, error);
-  return (error ? joined : absolute).lexically_normal();
-}
-
 std::shared_ptr<const config::RuntimeSettings> parse_provided(config::MapReader& root,
                                                               const config::ManifestScope& scope) {
   auto out = std::make_shared<ProvidedSettings>();
   config::FileReader& file = root.file_reader();
   std::string text;
   if (root.require("bootstrap") && root.read_string("bootstrap", text, false)) {
-    out->bootstrap = resolve(text, scope);
+    out->bootstrap = scope.resolve(text);
     std::error_code error;
     fs::file_status status = fs::status(out->bootstrap, error);
     if (!fs::exists(status)) {
@@ -44,7 +35,7 @@ std::shared_ptr<const config::RuntimeSettings> parse_provided(config::MapReader&
   }
   std::string code;
   if (root.read_string("code", code, false)) {
-    out->task_root = resolve(code, scope);
+    out->task_root = scope.resolve(code);
     std::error_code error;
     if (!fs::is_directory(out->task_root, error)) {
       file.fail(root.get("code"), "code \"" + code + "\" is not a directory (resolved to " +

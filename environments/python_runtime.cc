@@ -21,19 +21,10 @@ constexpr std::string_view kDefaultInterpreter = "/usr/bin/python3";
 // code_files() stops counting after this many files: a reload then misses changes beyond them.
 constexpr std::size_t kMaxWatchedFiles = 10000;
 
-// `text` against the manifest's folder, made absolute and normal.
-fs::path resolve(const std::string& text, const config::ManifestScope& scope) {
-  fs::path path(text);
-  fs::path joined = path.is_absolute() ? path : scope.manifest_path.parent_path() / path;
-  std::error_code error;
-  fs::path absolute = fs::absolute(joined, error);
-  return (error ? joined : absolute).lexically_normal();
-}
-
 // A bare program name ("python3.11") is looked up on the daemon's PATH, as a shell would.
 fs::path find_interpreter(const std::string& text, const config::ManifestScope& scope) {
   if (text.find('/') != std::string::npos) {
-    return resolve(text, scope);
+    return scope.resolve(text);
   }
   const char* path = std::getenv("PATH");
   std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
@@ -179,7 +170,7 @@ void read_layers(config::MapReader& root, const config::ManifestScope& scope, Py
     if (!text) {
       continue;
     }
-    fs::path layer = resolve(*text, scope);
+    fs::path layer = scope.resolve(*text);
     check_code(file, layers[i], name, *text, layer);
     out.layers.push_back(std::move(layer));
   }
@@ -195,7 +186,7 @@ std::shared_ptr<const config::RuntimeSettings> parse_python(config::MapReader& r
   out->code = scope.manifest_path.parent_path();
   std::string code;
   if (root.read_string("code", code, false)) {
-    out->code = resolve(code, scope);
+    out->code = scope.resolve(code);
     check_code(file, root.get("code"), "code", code, out->code);
   }
   read_layers(root, scope, *out);

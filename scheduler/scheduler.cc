@@ -49,6 +49,7 @@ void adopt(core::Event& into, core::Event&& from) {
     into.id = std::move(from.id);
   }
   into.synchronous = from.synchronous;
+  into.wants_request_id = from.wants_request_id;
   into.source_tag = from.source_tag;
   into.pending = std::move(from.pending);
   into.completion = std::move(from.completion);

@@ -26,11 +26,12 @@ namespace {
 
 // A copy of `event` for the retry path of a timed-out invocation, whose worker may still read
 // the original. The completion moves: it must be called exactly once. Without `contents`, only
-// what a completion relies on (id, source_tag, synchronous).
+// what a completion relies on (id, source_tag, synchronous, wants_request_id).
 core::Event copy_event(core::Event& event, bool contents) {
   core::Event copy;
   copy.id = event.id;
   copy.synchronous = event.synchronous;
+  copy.wants_request_id = event.wants_request_id;
   copy.source_tag = event.source_tag;
   copy.completion = std::move(event.completion);
   if (!contents) {
@@ -106,7 +107,7 @@ void Scheduler::recycle(Invocation* inv) {
 void Scheduler::settle(Invocation* inv, core::Outcome& outcome) {
   FunctionState* fn = inv->function;
   outcome.attempts = inv->attempt;
-  if (inv->event.synchronous) {
+  if (inv->event.wants_request_id) {
     outcome.request_id = request_id(inv);
   }
   if (!outcome.ok() && outcome.kind != core::OutcomeKind::kRejected) {

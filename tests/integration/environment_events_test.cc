@@ -126,46 +126,8 @@ KafkaSeen read_kafka_events(const std::string& path, const std::string& topic) {
   return seen;
 }
 
-// The value of the metric line that starts with `series` (name and labels), or -1.
-double metric(const std::string& metrics, const std::string& series) {
-  std::istringstream in(metrics);
-  for (std::string line; std::getline(in, line);) {
-    if (line.compare(0, series.size(), series) == 0 && line.size() > series.size() &&
-        line[series.size()] == ' ') {
-      return std::stod(line.substr(series.size() + 1));
-    }
-  }
-  return -1;
-}
-
 std::string metrics_of(RunningDaemon& daemon) {
   return http_request(daemon.admin_port(), "GET", "/metrics", {}, {}, 2s).body;
-}
-
-// The state letters (/proc/<pid>/stat) of the processes whose parent is `parent`.
-std::vector<char> child_states(int parent) {
-  std::vector<char> states;
-  DIR* dir = ::opendir("/proc");
-  while (const dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') {
-      continue;
-    }
-    std::ifstream file(std::string("/proc/") + entry->d_name + "/stat");
-    std::string text((std::istreambuf_iterator<char>(file)), {});
-    auto close = text.rfind(')');
-    if (close == std::string::npos) {
-      continue;
-    }
-    std::istringstream rest(text.substr(close + 2));
-    char state = '?';
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) {
-      states.push_back(state);
-    }
-  }
-  ::closedir(dir);
-  return states;
 }
 
 // A daemon config (log level info: the test reads the daemon's stderr only when it looks) and

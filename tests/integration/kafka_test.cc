@@ -450,18 +450,6 @@ std::string metrics_of(RunningDaemon& daemon) {
   return http_request(daemon.admin_port(), "GET", "/metrics", {}, {}, 2s).body;
 }
 
-// The value of the metric line that starts with `series` (name and labels), or -1.
-double metric(const std::string& metrics, const std::string& series) {
-  std::istringstream in(metrics);
-  for (std::string line; std::getline(in, line);) {
-    if (line.compare(0, series.size(), series) == 0 && line.size() > series.size() &&
-        line[series.size()] == ' ') {
-      return std::stod(line.substr(series.size() + 1));
-    }
-  }
-  return -1;
-}
-
 const std::string kLabels = "{function=\"recorder\",topic=\"events\"}";
 
 }  // namespace

@@ -101,45 +101,6 @@ std::string member(const rapidjson::Value& object, const char* name) {
   return it->value.IsNull() ? "null" : "<other>";
 }
 
-// The value of the metric line that starts with `series` (name and labels), or -1.
-double metric(const std::string& metrics, const std::string& series) {
-  std::istringstream in(metrics);
-  for (std::string line; std::getline(in, line);) {
-    if (line.compare(0, series.size(), series) == 0 && line.size() > series.size() &&
-        line[series.size()] == ' ') {
-      return std::stod(line.substr(series.size() + 1));
-    }
-  }
-  return -1;
-}
-
-// The processes whose parent is `parent` (state letters from /proc/<pid>/stat).
-std::vector<char> child_states(int parent) {
-  std::vector<char> states;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    std::string name = entry.path().filename().string();
-    if (name.empty() || name[0] < '1' || name[0] > '9') {
-      continue;
-    }
-    std::string stat;
-    for (const std::string& line : file_lines(entry.path().string() + "/stat")) {
-      stat += line;
-    }
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) {
-      continue;
-    }
-    std::istringstream rest(stat.substr(close + 2));
-    char state = '?';
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) {
-      states.push_back(state);
-    }
-  }
-  return states;
-}
-
 // A zip with `files` ("name" -> content), as `zip -r` makes for Lambda.
 void make_zip(const std::string& path, const std::map<std::string, std::string>& files) {
   int error = 0;

@@ -204,7 +204,7 @@ std::string metrics(RunningDaemon& daemon) {
 }
 
 // The value of the first sample of `name` (with any labels) in a Prometheus text, or -1.
-double metric(const std::string& text, const std::string& name) {
+double first_sample(const std::string& text, const std::string& name) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
@@ -249,12 +249,12 @@ TEST_CASE(
   CHECK(hwm <= 3);
   CHECK(hwm >= 1);
   auto text = metrics(daemon);
-  CHECK(metric(text, "switchyard_redis_entries_acked_total") == 10000);
-  CHECK(metric(text, "switchyard_redis_entries_read_total") == 10000);
+  CHECK(first_sample(text, "switchyard_redis_entries_acked_total") == 10000);
+  CHECK(first_sample(text, "switchyard_redis_entries_read_total") == 10000);
   // The lag gauge is refreshed every 5s; it must come down to 0.
   CHECK(eventually(
-      [&] { return metric(metrics(daemon), "switchyard_redis_consumer_group_lag") == 0; }, 10s,
-      {&daemon}));
+      [&] { return first_sample(metrics(daemon), "switchyard_redis_consumer_group_lag") == 0; },
+      10s, {&daemon}));
   auto stopped = daemon.stop();
   CHECK(stopped.exit_code == 0);
 }
@@ -339,8 +339,8 @@ TEST_CASE(
   CHECK(fields["data"] == "poison-1");
   CHECK(fields["event_source"] == "redis://127.0.0.1:" + std::to_string(redis.port()) + "/0/jobs");
   auto text = metrics(daemon);
-  CHECK(metric(text, "switchyard_redis_entries_dead_lettered_total") == 1);
-  CHECK(metric(text, "switchyard_redis_entries_acked_total") == 101);
+  CHECK(first_sample(text, "switchyard_redis_entries_dead_lettered_total") == 1);
+  CHECK(first_sample(text, "switchyard_redis_entries_acked_total") == 101);
   CHECK(daemon.stop().exit_code == 0);
 }
 
@@ -531,7 +531,7 @@ TEST_CASE("redis-server restarted in the middle: the daemon reconnects and nothi
   auto list_record = read_record(list.record_file);
   MESSAGE("after a Redis restart: stream " << stream_record.duplicates() << " duplicate(s), list "
                                            << list_record.duplicates() << " duplicate(s)");
-  CHECK(metric(metrics(daemon), "switchyard_redis_reconnects_total") >= 1);
+  CHECK(first_sample(metrics(daemon), "switchyard_redis_reconnects_total") >= 1);
   CHECK(daemon.stop().exit_code == 0);
 }
 
@@ -591,7 +591,7 @@ TEST_CASE(
   CHECK(eventually([&] { return pending_count(client, "jobs", "switchyard") == 0; }, 20s,
                    {&daemon_b}));
   CHECK(pending_of("host-a-recorder") == 0);
-  CHECK(metric(metrics(daemon_b), "switchyard_redis_entries_claimed_total") >=
+  CHECK(first_sample(metrics(daemon_b), "switchyard_redis_entries_claimed_total") >=
         static_cast<double>(orphaned));
   CHECK(daemon_b.stop().exit_code == 0);
 }
@@ -804,7 +804,7 @@ TEST_CASE("entries that run longer than claim_after are not claimed by another d
   CHECK(eventually([&] { return pending_count(client, "jobs", "switchyard") == 0; }, 10s,
                    {&daemon_a, &daemon_b}));
   CHECK(read_record(b.record_file).lines.empty());
-  CHECK(metric(metrics(daemon_b), "switchyard_redis_entries_claimed_total") == 0);
+  CHECK(first_sample(metrics(daemon_b), "switchyard_redis_entries_claimed_total") == 0);
 }
 
 TEST_CASE("a password-protected Redis, and Redis over a unix socket") {
@@ -870,7 +870,7 @@ TEST_CASE(
   CHECK(eventually(
       [&] {
         most_pending = std::max(most_pending, pending_count(client, "jobs", "switchyard"));
-        paused_seen = paused_seen || metric(metrics(daemon), "switchyard_redis_paused") == 1;
+        paused_seen = paused_seen || first_sample(metrics(daemon), "switchyard_redis_paused") == 1;
         return read_record(function.record_file).has_all(150);
       },
       60s, {&daemon}));

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 
 namespace switchyard::testing {
 
@@ -194,6 +195,17 @@ int port_from_log(const std::string& log, const std::string& prefix) {
     return 0;
   }
   return std::atoi(line.c_str() + colon + 1);
+}
+
+double metric(const std::string& metrics, const std::string& series) {
+  std::istringstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, series.size(), series) == 0 && line.size() > series.size() &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
 }
 
 }  // namespace switchyard::testing

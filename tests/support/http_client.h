@@ -46,6 +46,10 @@ HttpReply http_request(int port, const std::string& method, const std::string& p
                        const std::string& body = {}, const std::string& extra_headers = {},
                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+// The value of the metric line of a /metrics text that starts with `series` (name and labels),
+// or -1.
+double metric(const std::string& metrics, const std::string& series);
+
 // Parses "<prefix>HOST:PORT" out of a log, e.g. prefix "admin listening on "; 0 if absent.
 int port_from_log(const std::string& log, const std::string& prefix);
 

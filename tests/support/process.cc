@@ -1,5 +1,6 @@
 #include "support/process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -293,6 +295,31 @@ std::vector<std::string> file_lines(const std::string& file) {
     }
   }
   return lines;
+}
+
+std::vector<char> child_states(int parent) {
+  std::vector<char> states;
+  DIR* dir = ::opendir("/proc");
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') {
+      continue;
+    }
+    std::ifstream file(std::string("/proc/") + entry->d_name + "/stat");
+    std::string text((std::istreambuf_iterator<char>(file)), {});
+    auto close = text.rfind(')');
+    if (close == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(text.substr(close + 2));
+    char state = '?';
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) {
+      states.push_back(state);
+    }
+  }
+  ::closedir(dir);
+  return states;
 }
 
 }  // namespace switchyard::testing

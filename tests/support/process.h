@@ -71,6 +71,10 @@ class TempDir {
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds step = std::chrono::milliseconds(10));
 
+// The state letters (/proc/<pid>/stat: 'S', 'R', 'Z'...) of the processes whose parent is
+// `parent`.
+std::vector<char> child_states(int parent);
+
 // The non-empty lines of `file` (none when it does not exist).
 std::vector<std::string> file_lines(const std::string& file);
 

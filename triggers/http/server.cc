@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "triggers/http/framing.h"
 
 namespace switchyard::triggers::http {
 
@@ -121,8 +122,6 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   int on_message_begin();
   int on_headers_complete();
-  // RFC 9112's checks of the header block (Host, field names, transfer codings); 0 or reject().
-  int check_framing();
   int on_message_complete();
   // Records why the request in progress is refused; the parser callback then returns -1.
   int reject(int status, BadRequest reason, std::string_view message);
@@ -625,58 +624,6 @@ int ServerConnection::on_headers_complete_cb(http_parser* parser) {
   return of(parser).on_headers_complete();
 }
 
-// What RFC 9112 requires of a request's header block that http-parser lets through.
-int ServerConnection::check_framing() {
-  std::size_t hosts = 0;
-  std::vector<std::string_view> codings;
-  for (const Header& header : request_.headers) {
-    // §5.1: no whitespace between a field name and its colon.
-    if (header.name.find_first_of(" \t") != std::string::npos) {
-      return reject(400, BadRequest::kMalformed,
-                    "whitespace between a header field name and its colon");
-    }
-    if (equals_ignore_case(header.name, "Host")) {
-      ++hosts;
-    } else if (equals_ignore_case(header.name, "Transfer-Encoding")) {
-      std::string_view list(header.value);
-      while (!list.empty()) {
-        auto comma = list.find(',');
-        std::string_view coding = list.substr(0, comma);
-        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-        while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
-          coding.remove_prefix(1);
-        }
-        while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
-          coding.remove_suffix(1);
-        }
-        if (!coding.empty()) {
-          codings.push_back(coding);
-        }
-      }
-    }
-  }
-  // §3.2: an HTTP/1.1 request has exactly one Host; any request has at most one.
-  if (hosts > 1 || (hosts == 0 && parser_.http_major == 1 && parser_.http_minor >= 1)) {
-    return reject(400, BadRequest::kMalformed,
-                  hosts > 1 ? "more than one Host header" : "missing Host header");
-  }
-  if (!codings.empty()) {
-    // §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing; §6.3: a final coding other than
-    // chunked leaves no reliable length; §6.1: a coding the server does not implement is 501.
-    if (parser_.http_minor == 0) {
-      return reject(400, BadRequest::kMalformed, "Transfer-Encoding in an HTTP/1.0 request");
-    }
-    if (!equals_ignore_case(codings.back(), "chunked")) {
-      return reject(400, BadRequest::kMalformed, "the final transfer coding is not chunked");
-    }
-    if (codings.size() > 1) {
-      return reject(501, BadRequest::kMalformed,
-                    "transfer codings other than chunked are not implemented");
-    }
-  }
-  return 0;
-}
-
 int ServerConnection::on_headers_complete() {
   headers_done_ = true;
   Headers& headers = request_.headers;
@@ -686,8 +633,8 @@ int ServerConnection::on_headers_complete() {
   if (parser_.http_major != 1) {
     return reject(505, BadRequest::kUnsupportedVersion, "unsupported HTTP version");
   }
-  if (int refused = check_framing(); refused != 0) {
-    return refused;
+  if (auto error = check_framing(headers, parser_.http_major, parser_.http_minor)) {
+    return reject(error->status, BadRequest::kMalformed, error->message);
   }
   request_.version_major = parser_.http_major;
   request_.version_minor = parser_.http_minor;

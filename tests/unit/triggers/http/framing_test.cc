@@ -39,8 +39,9 @@ TEST_CASE("transfer codings: chunked alone, last, in HTTP/1.1") {
   CHECK(status_of({{"Host", "a"}, {"Transfer-Encoding", " Chunked "}}) == 0);
   // A coding before chunked would need decoding: not implemented.
   CHECK(status_of({{"Host", "a"}, {"Transfer-Encoding", "gzip, chunked"}}) == 501);
-  CHECK(status_of({{"Host", "a"}, {"Transfer-Encoding", "gzip"}, {"Transfer-Encoding", "chunked"}}) ==
-        501);
+  CHECK(
+      status_of({{"Host", "a"}, {"Transfer-Encoding", "gzip"}, {"Transfer-Encoding", "chunked"}}) ==
+      501);
   CHECK(status_of({{"Host", "a"}, {"Transfer-Encoding", "chunked,chunked"}}) == 501);
   // No reliable length: the final coding is not chunked.
   CHECK(status_of({{"Host", "a"}, {"Transfer-Encoding", "chunked, gzip"}}) == 400);

@@ -22,6 +22,7 @@ run: build
 	./$(BUILD_DIR)/switchyard run --config $(CONFIG)
 
 test: build
+	@bash scripts/install-js-deps.sh $(BUILD_DIR)
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
 
 bench: build

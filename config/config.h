@@ -32,6 +32,8 @@ class Settings {
  public:
   virtual ~Settings() = default;
   virtual bool equals(const Settings& other) const = 0;
+  // What the settings say in a few words, for logs and the Lambda API ("topic orders").
+  virtual std::string describe() const { return {}; }
 };
 
 // Implements equals() with the concrete type's operator== (usually `= default`).
@@ -46,13 +48,20 @@ class SettingsOf : public Base {
   bool operator==(const SettingsOf&) const { return true; }
 };
 
+// What the Lambda API reports of a function's runtime (GetFunctionConfiguration).
+struct RuntimeSummary {
+  std::string handler;             // Handler; "" when the runtime has none.
+  std::uint64_t memory_bytes = 0;  // MemorySize: each environment's; 0 in the daemon's process.
+};
+
 // A runtime's settings: also what a reload checks for a changed file.
 class RuntimeSettings : public Settings {
  public:
+  virtual RuntimeSummary summary() const { return {}; }
   // The files a function's code is loaded from; a reload loads a new version when one changed.
   virtual std::vector<std::filesystem::path> code_files() const = 0;
   // Where the code comes from, for logs and /functions ("/srv/fn/libthumb.so").
-  virtual std::string describe() const = 0;
+  std::string describe() const override = 0;
 };
 
 // ---- Triggers -------------------------------------------------------------------------------
@@ -160,11 +169,12 @@ struct LimitsConfig {
 
 struct DaemonConfig {
   std::filesystem::path config_path;
-  std::string instance;                 // Stable name of this daemon instance (default: hostname).
-  std::string region = "us-east-1";     // AWS_REGION for execution environments, and ARNs.
-  int workers = 0;                      // 0 = number of CPUs.
-  std::filesystem::path manifests_dir;  // Absolute: resolved against the config file's folder.
-  std::filesystem::path state_dir;      // Absolute; default: /var/lib/switchyard.
+  std::string instance;              // Stable name of this daemon instance (default: hostname).
+  std::string region = "us-east-1";  // AWS_REGION for execution environments, and ARNs.
+  std::string account_id = "000000000000";  // The account in the ARNs the daemon makes up.
+  int workers = 0;                          // 0 = number of CPUs.
+  std::filesystem::path manifests_dir;      // Absolute: resolved against the config file's folder.
+  std::filesystem::path state_dir;          // Absolute; default: /var/lib/switchyard.
   HttpListenerConfig http;
   AdminListenerConfig admin;
   KafkaConfig kafka;

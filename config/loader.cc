@@ -110,8 +110,8 @@ void parse_daemon(FileReader& file, const YAML::Node& document, const fs::path& 
   if (!root.valid()) {
     return;
   }
-  root.allow_keys({"instance", "region", "workers", "manifests", "state_dir", "http", "admin",
-                   "kafka", "redis", "logging", "limits"});
+  root.allow_keys({"instance", "region", "account_id", "workers", "manifests", "state_dir", "http",
+                   "admin", "kafka", "redis", "logging", "limits"});
 
   if (root.read_string("instance", out.instance, false) &&
       !std::all_of(out.instance.begin(), out.instance.end(), is_instance_char)) {
@@ -125,6 +125,12 @@ void parse_daemon(FileReader& file, const YAML::Node& document, const fs::path& 
     file.fail(root.get("region"), "region \"" + out.region +
                                       "\" must be lower-case letters, digits and '-' " +
                                       "(as us-east-1)");
+  }
+  if (root.read_string("account_id", out.account_id, false) &&
+      (out.account_id.size() != 12 || !std::all_of(out.account_id.begin(), out.account_id.end(),
+                                                   [](char c) { return c >= '0' && c <= '9'; }))) {
+    file.fail(root.get("account_id"),
+              "account_id \"" + out.account_id + "\" must be 12 digits (as 123456789012)");
   }
   root.read_int("workers", 0, kMaxWorkers, out.workers);
   if (out.workers == 0) {

@@ -6,6 +6,11 @@
 
 namespace switchyard::core {
 
+std::string function_arn(std::string_view region, std::string_view account_id,
+                         std::string_view function) {
+  return fmt::format("arn:aws:lambda:{}:{}:function:{}", region, account_id, function);
+}
+
 std::string random_uuid() {
   static thread_local std::mt19937_64 random{std::random_device{}()};
   std::uint64_t a = random();

@@ -4,12 +4,17 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace switchyard::core {
 
 // A random version 4 UUID ("1b4e28ba-2fa1-4d2e-8c4f-0a1b2c3d4e5f"), like Lambda's request ids.
 // Safe from any thread.
 std::string random_uuid();
+
+// A function's ARN as Lambda writes it: "arn:aws:lambda:us-east-1:123456789012:function:hello".
+std::string function_arn(std::string_view region, std::string_view account_id,
+                         std::string_view function);
 
 // Cheap unique ids for the hot path: a random per-process prefix plus a counter in hex. One
 // generator per thread of use (it is not synchronised).

@@ -1,9 +1,8 @@
 #pragma once
 
 // The admin listener (loopback by default): /healthz, /readyz, /metrics (Prometheus text),
-// /functions (JSON), and the Lambda Invoke API,
-// POST /2015-03-31/functions/{name}/invocations, so that `aws lambda invoke --endpoint-url`
-// and boto3 work against a switchyard host.
+// /functions (JSON), and the Lambda API (daemon/lambda_api.h), so that awscli, boto3 and the
+// AWS SDKs work against a switchyard host.
 //
 // Thread rules: loop thread only.
 
@@ -16,6 +15,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/process_metrics.h"
+#include "daemon/lambda_api.h"
 #include "scheduler/scheduler.h"
 #include "triggers/http/server.h"
 
@@ -30,7 +30,10 @@ class AdminListener {
   int port() const { return server_.port(); }
 
   // After a reload: /functions lists the new snapshot's functions. It must outlive the listener.
-  void set_snapshot(const config::Snapshot& snapshot) { snapshot_ = &snapshot; }
+  void set_snapshot(const config::Snapshot& snapshot) {
+    snapshot_ = &snapshot;
+    lambda_api_.set_snapshot(snapshot);
+  }
 
   // /readyz answers 200 only while ready and not draining.
   void set_ready(bool ready) { ready_ = ready; }
@@ -41,14 +44,13 @@ class AdminListener {
 
  private:
   void handle(triggers::http::Request&& request, triggers::http::ResponseSlot slot);
-  void invoke(const std::string& function, triggers::http::Request&& request,
-              triggers::http::ResponseSlot slot);
   std::string functions_json() const;
 
   const config::Snapshot* snapshot_;
   scheduler::Scheduler& scheduler_;
   core::MetricsRegistry& metrics_;
   core::ProcessMetrics process_metrics_;
+  LambdaApi lambda_api_;
   triggers::http::Server server_;
   bool ready_ = false;
   bool draining_ = false;

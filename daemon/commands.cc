@@ -136,6 +136,7 @@ int invoke_command(const InvokeOptions& options, std::ostream& out, std::ostream
   load_options.loop = &loop;
   load_options.metrics = &metrics;
   load_options.region = result.snapshot->daemon.region;
+  load_options.account_id = result.snapshot->daemon.account_id;
   // The config's state directory when it exists and this user may write there (unpacked
   // packages, the function's scratch folder); else the runtime's fallback in the temp directory.
   std::error_code state_error;

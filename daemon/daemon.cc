@@ -213,6 +213,7 @@ class Daemon {
     options.loop = &loop_;
     options.metrics = &metrics_;
     options.region = snapshot().daemon.region;
+    options.account_id = snapshot().daemon.account_id;
     auto function = functions::load(kinds_.runtimes, manifest, options);
     if (!function.ok()) {
       return function.error();

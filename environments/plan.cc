@@ -1,10 +1,11 @@
 #include "environments/plan.h"
 
-#include <fmt/format.h>
 #include <unistd.h>
 
 #include <map>
 #include <utility>
+
+#include "core/ids.h"
 
 namespace switchyard::environments {
 
@@ -27,8 +28,7 @@ EnvironmentPlan make_plan(const config::FunctionManifest& manifest,
                           const std::map<std::string, std::string>& runtime_variables) {
   EnvironmentPlan plan;
   plan.function_name = manifest.name;
-  plan.function_arn =
-      fmt::format("arn:aws:lambda:{}:{}:function:{}", options.region, kAccountId, manifest.name);
+  plan.function_arn = core::function_arn(options.region, options.account_id, manifest.name);
   plan.settings = settings;
   plan.codec = std::move(codec);
   plan.spawn.program = environment_program(options);

@@ -22,9 +22,6 @@
 
 namespace switchyard::environments {
 
-// The account in the ARNs the daemon makes up ("arn:aws:lambda:<region>:<account>:function:x").
-inline constexpr std::string_view kAccountId = "000000000000";
-
 // switchyard-environment: LoadOptions::environment_program, or the one next to the running
 // executable.
 std::filesystem::path environment_program(const functions::LoadOptions& options);

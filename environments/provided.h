@@ -30,6 +30,7 @@ struct ProvidedSettings final : config::SettingsOf<ProvidedSettings, config::Run
 
   std::vector<std::filesystem::path> code_files() const override { return {bootstrap}; }
   std::string describe() const override { return bootstrap.string(); }
+  config::RuntimeSummary summary() const override { return {handler, environment.memory_bytes}; }
   bool operator==(const ProvidedSettings&) const = default;
 };
 

@@ -40,6 +40,7 @@ struct PythonSettings final : config::SettingsOf<PythonSettings, config::Runtime
   // that a reload sees any change as a new version.
   std::vector<std::filesystem::path> code_files() const override;
   std::string describe() const override;
+  config::RuntimeSummary summary() const override { return {handler, environment.memory_bytes}; }
   bool operator==(const PythonSettings&) const = default;
 };
 

@@ -108,8 +108,9 @@ struct LoadOptions {
   // such a function cannot be loaded.
   core::Loop* loop = nullptr;
   core::MetricsRegistry* metrics = nullptr;
-  // AWS_REGION for environments.
+  // AWS_REGION for environments, and with the account their function's ARN.
   std::string region = "us-east-1";
+  std::string account_id = "000000000000";
   // The program that starts an environment (switchyard-environment); empty: the one next to
   // the running executable.
   std::filesystem::path environment_program;

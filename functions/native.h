@@ -28,6 +28,9 @@ struct NativeSettings final : config::SettingsOf<NativeSettings, config::Runtime
   EnvironmentSettings environment;  // isolation: process.
 
   std::vector<std::filesystem::path> code_files() const override { return {library}; }
+  config::RuntimeSummary summary() const override {
+    return {"", isolation == Isolation::kProcess ? environment.memory_bytes : 0};
+  }
   std::string describe() const override {
     return library.string() + (isolation == Isolation::kProcess ? " (isolation: process)" : "");
   }

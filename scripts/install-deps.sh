@@ -12,7 +12,14 @@ packages=(
   curl  # the custom runtimes of the examples and tests are bash + curl, as AWS's tutorial
   python3 libzip-dev  # the python3 runtime; its code may be the .zip deployed to Lambda
   python3-gunicorn  # bench/python.sh's peer
+  libssl-dev  # SHA-256 and HMAC: the Lambda API's CodeSha256 and Signature Version 4
 )
+
+# The AWS SDK for JavaScript is a test client (scripts/install-js-deps.sh). A Node.js from
+# elsewhere (NodeSource) brings its own npm, which Debian's npm package would conflict with.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

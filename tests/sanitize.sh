@@ -29,6 +29,7 @@ if [ "$which" = asan ] || [ "$which" = all ]; then
   configure "$root/build-asan" \
     "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
   cmake --build "$root/build-asan" -j2
+  bash "$root/scripts/install-js-deps.sh" "$root/build-asan"
   (cd "$root/build-asan" &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --output-on-failure -j2 --timeout 600)

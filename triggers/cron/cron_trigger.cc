@@ -40,15 +40,17 @@ std::string format_utc_seconds(Clock::time_point t) {
                      utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
-std::string eventbridge_payload(const std::string& function, const std::string& region,
+std::string eventbridge_payload(const std::string& function, const config::DaemonConfig& daemon,
                                 Clock::time_point scheduled) {
   std::string body = "{\"version\":\"0\",\"id\":\"";
   body += core::random_uuid();
   body += "\",\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",";
-  body += "\"account\":\"000000000000\",\"time\":\"";
+  body += "\"account\":\"";
+  core::append_json_escaped(body, daemon.account_id);
+  body += "\",\"time\":\"";
   body += format_utc_seconds(scheduled);
   body += "\",\"region\":\"";
-  core::append_json_escaped(body, region);
+  core::append_json_escaped(body, daemon.region);
   body += "\",\"resources\":[\"switchyard:cron/";
   core::append_json_escaped(body, function);
   body += "\"],\"detail\":{}}";
@@ -257,7 +259,7 @@ class CronTrigger final : public Trigger {
     event.attributes.push_back({"cron.fire_time", format_iso8601(fired, schedule_.timezone())});
     event.attributes.push_back({"cron.schedule", schedule_.expression()});
     if (eventbridge_) {
-      event.data = eventbridge_payload(function_, context_.daemon.region, scheduled);
+      event.data = eventbridge_payload(function_, context_.daemon, scheduled);
       event.datacontenttype = "application/json";
     } else {
       event.data = payload_;

@@ -20,6 +20,8 @@ struct CronTriggerSettings final : config::SettingsOf<CronTriggerSettings> {
   std::string lock;     // "" or "redis".
   std::string payload;  // Free text passed as data ("": none, the native event), or "eventbridge".
 
+  // "*/5 * * * * (Europe/Paris)".
+  std::string describe() const override { return schedule + " (" + timezone + ")"; }
   bool operator==(const CronTriggerSettings&) const = default;
 };
 

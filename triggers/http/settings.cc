@@ -115,6 +115,14 @@ void read_http(config::MapReader& body, const config::ManifestScope& scope,
 
 }  // namespace
 
+std::string HttpTriggerSettings::describe() const {
+  std::string text;
+  for (const std::string& method : methods) {
+    text += (text.empty() ? "" : ",") + method;
+  }
+  return (text.empty() ? "*" : text) + " " + path;
+}
+
 std::shared_ptr<const config::Settings> parse_http_trigger(config::MapReader& body,
                                                            const config::ManifestScope& scope) {
   auto settings = std::make_shared<HttpTriggerSettings>();

@@ -16,6 +16,8 @@ struct HttpTriggerSettings final : config::SettingsOf<HttpTriggerSettings> {
   std::vector<std::string> methods;  // Upper-case; empty means any method.
   std::string payload;               // "" (native) or "apigw-v2".
 
+  // "GET,POST /users/{id}"; "* /x" for any method.
+  std::string describe() const override;
   bool operator==(const HttpTriggerSettings&) const = default;
 };
 

@@ -24,6 +24,8 @@ struct KafkaTriggerSettings final : config::SettingsOf<KafkaTriggerSettings> {
   std::string payload;             // "" (native) or "lambda-kafka".
   std::string start = "earliest";  // earliest | latest: where a new group starts.
 
+  // "topic orders, group switchyard.thumb".
+  std::string describe() const override { return "topic " + topic + ", group " + group_id; }
   bool operator==(const KafkaTriggerSettings&) const = default;
 };
 

@@ -22,6 +22,10 @@ struct RedisTriggerSettings final : config::SettingsOf<RedisTriggerSettings> {
   config::Duration claim_after{60000};  // Streams: XAUTOCLAIM entries idle longer than this.
   std::string payload;                  // "" (native) or "lambda-sqs" (lambda_payload.h).
 
+  // "stream jobs, group switchyard" or "list jobs".
+  std::string describe() const override {
+    return stream.empty() ? "list " + list : "stream " + stream + ", group " + group;
+  }
   bool operator==(const RedisTriggerSettings&) const = default;
 };
 

@@ -20,6 +20,8 @@ std::string at(const std::string& file, int line, int column, const std::string&
 }
 
 constexpr const char* kFullDaemon = R"(instance: host-a
+region: eu-west-3
+account_id: "123456789012"
 workers: 4
 manifests: functions.d
 state_dir: state
@@ -68,6 +70,8 @@ TEST_CASE("a full config round-trips into the snapshot") {
   const DaemonConfig& d = result.snapshot->daemon;
   CHECK(d.config_path == f.dir() / "switchyard.yaml");
   CHECK(d.instance == "host-a");
+  CHECK(d.region == "eu-west-3");
+  CHECK(d.account_id == "123456789012");
   CHECK(d.workers == 4);
   CHECK(d.manifests_dir == f.dir() / "functions.d");
   CHECK(d.state_dir == f.dir() / "state");
@@ -165,6 +169,8 @@ TEST_CASE("an empty switchyard.yaml gives the documented defaults") {
   REQUIRE(result.ok());
   const DaemonConfig& d = result.snapshot->daemon;
   CHECK_FALSE(d.instance.empty());
+  CHECK(d.region == "us-east-1");
+  CHECK(d.account_id == "000000000000");
   unsigned cpus = std::thread::hardware_concurrency();
   CHECK(d.workers == static_cast<int>(cpus == 0 ? 1 : cpus));
   CHECK(d.manifests_dir == f.dir() / "functions.d");
@@ -232,6 +238,11 @@ TEST_CASE("daemon config: unknown keys, wrong types and impossible values") {
         Strings{at(file, 1, 27,
                    "limits.header_timeout: invalid duration \"10\": missing unit; expected a "
                    "number followed by ms, s, m or h (e.g. 250ms, 5s)")});
+  CHECK(errors_for("account_id: 1234\n") ==
+        Strings{at(file, 1, 13, "account_id \"1234\" must be 12 digits (as 123456789012)")});
+  CHECK(
+      errors_for("account_id: \"12345678901a\"\n") ==
+      Strings{at(file, 1, 13, "account_id \"12345678901a\" must be 12 digits (as 123456789012)")});
   CHECK(errors_for("instance: ${INSTANCE}\n") ==
         Strings{at(file, 1, 11,
                    "instance: environment variable INSTANCE is not set (use "

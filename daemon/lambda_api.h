@@ -1,0 +1,49 @@
+#pragma once
+
+// The Lambda API on the admin listener, so that awscli, boto3 and the AWS SDKs work against a
+// switchyard host (`--endpoint-url`): Invoke, ListFunctions, GetFunction,
+// GetFunctionConfiguration, GetFunctionConcurrency and GetAccountSettings, in AWS's REST paths,
+// JSON shapes and error shapes (x-amzn-ErrorType and a JSON body); any other operation gets
+// an UnknownOperationException the SDKs parse.
+//
+// Thread rules: loop thread only.
+
+#include <string>
+
+#include "config/config.h"
+#include "daemon/code_digest.h"
+#include "scheduler/scheduler.h"
+#include "triggers/http/server.h"
+
+namespace switchyard::daemon {
+
+// Whether `path` is one of the Lambda API's: they start with its version, a date
+// ("/2015-03-31/", "/2019-09-30/").
+bool is_lambda_api_path(std::string_view path);
+
+class LambdaApi {
+ public:
+  LambdaApi(const config::Snapshot& snapshot, scheduler::Scheduler& scheduler)
+      : snapshot_(&snapshot), scheduler_(scheduler) {}
+
+  // After a reload: the new snapshot's functions. It must outlive the API.
+  void set_snapshot(const config::Snapshot& snapshot) { snapshot_ = &snapshot; }
+
+  // Answers a request whose path is_lambda_api_path().
+  void handle(triggers::http::Request&& request, triggers::http::ResponseSlot slot);
+
+ private:
+  void invoke(const config::FunctionManifest& function, triggers::http::Request&& request,
+              triggers::http::ResponseSlot slot);
+  triggers::http::Response list_functions(const triggers::http::Request& request);
+  triggers::http::Response get_function(const config::FunctionManifest& function,
+                                        bool configuration_only);
+  triggers::http::Response get_account_settings();
+  const config::FunctionManifest* find(const std::string& name) const;
+
+  const config::Snapshot* snapshot_;
+  scheduler::Scheduler& scheduler_;
+  CodeDigests digests_;
+};
+
+}  // namespace switchyard::daemon

@@ -12,6 +12,7 @@ packages=(
   curl  # the custom runtimes of the examples and tests are bash + curl, as AWS's tutorial
   python3 libzip-dev  # the python3 runtime; its code may be the .zip deployed to Lambda
   python3-gunicorn  # bench/python.sh's peer
+  libssl-dev  # SHA-256 and HMAC: the Lambda API's Signature Version 4
 )
 
 missing=()

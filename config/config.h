@@ -126,10 +126,26 @@ struct HttpListenerConfig {
   bool operator==(const HttpListenerConfig&) const = default;
 };
 
+// An access key of the admin listener's Lambda API (requests signed with Signature Version 4).
+struct AdminKey {
+  std::string access_key_id;
+  std::string secret;                  // Read from `secret_env` or `secret_file` at load.
+  std::vector<std::string> functions;  // The functions it may invoke; empty: every one.
+
+  bool may_invoke(const std::string& function) const;
+  bool operator==(const AdminKey&) const = default;
+};
+
 struct AdminListenerConfig {
   std::string address = "127.0.0.1";
   int port = 9090;
   bool enabled = true;
+  // With keys, every Lambda API request and /functions must be signed by one of them. Without,
+  // the listener binds only to loopback unless `insecure` says otherwise.
+  std::vector<AdminKey> keys;
+  bool insecure = false;
+
+  bool authenticated() const { return !keys.empty(); }
 
   bool operator==(const AdminListenerConfig&) const = default;
 };

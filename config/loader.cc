@@ -14,6 +14,7 @@
 #include <system_error>
 #include <thread>
 
+#include "config/admin.h"
 #include "config/reader.h"
 #include "config/units.h"
 
@@ -155,7 +156,7 @@ void parse_daemon(FileReader& file, const YAML::Node& document, const fs::path& 
     }
   };
   section("http", [&](const YAML::Node& node) { parse_listener(file, node, "http", out.http); });
-  section("admin", [&](const YAML::Node& node) { parse_listener(file, node, "admin", out.admin); });
+  section("admin", [&](const YAML::Node& node) { parse_admin(file, node, config_dir, out.admin); });
   section("kafka", [&](const YAML::Node& node) { parse_kafka(file, node, out.kafka); });
   section("redis", [&](const YAML::Node& node) { parse_redis(file, node, out.redis); });
   if (YAML::Node node = root.get("logging"); node.IsDefined()) {

@@ -56,6 +56,9 @@ class FileReader {
   FileReader(std::string file, const EnvLookup& env, std::vector<ConfigError>& errors)
       : file_(std::move(file)), env_(env), errors_(errors) {}
 
+  // The environment ${VAR} expansion reads.
+  const EnvLookup& env() const { return env_; }
+
   const std::string& file() const { return file_; }
   std::size_t error_count() const { return errors_.size(); }
 

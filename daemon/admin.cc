@@ -34,7 +34,8 @@ AdminListener::AdminListener(core::Loop& loop, const config::Snapshot& snapshot,
       scheduler_(scheduler),
       metrics_(metrics),
       process_metrics_(metrics),
-      lambda_api_(snapshot, scheduler),
+      auth_(loop, metrics, snapshot.daemon.admin.address),
+      lambda_api_(snapshot, scheduler, auth_),
       server_(
           loop,
           [&] {
@@ -72,6 +73,11 @@ void AdminListener::handle(Request&& request, ResponseSlot slot) {
     process_metrics_.update();
     slot.respond(text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8"));
   } else if (path == "/functions" && get) {
+    AdminCaller caller = auth_.check(request, snapshot_->daemon.admin, snapshot_->daemon.region);
+    if (caller.refusal) {
+      slot.respond(std::move(*caller.refusal));
+      return;
+    }
     slot.respond(text(200, functions_json(), "application/json"));
   } else if (path == "/healthz" || path == "/readyz" || path == "/metrics" ||
              path == "/functions") {
@@ -79,7 +85,12 @@ void AdminListener::handle(Request&& request, ResponseSlot slot) {
     response.headers.push_back({"Allow", "GET, HEAD"});
     slot.respond(std::move(response));
   } else if (is_lambda_api_path(path)) {
-    lambda_api_.handle(std::move(request), std::move(slot));
+    AdminCaller caller = auth_.check(request, snapshot_->daemon.admin, snapshot_->daemon.region);
+    if (caller.refusal) {
+      slot.respond(std::move(*caller.refusal));
+      return;
+    }
+    lambda_api_.handle(std::move(request), std::move(slot), caller.key);
   } else {
     slot.respond(text(404,
                       "not found: try /healthz, /readyz, /metrics, /functions or the "

@@ -15,6 +15,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/process_metrics.h"
+#include "daemon/admin_auth.h"
 #include "daemon/lambda_api.h"
 #include "scheduler/scheduler.h"
 #include "triggers/http/server.h"
@@ -50,6 +51,7 @@ class AdminListener {
   scheduler::Scheduler& scheduler_;
   core::MetricsRegistry& metrics_;
   core::ProcessMetrics process_metrics_;
+  AdminAuth auth_;
   LambdaApi lambda_api_;
   triggers::http::Server server_;
   bool ready_ = false;

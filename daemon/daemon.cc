@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "config/admin.h"
 #include "config/loader.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -270,7 +271,20 @@ class Daemon {
       spdlog::error("cannot start the admin listener: {}", status.error().message());
       return false;
     }
-    spdlog::info("admin listening on {}:{}", snapshot().daemon.admin.address, admin_->port());
+    const config::AdminListenerConfig& admin = snapshot().daemon.admin;
+    spdlog::info("admin listening on {}:{}", admin.address, admin_->port());
+    if (admin.authenticated()) {
+      spdlog::info(
+          "admin: the Lambda API and /functions take requests signed by {} key(s) "
+          "(Signature Version 4)",
+          admin.keys.size());
+    }
+    if (!admin.authenticated() && !config::is_loopback(admin.address)) {
+      spdlog::warn(
+          "admin.insecure: the admin listener on {} has no keys: anyone who reaches it can "
+          "invoke every function and read every function's environment",
+          admin.address);
+    }
     return true;
   }
 
@@ -571,7 +585,12 @@ class Daemon {
     auto warn = [](const char* what) {
       spdlog::warn("reload: {} changed; that takes effect at the next restart", what);
     };
-    if (!(old.admin == next.admin)) {
+    // Its keys apply at once (each request reads them from the current snapshot).
+    auto listener = [](config::AdminListenerConfig admin) {
+      admin.keys.clear();
+      return admin;
+    };
+    if (!(listener(old.admin) == listener(next.admin))) {
       warn("admin");
     }
     if (old.workers != next.workers) {

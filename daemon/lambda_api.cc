@@ -36,18 +36,6 @@ Response json(int status, std::string body) {
   return response;
 }
 
-// An AWS REST-JSON error: the SDKs read the type from x-amzn-ErrorType and the message from
-// the body (`message` for some, `Message` for others).
-Response aws_error(int status, std::string_view type, std::string_view message) {
-  std::string escaped;
-  core::append_json_escaped(escaped, message);
-  Response response = json(status, "{\"Type\":\"User\",\"Message\":\"" + escaped +
-                                       "\",\"message\":\"" + escaped + "\"}");
-  response.headers.push_back({"x-amzn-ErrorType", std::string(type)});
-  response.headers.push_back({"x-amzn-RequestId", core::random_uuid()});
-  return response;
-}
-
 std::string body_of(const rapidjson::StringBuffer& buffer) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -73,6 +61,16 @@ std::vector<std::string_view> segments_of(std::string_view path) {
 
 }  // namespace
 
+Response aws_error(int status, std::string_view type, std::string_view message) {
+  std::string escaped;
+  core::append_json_escaped(escaped, message);
+  Response response = json(status, "{\"Type\":\"User\",\"Message\":\"" + escaped +
+                                       "\",\"message\":\"" + escaped + "\"}");
+  response.headers.push_back({"x-amzn-ErrorType", std::string(type)});
+  response.headers.push_back({"x-amzn-RequestId", core::random_uuid()});
+  return response;
+}
+
 bool is_lambda_api_path(std::string_view path) {
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
   return path.size() >= 12 && path[0] == '/' && path[5] == '-' && path[8] == '-' &&
@@ -89,7 +87,7 @@ const config::FunctionManifest* LambdaApi::find(const std::string& name) const {
   return nullptr;
 }
 
-void LambdaApi::handle(Request&& request, ResponseSlot slot) {
+void LambdaApi::handle(Request&& request, ResponseSlot slot, const config::AdminKey* caller) {
   std::vector<std::string_view> segments = segments_of(request.path);
   const bool get = request.method == "GET" || request.method == "HEAD";
   const std::string_view version = segments.empty() ? std::string_view() : segments[0];
@@ -146,6 +144,18 @@ void LambdaApi::handle(Request&& request, ResponseSlot slot) {
     return;
   }
   if (operation == "invocations") {
+    if (caller != nullptr && !caller->may_invoke(function->name)) {
+      std::string arn = core::function_arn(snapshot_->daemon.region, snapshot_->daemon.account_id,
+                                           function->name);
+      auth_.count_refusal("not_allowed", request,
+                          "key " + caller->access_key_id + " may not invoke " + function->name);
+      slot.respond(aws_error(403, "AccessDeniedException",
+                             "User: " + caller->access_key_id +
+                                 " is not authorized to perform: lambda:InvokeFunction on "
+                                 "resource: " +
+                                 arn));
+      return;
+    }
     invoke(*function, std::move(request), std::move(slot));
   } else if (operation == "concurrency") {
     slot.respond(

@@ -11,11 +11,16 @@
 #include <string>
 
 #include "config/config.h"
+#include "daemon/admin_auth.h"
 #include "daemon/code_digest.h"
 #include "scheduler/scheduler.h"
 #include "triggers/http/server.h"
 
 namespace switchyard::daemon {
+
+// An AWS REST-JSON error: the SDKs read the type from x-amzn-ErrorType and the message from
+// the body (`message` for some, `Message` for others).
+triggers::http::Response aws_error(int status, std::string_view type, std::string_view message);
 
 // Whether `path` is one of the Lambda API's: they start with its version, a date
 // ("/2015-03-31/", "/2019-09-30/").
@@ -23,14 +28,16 @@ bool is_lambda_api_path(std::string_view path);
 
 class LambdaApi {
  public:
-  LambdaApi(const config::Snapshot& snapshot, scheduler::Scheduler& scheduler)
-      : snapshot_(&snapshot), scheduler_(scheduler) {}
+  LambdaApi(const config::Snapshot& snapshot, scheduler::Scheduler& scheduler, AdminAuth& auth)
+      : snapshot_(&snapshot), scheduler_(scheduler), auth_(auth) {}
 
   // After a reload: the new snapshot's functions. It must outlive the API.
   void set_snapshot(const config::Snapshot& snapshot) { snapshot_ = &snapshot; }
 
-  // Answers a request whose path is_lambda_api_path().
-  void handle(triggers::http::Request&& request, triggers::http::ResponseSlot slot);
+  // Answers a request whose path is_lambda_api_path(), from `caller` (AdminAuth::check passed
+  // it; nullptr: no keys are configured).
+  void handle(triggers::http::Request&& request, triggers::http::ResponseSlot slot,
+              const config::AdminKey* caller);
 
  private:
   void invoke(const config::FunctionManifest& function, triggers::http::Request&& request,
@@ -43,6 +50,7 @@ class LambdaApi {
 
   const config::Snapshot* snapshot_;
   scheduler::Scheduler& scheduler_;
+  AdminAuth& auth_;
   CodeDigests digests_;
 };
 

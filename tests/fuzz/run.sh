@@ -3,13 +3,13 @@
 # seed corpus. A crash, leak or hang fails the run and leaves the reproducer in the work dir.
 # Usage: tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
 # Default targets: every fuzzer (http_request, manifest, cron_schedule, payload, kafka_record,
-# envelope, runtime_api).
+# envelope, runtime_api, admin_request).
 set -euo pipefail
 seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(http_request manifest cron_schedule payload kafka_record envelope runtime_api)
+  targets=(http_request manifest cron_schedule payload kafka_record envelope runtime_api admin_request)
 fi
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build="$root/build-fuzz"
@@ -19,7 +19,7 @@ CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
 cmake --build "$build" -j2 --target http_request_fuzzer manifest_fuzzer cron_schedule_fuzzer payload_fuzzer \
-  kafka_record_fuzzer envelope_fuzzer runtime_api_fuzzer
+  kafka_record_fuzzer envelope_fuzzer runtime_api_fuzzer admin_request_fuzzer
 for target in "${targets[@]}"; do
   corpus=$(mktemp -d)
   cp "$root/tests/fuzz/corpus/$target"/* "$corpus"/

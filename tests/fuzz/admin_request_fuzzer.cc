@@ -1,0 +1,87 @@
+// libFuzzer target over the admin listener with access keys: the bytes a client sends go through
+// the real server to the Lambda API's routes (names, qualifiers, paging parameters, the read
+// operations, Invoke) behind Signature Version 4 checks, and to /functions, /metrics and the
+// health routes. The listener must answer or close without crashing, leaking or hanging.
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "config/config.h"
+#include "connection_driver.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "daemon/admin.h"
+#include "scheduler/dead_letter.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/worker_pool.h"
+
+using namespace switchyard;
+
+namespace {
+
+// A function whose code is one small file, so that GetFunction has a digest to compute.
+struct FuzzRuntime final : config::SettingsOf<FuzzRuntime, config::RuntimeSettings> {
+  std::filesystem::path file;
+  std::vector<std::filesystem::path> code_files() const override { return {file}; }
+  std::string describe() const override { return file.string(); }
+  config::RuntimeSummary summary() const override { return {"app.handler", 128 << 20}; }
+  bool operator==(const FuzzRuntime&) const = default;
+};
+
+struct NoDeadLetters final : scheduler::DeadLetterSink {
+  void send(const scheduler::DeadLetter&, std::function<void(core::Status)> done) override {
+    done(core::Status());
+  }
+};
+
+struct Harness {
+  core::Loop loop;
+  core::MetricsRegistry metrics;
+  NoDeadLetters dead_letters;
+  scheduler::WorkerPool pool{scheduler::PoolOptions{1, 1}};
+  scheduler::Scheduler scheduler{loop, pool, metrics, dead_letters};
+  config::Snapshot snapshot;
+  std::unique_ptr<daemon::AdminListener> admin;
+};
+
+Harness* harness = nullptr;
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  harness = new Harness();
+  std::filesystem::path code = std::filesystem::temp_directory_path() / "admin-fuzzer-code.py";
+  std::ofstream(code) << "def handler(event, context):\n    return event\n";
+  config::DaemonConfig& daemon = harness->snapshot.daemon;
+  daemon.admin.address = "127.0.0.1";
+  daemon.admin.port = 0;
+  daemon.admin.keys.push_back({"ops", "ops-secret", {}});
+  daemon.admin.keys.push_back({"ci", "ci-secret", {"hello"}});
+  daemon.limits.max_body_bytes = 16384;
+  daemon.limits.header_timeout = std::chrono::milliseconds(200);
+  daemon.limits.idle_timeout = std::chrono::milliseconds(200);
+  daemon.state_dir = std::filesystem::temp_directory_path();
+  for (const char* name : {"hello", "thumb", "a.b-c_d"}) {
+    config::FunctionManifest manifest;
+    manifest.name = name;
+    auto runtime = std::make_shared<FuzzRuntime>();
+    runtime->file = code;
+    manifest.code = runtime;
+    harness->snapshot.functions.push_back(std::move(manifest));
+  }
+  harness->admin = std::make_unique<daemon::AdminListener>(harness->loop, harness->snapshot,
+                                                           harness->scheduler, harness->metrics);
+  if (!harness->admin->listen().ok()) {
+    std::abort();
+  }
+  harness->admin->set_ready(true);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  fuzz::drive_connection(harness->loop, harness->admin->port(), data, size);
+  return 0;
+}

@@ -1,7 +1,8 @@
-// libFuzzer target over the admin listener with access keys: the bytes a client sends go through
-// the real server to the Lambda API's routes (names, qualifiers, paging parameters, the read
-// operations, Invoke) behind Signature Version 4 checks, and to /functions, /metrics and the
-// health routes. The listener must answer or close without crashing, leaking or hanging.
+// libFuzzer target over the admin listener: the bytes a client sends go through the real server
+// to the Lambda API's routes (names, qualifiers, paging parameters, the read operations, Invoke),
+// /functions, /metrics and the health routes. The first byte picks the listener: one without
+// keys (every route reached) or one with access keys (Signature Version 4 checks first). It must
+// answer or close without crashing, leaking or hanging.
 
 #include <cstdint>
 #include <cstdlib>
@@ -43,8 +44,10 @@ struct Harness {
   NoDeadLetters dead_letters;
   scheduler::WorkerPool pool{scheduler::PoolOptions{1, 1}};
   scheduler::Scheduler scheduler{loop, pool, metrics, dead_letters};
-  config::Snapshot snapshot;
-  std::unique_ptr<daemon::AdminListener> admin;
+  config::Snapshot open_snapshot;    // No keys.
+  config::Snapshot signed_snapshot;  // Access keys.
+  std::unique_ptr<daemon::AdminListener> open;
+  std::unique_ptr<daemon::AdminListener> signed_only;
 };
 
 Harness* harness = nullptr;
@@ -55,33 +58,42 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   harness = new Harness();
   std::filesystem::path code = std::filesystem::temp_directory_path() / "admin-fuzzer-code.py";
   std::ofstream(code) << "def handler(event, context):\n    return event\n";
-  config::DaemonConfig& daemon = harness->snapshot.daemon;
-  daemon.admin.address = "127.0.0.1";
-  daemon.admin.port = 0;
-  daemon.admin.keys.push_back({"ops", "ops-secret", {}});
-  daemon.admin.keys.push_back({"ci", "ci-secret", {"hello"}});
-  daemon.limits.max_body_bytes = 16384;
-  daemon.limits.header_timeout = std::chrono::milliseconds(200);
-  daemon.limits.idle_timeout = std::chrono::milliseconds(200);
-  daemon.state_dir = std::filesystem::temp_directory_path();
+  config::Snapshot& snapshot = harness->open_snapshot;
+  snapshot.daemon.admin.address = "127.0.0.1";
+  snapshot.daemon.admin.port = 0;
+  snapshot.daemon.limits.max_body_bytes = 16384;
+  snapshot.daemon.limits.header_timeout = std::chrono::milliseconds(200);
+  snapshot.daemon.limits.idle_timeout = std::chrono::milliseconds(200);
+  snapshot.daemon.state_dir = std::filesystem::temp_directory_path();
   for (const char* name : {"hello", "thumb", "a.b-c_d"}) {
     config::FunctionManifest manifest;
     manifest.name = name;
     auto runtime = std::make_shared<FuzzRuntime>();
     runtime->file = code;
     manifest.code = runtime;
-    harness->snapshot.functions.push_back(std::move(manifest));
+    snapshot.functions.push_back(std::move(manifest));
   }
-  harness->admin = std::make_unique<daemon::AdminListener>(harness->loop, harness->snapshot,
-                                                           harness->scheduler, harness->metrics);
-  if (!harness->admin->listen().ok()) {
-    std::abort();
+  harness->signed_snapshot = snapshot;
+  harness->signed_snapshot.daemon.admin.keys.push_back({"ops", "ops-secret", {}});
+  harness->signed_snapshot.daemon.admin.keys.push_back({"ci", "ci-secret", {"hello"}});
+  harness->open = std::make_unique<daemon::AdminListener>(harness->loop, harness->open_snapshot,
+                                                          harness->scheduler, harness->metrics);
+  harness->signed_only = std::make_unique<daemon::AdminListener>(
+      harness->loop, harness->signed_snapshot, harness->scheduler, harness->metrics);
+  for (daemon::AdminListener* admin : {harness->open.get(), harness->signed_only.get()}) {
+    if (!admin->listen().ok()) {
+      std::abort();
+    }
+    admin->set_ready(true);
   }
-  harness->admin->set_ready(true);
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  fuzz::drive_connection(harness->loop, harness->admin->port(), data, size);
+  if (size == 0) {
+    return 0;
+  }
+  daemon::AdminListener& admin = (data[0] & 1) != 0 ? *harness->signed_only : *harness->open;
+  fuzz::drive_connection(harness->loop, admin.port(), data + 1, size - 1);
   return 0;
 }

@@ -182,6 +182,27 @@ send(signed(b'{"from": "stale"}', minutes_ago=6))
 send(AWSRequest(method="POST", url=endpoint + path, data=b'{"from": "unsigned"}'))
 send(signed(b'{"from": "ci"}', key="ci", secret="ci-secret-value"))
 send(signed(b'{"from": "fresh"}', minutes_ago=4))
+
+# A presigned URL (the query-string form): good within its X-Amz-Expires, refused after it.
+import urllib.request, urllib.error
+def presigned(expires, minutes_ago=0):
+    request = AWSRequest(method="GET", url=endpoint + "/2015-03-31/functions/record/configuration")
+    if minutes_ago:
+        class Past(datetime.datetime):
+            @classmethod
+            def utcnow(cls):
+                return datetime.datetime.utcnow() - datetime.timedelta(minutes=minutes_ago)
+        botocore.auth.datetime = types.SimpleNamespace(datetime=Past, timedelta=datetime.timedelta)
+    botocore.auth.SigV4QueryAuth(botocore.credentials.Credentials("ops", "ops-secret-value"),
+                                 "lambda", "eu-west-3", expires=expires).add_auth(request)
+    botocore.auth.datetime = datetime
+    try:
+        with urllib.request.urlopen(request.url, timeout=30) as reply:
+            print(reply.status, json.loads(reply.read())["FunctionName"])
+    except urllib.error.HTTPError as error:
+        print(error.code, error.headers["x-amzn-ErrorType"])
+presigned(300)
+presigned(60, minutes_ago=2)
 )";
   auto attacks = run_process(
       {"/usr/bin/python3", "-c", script, test.endpoint, std::to_string(port)}, {}, {}, 60s);
@@ -198,7 +219,9 @@ send(signed(b'{"from": "fresh"}', minutes_ago=4))
         "403 InvalidSignatureException Signature expired\n"
         "403 MissingAuthenticationTokenException Missing Authentication Token\n"
         "403 AccessDeniedException User\n"
-        "200  \n");
+        "200  \n"
+        "200 record\n"
+        "403 InvalidSignatureException\n");
   // Only the one within the 5 minutes AWS allows ran.
   CHECK(test.recorded() == "{\"from\": \"fresh\"}\n");
 
@@ -213,6 +236,7 @@ send(signed(b'{"from": "fresh"}', minutes_ago=4))
   CHECK(metric(metrics.body, R"(switchyard_admin_refused_total{reason="unknown_access_key"})") ==
         1);
   CHECK(metric(metrics.body, R"(switchyard_admin_refused_total{reason="expired"})") == 1);
+  CHECK(metric(metrics.body, R"(switchyard_admin_refused_total{reason="presigned_expired"})") == 1);
   CHECK(metric(metrics.body, R"(switchyard_admin_refused_total{reason="unsigned"})") == 2);
   CHECK(metric(metrics.body, R"(switchyard_admin_refused_total{reason="not_allowed"})") == 1);
   CHECK(test.daemon->process().err().find("admin: refused POST") != std::string::npos);

@@ -1,13 +1,8 @@
 #include "daemon/admin.h"
 
-#include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <spdlog/spdlog.h>
 
-#include "core/codec.h"
-#include "core/ids.h"
-#include "core/log.h"
 #include "functions/native.h"
 
 namespace switchyard::daemon {

@@ -13,6 +13,7 @@ packages=(
   python3 libzip-dev  # the python3 runtime; its code may be the .zip deployed to Lambda
   python3-gunicorn  # bench/python.sh's peer
   libssl-dev  # SHA-256 and HMAC: the Lambda API's CodeSha256 and Signature Version 4
+  libsqlite3-dev sqlite3  # the durable queue of asynchronous invocations; the CLI to inspect it
 )
 
 # The AWS SDK for JavaScript is a test client (scripts/install-js-deps.sh). A Node.js from

@@ -2,8 +2,9 @@
 # Builds and runs the test suite under sanitizers:
 #   asan: every test (unit and integration, the daemon included) under AddressSanitizer +
 #         UndefinedBehaviorSanitizer;
-#   tsan: the units that run threads or a loop with the worker pool (core, scheduler, the HTTP
-#         server, the cron trigger, the Redis connection and trigger, Kafka's pure pieces), and
+#   tsan: the units that run threads or a loop with the worker pool (core, the async queue,
+#         scheduler, the HTTP server, the cron trigger, the Redis connection and trigger, Kafka's
+#         pure pieces), and
 #         the Redis, Kafka and drain integration tests with the daemon itself built with
 #         ThreadSanitizer (librdkafka's C11 threads are made visible to it by
 #         tests/sanitize/tsan_c11_threads.c).
@@ -36,10 +37,10 @@ if [ "$which" = asan ] || [ "$which" = all ]; then
 fi
 
 if [ "$which" = tsan ] || [ "$which" = all ]; then
-  echo "== ThreadSanitizer: core, scheduler, HTTP server, cron trigger, Redis, Kafka"
+  echo "== ThreadSanitizer: core, async queue, scheduler, HTTP server, cron trigger, Redis, Kafka"
   configure "$root/build-tsan" "-fsanitize=thread -O1" \
-    -DSWITCHYARD_UNIT_TESTS="core;scheduler;triggers"
-  tsan_tests=(unit_core unit_scheduler unit_http_server unit_cron_trigger unit_redis_connection
+    -DSWITCHYARD_UNIT_TESTS="core;async;scheduler;triggers"
+  tsan_tests=(unit_core unit_async_queue_store unit_scheduler unit_http_server unit_cron_trigger unit_redis_connection
     unit_redis_trigger unit_kafka integration_redis integration_kafka integration_drain)
   cmake --build "$root/build-tsan" -j2 --target "${tsan_tests[@]}"
   pattern=$(IFS='|'; echo "^(${tsan_tests[*]})\$")

@@ -1,0 +1,474 @@
+#include "async/queue_store.h"
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/process.h"
+
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+using switchyard::async::Admission;
+using switchyard::async::AppendResult;
+using switchyard::async::QueueStore;
+using switchyard::async::Record;
+using switchyard::testing::Child;
+using switchyard::testing::TempDir;
+
+namespace {
+
+std::unique_ptr<QueueStore> open_store(const std::string& file, QueueStore::Options options = {}) {
+  auto store = QueueStore::open(file, options);
+  REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.error().message()));
+  return std::move(store).value();
+}
+
+Record make_record(int i, const std::string& function = "thumbnail") {
+  Record record;
+  record.id = "req-" + std::to_string(i);
+  record.function = function;
+  record.attempts = i % 3;
+  record.enqueued_at_ms = 1'700'000'000'000 + i;
+  record.next_attempt_at_ms = 1'700'000'000'500 + i;
+  record.event.id = "event-" + std::to_string(i);
+  record.event.source = "switchyard/http";
+  record.event.type = "com.example.async";
+  record.event.subject = "s" + std::to_string(i);
+  record.event.datacontenttype = i % 2 == 0 ? "application/json" : "application/octet-stream";
+  record.event.time =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(record.enqueued_at_ms));
+  record.event.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  record.event.data =
+      i % 2 == 0 ? "{\"n\":" + std::to_string(i) + "}" : "\x00\xff payload "s + std::to_string(i);
+  record.event.attributes = {{"http.method", "POST"},
+                             {"http.header.x-n", std::to_string(i)},
+                             {"http.header.x-n", "again"}};
+  return record;
+}
+
+void check_same(const Record& got, const Record& want) {
+  INFO("record " << want.id);
+  CHECK(got.id == want.id);
+  CHECK(got.function == want.function);
+  CHECK(got.attempts == want.attempts);
+  CHECK(got.enqueued_at_ms == want.enqueued_at_ms);
+  CHECK(got.next_attempt_at_ms == want.next_attempt_at_ms);
+  CHECK(got.size > 0);
+  CHECK(got.event.id == want.event.id);
+  CHECK(got.event.source == want.event.source);
+  CHECK(got.event.type == want.event.type);
+  CHECK(got.event.subject == want.event.subject);
+  CHECK(got.event.datacontenttype == want.event.datacontenttype);
+  CHECK(got.event.time == want.event.time);
+  CHECK(got.event.traceparent == want.event.traceparent);
+  CHECK(got.event.data == want.event.data);
+  REQUIRE(got.event.attributes.size() == want.event.attributes.size());
+  for (std::size_t i = 0; i < want.event.attributes.size(); ++i) {
+    CHECK(got.event.attributes[i].key == want.event.attributes[i].key);
+    CHECK(got.event.attributes[i].value == want.event.attributes[i].value);
+  }
+}
+
+// The outcomes `done` reported, by id.
+struct Outcomes {
+  std::mutex mutex;
+  std::map<std::string, AppendResult> by_id;
+  int calls = 0;
+
+  QueueStore::Done done_for(const std::string& id) {
+    return [this, id](const AppendResult& result) {
+      std::lock_guard<std::mutex> lock(mutex);
+      ++calls;
+      by_id[id] = result;
+    };
+  }
+  int durable() {
+    std::lock_guard<std::mutex> lock(mutex);
+    int n = 0;
+    for (const auto& [id, result] : by_id) {
+      n += result.durable() ? 1 : 0;
+    }
+    return n;
+  }
+};
+
+// Another connection holding the write lock (BEGIN IMMEDIATE), as an operator's sqlite3 session
+// may: the store's writer waits for it, so that nothing commits until release().
+class WriteLockHolder {
+ public:
+  explicit WriteLockHolder(const std::string& file) {
+    REQUIRE(sqlite3_open(file.c_str(), &db_) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  ~WriteLockHolder() {
+    release();
+    sqlite3_close(db_);
+  }
+  void release() {
+    if (held_) {
+      held_ = false;
+      CHECK(sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK);
+    }
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  bool held_ = true;
+};
+
+std::string integrity_check(const std::string& file) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  std::string result;
+  sqlite3_exec(
+      db, "PRAGMA integrity_check",
+      [](void* out, int, char** values, char**) {
+        static_cast<std::string*>(out)->append(values[0] != nullptr ? values[0] : "NULL");
+        return 0;
+      },
+      &result, nullptr);
+  sqlite3_close(db);
+  return result;
+}
+
+std::vector<Record> load_all(QueueStore& store) {
+  auto records = store.load();
+  REQUIRE_MESSAGE(records.ok(), (records.ok() ? "" : records.error().message()));
+  return std::move(records).value();
+}
+
+}  // namespace
+
+TEST_CASE("queue store: records come back after a reopen, in order, every field intact") {
+  TempDir dir;
+  std::string file = dir.path() + "/queue.db";
+  std::vector<Record> want;
+  {
+    auto store = open_store(file);
+    Outcomes outcomes;
+    for (int i = 0; i < 60; ++i) {
+      want.push_back(make_record(i, i % 2 == 0 ? "thumbnail" : "resize"));
+      REQUIRE(store->append(want.back(), outcomes.done_for(want.back().id)) == Admission::kQueued);
+    }
+    store->flush();
+    CHECK(outcomes.calls == 60);
+    CHECK(outcomes.durable() == 60);
+    store->close();
+    CHECK(store->append(make_record(100), outcomes.done_for("late")) == Admission::kClosed);
+  }
+  CHECK(integrity_check(file) == "ok");
+  {
+    auto store = open_store(file);
+    auto records = load_all(*store);
+    REQUIRE(records.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      check_same(records[i], want[i]);
+    }
+    // open() counted what it found.
+    auto usage = store->usage("thumbnail");
+    CHECK(usage.events == 30);
+    CHECK(usage.oldest_enqueued_at_ms == want[0].enqueued_at_ms);
+    CHECK(store->usage().size() == 2);
+
+    // Every third removed, every fifth (of those left) attempted again.
+    std::vector<Record> left;
+    for (Record& record : want) {
+      int n = std::stoi(record.id.substr(4));
+      if (n % 3 == 0) {
+        CHECK(store->remove(record.id));
+        continue;
+      }
+      if (n % 5 == 0) {
+        record.attempts = 7;
+        record.next_attempt_at_ms = 1'800'000'000'000 + n;
+        CHECK(store->update_attempt(record.id, record.attempts, record.next_attempt_at_ms));
+      }
+      left.push_back(std::move(record));
+    }
+    CHECK_FALSE(store->remove("req-0"));
+    CHECK_FALSE(store->update_attempt("no-such-id", 1, 0));
+    CHECK(store->usage("thumbnail").events == 20);
+    CHECK(store->usage("thumbnail").oldest_enqueued_at_ms == want[2].enqueued_at_ms);
+    want = std::move(left);
+  }
+  {
+    auto store = open_store(file);
+    auto records = load_all(*store);
+    REQUIRE(records.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      check_same(records[i], want[i]);
+    }
+    auto stats = store->stats();
+    CHECK(stats.commits == 0);
+  }
+}
+
+TEST_CASE("queue store: a queue file open in one store is refused to another") {
+  TempDir dir;
+  std::string file = dir.path() + "/queue.db";
+  auto store = open_store(file);
+  auto second = QueueStore::open(file);
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().message().find("in use") != std::string::npos);
+  store.reset();
+  CHECK(QueueStore::open(file).ok());
+}
+
+TEST_CASE("queue store: an append, then its update and remove, in one batch keep their order") {
+  TempDir dir;
+  std::string file = dir.path() + "/queue.db";
+  auto store = open_store(file);
+  Outcomes outcomes;
+  {
+    WriteLockHolder lock(file);
+    for (int i = 0; i < 3; ++i) {
+      Record record = make_record(i);
+      REQUIRE(store->append(record, outcomes.done_for(record.id)) == Admission::kQueued);
+    }
+    CHECK(store->update_attempt("req-1", 4, 99));
+    CHECK(store->remove("req-2"));
+  }
+  store->flush();
+  CHECK(outcomes.durable() == 3);
+  auto records = load_all(*store);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].id == "req-0");
+  CHECK(records[1].id == "req-1");
+  CHECK(records[1].attempts == 4);
+  CHECK(records[1].next_attempt_at_ms == 99);
+}
+
+TEST_CASE("queue store: appends from several threads share commits") {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 125;
+  constexpr int kRecords = kThreads * kPerThread;
+
+  auto run = [&](QueueStore& store, Outcomes& outcomes, int base) {
+    std::latch start(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        start.arrive_and_wait();
+        for (int n = 0; n < kPerThread; ++n) {
+          Record record = make_record(base + t * kPerThread + n, "fn" + std::to_string(t));
+          CHECK(store.append(record, outcomes.done_for(record.id)) == Admission::kQueued);
+        }
+      });
+    }
+    for (auto& thread : threads) {
+      thread.join();
+    }
+  };
+
+  TempDir dir;
+  std::string file = dir.path() + "/queue.db";
+  auto store = open_store(file);
+
+  SUBCASE("as they come") {
+    // How many commits this takes depends on the disk's fsync time: only reported.
+    Outcomes outcomes;
+    run(*store, outcomes, 0);
+    store->flush();
+    CHECK(outcomes.durable() == kRecords);
+    auto stats = store->stats();
+    CHECK(stats.records_written == kRecords);
+    CHECK(stats.commits <= kRecords);
+    MESSAGE("1000 concurrent appends: " << stats.commits << " commits ("
+                                        << static_cast<double>(stats.commits) / kRecords
+                                        << " per record)");
+    CHECK(load_all(*store).size() == kRecords);
+  }
+  SUBCASE("while a commit is in progress") {
+    // The writer is held in its first transaction (another connection has the write lock) while
+    // all 1000 are appended: whatever it did not take in its first batch it must take in one.
+    Outcomes outcomes;
+    {
+      WriteLockHolder lock(file);
+      run(*store, outcomes, 0);
+    }
+    store->flush();
+    CHECK(outcomes.durable() == kRecords);
+    auto stats = store->stats();
+    CHECK(stats.records_written == kRecords);
+    CHECK(stats.commits <= 2);
+    CHECK(stats.commits < kRecords / 4);
+    CHECK(load_all(*store).size() == kRecords);
+  }
+}
+
+TEST_CASE("queue store: limits by count and bytes are exact, uncommitted appends included") {
+  TempDir dir;
+  std::string file = dir.path() + "/queue.db";
+  auto store = open_store(file);
+  Outcomes outcomes;
+
+  // Every record of make_record() with an even two-digit number has the same size.
+  REQUIRE(store->append(make_record(10, "probe"), outcomes.done_for("req-10")) ==
+          Admission::kQueued);
+  std::uint64_t size = store->usage("probe").bytes;
+  REQUIRE(size > 0);
+  store->flush();
+
+  store->set_limits("count", {3, 1ull << 30});
+  store->set_limits("bytes", {100, 3 * size});
+  {
+    // Nothing commits while the lock is held: the limits count accepted records.
+    WriteLockHolder lock(file);
+    for (int i = 11; i < 14; ++i) {
+      CHECK(store->append(make_record(i, "count"), outcomes.done_for("")) == Admission::kQueued);
+    }
+    CHECK(store->append(make_record(14, "count"), outcomes.done_for("")) == Admission::kFull);
+    for (int i = 20; i < 26; i += 2) {
+      CHECK(store->append(make_record(i, "bytes"), outcomes.done_for("")) == Admission::kQueued);
+    }
+    CHECK(store->append(make_record(26, "bytes"), outcomes.done_for("")) == Admission::kFull);
+    CHECK(store->usage("bytes").bytes == 3 * size);
+    // Other functions have their own room; an id already queued is refused.
+    CHECK(store->append(make_record(31, "other"), outcomes.done_for("")) == Admission::kQueued);
+    CHECK(store->append(make_record(31, "other"), outcomes.done_for("")) == Admission::kDuplicate);
+    CHECK(store->stats().commits == 1);
+
+    // A removal makes room at once, before it is written.
+    CHECK(store->remove("req-12"));
+    CHECK(store->append(make_record(15, "count"), outcomes.done_for("")) == Admission::kQueued);
+    CHECK(store->append(make_record(16, "count"), outcomes.done_for("")) == Admission::kFull);
+    CHECK(store->remove("req-22"));
+    CHECK(store->append(make_record(28, "bytes"), outcomes.done_for("")) == Admission::kQueued);
+    CHECK(store->append(make_record(30, "bytes"), outcomes.done_for("")) == Admission::kFull);
+  }
+  store->flush();
+  auto stats = store->stats();
+  CHECK(stats.appends_refused == 4);
+  CHECK(stats.appends_failed == 0);
+  CHECK(store->usage("count").events == 3);
+  CHECK(store->usage("bytes").events == 3);
+  CHECK(load_all(*store).size() == 1 + 3 + 3 + 1);
+}
+
+TEST_CASE("queue store: a full disk refuses appends, reports nothing durable unwritten, recovers") {
+  // The tests run as root, which ignores a read-only directory, and cannot mount a small
+  // filesystem. A cap on the database (PRAGMA max_page_count, Options::max_file_bytes) makes
+  // SQLite fail exactly as on a full disk: SQLITE_FULL, "database or disk is full".
+  TempDir dir;
+  std::string file = dir.path() + "/queue.db";
+  QueueStore::Options options;
+  options.max_file_bytes = 64 << 10;
+  auto store = open_store(file, options);
+  Outcomes outcomes;
+
+  std::vector<std::string> durable;
+  std::string failed;
+  for (int i = 0; i < 100 && failed.empty(); ++i) {
+    Record record = make_record(i);
+    record.event.data.assign(3000, static_cast<char>('a' + i % 26));
+    REQUIRE(store->append(record, outcomes.done_for(record.id)) == Admission::kQueued);
+    store->flush();
+    std::lock_guard<std::mutex> lock(outcomes.mutex);
+    const AppendResult& result = outcomes.by_id.at(record.id);
+    if (result.durable()) {
+      durable.push_back(record.id);
+    } else {
+      failed = record.id;
+      CHECK(result.message.find("full") != std::string::npos);
+      MESSAGE("failure reported: " << result.message);
+    }
+  }
+  REQUIRE_FALSE(failed.empty());
+  REQUIRE(durable.size() >= 3);
+  CHECK(store->stats().failed_commits == 1);
+  CHECK(store->stats().appends_failed == 1);
+  // The failed record does not count against the function's limits.
+  CHECK(store->usage("thumbnail").events == durable.size());
+
+  auto ids = [&] {
+    std::vector<std::string> out;
+    for (const Record& record : load_all(*store)) {
+      out.push_back(record.id);
+    }
+    return out;
+  };
+  CHECK(ids() == durable);
+
+  // Room again: the store works without being reopened.
+  for (int k = 0; k < 3; ++k) {
+    CHECK(store->remove(durable.front()));
+    durable.erase(durable.begin());
+  }
+  Record again = make_record(500);
+  again.event.data.assign(3000, 'z');
+  REQUIRE(store->append(again, outcomes.done_for(again.id)) == Admission::kQueued);
+  store->flush();
+  {
+    std::lock_guard<std::mutex> lock(outcomes.mutex);
+    CHECK(outcomes.by_id.at(again.id).durable());
+  }
+  durable.push_back(again.id);
+  CHECK(ids() == durable);
+  store.reset();
+
+  CHECK(integrity_check(file) == "ok");
+  auto reopened = open_store(file);
+  std::vector<std::string> after;
+  for (const Record& record : load_all(*reopened)) {
+    after.push_back(record.id);
+  }
+  CHECK(after == durable);
+}
+
+TEST_CASE("queue store: kill -9 during group commit loses no record reported durable") {
+  std::random_device device;
+  unsigned seed = device();
+  INFO("seed " << seed);
+  std::mt19937 random(seed);
+  for (int round = 0; round < 5; ++round) {
+    INFO("round " << round);
+    TempDir dir;
+    std::string file = dir.path() + "/queue.db";
+    int kill_after = std::uniform_int_distribution<int>(50, 3000)(random);
+    Child child({SWITCHYARD_ASYNC_QUEUE_WRITER, file});
+    auto lines = [&] {
+      const std::string& out = child.out();
+      return static_cast<int>(std::count(out.begin(), out.end(), '\n'));
+    };
+    REQUIRE_MESSAGE(
+        switchyard::testing::eventually([&] { return lines() >= kill_after; }, 15s, 1ms),
+        child.err());
+    child.signal(SIGKILL);
+    auto result = child.wait();
+    CHECK(result.signal == SIGKILL);
+
+    // Only whole lines: the last one may have been cut by the kill.
+    std::set<std::string> reported;
+    std::size_t start = 0;
+    for (std::size_t end; (end = result.out.find('\n', start)) != std::string::npos;
+         start = end + 1) {
+      reported.insert(result.out.substr(start, end - start));
+    }
+    REQUIRE(reported.size() >= static_cast<std::size_t>(kill_after));
+
+    CHECK(integrity_check(file) == "ok");
+    auto store = open_store(file);
+    std::set<std::string> stored;
+    for (const Record& record : load_all(*store)) {
+      stored.insert(record.id);
+    }
+    std::size_t missing = 0;
+    for (const std::string& id : reported) {
+      missing += stored.contains(id) ? 0 : 1;
+    }
+    CHECK(missing == 0);
+    MESSAGE("round " << round << ": killed after " << reported.size() << " durable, "
+                     << stored.size() << " in the file");
+  }
+}

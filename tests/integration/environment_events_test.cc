@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -73,10 +74,26 @@ std::string string_member(const rapidjson::Value& object, const char* name) {
   return it != object.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
 }
 
-// The events a handler appended to its EVENT_LOG, parsed; a line that is not JSON fails.
+// The lines of `path` that are whole (end in a newline). A handler appends each event with one
+// write, but a reader may see that write in part: the last line, still being written, is left
+// for the next read.
+std::vector<std::string> whole_lines(const std::string& path) {
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> lines;
+  for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    if (end > start) {
+      lines.push_back(text.substr(start, end - start));
+    }
+  }
+  return lines;
+}
+
+// The events a handler appended to its EVENT_LOG, parsed; a whole line that is not JSON fails.
 std::vector<rapidjson::Document> read_events(const std::string& path) {
   std::vector<rapidjson::Document> events;
-  for (const std::string& line : file_lines(path)) {
+  for (const std::string& line : whole_lines(path)) {
     rapidjson::Document doc;
     doc.Parse(line.c_str(), line.size());
     CHECK_MESSAGE(!doc.HasParseError(), "not JSON: " << line);

@@ -157,6 +157,17 @@ core::Result<rd_kafka_t*> make_client(rd_kafka_type_t type, ConfHolder conf,
   return rk;
 }
 
+std::string assign_partitions(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions,
+                              bool cooperative) {
+  rd_kafka_resume_partitions(rk, partitions);
+  if (cooperative) {
+    ErrorHolder error(rd_kafka_incremental_assign(rk, partitions));
+    return error ? rd_kafka_error_string(error.get()) : std::string();
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_assign(rk, partitions);
+  return err != RD_KAFKA_RESP_ERR_NO_ERROR ? describe(err) : std::string();
+}
+
 QueueWatcher::QueueWatcher(core::Loop& loop, rd_kafka_queue_t* queue,
                            std::function<void()> on_ready)
     : loop_(loop), queue_(queue), on_ready_(std::move(on_ready)), kick_timer_(loop, [this] {

@@ -66,6 +66,19 @@ core::Result<ConfHolder> make_conf(const config::KafkaConfig& kafka, rd_kafka_ty
 core::Result<rd_kafka_t*> make_client(rd_kafka_type_t type, ConfHolder conf,
                                       const std::string& who);
 
+// Assigns `partitions` to the consumer `rk` (rd_kafka_incremental_assign() for a `cooperative`
+// member, rd_kafka_assign() otherwise), resumed first: librdkafka keeps a partition's pause flag
+// across assignments (2.0.2), so one paused for backpressure before a revoke would stay paused
+// for good. Resumed before the assign, never after: librdkafka 2.0.2 gives every resume a new
+// version barrier of its partition, paused or not, and drops an operation of the partition whose
+// barrier is older than one it has served. Its main thread starts an assigned partition's fetcher
+// (a barrier, then the operation) once the committed offsets are in; a resume after the assign
+// whose barrier and operation fall between those two has the fetcher's start dropped, and the
+// partition is never read, silently (librdkafka issues #2190, #4686). Returns librdkafka's error,
+// or an empty string.
+std::string assign_partitions(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions,
+                              bool cooperative);
+
 // Wakes the loop when `queue` goes from empty to non-empty: librdkafka writes to a pipe that a
 // uv_poll_t watches (rd_kafka_queue_io_event_enable). `on_ready` then serves the queue; it is
 // also where the owner re-arms (kick()) when it stops serving before the queue is empty, since

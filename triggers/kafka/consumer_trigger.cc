@@ -777,22 +777,11 @@ class KafkaConsumerTrigger final : public Trigger, public PullSource::Owner {
       // rejoins at once: its hold stays.)
       commit_gate_.open();
     }
-    if (cooperative()) {
-      ErrorHolder error(rd_kafka_incremental_assign(rk_, partitions));
-      if (error) {
-        spdlog::error("kafka {} ({}): incremental assign failed: {}", spec_.topic, function_,
-                      rd_kafka_error_string(error.get()));
-      }
-    } else {
-      rd_kafka_resp_err_t err = rd_kafka_assign(rk_, partitions);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        spdlog::error("kafka {} ({}): assign failed: {}", spec_.topic, function_,
-                      kafka::describe(err));
-      }
+    // Resumed, then assigned (see assign_partitions()).
+    if (std::string error = assign_partitions(rk_, partitions, cooperative()); !error.empty()) {
+      spdlog::error("kafka {} ({}): {}assign failed: {}", spec_.topic, function_,
+                    cooperative() ? "incremental " : "", error);
     }
-    // librdkafka keeps a partition's pause flag across assignments (2.0.2): one paused for
-    // backpressure before a revoke would stay paused for good.
-    rd_kafka_resume_partitions(rk_, partitions);
     std::string names;
     for (int i = 0; i < partitions->cnt; ++i) {
       std::int32_t id = partitions->elems[i].partition;

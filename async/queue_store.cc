@@ -56,6 +56,15 @@ QueueStore::~QueueStore() {
   close();
 }
 
+bool QueueStore::queue_locked(Pending&& pending) {
+  pending.seq = next_seq_++;
+  // A writer that is busy looks at pending_ again before it waits: only the first change of a
+  // batch needs to wake it.
+  bool wake = pending_.empty();
+  pending_.push_back(std::move(pending));
+  return wake;
+}
+
 Admission QueueStore::append(const Record& record, Done done) {
   Pending pending;
   pending.op.kind = WriteOp::Kind::kInsert;
@@ -85,12 +94,8 @@ Admission QueueStore::append(const Record& record, Done done) {
       return Admission::kFull;
     }
     count_in(record.id, Entry{record.function, pending.op.size, record.enqueued_at_ms});
-    pending.seq = next_seq_++;
-    wake = pending_.empty();
-    pending_.push_back(std::move(pending));
+    wake = queue_locked(std::move(pending));
   }
-  // A writer that is busy looks at pending_ again before it waits: only the first change of a
-  // batch needs to wake it.
   if (wake) {
     wake_writer_.notify_one();
   }
@@ -107,9 +112,7 @@ bool QueueStore::remove(std::string_view id) {
     Pending pending;
     pending.op.kind = WriteOp::Kind::kDelete;
     pending.op.id = id;
-    pending.seq = next_seq_++;
-    wake = pending_.empty();
-    pending_.push_back(std::move(pending));
+    wake = queue_locked(std::move(pending));
   }
   if (wake) {
     wake_writer_.notify_one();
@@ -130,9 +133,7 @@ bool QueueStore::update_attempt(std::string_view id, int attempts,
     pending.op.id = id;
     pending.op.attempts = attempts;
     pending.op.next_attempt_at_ms = next_attempt_at_ms;
-    pending.seq = next_seq_++;
-    wake = pending_.empty();
-    pending_.push_back(std::move(pending));
+    wake = queue_locked(std::move(pending));
   }
   if (wake) {
     wake_writer_.notify_one();

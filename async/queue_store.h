@@ -215,6 +215,8 @@ class QueueStore {
   QueueStore(std::unique_ptr<QueueDatabase> db, Options options);
   void run_writer();
   // Writes `ops` (one transaction) and settles them; writer thread only.
+  // Queues a change, in call order (mutex_ held). True when the writer must be woken.
+  bool queue_locked(Pending&& pending);
   void commit_batch(std::vector<Pending>& batch, std::vector<WriteOp>& carried);
   // Both require mutex_ (or, in open(), a store no other thread sees yet).
   void count_in(const std::string& id, Entry entry);

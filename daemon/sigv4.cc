@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/codec.h"
+
 namespace switchyard::daemon::sigv4 {
 namespace {
 
@@ -135,31 +137,12 @@ void uri_encode(std::string& out, std::string_view text, bool keep_slash) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-// %XX decoded; anything else (a '+', a '%' not followed by two hex digits) kept as it is.
+// %XX decoded as core::percent_decode does; a value with a malformed escape is kept as written
+// (no SDK sends one: its signature then simply does not match).
 std::string percent_decode(std::string_view text) {
   std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-        hex_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
+  if (!core::percent_decode(text, out)) {
+    out = std::string(text);
   }
   return out;
 }

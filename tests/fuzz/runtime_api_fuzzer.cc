@@ -3,20 +3,12 @@
 // answers as an Environment does (one invocation at a time, AWS's refusals for misuse). The API
 // must answer or close without crashing, leaking or hanging.
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 
+#include "connection_driver.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "environments/runtime_api.h"
@@ -124,56 +116,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   harness->handler.reset();
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(harness->port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  // Closing with a reset leaves no TIME_WAIT behind on either side: hundreds of thousands of
-  // runs would otherwise exhaust the ephemeral ports.
-  linger reset{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-  int attempts = 0;
-  while (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    // A full accept backlog clears once the loop runs; anything else is the harness failing.
-    if (++attempts > 1000 || (errno != EAGAIN && errno != ECONNREFUSED && errno != EINTR)) {
-      std::perror("fuzzer: connect");
-      std::abort();
-    }
-    harness->loop.run_nowait();
-  }
-  fcntl(fd, F_SETFL, O_NONBLOCK);
-  std::size_t sent = 0;
-  bool eof = false;
-  bool shut = false;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  char buffer[65536];
-  while (!eof) {
-    if (sent < size) {
-      ssize_t n = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
-      if (n > 0) {
-        sent += static_cast<std::size_t>(n);
-      } else if (n < 0 && errno != EAGAIN) {
-        sent = size;  // The server closed on us: fine.
-      }
-    } else if (!shut) {
-      shutdown(fd, SHUT_WR);
-      shut = true;
-    }
-    harness->loop.run_nowait();
-    ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n == 0 || (n < 0 && errno != EAGAIN)) {
-      eof = true;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      // An API that neither answers nor closes within 5 s is a hang.
-      std::abort();
-    }
-  }
-  close(fd);
-  // Let the server finish closing its side.
-  for (int i = 0; i < 4; ++i) {
-    harness->loop.run_nowait();
-  }
+  fuzz::drive_connection(harness->loop, harness->port, data, size);
   return 0;
 }

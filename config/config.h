@@ -85,6 +85,8 @@ struct RetryPolicy {
   Duration backoff{100};        // Delay before the first retry; doubles each time.
   Duration max_backoff{10000};  // Cap on the delay.
   double jitter = 0.2;          // Fraction of the delay randomised (0 = none, 1 = full).
+
+  bool operator==(const RetryPolicy&) const = default;
 };
 
 // Where a function's events go after their last failed attempt: `dead_letter: { kind: target }`.
@@ -95,6 +97,26 @@ struct DeadLetterSpec {
   bool configured() const { return !kind.empty(); }
 
   bool operator==(const DeadLetterSpec&) const = default;
+};
+
+// Lambda's settings for asynchronous invocations (an HTTP request with X-Amz-Invocation-Type:
+// Event, the Invoke API's InvocationType Event): `async:` in a manifest. Such invocations are
+// written to the durable queue in state_dir before they are answered 202 (async/).
+struct AsyncSettings {
+  // Total attempts, the first included (Lambda's MaximumRetryAttempts + 1); 0 = the function's
+  // retry.attempts.
+  int max_attempts = 0;
+  // How long an invocation may wait in the queue, retries included, before it is given up
+  // (Lambda's MaximumEventAgeInSeconds, 60 s to 6 h there).
+  Duration max_event_age{std::chrono::hours(6)};
+  // The bound on the function's queued invocations: past it a request is refused with 429.
+  std::uint64_t queue_events = 10000;
+  std::uint64_t queue_bytes = 64ull << 20;
+
+  int attempts(const RetryPolicy& retry) const {
+    return max_attempts > 0 ? max_attempts : retry.attempts;
+  }
+  bool operator==(const AsyncSettings&) const = default;
 };
 
 enum class Execution { kPool, kInline };
@@ -112,6 +134,7 @@ struct FunctionManifest {
   std::string config_json;  // The manifest's free-form `config:` map, as JSON ("{}").
   RetryPolicy retry;
   DeadLetterSpec dead_letter;
+  AsyncSettings async;
   std::vector<TriggerSpec> triggers;
   SourceLocation location;  // Of the manifest's root node.
 };
@@ -179,6 +202,9 @@ struct LimitsConfig {
   Duration header_timeout{10000};
   Duration idle_timeout{60000};
   Duration shutdown_timeout{30000};
+  // A cap on the durable queue of asynchronous invocations (state_dir/async-queue.db); past it
+  // they are refused with 503 as on a full disk. 0 = none (the disk is the limit).
+  std::uint64_t max_async_queue_file = 0;
 
   bool operator==(const LimitsConfig&) const = default;
 };

@@ -188,6 +188,22 @@ void parse_retry(FileReader& file, const YAML::Node& node, RetryPolicy& out) {
   retry.read_double("jitter", 0.0, 1.0, out.jitter);
 }
 
+void parse_async(FileReader& file, const YAML::Node& node, AsyncSettings& out) {
+  MapReader async(file, node, "async", "async");
+  async.allow_keys({"max_attempts", "max_event_age", "queue"});
+  async.read_int("max_attempts", 1, 100, out.max_attempts);
+  async.read_duration("max_event_age", Duration(1000), std::chrono::hours(6), out.max_event_age);
+  if (YAML::Node queue = async.get("queue"); queue.IsDefined()) {
+    MapReader bound(file, queue, "async.queue", "async.queue");
+    bound.allow_keys({"events", "bytes"});
+    int events = 0;
+    if (bound.read_int("events", 1, 10'000'000, events)) {
+      out.queue_events = static_cast<std::uint64_t>(events);
+    }
+    bound.read_size("bytes", 1024, 1ull << 40, out.queue_bytes);
+  }
+}
+
 void parse_dead_letter(FileReader& file, const YAML::Node& node, const Kinds& kinds,
                        DeadLetterSpec& out, ManifestMarks& marks) {
   MapReader dead_letter(file, node, "dead_letter", "dead_letter");
@@ -299,7 +315,7 @@ void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, c
     }
   }
   for (std::string_view key : {"concurrency", "queue", "timeout", "execution", "env", "config",
-                               "retry", "dead_letter", "triggers"}) {
+                               "retry", "dead_letter", "async", "triggers"}) {
     keys.push_back(key);
   }
   root.allow_keys(keys);
@@ -353,6 +369,9 @@ void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, c
   }
   if (YAML::Node dead_letter = root.get("dead_letter"); dead_letter.IsDefined()) {
     parse_dead_letter(file, dead_letter, kinds, out.dead_letter, marks);
+  }
+  if (YAML::Node async = root.get("async"); async.IsDefined()) {
+    parse_async(file, async, out.async);
   }
   if (YAML::Node triggers = root.get("triggers"); triggers.IsDefined()) {
     parse_triggers(file, triggers, kinds, scope, out.triggers);

@@ -47,4 +47,17 @@ void assign_contents(const EventView& view, Event& event, AttributeWriter& attri
   event.traceparent.assign(view.traceparent);
 }
 
+void copy_contents(const Event& from, Event& to) {
+  to.id = from.id;
+  to.source = from.source;
+  to.type = from.type;
+  to.subject = from.subject;
+  to.datacontenttype = from.datacontenttype;
+  to.dataschema = from.dataschema;
+  to.time = from.time;
+  to.data = from.data;
+  to.attributes = from.attributes;
+  to.traceparent = from.traceparent;
+}
+
 }  // namespace switchyard::core

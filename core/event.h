@@ -37,6 +37,9 @@ struct EventView;
 struct Event;
 // Copies a view's contents into `event` (id through traceparent and attributes).
 void assign_contents(const EventView& view, Event& event);
+// Copies `from`'s contents (id through traceparent, attributes and data) into `to`; its
+// completion, source tag and flags are left alone.
+void copy_contents(const Event& from, Event& to);
 
 // Writes a list of attributes over `attributes` from its start, reusing the storage of the
 // entries already there (an event built again and again into the same memory allocates nothing

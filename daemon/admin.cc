@@ -24,13 +24,15 @@ Response text(int status, std::string body, std::string content_type = "text/pla
 }  // namespace
 
 AdminListener::AdminListener(core::Loop& loop, const config::Snapshot& snapshot,
-                             scheduler::Scheduler& scheduler, core::MetricsRegistry& metrics)
+                             scheduler::Scheduler& scheduler, core::MetricsRegistry& metrics,
+                             async::AsyncQueue* async_queue)
     : snapshot_(&snapshot),
       scheduler_(scheduler),
       metrics_(metrics),
+      async_queue_(async_queue),
       process_metrics_(metrics),
       auth_(loop, metrics, snapshot.daemon.admin.address),
-      lambda_api_(snapshot, scheduler, auth_),
+      lambda_api_(snapshot, scheduler, auth_, async_queue),
       server_(
           loop,
           [&] {
@@ -135,6 +137,35 @@ std::string AdminListener::functions_json() const {
     writer.Uint64(stats.timeouts);
     writer.Key("dead_letters");
     writer.Uint64(stats.dead_letters);
+    if (async_queue_ != nullptr) {
+      // The function's asynchronous invocations in the durable queue.
+      async::AsyncStats async = async_queue_->stats(manifest.name);
+      writer.Key("async");
+      writer.StartObject();
+      writer.Key("queued");
+      writer.Uint64(async.queued);
+      writer.Key("queued_bytes");
+      writer.Uint64(async.queued_bytes);
+      writer.Key("oldest_age_ms");
+      writer.Int64(async.oldest_age_ms);
+      writer.Key("waiting");
+      writer.Uint64(async.waiting);
+      writer.Key("running");
+      writer.Uint64(async.running);
+      writer.Key("retrying");
+      writer.Uint64(async.retrying);
+      writer.Key("recovered");
+      writer.Uint64(async.recovered);
+      writer.Key("max_attempts");
+      writer.Int(manifest.async.attempts(manifest.retry));
+      writer.Key("max_event_age_ms");
+      writer.Int64(manifest.async.max_event_age.count());
+      writer.Key("max_queued");
+      writer.Uint64(manifest.async.queue_events);
+      writer.Key("max_queued_bytes");
+      writer.Uint64(manifest.async.queue_bytes);
+      writer.EndObject();
+    }
     if (!stats.implementation.empty()) {
       writer.Key("environments");
       writer.RawValue(stats.implementation.data(), stats.implementation.size(),

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "async/async_queue.h"
 #include "config/config.h"
 #include "core/error.h"
 #include "core/loop.h"
@@ -24,8 +25,10 @@ namespace switchyard::daemon {
 
 class AdminListener {
  public:
+  // `async_queue`: asynchronous invocations (the Invoke API's InvocationType Event) and their
+  // figures in /functions; nullptr: none.
   AdminListener(core::Loop& loop, const config::Snapshot& snapshot, scheduler::Scheduler& scheduler,
-                core::MetricsRegistry& metrics);
+                core::MetricsRegistry& metrics, async::AsyncQueue* async_queue);
 
   core::Status listen();
   int port() const { return server_.port(); }
@@ -50,6 +53,7 @@ class AdminListener {
   const config::Snapshot* snapshot_;
   scheduler::Scheduler& scheduler_;
   core::MetricsRegistry& metrics_;
+  async::AsyncQueue* async_queue_;
   core::ProcessMetrics process_metrics_;
   AdminAuth auth_;
   LambdaApi lambda_api_;

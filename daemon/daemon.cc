@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "async/async_queue.h"
 #include "config/admin.h"
 #include "config/loader.h"
 #include "core/log.h"
@@ -136,7 +137,8 @@ class Daemon {
   ~Daemon() { pool_.stop(); }
 
   int run() {
-    if (!load_functions() || !prepare_functions() || !start_admin() || !start_triggers()) {
+    if (!load_functions() || !prepare_functions() || !open_async_queue() || !start_admin() ||
+        !start_triggers()) {
       stop_triggers_now();
       return 1;
     }
@@ -199,8 +201,8 @@ class Daemon {
 
   void add_generation(std::shared_ptr<const config::Snapshot> snapshot) {
     auto generation = std::make_unique<Generation>();
-    generation->context = std::make_unique<triggers::TriggerContext>(
-        triggers::TriggerContext{loop_, scheduler_, metrics_, snapshot->daemon, dead_letters_});
+    generation->context = std::make_unique<triggers::TriggerContext>(triggers::TriggerContext{
+        loop_, scheduler_, metrics_, snapshot->daemon, dead_letters_, async_queue_.get()});
     generation->snapshot = std::move(snapshot);
     generations_.push_back(std::move(generation));
   }
@@ -261,11 +263,41 @@ class Daemon {
     return ok && pending == 0;
   }
 
+  // The durable queue of asynchronous invocations (state_dir/async-queue.db): opened before the
+  // triggers start, and what a crash or a stop left in it is taken up.
+  bool open_async_queue() {
+    const config::DaemonConfig& daemon = snapshot().daemon;
+    std::error_code ec;
+    std::filesystem::create_directories(daemon.state_dir, ec);
+    if (ec) {
+      spdlog::error("cannot create state_dir {}: {}", daemon.state_dir.string(), ec.message());
+      return false;
+    }
+    async::QueueStore::Options options;
+    options.max_file_bytes = daemon.limits.max_async_queue_file;
+    auto opened = async::AsyncQueue::open(loop_, scheduler_, dead_letters_, metrics_,
+                                          daemon.state_dir / "async-queue.db", options);
+    if (!opened.ok()) {
+      spdlog::error("{}", opened.error().message());
+      return false;
+    }
+    async_queue_ = std::move(opened).value();
+    context().async_invocations = async_queue_.get();
+    async_queue_->configure(snapshot().functions);
+    auto recovered = async_queue_->recover();
+    if (!recovered.ok()) {
+      spdlog::error("{}", recovered.error().message());
+      return false;
+    }
+    return true;
+  }
+
   bool start_admin() {
     if (!snapshot().daemon.admin.enabled) {
       return true;
     }
-    admin_ = std::make_unique<AdminListener>(loop_, snapshot(), scheduler_, metrics_);
+    admin_ = std::make_unique<AdminListener>(loop_, snapshot(), scheduler_, metrics_,
+                                             async_queue_.get());
     auto status = admin_->listen();
     if (!status.ok()) {
       spdlog::error("cannot start the admin listener: {}", status.error().message());
@@ -510,6 +542,9 @@ class Daemon {
       scheduler_.upsert(entry.manifest, entry.function);
     }
     loaded_ = std::move(loaded);
+    if (async_queue_) {
+      async_queue_->configure(next->functions);
+    }
     if (old.daemon.logging.level != next->daemon.logging.level) {
       spdlog::set_level(spdlog::level::from_str(next->daemon.logging.level));
       spdlog::info("log level is now {}", next->daemon.logging.level);
@@ -642,6 +677,10 @@ class Daemon {
   void begin_shutdown() {
     stopping_ = true;
     sd_notify(0, "STOPPING=1");
+    if (async_queue_) {
+      // What has not started stays in the durable queue for the next start.
+      async_queue_->stop();
+    }
     if (admin_) {
       admin_->set_draining();
     }
@@ -690,6 +729,9 @@ class Daemon {
       signals_.clear();
       watchdog_.reset();
       status_timer_.reset();
+      if (async_queue_) {
+        async_queue_->close();
+      }
       stop_functions([this] {
         // Dead-letter writers close last: a drained scheduler no longer writes to them.
         dead_letters_.close([this] {
@@ -720,6 +762,7 @@ class Daemon {
   scheduler::DeadLetterRouter dead_letters_;
   scheduler::WorkerPool pool_;
   scheduler::Scheduler scheduler_;
+  std::unique_ptr<async::AsyncQueue> async_queue_;  // Before the triggers and admin that use it.
   std::vector<std::unique_ptr<Generation>> generations_;
   std::map<std::string, Loaded> loaded_;
   std::unique_ptr<AdminListener> admin_;

@@ -284,6 +284,10 @@ void LambdaApi::invoke(const config::FunctionManifest& manifest, Request&& reque
     return;
   }
   bool synchronous = type == "RequestResponse";
+  if (!synchronous && async_invocations_ == nullptr) {
+    slot.respond(aws_error(503, "ServiceException", "asynchronous invocations are not available"));
+    return;
+  }
   std::string request_id = core::random_uuid();
 
   core::Event event;
@@ -316,52 +320,71 @@ void LambdaApi::invoke(const config::FunctionManifest& manifest, Request&& reque
   // The slot is move-only and a completion must be copyable: it lives on the heap until the
   // outcome arrives (admin traffic is not the hot path).
   auto pending = std::make_shared<ResponseSlot>(std::move(slot));
-  if (synchronous) {
-    event.completion = [pending, request_id, tail](core::Event&, core::Outcome& outcome) {
-      Response response;
-      // The id the function saw as its request id, as Lambda answers.
-      response.headers.push_back(
-          {"x-amzn-RequestId", outcome.request_id.empty() ? request_id : outcome.request_id});
-      response.headers.push_back({"X-Amz-Executed-Version", "$LATEST"});
-      response.headers.push_back({"Content-Type", "application/json"});
-      if (tail) {
-        // LogType: Tail: the end of what the function wrote (up to 4 KiB), base64.
-        response.headers.push_back({"X-Amz-Log-Result", core::base64_encode(outcome.log_tail)});
-      }
-      if (outcome.ok()) {
-        response.body = std::move(outcome.response.body);
-      } else if (outcome.kind == core::OutcomeKind::kRejected) {
-        // The service gave up (shutting down), not the function.
-        pending->respond(aws_error(503, "ServiceException", outcome.error_message));
-        return;
-      } else {
-        // Lambda answers a failed invocation with 200 and says so in a header.
-        response.headers.push_back({"X-Amz-Function-Error", "Unhandled"});
-        if (!outcome.error_document.empty()) {
-          // What the runtime posted, stack trace and all.
-          response.body = std::move(outcome.error_document);
-          pending->respond(std::move(response));
-          return;
-        }
-        std::string body = "{\"errorMessage\":\"";
-        core::append_json_escaped(body, outcome.error_message);
-        body += "\",\"errorType\":\"";
-        core::append_json_escaped(body, outcome.error_type);
-        body += "\"}";
-        response.body = std::move(body);
-      }
-      pending->respond(std::move(response));
-    };
+  if (!synchronous) {
+    // Answered 202 once the durable queue has written it.
+    async_invocations_->invoke(
+        function, request_id, std::move(event),
+        [pending, request_id](const async::AcceptResult& result) {
+          switch (result.kind) {
+            case async::Acceptance::kAccepted: {
+              Response response;
+              response.status = 202;
+              response.headers.push_back({"x-amzn-RequestId", request_id});
+              pending->respond(std::move(response));
+              return;
+            }
+            case async::Acceptance::kFull: {
+              Response response = aws_error(429, "TooManyRequestsException", result.message);
+              response.headers.push_back({"Retry-After", "1"});
+              pending->respond(std::move(response));
+              return;
+            }
+            case async::Acceptance::kFailed:
+            case async::Acceptance::kRejected:
+              pending->respond(aws_error(503, "ServiceException", result.message));
+              return;
+          }
+        });
+    return;
   }
+  event.completion = [pending, request_id, tail](core::Event&, core::Outcome& outcome) {
+    Response response;
+    // The id the function saw as its request id, as Lambda answers.
+    response.headers.push_back(
+        {"x-amzn-RequestId", outcome.request_id.empty() ? request_id : outcome.request_id});
+    response.headers.push_back({"X-Amz-Executed-Version", "$LATEST"});
+    response.headers.push_back({"Content-Type", "application/json"});
+    if (tail) {
+      // LogType: Tail: the end of what the function wrote (up to 4 KiB), base64.
+      response.headers.push_back({"X-Amz-Log-Result", core::base64_encode(outcome.log_tail)});
+    }
+    if (outcome.ok()) {
+      response.body = std::move(outcome.response.body);
+    } else if (outcome.kind == core::OutcomeKind::kRejected) {
+      // The service gave up (shutting down), not the function.
+      pending->respond(aws_error(503, "ServiceException", outcome.error_message));
+      return;
+    } else {
+      // Lambda answers a failed invocation with 200 and says so in a header.
+      response.headers.push_back({"X-Amz-Function-Error", "Unhandled"});
+      if (!outcome.error_document.empty()) {
+        // What the runtime posted, stack trace and all.
+        response.body = std::move(outcome.error_document);
+        pending->respond(std::move(response));
+        return;
+      }
+      std::string body = "{\"errorMessage\":\"";
+      core::append_json_escaped(body, outcome.error_message);
+      body += "\",\"errorType\":\"";
+      core::append_json_escaped(body, outcome.error_type);
+      body += "\"}";
+      response.body = std::move(body);
+    }
+    pending->respond(std::move(response));
+  };
   switch (scheduler_.dispatch(function, std::move(event))) {
     case scheduler::Admission::kStarted:
     case scheduler::Admission::kQueued:
-      if (!synchronous) {
-        Response response;
-        response.status = 202;
-        response.headers.push_back({"x-amzn-RequestId", request_id});
-        pending->respond(std::move(response));
-      }
       break;
     case scheduler::Admission::kThrottled: {
       Response response = aws_error(429, "TooManyRequestsException", "Rate Exceeded.");

@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "async/async_invoker.h"
 #include "config/config.h"
 #include "daemon/admin_auth.h"
 #include "daemon/code_digest.h"
@@ -28,8 +29,13 @@ bool is_lambda_api_path(std::string_view path);
 
 class LambdaApi {
  public:
-  LambdaApi(const config::Snapshot& snapshot, scheduler::Scheduler& scheduler, AdminAuth& auth)
-      : snapshot_(&snapshot), scheduler_(scheduler), auth_(auth) {}
+  // `async_invocations` takes InvocationType Event (nullptr: such invocations are refused).
+  LambdaApi(const config::Snapshot& snapshot, scheduler::Scheduler& scheduler, AdminAuth& auth,
+            async::AsyncInvoker* async_invocations)
+      : snapshot_(&snapshot),
+        scheduler_(scheduler),
+        auth_(auth),
+        async_invocations_(async_invocations) {}
 
   // After a reload: the new snapshot's functions. It must outlive the API.
   void set_snapshot(const config::Snapshot& snapshot) { snapshot_ = &snapshot; }
@@ -51,6 +57,7 @@ class LambdaApi {
   const config::Snapshot* snapshot_;
   scheduler::Scheduler& scheduler_;
   AdminAuth& auth_;
+  async::AsyncInvoker* async_invocations_;
   CodeDigests digests_;
 };
 

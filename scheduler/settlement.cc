@@ -37,15 +37,7 @@ core::Event copy_event(core::Event& event, bool contents) {
   if (!contents) {
     return copy;
   }
-  copy.source = event.source;
-  copy.type = event.type;
-  copy.subject = event.subject;
-  copy.datacontenttype = event.datacontenttype;
-  copy.dataschema = event.dataschema;
-  copy.time = event.time;
-  copy.data = event.data;
-  copy.attributes = event.attributes;
-  copy.traceparent = event.traceparent;
+  core::copy_contents(event, copy);
   return copy;
 }
 

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "async/async_invoker.h"
 #include "config/config.h"
 #include "config/kinds.h"
 #include "core/error.h"
@@ -35,6 +36,9 @@ struct TriggerContext {
   const config::DaemonConfig& daemon;
   // Where a source installs its dead-letter writer (Kafka topics, Redis streams and lists).
   scheduler::DeadLetterRouter& dead_letters;
+  // Where asynchronous invocations go (written durably before they are answered 202); nullptr
+  // when there is none (they are then refused with 503).
+  async::AsyncInvoker* async_invocations = nullptr;
 };
 
 class Trigger {

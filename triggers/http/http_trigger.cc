@@ -211,26 +211,22 @@ class HttpTrigger final : public Trigger {
         return;
       }
     }
-    event.synchronous = !asynchronous;
-
-    std::size_t index = 0;
-    if (!asynchronous) {
-      index = park(std::move(slot));
-      const Route* answered_route = &route;
-      event.completion = [this, index, answered_route](core::Event&, core::Outcome& outcome) {
-        answered_route->outcomes[static_cast<std::size_t>(outcome.kind)]->inc_unshared();
-        answer(index, answered_route->apigw_v2, outcome);
-      };
+    if (asynchronous) {
+      invoke_async(route, std::move(event), std::move(slot));
+      return;
     }
+    event.synchronous = true;
+
+    const std::size_t index = park(std::move(slot));
+    const Route* answered_route = &route;
+    event.completion = [this, index, answered_route](core::Event&, core::Outcome& outcome) {
+      answered_route->outcomes[static_cast<std::size_t>(outcome.kind)]->inc_unshared();
+      answer(index, answered_route->apigw_v2, outcome);
+    };
     auto admission = context_.dispatcher.dispatch(route.function, std::move(event));
     switch (admission) {
       case scheduler::Admission::kStarted:
       case scheduler::Admission::kQueued:
-        if (asynchronous) {
-          Response response = json_response(202, "{\"requestId\":\"" + request_id_ + "\"}");
-          response.headers.push_back({"x-amzn-RequestId", request_id_});
-          slot.respond(std::move(response));
-        }
         return;
       case scheduler::Admission::kThrottled: {
         route.outcomes[static_cast<std::size_t>(core::OutcomeKind::kThrottled)]->inc_unshared();
@@ -238,26 +234,60 @@ class HttpTrigger final : public Trigger {
         response.headers.push_back(
             {"Retry-After",
              std::to_string(context_.dispatcher.retry_after(route.function).count())});
-        respond_refused(asynchronous, index, std::move(slot), std::move(response));
+        respond_parked(index, std::move(response));
         return;
       }
       case scheduler::Admission::kRejected:
         route.outcomes[static_cast<std::size_t>(core::OutcomeKind::kRejected)]->inc_unshared();
-        respond_refused(asynchronous, index, std::move(slot),
-                        message_response(503, "function " + route.function + " is not serving"));
+        respond_parked(index,
+                       message_response(503, "function " + route.function + " is not serving"));
         return;
     }
   }
 
-  // A refused event kept its completion, which will never run: answer here.
-  void respond_refused(bool asynchronous, std::size_t index, ResponseSlot slot, Response response) {
-    if (asynchronous) {
-      slot.respond(std::move(response));
-    } else {
-      ResponseSlot parked = unpark(index);
-      parked.respond(std::move(response));
-      maybe_stopped();
+  // X-Amz-Invocation-Type: Event: answered 202 once the durable queue has written it (the
+  // slot waits for the group commit), 429 when the function's queue is full, 503 when it
+  // could not be written.
+  void invoke_async(const Route& route, core::Event&& event, ResponseSlot slot) {
+    if (context_.async_invocations == nullptr) {
+      slot.respond(message_response(503, "asynchronous invocations are not available"));
+      return;
     }
+    const std::size_t index = park(std::move(slot));
+    const Route* answered_route = &route;
+    context_.async_invocations->invoke(
+        route.function, request_id_, std::move(event),
+        [this, index, answered_route, id = request_id_](const async::AcceptResult& result) {
+          switch (result.kind) {
+            case async::Acceptance::kAccepted: {
+              Response response = json_response(202, "{\"requestId\":\"" + id + "\"}");
+              response.headers.push_back({"x-amzn-RequestId", id});
+              respond_parked(index, std::move(response));
+              return;
+            }
+            case async::Acceptance::kFull: {
+              answered_route->outcomes[static_cast<std::size_t>(core::OutcomeKind::kThrottled)]
+                  ->inc_unshared();
+              Response response = message_response(429, result.message);
+              response.headers.push_back({"Retry-After", "1"});
+              respond_parked(index, std::move(response));
+              return;
+            }
+            case async::Acceptance::kFailed:
+            case async::Acceptance::kRejected:
+              answered_route->outcomes[static_cast<std::size_t>(core::OutcomeKind::kRejected)]
+                  ->inc_unshared();
+              respond_parked(index, message_response(503, result.message));
+              return;
+          }
+        });
+  }
+
+  // Answers a parked slot whose event's completion will never run (refused, or asynchronous).
+  void respond_parked(std::size_t index, Response response) {
+    ResponseSlot parked = unpark(index);
+    parked.respond(std::move(response));
+    maybe_stopped();
   }
 
   void answer(std::size_t index, bool apigw, core::Outcome& outcome) {

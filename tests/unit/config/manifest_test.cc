@@ -133,7 +133,7 @@ TEST_CASE("unknown keys are reported at the key, with the nearest valid key") {
                    "unknown key \"colour\" in function manifest (expected name, runtime, library, "
                    "isolation, memory, init_timeout, min_environments, idle_timeout, "
                    "max_invocations, concurrency, queue, timeout, execution, env, config, retry, "
-                   "dead_letter or "
+                   "dead_letter, async or "
                    "triggers)")});
 }
 

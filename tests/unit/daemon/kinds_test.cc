@@ -68,7 +68,8 @@ TEST_CASE("a test-only trigger kind and runtime run an event from manifest to an
   REQUIRE(function.ok());
   sched.upsert(manifest, std::move(function).value());
 
-  triggers::TriggerContext context{loop, sched, metrics, result.snapshot->daemon, dead_letters};
+  triggers::TriggerContext context{loop,         sched,  metrics, result.snapshot->daemon,
+                                   dead_letters, nullptr};
   const triggers::TriggerKind* tick = kinds.triggers.find("tick");
   REQUIRE(tick != nullptr);
   auto built = tick->factory(*result.snapshot, context);
@@ -101,7 +102,7 @@ TEST_CASE("a manifest is checked against the kinds registered, with their keys")
   CHECK(messages(config::load(f.dir() / "switchyard.yaml", kinds.manifest)) ==
         std::vector<std::string>{
             "unknown key \"library\" in function manifest (expected name, runtime, prefix, "
-            "concurrency, queue, timeout, execution, env, config, retry, dead_letter or "
+            "concurrency, queue, timeout, execution, env, config, retry, dead_letter, async or "
             "triggers)",
             "unknown trigger kind \"tock\" (expected http, kafka, redis, cron or tick; did you "
             "mean \"tick\"?)",

@@ -172,7 +172,8 @@ struct Fixture {
   core::MetricsRegistry metrics;
   scheduler::DeadLetterRouter dead_letters;
   TestDispatcher dispatcher;
-  triggers::TriggerContext context{loop, dispatcher, metrics, snapshot.daemon, dead_letters};
+  triggers::TriggerContext context{loop,         dispatcher, metrics, snapshot.daemon,
+                                   dead_letters, nullptr};
 };
 
 core::Outcome failed(bool dead_lettered) {

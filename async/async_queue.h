@@ -1,0 +1,158 @@
+#pragma once
+
+// The durable queue of asynchronous invocations, on the loop: accepts them (written to the
+// QueueStore before the caller is answered 202), runs them through the scheduler paced by each
+// function's capacity, retries failures after the function's backoff, and gives up after
+// `async.max_attempts` attempts or `async.max_event_age` (the dead-letter destination, or the
+// log). A record leaves the file only when its invocation succeeded or was given up: after a
+// crash, a stop or shutdown_timeout, recover() runs what was left, counting the attempts made.
+//
+// Each invocation moves through these states:
+//
+//   invoke() ──append──▶ kAppending ──committed──▶ kWaiting ◀──────────────┐
+//                            │ (write failed: 503)    │ dispatched          │ timer
+//                            ▼                        ▼                     │
+//                         (gone)                  kRunning ──failed──▶ kRetrying
+//                                                   │  │ not run (shutting down): kWaiting
+//                                          succeeded│  └──last attempt or too old──▶ kGivingUp
+//                                                   ▼                                  │
+//                                    (removed from the file) ◀──────written────────────┘
+//
+// A function's attempts run as the scheduler runs any event (concurrency, queue, timeout), one
+// attempt per dispatch: the event is handed over as `synchronous` (its failure comes back here
+// rather than into the scheduler's own retries and dead letters). What the scheduler's queue
+// cannot take waits here, in order, until the function frees capacity.
+//
+// Thread rules: loop thread only, except what the store does on its writer thread (async/
+// queue_store.h), whose results come back through a LoopQueue.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "async/async_invoker.h"
+#include "async/queue_store.h"
+#include "config/config.h"
+#include "core/error.h"
+#include "core/loop.h"
+#include "core/loop_queue.h"
+#include "core/metrics.h"
+#include "scheduler/dead_letter.h"
+#include "scheduler/dispatcher.h"
+
+namespace switchyard::async {
+
+// Why an asynchronous invocation was given up (the `condition` of Lambda's invocation record).
+inline constexpr std::string_view kRetriesExhausted = "RetriesExhausted";
+inline constexpr std::string_view kEventAgeExceeded = "EventAgeExceeded";
+
+// One function's asynchronous invocations, for /functions.
+struct AsyncStats {
+  std::uint64_t queued = 0;        // In the file: waiting, running or retrying.
+  std::uint64_t queued_bytes = 0;  // Their size in the file.
+  std::int64_t oldest_age_ms = 0;  // Age of the oldest; 0 when there is none.
+  std::size_t waiting = 0;         // Waiting for the function's capacity.
+  std::size_t running = 0;         // Handed to the scheduler.
+  std::size_t retrying = 0;        // Waiting for their next attempt.
+  std::uint64_t recovered = 0;     // Found in the file at start-up.
+};
+
+class AsyncQueue final : public AsyncInvoker {
+ public:
+  // Opens the queue file (created if missing; its folder must exist). Errors as
+  // QueueStore::open(), with the path.
+  static core::Result<std::unique_ptr<AsyncQueue>> open(core::Loop& loop,
+                                                        scheduler::Dispatcher& dispatcher,
+                                                        scheduler::DeadLetterSink& dead_letters,
+                                                        core::MetricsRegistry& metrics,
+                                                        const std::filesystem::path& file,
+                                                        QueueStore::Options options = {});
+  ~AsyncQueue() override;
+  AsyncQueue(const AsyncQueue&) = delete;
+  AsyncQueue& operator=(const AsyncQueue&) = delete;
+
+  // The functions that run now (at start-up and at every reload): their async settings, retry
+  // backoff, dead letter and queue bound. A function no longer among them keeps its records
+  // (they run if it comes back).
+  void configure(const std::vector<config::FunctionManifest>& functions);
+
+  // Takes up what the file holds (what a crash or a stop left), attempts included, and offers it
+  // to its functions as their capacity allows. Once, after configure(). Returns how many
+  // invocations it found.
+  core::Result<std::size_t> recover();
+
+  // AsyncInvoker.
+  void invoke(std::string_view function, const std::string& request_id, core::Event&& event,
+              Answer answer) override;
+
+  // Stops taking and dispatching invocations (SIGTERM): the attempts running finish (the
+  // scheduler drains them); everything else stays in the file for the next start.
+  void stop();
+  // Writes what is pending and closes the file. After the scheduler is idle; idempotent.
+  void close();
+
+  AsyncStats stats(std::string_view function) const;
+  QueueStats store_stats() const { return store_->stats(); }
+  const std::filesystem::path& file() const { return file_; }
+
+ private:
+  struct FunctionQueue;
+  struct Entry;
+  struct Committed {
+    std::string id;
+    AppendResult result;
+  };
+  struct Appending {
+    Record record;
+    Answer answer;
+  };
+
+  AsyncQueue(core::Loop& loop, scheduler::Dispatcher& dispatcher,
+             scheduler::DeadLetterSink& dead_letters, core::MetricsRegistry& metrics,
+             std::filesystem::path file, std::unique_ptr<QueueStore> store);
+
+  FunctionQueue& queue_of(const std::string& function);
+  void on_committed(std::vector<Committed>& committed);
+  // Offers the function's waiting invocations while it has capacity.
+  void pump(FunctionQueue& queue);
+  void dispatch(Entry* entry);
+  void finished(Entry* entry, core::Outcome& outcome);
+  void retry_later(Entry* entry, std::chrono::milliseconds delay);
+  void give_up(Entry* entry, core::Outcome outcome, std::string_view condition);
+  void forget(Entry* entry);
+  std::int64_t age_ms(const Entry* entry) const;
+  void update_gauges();
+
+  core::Loop& loop_;
+  scheduler::Dispatcher& dispatcher_;
+  scheduler::DeadLetterSink& dead_letters_;
+  core::MetricsRegistry& metrics_;
+  const std::filesystem::path file_;
+  std::unique_ptr<QueueStore> store_;
+  std::mt19937_64 random_;
+  bool stopped_ = false;
+
+  std::map<std::string, std::unique_ptr<FunctionQueue>, std::less<>> queues_;
+  std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;  // By request id.
+  std::unordered_map<std::string, Appending> appending_;             // By request id.
+  // Answers from the store's writer thread.
+  core::LoopQueue<Committed> committed_;
+  // Set to false when the queue goes: a dead letter answered later finds it gone.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::unique_ptr<core::Timer> gauge_timer_;
+  QueueStats reported_;  // The store's counters as last exported.
+
+  core::Counter& writes_;
+  core::Counter& commits_;
+  core::Counter& failed_commits_;
+};
+
+}  // namespace switchyard::async

@@ -1,0 +1,391 @@
+// Asynchronous invocations (HTTP with X-Amz-Invocation-Type: Event, the Invoke API with
+// InvocationType Event) against the real daemon: a 202 is a promise that survives kill -9, a
+// stop shorter than the retries, and a restart; a full queue answers 429, a failed write 503.
+// The function is fault_recorder: it records "<data> <event id>" for every attempt, sleeps on
+// "hang..." and fails on "poison...".
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/daemon.h"
+#include "support/http_client.h"
+#include "support/process.h"
+
+using namespace switchyard::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kBin = SWITCHYARD_BIN;
+
+std::string invoke_path(const std::string& function) {
+  return "/2015-03-31/functions/" + function + "/invocations";
+}
+
+// SQLite's own checks of the queue file, and how many invocations it holds ("" on success).
+std::string integrity_check(const std::string& file, long long* rows) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    std::string error = db != nullptr ? sqlite3_errmsg(db) : "cannot open";
+    sqlite3_close(db);
+    return error;
+  }
+  std::string result;
+  sqlite3_stmt* statement = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &statement, nullptr);
+  while (sqlite3_step(statement) == SQLITE_ROW) {
+    const char* line = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
+    if (std::string(line) != "ok") {
+      result += std::string(line) + "\n";
+    }
+  }
+  sqlite3_finalize(statement);
+  sqlite3_prepare_v2(db, "SELECT count(*) FROM async_events", -1, &statement, nullptr);
+  if (sqlite3_step(statement) == SQLITE_ROW) {
+    *rows = sqlite3_column_int64(statement, 0);
+  } else {
+    result += sqlite3_errmsg(db);
+  }
+  sqlite3_finalize(statement);
+  sqlite3_close(db);
+  return result;
+}
+
+// Each event id recorded, with how many times ("<data> <event id>" lines).
+std::map<std::string, int> recorded(const std::string& file) {
+  std::map<std::string, int> ids;
+  for (const std::string& line : file_lines(file)) {
+    std::istringstream in(line);
+    std::string data, id;
+    if (in >> data >> id) {
+      ++ids[id];
+    }
+  }
+  return ids;
+}
+
+struct Setup {
+  // `function` and `env` add to the manifest of `slow` (fault_recorder, POST /slow).
+  Setup(const std::string& daemon, const std::string& function, const std::string& env = {}) {
+    std::filesystem::create_directories(dir.path() + "/functions.d");
+    std::filesystem::create_directories(state);
+    dir.write("switchyard.yaml",
+              "workers: 4\nmanifests: functions.d\n"
+              "state_dir: ${SWITCHYARD_STATE_DIR}\n"
+              "http:\n  address: 127.0.0.1\n  port: ${SWITCHYARD_HTTP_PORT}\n"
+              "admin:\n  address: 127.0.0.1\n  port: ${SWITCHYARD_ADMIN_PORT}\n"
+              "logging: { level: info, format: text }\n" +
+                  daemon);
+    dir.write("functions.d/slow.yaml", "name: slow\nlibrary: " FAULT_RECORDER_LIB "\n" + function +
+                                           "env:\n  RECORD_FILE: \"" + out + "\"\n" + env +
+                                           "triggers:\n  - http: { path: /slow, methods: [POST] "
+                                           "}\n");
+  }
+
+  std::unique_ptr<RunningDaemon> start() {
+    auto daemon = std::make_unique<RunningDaemon>(
+        kBin, dir.path() + "/switchyard.yaml",
+        std::map<std::string, std::string>{{"SWITCHYARD_STATE_DIR", state}});
+    REQUIRE_MESSAGE(daemon->ready(), daemon->process().err());
+    return daemon;
+  }
+
+  TempDir dir;
+  const std::string state = dir.path() + "/state";
+  const std::string queue_file = state + "/async-queue.db";
+  const std::string out = dir.path() + "/recorded.txt";
+};
+
+// Sends asynchronous invocations until told to stop, half over HTTP and half through the Invoke
+// API, and keeps the request id of each one answered 202.
+class AsyncLoad {
+ public:
+  AsyncLoad(int http_port, int admin_port, std::atomic<int>& next) {
+    for (int t = 0; t < 4; ++t) {
+      threads_.emplace_back([this, t, http_port, admin_port, &next] {
+        while (!stop_) {
+          const int n = next++;
+          // One in ten fails every attempt and ends in the dead letter.
+          const std::string data = (n % 10 == 7 ? "poison-" : "hang-") + std::to_string(n);
+          HttpReply reply = t % 2 == 0 ? http_request(http_port, "POST", "/slow", data,
+                                                      "X-Amz-Invocation-Type: Event\r\n", 2s)
+                                       : http_request(admin_port, "POST", invoke_path("slow"), data,
+                                                      "X-Amz-Invocation-Type: Event\r\n", 2s);
+          std::lock_guard<std::mutex> lock(mutex_);
+          if (reply.status == 202) {
+            accepted_[reply.header("x-amzn-requestid")] = data;
+          } else if (reply.status != 0) {
+            ++other_[reply.status];
+          }
+        }
+      });
+    }
+  }
+  ~AsyncLoad() { finish(); }
+
+  void finish() {
+    stop_ = true;
+    for (auto& thread : threads_) {
+      if (thread.joinable()) {
+        thread.join();
+      }
+    }
+  }
+  std::size_t accepted() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return accepted_.size();
+  }
+  std::map<std::string, std::string> accepted_ids() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return accepted_;
+  }
+  std::map<int, int> others() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return other_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::map<std::string, std::string> accepted_;  // Request id -> data.
+  std::map<int, int> other_;                     // Other statuses, counted.
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+TEST_CASE("kill -9 at random moments under asynchronous load: every 202 runs after a restart") {
+  Setup setup("",
+              "concurrency: 4\ntimeout: 5s\n"
+              "retry: { attempts: 3, backoff: 100ms, max_backoff: 400ms }\n",
+              "  HANG_MS: \"10\"\n");
+  std::random_device seed;
+  std::mt19937 random(seed());
+  std::atomic<int> next{0};
+  std::map<std::string, std::string> accepted;
+  std::map<int, int> others;
+
+  for (int round = 0; round < 3; ++round) {
+    auto daemon = setup.start();
+    AsyncLoad load(daemon->http_port(), daemon->admin_port(), next);
+    // Under way: some accepted, some run, more waiting in the queue.
+    REQUIRE(eventually(
+        [&] {
+          (void)daemon->process().err();
+          return load.accepted() >= 200;
+        },
+        30s));
+    const auto moment =
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 400)(random));
+    std::this_thread::sleep_for(moment);  // The random moment of the kill, not a wait.
+    daemon->process().signal(SIGKILL);
+    load.finish();
+    (void)daemon->process().wait(10s);
+    for (auto& [id, data] : load.accepted_ids()) {
+      accepted[id] = data;
+    }
+    for (auto& [status, count] : load.others()) {
+      others[status] += count;
+    }
+    long long rows = -1;
+    const std::string problems = integrity_check(setup.queue_file, &rows);
+    CHECK_MESSAGE(problems.empty(), "round " << round << ": " << problems);
+    MESSAGE("round " << round << ": killed " << moment.count() << "ms after 200 accepted; "
+                     << accepted.size() << " accepted so far, " << rows
+                     << " left in the queue file, " << recorded(setup.out).size()
+                     << " event ids recorded");
+  }
+  // Anything other than 202 must be a refusal a client can retry (429/503), never a 5xx lie.
+  for (auto& [status, count] : others) {
+    INFO("status " << status << " answered " << count << " time(s)");
+    CHECK((status == 429 || status == 503));
+  }
+
+  auto daemon = setup.start();
+  CHECK(daemon->process().err().find("recovered from the durable queue") != std::string::npos);
+  auto all_done = [&] {
+    (void)daemon->process().err();
+    auto seen = recorded(setup.out);
+    for (auto& [id, data] : accepted) {
+      auto it = seen.find(id);
+      const int needed = data.rfind("poison-", 0) == 0 ? 3 : 1;
+      if (it == seen.end() || it->second < needed) {
+        return false;
+      }
+    }
+    long long rows = -1;
+    return integrity_check(setup.queue_file, &rows).empty() && rows == 0;
+  };
+  const bool done = eventually(all_done, 120s, 50ms);
+  auto stopped = daemon->stop();
+  CHECK(stopped.exit_code == 0);
+
+  auto seen = recorded(setup.out);
+  std::size_t lost = 0, duplicated = 0, extra_attempts = 0;
+  for (auto& [id, data] : accepted) {
+    auto it = seen.find(id);
+    const bool poison = data.rfind("poison-", 0) == 0;
+    if (it == seen.end() || it->second < (poison ? 3 : 1)) {
+      if (lost++ < 5) {
+        FAIL_CHECK("accepted " << data << " (" << id << ") did not run to its end: "
+                               << (it == seen.end() ? 0 : it->second) << " attempt(s)");
+      }
+      continue;
+    }
+    if (!poison && it->second > 1) {
+      ++duplicated;
+    }
+    if (poison && it->second > 3) {
+      ++extra_attempts;
+    }
+  }
+  MESSAGE(accepted.size() << " accepted over 3 kills; lost " << lost << "; " << duplicated
+                          << " succeeded more than once; " << extra_attempts
+                          << " poison event(s) attempted more than 3 times");
+  CHECK(done);
+  CHECK(lost == 0);
+  long long rows = -1;
+  CHECK(integrity_check(setup.queue_file, &rows).empty());
+  CHECK(rows == 0);
+}
+
+TEST_CASE("a stop shorter than the retry backoff: the retries run after the restart, counted") {
+  Setup setup("limits: { shutdown_timeout: 1s }\n",
+              "retry: { attempts: 3, backoff: 2s, max_backoff: 4s, jitter: 0 }\n");
+  std::vector<std::string> ids;
+  {
+    auto daemon = setup.start();
+    for (int i = 0; i < 5; ++i) {
+      auto reply = http_request(daemon->admin_port(), "POST", invoke_path("slow"),
+                                "poison-" + std::to_string(i), "X-Amz-Invocation-Type: Event\r\n");
+      REQUIRE(reply.status == 202);
+      ids.push_back(reply.header("x-amzn-requestid"));
+    }
+    // Each has failed its first attempt; its retry waits 2 s.
+    REQUIRE(eventually(
+        [&] {
+          (void)daemon->process().err();
+          return recorded(setup.out).size() == 5;
+        },
+        10s));
+    const auto before = std::chrono::steady_clock::now();
+    auto stopped = daemon->stop(10s);
+    CHECK(stopped.exit_code == 0);
+    CHECK(std::chrono::steady_clock::now() - before < 5s);
+  }
+  long long rows = -1;
+  CHECK(integrity_check(setup.queue_file, &rows).empty());
+  CHECK(rows == 5);
+
+  auto daemon = setup.start();
+  CHECK(daemon->process().err().find("5 asynchronous invocation(s) recovered") !=
+        std::string::npos);
+  const bool given_up = eventually(
+      [&] {
+        (void)daemon->process().err();
+        auto metrics = http_request(daemon->admin_port(), "GET", "/metrics").body;
+        return metric(metrics, "switchyard_dead_letters_total{function=\"slow\"}") == 5;
+      },
+      20s, 50ms);
+  CHECK(given_up);
+  auto seen = recorded(setup.out);
+  for (const std::string& id : ids) {
+    // Three attempts in all: one before the stop, two after it.
+    CHECK(seen[id] == 3);
+  }
+  auto metrics = http_request(daemon->admin_port(), "GET", "/metrics").body;
+  CHECK(metric(metrics, "switchyard_async_recovered_total{function=\"slow\"}") == 5);
+  CHECK(daemon->stop().exit_code == 0);
+  CHECK(integrity_check(setup.queue_file, &rows).empty());
+  CHECK(rows == 0);
+}
+
+TEST_CASE("a full asynchronous queue answers 429, a failed write 503; /functions shows them") {
+  Setup setup("limits: { max_async_queue_file: 256KiB, shutdown_timeout: 2s }\n",
+              "concurrency: 1\ntimeout: 30s\n"
+              "async: { max_attempts: 1, max_event_age: 1h, queue: { events: 2 } }\n",
+              "  HANG_MS: \"20000\"\n");
+  setup.dir.write("functions.d/big.yaml",
+                  std::string("name: big\nlibrary: " FAULT_RECORDER_LIB "\n") +
+                      "env:\n  RECORD_FILE: \"" + setup.out +
+                      "\"\n"
+                      "triggers:\n  - http: { path: /big }\n");
+  auto daemon = setup.start();
+  const int http = daemon->http_port();
+  const int admin = daemon->admin_port();
+  const std::string event = "X-Amz-Invocation-Type: Event\r\n";
+
+  // The first runs (for 20 s), the second waits: the queue holds both.
+  CHECK(http_request(http, "POST", "/slow", "hang-1", event).status == 202);
+  CHECK(http_request(admin, "POST", invoke_path("slow"), "hang-2", event).status == 202);
+  auto full = http_request(http, "POST", "/slow", "hang-3", event);
+  CHECK(full.status == 429);
+  CHECK(full.header("retry-after") == "1");
+  CHECK(full.body.find("async.queue") != std::string::npos);
+  auto full_api = http_request(admin, "POST", invoke_path("slow"), "hang-4", event);
+  CHECK(full_api.status == 429);
+  CHECK(full_api.header("x-amzn-errortype") == "TooManyRequestsException");
+
+  auto functions = http_request(admin, "GET", "/functions").body;
+  INFO(functions);
+  CHECK(functions.find(R"("async":{"queued":2,)") != std::string::npos);
+  CHECK(functions.find(R"("max_queued":2,)") != std::string::npos);
+
+  // Past limits.max_async_queue_file the write fails as on a full disk: 503, never a 202.
+  const std::string large(300 * 1024, 'x');
+  auto failed = http_request(http, "POST", "/big", large, event);
+  CHECK(failed.status == 503);
+  CHECK(failed.body.find("durable queue") != std::string::npos);
+  auto failed_api = http_request(admin, "POST", invoke_path("big"), large, event);
+  CHECK(failed_api.status == 503);
+  CHECK(failed_api.header("x-amzn-errortype") == "ServiceException");
+  // What fits is still taken, and runs.
+  CHECK(http_request(http, "POST", "/big", "small", event).status == 202);
+  CHECK(eventually(
+      [&] {
+        for (const std::string& line : file_lines(setup.out)) {
+          if (line.rfind("small ", 0) == 0) {
+            return true;
+          }
+        }
+        return false;
+      },
+      10s));
+
+  auto metrics = http_request(admin, "GET", "/metrics").body;
+  CHECK(metric(metrics, R"(switchyard_async_refused_total{function="slow",reason="full"})") == 2);
+  CHECK(metric(metrics,
+               R"(switchyard_async_refused_total{function="big",reason="write_failed"})") == 2);
+  CHECK(metric(metrics, R"(switchyard_async_accepted_total{function="slow"})") == 2);
+  CHECK(daemon->process().err().find("cannot write it") != std::string::npos);
+  // The one running past shutdown_timeout (exit 1: not a clean drain) and the one waiting are
+  // both kept for the next start.
+  CHECK(daemon->stop().exit_code == 1);
+  long long rows = -1;
+  CHECK(integrity_check(setup.queue_file, &rows).empty());
+  CHECK(rows == 2);
+}
+
+TEST_CASE("a state_dir that cannot hold the queue stops the start with a clear error") {
+  TempDir dir;
+  const std::string not_a_dir = dir.write("state", "a file, not a folder");
+  std::filesystem::create_directories(dir.path() + "/functions.d");
+  dir.write("switchyard.yaml", "manifests: functions.d\nstate_dir: " + not_a_dir +
+                                   "\nhttp: { enabled: false }\nadmin: { enabled: false }\n");
+  auto result =
+      run_process({kBin, "run", "--config", dir.path() + "/switchyard.yaml"}, {}, {}, 20s);
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find("state_dir") != std::string::npos);
+}

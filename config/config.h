@@ -198,6 +198,7 @@ struct LoggingConfig {
 struct LimitsConfig {
   std::uint64_t max_body_bytes = 6ull * 1024 * 1024;
   std::uint64_t max_header_bytes = 64ull * 1024;
+  std::uint64_t max_target_bytes = 8ull * 1024;
   int max_connections = 10000;
   Duration header_timeout{10000};
   Duration idle_timeout{60000};

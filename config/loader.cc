@@ -91,10 +91,11 @@ void parse_logging(FileReader& file, const YAML::Node& node, LoggingConfig& out)
 
 void parse_limits(FileReader& file, const YAML::Node& node, LimitsConfig& out) {
   MapReader limits(file, node, "limits", "limits");
-  limits.allow_keys({"max_body", "max_header", "max_connections", "header_timeout", "idle_timeout",
-                     "shutdown_timeout", "max_async_queue_file"});
+  limits.allow_keys({"max_body", "max_header", "max_target", "max_connections", "header_timeout",
+                     "idle_timeout", "shutdown_timeout", "max_async_queue_file"});
   limits.read_size("max_body", 1, 4ull << 30, out.max_body_bytes);
   limits.read_size("max_header", 1ull << 10, 16ull << 20, out.max_header_bytes);
+  limits.read_size("max_target", 256, 16ull << 20, out.max_target_bytes);
   limits.read_int("max_connections", 1, 1000000, out.max_connections);
   limits.read_duration("header_timeout", Duration(1), kMaxTimeout, out.header_timeout);
   limits.read_duration("idle_timeout", Duration(1), kMaxTimeout, out.idle_timeout);

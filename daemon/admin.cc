@@ -41,6 +41,7 @@ AdminListener::AdminListener(core::Loop& loop, const config::Snapshot& snapshot,
             options.port = snapshot.daemon.admin.port;
             options.max_body_bytes = snapshot.daemon.limits.max_body_bytes;
             options.max_header_bytes = snapshot.daemon.limits.max_header_bytes;
+            options.max_target_bytes = snapshot.daemon.limits.max_target_bytes;
             options.header_timeout = snapshot.daemon.limits.header_timeout;
             options.idle_timeout = snapshot.daemon.limits.idle_timeout;
             options.max_connections = 1024;

@@ -31,6 +31,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   harness = new Harness();
   triggers::http::ServerOptions options;
   options.max_header_bytes = 4096;
+  options.max_target_bytes = 1024;
   options.max_body_bytes = 16384;
   options.header_timeout = std::chrono::milliseconds(200);
   options.idle_timeout = std::chrono::milliseconds(200);

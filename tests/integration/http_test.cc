@@ -3,9 +3,10 @@
 // oversized cases), pipelining and keep-alive, the CloudEvents and API Gateway v2 mappings,
 // throttling under real concurrency, clients that leave early, and draining on SIGTERM.
 //
-// The daemon runs tests/integration/http_config: small limits (64KiB body, 8KiB header, 500ms
-// header timeout, 2s idle timeout) and the example functions hello, echo (inline, any method,
-// plus an apigw-v2 route), sleep (2 slots, 2 queue places) and fail (1s timeout, no retry).
+// The daemon runs tests/integration/http_config: small limits (64KiB body, 8KiB header, 2KiB
+// request-target, 500ms header timeout, 2s idle timeout) and the example functions hello, echo
+// (inline, any method, plus an apigw-v2 route), sleep (2 slots, 2 queue places) and fail (1s
+// timeout, no retry). RFC 9112's finer rules have their own file, http_strictness_test.cc.
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>

@@ -1,7 +1,9 @@
 #include "triggers/http/framing.h"
 
+#include <arpa/inet.h>
 #include <strings.h>
 
+#include <string>
 #include <vector>
 
 namespace switchyard::triggers::http {
@@ -21,10 +23,100 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+bool is_hex_digit(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// unreserved / sub-delims of RFC 3986 §2.
+bool is_unreserved_or_sub_delim(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)) {
+    return true;
+  }
+  return std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+// reg-name = *( unreserved / pct-encoded / sub-delims ), which an IPv4 address also matches.
+bool is_reg_name(std::string_view name) {
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '%') {
+      if (i + 2 >= name.size() || !is_hex_digit(name[i + 1]) || !is_hex_digit(name[i + 2])) {
+        return false;
+      }
+      i += 2;
+    } else if (!is_unreserved_or_sub_delim(name[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// IP-literal = "[" ( IPv6address / IPvFuture ) "]", without its brackets.
+bool is_ip_literal(std::string_view inside) {
+  if (!inside.empty() && (inside[0] == 'v' || inside[0] == 'V')) {
+    // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+    std::size_t dot = inside.find('.');
+    if (dot == std::string_view::npos || dot < 2 || dot + 1 == inside.size()) {
+      return false;
+    }
+    for (std::size_t i = 1; i < dot; ++i) {
+      if (!is_hex_digit(inside[i])) {
+        return false;
+      }
+    }
+    for (char c : inside.substr(dot + 1)) {
+      if (c != ':' && !is_unreserved_or_sub_delim(c)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  in6_addr address{};
+  return inside.size() < INET6_ADDRSTRLEN &&
+         inet_pton(AF_INET6, std::string(inside).c_str(), &address) == 1;
+}
+
 }  // namespace
+
+bool is_valid_host(std::string_view host) {
+  // Host = uri-host [ ":" port ] (RFC 9110 §7.2), port = *DIGIT; empty is allowed, for a
+  // target without an authority.
+  std::string_view name = host;
+  std::string_view port;
+  if (!host.empty() && host[0] == '[') {
+    std::size_t close = host.find(']');
+    if (close == std::string_view::npos) {
+      return false;
+    }
+    if (!is_ip_literal(host.substr(1, close - 1))) {
+      return false;
+    }
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') {
+        return false;
+      }
+      port = rest.substr(1);
+    }
+    name = {};
+  } else if (std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    name = host.substr(0, colon);
+    port = host.substr(colon + 1);
+  }
+  for (char c : port) {
+    if (!is_digit(c)) {
+      return false;
+    }
+  }
+  return is_reg_name(name);
+}
 
 std::optional<FramingError> check_framing(const Headers& headers, int major, int minor) {
   std::size_t hosts = 0;
+  const std::string* host = nullptr;
   std::size_t codings = 0;
   std::string_view last_coding;
   for (const Header& header : headers) {
@@ -33,6 +125,7 @@ std::optional<FramingError> check_framing(const Headers& headers, int major, int
     }
     if (equals_ignore_case(header.name, "Host")) {
       ++hosts;
+      host = &header.value;
     } else if (equals_ignore_case(header.name, "Transfer-Encoding")) {
       std::string_view list(header.value);
       while (!list.empty()) {
@@ -51,6 +144,9 @@ std::optional<FramingError> check_framing(const Headers& headers, int major, int
   }
   if (hosts == 0 && major == 1 && minor >= 1) {
     return FramingError{400, "missing Host header"};
+  }
+  if (host != nullptr && !is_valid_host(*host)) {
+    return FramingError{400, "invalid Host header"};
   }
   if (codings == 0) {
     return std::nullopt;

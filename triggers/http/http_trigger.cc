@@ -145,6 +145,7 @@ class HttpTrigger final : public Trigger {
     options.port = daemon.http.port;
     options.max_body_bytes = daemon.limits.max_body_bytes;
     options.max_header_bytes = daemon.limits.max_header_bytes;
+    options.max_target_bytes = daemon.limits.max_target_bytes;
     options.header_timeout = daemon.limits.header_timeout;
     options.idle_timeout = daemon.limits.idle_timeout;
     options.max_connections = daemon.limits.max_connections;

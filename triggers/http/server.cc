@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "core/log.h"
+#include "triggers/http/chunked.h"
 #include "triggers/http/framing.h"
+#include "triggers/http/header_lines.h"
 
 namespace switchyard::triggers::http {
 
@@ -56,6 +58,7 @@ void append_number(std::string& out, std::uint64_t value) {
 
 enum class BadRequest {
   kMalformed,
+  kTargetTooLong,
   kHeaderTooLarge,
   kBodyTooLarge,
   kHeaderTimeout,
@@ -71,7 +74,10 @@ enum class BadRequest {
 // that, so that a late respond() finds a closed connection rather than freed memory.
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  public:
-  explicit ServerConnection(Server& server) : server_(&server), loop_(server.loop_.raw()) {}
+  explicit ServerConnection(Server& server)
+      : server_(&server),
+        loop_(server.loop_.raw()),
+        chunked_(server.options_.max_body_bytes, server.options_.max_header_bytes) {}
   ~ServerConnection() = default;
   ServerConnection(const ServerConnection&) = delete;
   ServerConnection& operator=(const ServerConnection&) = delete;
@@ -115,7 +121,6 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   static int on_headers_complete_cb(http_parser* parser);
   static int on_body_cb(http_parser* parser, const char* at, std::size_t length);
   static int on_message_complete_cb(http_parser* parser);
-  static int on_chunk_header_cb(http_parser* parser);
   static ServerConnection& of(http_parser* parser) {
     return *static_cast<ServerConnection*>(parser->data);
   }
@@ -123,6 +128,15 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   int on_message_begin();
   int on_headers_complete();
   int on_message_complete();
+  // Hands the complete request to the handler.
+  void finish_request();
+  // Feeds `length` bytes to the chunked body in progress; returns the bytes it used.
+  std::size_t decode_chunked(const char* data, std::size_t length);
+  // Whether the parser must stop before the next request: the connection closes after the
+  // answers owed, or max_pipelined of them are owed.
+  bool must_wait() const {
+    return no_more_requests_ || ring_count_ >= server_->options_.max_pipelined;
+  }
   // Records why the request in progress is refused; the parser callback then returns -1.
   int reject(int status, BadRequest reason, std::string_view message);
   bool add_header_bytes(std::size_t length);
@@ -131,6 +145,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void on_write(int status);
   void on_timer();
   void process_input(const char* data, std::size_t length);
+  // Answers what made http_parser_execute stop.
+  void report_parse_error(http_errno error);
   void resume_parsing();
   // Queues an error response after those owed and stops taking requests.
   void fail_request(int status, BadRequest reason, std::string_view message);
@@ -166,13 +182,21 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   bool in_message_ = false;      // Bytes of a request have arrived; it is not complete yet.
   bool headers_done_ = false;    // ... and its header block is complete.
   bool last_was_value_ = false;  // The last header callback was a value.
-  // The last value callback reached the end of its input: a value split across reads, not an
-  // obs-fold, may go on at the next input's start.
-  bool value_reached_end_ = false;
-  bool peer_done_ = false;  // The client shut down its sending side (EOF) after full requests.
-  // The input http_parser_execute is working on, for the obs-fold check.
+  bool peer_done_ = false;       // The client shut down its sending side (EOF) after full requests.
+  // The input http_parser_execute is working on.
   const char* input_begin_ = nullptr;
   const char* input_end_ = nullptr;
+  // The header section's line structure, which http-parser does not check: scanned from the
+  // request-target on. scan_from_ is where the section's bytes start in the current input
+  // (nullptr: at its start, or not begun when !target_seen_).
+  HeaderLineScanner lines_;
+  const char* scan_from_ = nullptr;
+  bool target_seen_ = false;
+  // A chunked body is decoded here rather than by http-parser (see chunked.h): the parser ends
+  // the request at its header section, pauses, and the bytes go to chunked_ until it is done.
+  ChunkedDecoder chunked_;
+  bool chunked_body_ = false;      // The request in progress has a chunked body.
+  bool decoding_ = false;          // ... and chunked_ is taking the input.
   bool parser_paused_ = false;     // Unparsed input waits in backlog_.
   bool no_more_requests_ = false;  // Close once the responses owed are written.
   bool continue_owed_ = false;     // 100 Continue is due once the responses before are written.
@@ -214,7 +238,6 @@ const http_parser_settings ServerConnection::kSettings = [] {
   settings.on_headers_complete = &ServerConnection::on_headers_complete_cb;
   settings.on_body = &ServerConnection::on_body_cb;
   settings.on_message_complete = &ServerConnection::on_message_complete_cb;
-  settings.on_chunk_header = &ServerConnection::on_chunk_header_cb;
   return settings;
 }();
 
@@ -469,26 +492,64 @@ void ServerConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
 }
 
 void ServerConnection::process_input(const char* data, std::size_t length) {
-  if (length == 0) {
-    return;
-  }
-  input_begin_ = data;
-  input_end_ = data + length;
-  std::size_t parsed = http_parser_execute(&parser_, &kSettings, data, length);
-  if (state_ != State::kOpen) {
-    return;  // A handler closed the server.
-  }
-  auto error = static_cast<http_errno>(HTTP_PARSER_ERRNO(&parser_));
-  if (error == HPE_PAUSED) {
-    parser_paused_ = true;
-    if (!no_more_requests_) {
-      backlog_.append(data + parsed, length - parsed);
+  while (length > 0) {
+    if (decoding_) {
+      std::size_t used = decode_chunked(data, length);
+      if (state_ != State::kOpen || decoding_ || chunked_.error()) {
+        return;
+      }
+      // The chunked request was handed over; the parser, paused at its end, takes the rest.
+      data += used;
+      length -= used;
+      if (must_wait()) {
+        parser_paused_ = true;
+        if (!no_more_requests_) {
+          backlog_.append(data, length);
+        }
+        return;
+      }
+      http_parser_pause(&parser_, 0);
+      continue;
     }
+    input_begin_ = data;
+    input_end_ = data + length;
+    std::size_t parsed = http_parser_execute(&parser_, &kSettings, data, length);
+    if (state_ != State::kOpen) {
+      return;  // A handler closed the server.
+    }
+    auto error = static_cast<http_errno>(HTTP_PARSER_ERRNO(&parser_));
+    if (error == HPE_PAUSED && decoding_) {
+      data += parsed;
+      length -= parsed;
+      continue;
+    }
+    if (error == HPE_PAUSED) {
+      parser_paused_ = true;
+      if (!no_more_requests_) {
+        backlog_.append(data + parsed, length - parsed);
+      }
+      return;
+    }
+    if (error == HPE_OK && parsed == length) {
+      if (in_message_ && !headers_done_ && target_seen_) {
+        // The header section goes on in the next input: scan this part of it now.
+        const char* from = scan_from_ != nullptr ? scan_from_ : data;
+        scan_from_ = nullptr;
+        HeaderLineScanner::Result lines =
+            lines_.scan(std::string_view(from, static_cast<std::size_t>(input_end_ - from)));
+        if (lines == HeaderLineScanner::Result::kBareCr ||
+            lines == HeaderLineScanner::Result::kFolded) {
+          fail_request(400, BadRequest::kMalformed, describe(lines));
+        }
+      }
+      return;
+    }
+    report_parse_error(error);
     return;
   }
-  if (error == HPE_OK && parsed == length) {
-    return;
-  }
+}
+
+void ServerConnection::report_parse_error(http_errno error) {
   if (error_status_ != 0) {
     fail_request(error_status_, error_reason_, error_message_);
     return;
@@ -523,6 +584,23 @@ void ServerConnection::process_input(const char* data, std::size_t length) {
       fail_request(400, BadRequest::kMalformed, "malformed request");
       break;
   }
+}
+
+std::size_t ServerConnection::decode_chunked(const char* data, std::size_t length) {
+  std::size_t used = chunked_.decode(std::string_view(data, length), request_.body);
+  if (const auto& error = chunked_.error()) {
+    BadRequest reason = error->status == 413   ? BadRequest::kBodyTooLarge
+                        : error->status == 431 ? BadRequest::kHeaderTooLarge
+                                               : BadRequest::kMalformed;
+    fail_request(error->status, reason, error->message);
+    return used;
+  }
+  if (chunked_.done()) {
+    decoding_ = false;
+    chunked_body_ = false;
+    finish_request();
+  }
+  return used;
 }
 
 void ServerConnection::resume_parsing() {
@@ -563,6 +641,11 @@ int ServerConnection::on_message_begin() {
   last_was_value_ = false;
   continue_owed_ = false;
   header_bytes_ = 0;
+  target_seen_ = false;
+  scan_from_ = nullptr;
+  lines_.reset();
+  chunked_body_ = false;
+  decoding_ = false;
   request_ = Request();
   request_.headers.reserve(8);
   // The header timeout counts from the first byte of the request.
@@ -573,8 +656,16 @@ int ServerConnection::on_message_begin() {
 
 int ServerConnection::on_url_cb(http_parser* parser, const char* at, std::size_t length) {
   ServerConnection& self = of(parser);
+  // RFC 9112 §3: a target longer than the server will parse is 414, not 431.
+  if (self.request_.target.size() + length > self.server_->options_.max_target_bytes) {
+    return self.reject(414, BadRequest::kTargetTooLong, "request target too long");
+  }
   if (!self.add_header_bytes(length)) {
     return self.reject(431, BadRequest::kHeaderTooLarge, "request header block too large");
+  }
+  if (!self.target_seen_) {
+    self.target_seen_ = true;
+    self.scan_from_ = at;
   }
   self.request_.target.append(at, length);
   return 0;
@@ -608,15 +699,10 @@ int ServerConnection::on_header_value_cb(http_parser* parser, const char* at, st
   if (self.request_.headers.empty()) {
     return self.reject(400, BadRequest::kMalformed, "header value without a name");
   }
-  // More of the same value is a value split across reads only when the last part ended its
-  // input and this one starts the next; anything else is a line folded onto the next
-  // (obs-fold), which RFC 9112 §5.2 lets a server reject, and this one does.
-  if (self.last_was_value_ && (!self.value_reached_end_ || at != self.input_begin_)) {
-    return self.reject(400, BadRequest::kMalformed, "obsolete line folding in a header field");
-  }
+  // More of the same value is a value split across reads, or an obs-fold that the line scan
+  // refuses when the header section is complete.
   self.request_.headers.back().value.append(at, length);
   self.last_was_value_ = true;
-  self.value_reached_end_ = at + length == self.input_end_;
   return 0;
 }
 
@@ -626,6 +712,16 @@ int ServerConnection::on_headers_complete_cb(http_parser* parser) {
 
 int ServerConnection::on_headers_complete() {
   headers_done_ = true;
+  if (!target_seen_) {
+    return reject(400, BadRequest::kMalformed, "empty request target");
+  }
+  const char* from = scan_from_ != nullptr ? scan_from_ : input_begin_;
+  scan_from_ = nullptr;
+  HeaderLineScanner::Result lines =
+      lines_.scan(std::string_view(from, static_cast<std::size_t>(input_end_ - from)));
+  if (lines != HeaderLineScanner::Result::kDone) {
+    return reject(400, BadRequest::kMalformed, describe(lines));
+  }
   Headers& headers = request_.headers;
   if (!headers.empty()) {
     trim_trailing_whitespace(headers.back().value);
@@ -645,6 +741,10 @@ int ServerConnection::on_headers_complete() {
 
   const ServerOptions& options = server_->options_;
   bool chunked = (parser_.flags & F_CHUNKED) != 0;
+  chunked_body_ = chunked;
+  if (chunked) {
+    chunked_.reset();
+  }
   bool has_length = (parser_.flags & F_CONTENTLENGTH) != 0;
   if (has_length && parser_.content_length > options.max_body_bytes) {
     return reject(413, BadRequest::kBodyTooLarge, "request body too large");
@@ -702,7 +802,8 @@ int ServerConnection::on_headers_complete() {
   }
   // From here a stalled body is what the timer watches.
   set_deadline(uv_now(loop_) + static_cast<std::uint64_t>(options.idle_timeout.count()));
-  return 0;
+  // 1: http-parser ends the request here; a chunked body goes to chunked_ (on_message_complete).
+  return chunked ? 1 : 0;
 }
 
 int ServerConnection::on_body_cb(http_parser* parser, const char* at, std::size_t length) {
@@ -714,22 +815,30 @@ int ServerConnection::on_body_cb(http_parser* parser, const char* at, std::size_
   return 0;
 }
 
-int ServerConnection::on_chunk_header_cb(http_parser* parser) {
-  ServerConnection& self = of(parser);
-  // parser->content_length holds the size of the chunk announced: refuse before receiving it.
-  std::uint64_t size = parser->content_length;
-  if (size > self.server_->options_.max_body_bytes ||
-      self.request_.body.size() + size > self.server_->options_.max_body_bytes) {
-    return self.reject(413, BadRequest::kBodyTooLarge, "request body too large");
-  }
-  return 0;
-}
-
 int ServerConnection::on_message_complete_cb(http_parser* parser) {
   return of(parser).on_message_complete();
 }
 
 int ServerConnection::on_message_complete() {
+  if (chunked_body_) {
+    // The header section of a chunked request ended: stop the parser, the body is decoded by
+    // process_input.
+    decoding_ = true;
+    http_parser_pause(&parser_, 1);
+    return 0;
+  }
+  finish_request();
+  if (state_ != State::kOpen) {
+    return -1;  // The handler closed the server; stop parsing.
+  }
+  if (must_wait()) {
+    // Leave the rest of the input for later (or for nobody, when closing).
+    http_parser_pause(&parser_, 1);
+  }
+  return 0;
+}
+
+void ServerConnection::finish_request() {
   in_message_ = false;
   headers_done_ = false;
   continue_owed_ = false;
@@ -747,14 +856,6 @@ int ServerConnection::on_message_complete() {
   }
   std::uint64_t sequence = head_sequence_ + ring_count_ - 1;
   server_->handler_(std::move(request_), ResponseSlot(shared_from_this(), sequence));
-  if (state_ != State::kOpen) {
-    return -1;  // The handler closed the server; stop parsing.
-  }
-  if (no_more_requests_ || ring_count_ >= server_->options_.max_pipelined) {
-    // Leave the rest of the input for later (or for nobody, when closing).
-    http_parser_pause(&parser_, 1);
-  }
-  return 0;
 }
 
 void ServerConnection::fail_request(int status, BadRequest reason, std::string_view message) {
@@ -765,6 +866,9 @@ void ServerConnection::fail_request(int status, BadRequest reason, std::string_v
   switch (reason) {
     case BadRequest::kMalformed:
       server.bad_malformed_.inc_unshared();
+      break;
+    case BadRequest::kTargetTooLong:
+      server.bad_target_too_long_.inc_unshared();
       break;
     case BadRequest::kHeaderTooLarge:
       server.bad_header_too_large_.inc_unshared();
@@ -793,6 +897,8 @@ void ServerConnection::fail_request(int status, BadRequest reason, std::string_v
   in_message_ = false;
   headers_done_ = false;
   continue_owed_ = false;
+  chunked_body_ = false;
+  decoding_ = false;
   no_more_requests_ = true;
   deadline_ms_ = 0;
   backlog_.clear();
@@ -1149,6 +1255,7 @@ Server::Server(core::Loop& loop, ServerOptions options, RequestHandler handler,
                                 "HTTP connections closed at once for exceeding max_connections",
                                 server_labels(options_.name))),
       bad_malformed_(bad_request_counter(metrics, options_.name, "malformed")),
+      bad_target_too_long_(bad_request_counter(metrics, options_.name, "target_too_long")),
       bad_header_too_large_(bad_request_counter(metrics, options_.name, "header_too_large")),
       bad_body_too_large_(bad_request_counter(metrics, options_.name, "body_too_large")),
       bad_header_timeout_(bad_request_counter(metrics, options_.name, "header_timeout")),

@@ -31,6 +31,8 @@ namespace switchyard::triggers::http {
 struct ServerOptions {
   std::string address = "127.0.0.1";  // IPv4 or IPv6 literal.
   int port = 0;                       // 0 picks a free port; read it back with Server::port().
+  // The request-target; a longer one is answered 414 (RFC 9112 §3) and the connection closed.
+  std::size_t max_target_bytes = 8 * 1024;
   // Request line plus headers; more is answered 431 and the connection closed.
   std::size_t max_header_bytes = 64 * 1024;
   // A body over this (by Content-Length up front, or while de-chunking) is answered 413.
@@ -144,6 +146,7 @@ class Server {
   core::Counter& accepted_;
   core::Counter& rejected_;
   core::Counter& bad_malformed_;
+  core::Counter& bad_target_too_long_;
   core::Counter& bad_header_too_large_;
   core::Counter& bad_body_too_large_;
   core::Counter& bad_header_timeout_;

@@ -32,7 +32,7 @@ kafka:
   properties: { security.protocol: SSL, socket.keepalive.enable: true, retries: 5 }
 redis: { url: "redis://localhost:${REDIS_PORT:-6379}/0", connect_timeout: 1500ms, command_timeout: 4s }
 logging: { level: debug, format: json }
-limits: { max_body: 1MiB, max_header: 16KiB, max_connections: 500, header_timeout: 5s, idle_timeout: 2m, shutdown_timeout: 10s }
+limits: { max_body: 1MiB, max_header: 16KiB, max_target: 4KiB, max_connections: 500, header_timeout: 5s, idle_timeout: 2m, shutdown_timeout: 10s }
 )";
 
 constexpr const char* kFullManifest = R"(name: thumbnail
@@ -91,6 +91,7 @@ TEST_CASE("a full config round-trips into the snapshot") {
   CHECK(d.logging.format == "json");
   CHECK(d.limits.max_body_bytes == 1024 * 1024);
   CHECK(d.limits.max_header_bytes == 16 * 1024);
+  CHECK(d.limits.max_target_bytes == 4 * 1024);
   CHECK(d.limits.max_connections == 500);
   CHECK(d.limits.header_timeout == Duration(5000));
   CHECK(d.limits.idle_timeout == Duration(120000));
@@ -185,6 +186,7 @@ TEST_CASE("an empty switchyard.yaml gives the documented defaults") {
   CHECK(d.logging.format == "auto");
   CHECK(d.limits.max_body_bytes == 6 * 1024 * 1024);
   CHECK(d.limits.max_header_bytes == 64 * 1024);
+  CHECK(d.limits.max_target_bytes == 8 * 1024);
   CHECK(result.snapshot->functions.empty());
 }
 

@@ -51,3 +51,22 @@ TEST_CASE("transfer codings: chunked alone, last, in HTTP/1.1") {
   // An empty list is no coding at all.
   CHECK(status_of({{"Host", "a"}, {"Transfer-Encoding", " , "}}) == 0);
 }
+
+TEST_CASE("Host: uri-host [:port], or empty") {
+  using switchyard::triggers::http::is_valid_host;
+  for (const char* valid :
+       {"", "example.com", "example.com:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:9090",
+        "[2001:db8::7]", "[v1.fe80::a+en1]", "a_b-c~", "%41bc", "host:", "xn--bcher-kva.example"}) {
+    CAPTURE(valid);
+    CHECK(is_valid_host(valid));
+    CHECK(status_of({{"Host", valid}}) == 0);
+  }
+  for (const char* invalid :
+       {"a b", "a/b", "a@b", "exa mple:80", "host:8a", "host:80:80", "[::1", "[::1]x", "[::g]",
+        "[127.0.0.1]", "::1", "%4", "%zz", "a\"b", "host?x", "host#x", "[v1.]", "[vz.a]"}) {
+    CAPTURE(invalid);
+    CHECK_FALSE(is_valid_host(invalid));
+    CHECK(status_of({{"Host", invalid}}) == 400);
+  }
+  CHECK(check_framing({{"Host", "a b"}}, 1, 1)->message == "invalid Host header");
+}

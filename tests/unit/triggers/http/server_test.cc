@@ -543,6 +543,35 @@ TEST_CASE("malformed requests get 400 and the connection is closed") {
        "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\nhello"},
       {"transfer-encoding in HTTP/1.0",
        "POST /c HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
+      // §3.2: a Host value that is not uri-host[:port].
+      {"invalid host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"},
+      {"host with a path", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"},
+      {"host with a bad port", "GET / HTTP/1.1\r\nHost: a:8o\r\n\r\n"},
+      // §2.2: a bare CR, wherever it is in the header section.
+      {"bare CR in the request line", "GET /a\rb HTTP/1.1\r\nHost: t\r\n\r\n"},
+      {"bare CR after the version", "GET / HTTP/1.1\rHost: t\r\n\r\n"},
+      {"bare CR in a field value", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n"},
+      {"bare CR after an empty value", "GET / HTTP/1.1\r\nHost: t\r\nX-A:\rX-B: b\r\n\r\n"},
+      {"bare CR between fields", "GET / HTTP/1.1\r\nHost: t\r\n\rX-B: b\r\n\r\n"},
+      {"bare CR ending the section", "GET / HTTP/1.1\r\nHost: t\r\n\rGET / HTTP/1.1\r\n\r\n"},
+      // §5.2: obs-fold after an empty field value.
+      {"obs-fold after an empty value", "GET / HTTP/1.1\r\nHost: t\r\nX-A:\r\n b\r\n\r\n"},
+      // §7.1: chunked framing, strictly.
+      {"chunk size not hex",
+       "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5g\r\nhello\r\n"},
+      {"chunk size of 2^64",
+       "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "10000000000000000\r\nhello\r\n"},
+      {"bad chunk extension",
+       "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;a b\r\nhello\r\n"},
+      {"chunk data without CRLF",
+       "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "5\r\nhelloXX0\r\n\r\n"},
+      {"bare CR after a chunk size",
+       "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\rhello\r\n0\r\n\r\n"},
+      {"bare CR in the trailer section",
+       "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "5\r\nhello\r\n0\r\nX-A: a\r\n\rX"},
   };
   for (const Case& test : cases) {
     CAPTURE(test.name);
@@ -560,6 +589,120 @@ TEST_CASE("malformed requests get 400 and the connection is closed") {
   CHECK(
       harness.metric("switchyard_http_bad_requests_total{server=\"http\",reason=\"malformed\"}") ==
       static_cast<double>(cases.size()));
+}
+
+TEST_CASE("a request-target over max_target_bytes gets 414, counted apart") {
+  ServerOptions options;
+  options.max_target_bytes = 100;
+  Harness harness(options);
+  {
+    Client client(harness.port());
+    REQUIRE(client.send(get("/" + std::string(100, 'a'))));
+    std::optional<Reply> reply = client.read_reply();
+    REQUIRE(reply);
+    CHECK(reply->status_line == "HTTP/1.1 414 URI Too Long");
+    CHECK(reply->header("Connection") == "close");
+    CHECK(reply->header("Content-Type") == "application/json");
+    CHECK(client.closed_by_server());
+  }
+  {
+    // The target arriving in pieces is measured whole.
+    Client client(harness.port());
+    REQUIRE(client.send("GET /" + std::string(60, 'b')));
+    std::this_thread::sleep_for(20ms);  // Not a wait for a condition: two reads.
+    REQUIRE(client.send(std::string(60, 'b') + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+    std::optional<Reply> reply = client.read_reply();
+    REQUIRE(reply);
+    CHECK(reply->status_line == "HTTP/1.1 414 URI Too Long");
+  }
+  {
+    Client client(harness.port());
+    REQUIRE(client.send(get("/" + std::string(99, 'a'))));
+    std::optional<Reply> reply = client.read_reply();
+    REQUIRE(reply);
+    CHECK(reply->status_line == "HTTP/1.1 200 OK");
+  }
+  CHECK(harness.handled() == 1);
+  CHECK(harness.metric(
+            "switchyard_http_bad_requests_total{server=\"http\",reason=\"target_too_long\"}") == 2);
+  CHECK(harness.metric(
+            "switchyard_http_bad_requests_total{server=\"http\",reason=\"malformed\"}") == 0);
+}
+
+TEST_CASE("chunked trailer fields are dropped, never merged into the header section") {
+  Harness harness;
+  Client client(harness.port());
+  REQUIRE(
+      client.send("POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "5\r\nhello\r\n0\r\nX-Test: from-trailer\r\nHost: evil\r\n\r\n" +
+                  get("/next")));
+  std::optional<Reply> reply = client.read_reply();
+  REQUIRE(reply);
+  CHECK(reply->status_line == "HTTP/1.1 200 OK");
+  CHECK(reply->body == "hello");
+  CHECK(reply->header("X-Header-Count") == "2");
+  CHECK(reply->header("X-Test") == "<none>");
+  std::optional<Reply> next = client.read_reply();
+  REQUIRE(next);
+  CHECK(next->header("X-Path") == "/next");
+}
+
+TEST_CASE("chunked bodies byte by byte and pipelined behind each other") {
+  Harness harness;
+  Client client(harness.port());
+  const std::string chunked =
+      "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3;x=\"y\"\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  const std::string twice = chunked + chunked + get("/after");
+  // All at once: three requests in order.
+  REQUIRE(client.send(twice));
+  for (const char* body : {"abcde", "abcde", ""}) {
+    std::optional<Reply> reply = client.read_reply();
+    REQUIRE(reply);
+    CHECK(reply->status_line == "HTTP/1.1 200 OK");
+    CHECK(reply->body == body);
+  }
+  // A byte at a time.
+  Client slow(harness.port());
+  for (char c : chunked) {
+    REQUIRE(slow.send(std::string_view(&c, 1)));
+  }
+  std::optional<Reply> reply = slow.read_reply();
+  REQUIRE(reply);
+  CHECK(reply->body == "abcde");
+}
+
+TEST_CASE("pipelining pauses on a chunked request too, and resumes") {
+  ServerOptions options;
+  options.max_pipelined = 1;
+  Harness harness(options);
+  Client client(harness.port());
+  const std::string chunked =
+      "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n";
+  REQUIRE(client.send(chunked + get("/one") + chunked));
+  for (const char* body : {"z", "", "z"}) {
+    std::optional<Reply> reply = client.read_reply();
+    REQUIRE(reply);
+    CHECK(reply->body == body);
+  }
+}
+
+TEST_CASE("an HTTP/1.0 request: keep-alive only when asked, 100-continue ignored") {
+  Harness harness;
+  Client client(harness.port());
+  REQUIRE(
+      client.send("POST /a HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\n"
+                  "Content-Length: 2\r\n\r\nhi"));
+  std::optional<Reply> reply = client.read_reply();
+  REQUIRE(reply);
+  CHECK(reply->status_line == "HTTP/1.1 200 OK");
+  CHECK(reply->body == "hi");
+  CHECK(reply->header("Connection") == "keep-alive");
+  REQUIRE(client.send("GET /b HTTP/1.0\r\n\r\n"));
+  reply = client.read_reply();
+  REQUIRE(reply);
+  CHECK(reply->header("Connection") == "close");
+  CHECK(client.closed_by_server());
 }
 
 TEST_CASE("a transfer coding other than chunked is 501 Not Implemented, then closed") {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -558,13 +559,17 @@ TEST_CASE("a reload gets new environments ready first, and an init failure rejec
 }
 
 // The scheduler holds no thread while an environment works: 200 slow invocations in flight at
-// once, each in its own environment, leave the daemon with the threads it had.
+// once, each in its own environment, leave the daemon with the threads it had. The invocations
+// are synchronous, each on its own connection, so that all 200 are in flight within moments of
+// each other however slowly the machine writes to disk; each sleeps long enough for the last
+// environment to start before the first one finishes.
 TEST_CASE("slow invocations in environments hold no thread of the daemon") {
   const std::string sleep_lib = std::string(SWITCHYARD_EXAMPLES_LIB) + "/libsleep.so";
   const int in_flight = 200;
+  const std::string sleep_ms = "10000";
   Setup setup({{"slow", "name: slow\nlibrary: " + sleep_lib +
                             "\nisolation: process\nmemory: 64MiB\nconcurrency: " +
-                            std::to_string(in_flight) + "\nqueue: 0\ntimeout: 30s\n"}},
+                            std::to_string(in_flight) + "\nqueue: 0\ntimeout: 60s\n"}},
               "info");
   RunningDaemon daemon(kBin, setup.config);
   REQUIRE(daemon.ready());
@@ -586,16 +591,29 @@ TEST_CASE("slow invocations in environments hold no thread of the daemon") {
   const int before = threads();
   REQUIRE(before > 0);
 
+  const std::string request =
+      "POST " + invoke_path("slow") +
+      " HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + std::to_string(sleep_ms.size()) +
+      "\r\n\r\n" + sleep_ms;
+  std::vector<std::unique_ptr<HttpConnection>> callers;
   for (int i = 0; i < in_flight; ++i) {
-    auto accepted = http_request(daemon.admin_port(), "POST", invoke_path("slow"), "4000",
-                                 "X-Amz-Invocation-Type: Event\r\n");
-    REQUIRE(accepted.status == 202);
+    callers.push_back(std::make_unique<HttpConnection>(daemon.admin_port()));
+    REQUIRE(callers.back()->connected());
+    REQUIRE(callers.back()->send_raw(request));
   }
   CHECK(eventually([&] { return busy() == in_flight; }, 20s));
   CHECK(threads() == before);
   CHECK(children_of(daemon.process().pid()).size() == static_cast<std::size_t>(in_flight));
-  // All of them finish; nothing is left behind.
-  CHECK(eventually([&] { return busy() == 0; }, 30s));
+  // All of them finish and answer; nothing is left behind.
+  int answered = 0;
+  for (auto& caller : callers) {
+    HttpReply reply = caller->read_reply(60s);
+    if (reply.status == 200 && reply.body.find("slept " + sleep_ms + " ms") != std::string::npos) {
+      ++answered;
+    }
+  }
+  CHECK(answered == in_flight);
+  CHECK(eventually([&] { return busy() == 0; }, 10s));
   CHECK(daemon.stop().exit_code == 0);
   CHECK(processes_mentioning(sleep_lib).empty());
 }

@@ -7,6 +7,8 @@
 #include <cassert>
 #include <utility>
 
+#include "async/invocation_record.h"
+#include "core/ids.h"
 #include "scheduler/backoff.h"
 
 namespace switchyard::async {
@@ -17,6 +19,14 @@ std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+core::Counter& destination_records(core::MetricsRegistry& metrics, const std::string& function,
+                                   const std::string& destination, const std::string& result) {
+  return metrics.counter(
+      "switchyard_async_destination_records_total",
+      "Invocation records written to asynchronous destinations, by destination and result.",
+      {{"function", function}, {"destination", destination}, {"result", result}});
 }
 
 }  // namespace
@@ -60,6 +70,10 @@ struct AsyncQueue::FunctionQueue {
         dead_letters(metrics.counter("switchyard_dead_letters_total",
                                      "Events handed to the dead-letter destination.",
                                      {{"function", function}})),
+        on_success_written(destination_records(metrics, function, "on_success", "written")),
+        on_failure_written(destination_records(metrics, function, "on_failure", "written")),
+        on_success_failed(destination_records(metrics, function, "on_success", "failed")),
+        on_failure_failed(destination_records(metrics, function, "on_failure", "failed")),
         queued(metrics.gauge("switchyard_async_queued",
                              "Asynchronous invocations in the durable queue.",
                              {{"function", function}})),
@@ -90,18 +104,34 @@ struct AsyncQueue::FunctionQueue {
   core::Counter& expired;
   core::Counter& retries;
   core::Counter& dead_letters;
+  core::Counter& on_success_written;
+  core::Counter& on_failure_written;
+  core::Counter& on_success_failed;
+  core::Counter& on_failure_failed;
   core::Gauge& queued;
   core::Gauge& queued_bytes;
   core::Gauge& oldest_age;
 };
 
 struct AsyncQueue::Entry {
-  enum class State { kWaiting, kRunning, kRetrying, kGivingUp };
+  enum class State { kWaiting, kRunning, kRetrying, kSettling };
+
+  // One record to write while settling.
+  struct Delivery {
+    enum class Kind { kDeadLetter, kOnSuccess, kOnFailure };
+    Kind kind = Kind::kDeadLetter;
+    config::DeadLetterSpec destination;
+    std::string record;  // The invocation record; empty for the dead letter (its envelope).
+  };
 
   Record record;
   FunctionQueue* queue = nullptr;
   State state = State::kWaiting;
-  std::unique_ptr<core::Timer> timer;  // kRetrying: the next attempt.
+  std::unique_ptr<core::Timer> timer;  // kRetrying: the next attempt; kSettling: the next write.
+  // kSettling: the outcome settled, and the records not written yet.
+  core::Outcome outcome;
+  std::vector<Delivery> deliveries;
+  std::size_t unanswered = 0;  // Writes of `deliveries` not answered yet.
 };
 
 core::Result<std::unique_ptr<AsyncQueue>> AsyncQueue::open(core::Loop& loop,
@@ -162,7 +192,10 @@ AsyncQueue::FunctionQueue& AsyncQueue::queue_of(const std::string& function) {
   return *it->second;
 }
 
-void AsyncQueue::configure(const std::vector<config::FunctionManifest>& functions) {
+void AsyncQueue::configure(const std::vector<config::FunctionManifest>& functions,
+                           std::string_view region, std::string_view account_id) {
+  region_ = std::string(region);
+  account_id_ = std::string(account_id);
   for (auto& [name, queue] : queues_) {
     queue->configured = false;
   }
@@ -241,6 +274,11 @@ void AsyncQueue::invoke(std::string_view function, const std::string& request_id
     answer(AcceptResult{Acceptance::kRejected, "switchyard is shutting down"});
     return;
   }
+  append(function, request_id, std::move(event), std::move(answer));
+}
+
+void AsyncQueue::append(std::string_view function, const std::string& request_id,
+                        core::Event&& event, Answer answer) {
   auto it = queues_.find(function);
   if (it == queues_.end() || !it->second->configured) {
     answer(
@@ -398,7 +436,8 @@ void AsyncQueue::finished(Entry* entry, core::Outcome& outcome) {
   }
   const int attempts = ++entry->record.attempts;
   if (outcome.ok()) {
-    forget(entry);
+    outcome.attempts = attempts;
+    settle(entry, std::move(outcome), kSuccess);
     return;
   }
   if (attempts >= queue.settings.attempts(queue.retry)) {
@@ -441,33 +480,142 @@ void AsyncQueue::retry_later(Entry* entry, std::chrono::milliseconds delay) {
 
 void AsyncQueue::give_up(Entry* entry, core::Outcome outcome, std::string_view condition) {
   FunctionQueue& queue = *entry->queue;
-  entry->state = Entry::State::kGivingUp;
   outcome.attempts = entry->record.attempts;
   spdlog::warn("function {} asynchronous invocation {} given up ({}) after {} attempt(s): {}: {}",
                queue.name, entry->record.id, condition, entry->record.attempts, outcome.error_type,
                outcome.error_message);
-  scheduler::DeadLetter letter{queue.name, queue.dead_letter, entry->record.event, outcome};
+  settle(entry, std::move(outcome), condition);
+}
+
+void AsyncQueue::settle(Entry* entry, core::Outcome outcome, std::string_view condition) {
+  FunctionQueue& queue = *entry->queue;
+  using Delivery = Entry::Delivery;
+  entry->state = Entry::State::kSettling;
+  entry->outcome = std::move(outcome);
+  entry->deliveries.clear();
+  auto record = [&] {
+    return invocation_record(InvocationRecordInput{
+        entry->record.id, core::function_arn(region_, account_id_, queue.name), condition,
+        entry->record.event, entry->outcome, std::chrono::system_clock::now()});
+  };
+  if (entry->outcome.ok()) {
+    if (queue.settings.on_success.configured()) {
+      entry->deliveries.push_back(
+          Delivery{Delivery::Kind::kOnSuccess, queue.settings.on_success, record()});
+    }
+  } else {
+    // Logged and counted when the function has no dead_letter, as the scheduler does.
+    entry->deliveries.push_back(Delivery{Delivery::Kind::kDeadLetter, queue.dead_letter, {}});
+    if (queue.settings.on_failure.configured()) {
+      entry->deliveries.push_back(
+          Delivery{Delivery::Kind::kOnFailure, queue.settings.on_failure, record()});
+    }
+  }
+  deliver(entry);
+}
+
+void AsyncQueue::deliver(Entry* entry) {
+  using Delivery = Entry::Delivery;
+  FunctionQueue& queue = *entry->queue;
+  // Each answer removes its delivery when written; the last answer settles the entry. One more
+  // count than writes, released below, so that answers given before send() returns cannot
+  // settle it while the loop still runs.
+  std::vector<Delivery> sending = entry->deliveries;
+  entry->unanswered = sending.size() + 1;
   std::weak_ptr<bool> alive = alive_;
-  dead_letters_.send(letter, [this, alive, entry](core::Status status) {
-    if (alive.expired() || !*alive.lock()) {
-      return;
+  for (const Delivery& delivery : sending) {
+    auto answered = [this, alive, entry, kind = delivery.kind](core::Status status) {
+      if (alive.expired() || !*alive.lock()) {
+        return;
+      }
+      FunctionQueue& owner = *entry->queue;
+      core::Counter* written = nullptr;
+      core::Counter* failed = nullptr;
+      std::string_view what = "dead letter";
+      switch (kind) {
+        case Delivery::Kind::kDeadLetter:
+          written = &owner.dead_letters;
+          break;
+        case Delivery::Kind::kOnSuccess:
+          written = &owner.on_success_written;
+          failed = &owner.on_success_failed;
+          what = "on_success record";
+          break;
+        case Delivery::Kind::kOnFailure:
+          written = &owner.on_failure_written;
+          failed = &owner.on_failure_failed;
+          what = "on_failure record";
+          break;
+      }
+      if (status.ok()) {
+        written->inc_unshared();
+        auto& list = entry->deliveries;
+        auto it = std::find_if(list.begin(), list.end(),
+                               [kind](const Delivery& d) { return d.kind == kind; });
+        if (it != list.end()) {
+          list.erase(it);
+        }
+      } else {
+        if (failed != nullptr) {
+          failed->inc_unshared();
+        }
+        spdlog::error(
+            "function {}: the {} of asynchronous invocation {} could not be written: {}; it "
+            "stays queued and is written again in {}ms",
+            owner.name, what, entry->record.id, status.error().message(),
+            owner.retry.max_backoff.count());
+      }
+      delivered(entry);
+    };
+    if (delivery.destination.kind == config::kFunctionDestination) {
+      core::Event event;
+      event.id = core::random_uuid();
+      event.source = "switchyard/async/" + queue.name;
+      event.type = "switchyard.invocation-record";
+      event.time = std::chrono::system_clock::now();
+      event.datacontenttype = "application/json";
+      event.data = delivery.record;
+      const std::string id = event.id;
+      // Also while stopping: a success during the drain keeps its record (it runs at the next
+      // start) rather than running again.
+      append(delivery.destination.target, id, std::move(event),
+             [answered, target = delivery.destination.target](const AcceptResult& result) {
+               answered(result.accepted()
+                            ? core::Status()
+                            : core::Status(core::Error(
+                                  core::ErrorCode::kUnavailable,
+                                  fmt::format("function {}: {}", target, result.message))));
+             });
+    } else {
+      const std::string* record = delivery.record.empty() ? nullptr : &delivery.record;
+      dead_letters_.send(scheduler::DeadLetter{queue.name, delivery.destination,
+                                               entry->record.event, entry->outcome, record},
+                         answered);
     }
-    FunctionQueue& owner = *entry->queue;
-    if (status.ok()) {
-      owner.dead_letters.inc_unshared();
-      forget(entry);
-      return;
-    }
-    spdlog::error(
-        "function {}: dead letter for asynchronous invocation {} could not be written: {}; it "
-        "stays queued and is given up again later",
-        owner.name, entry->record.id, status.error().message());
-    // Back to waiting after the longest backoff: its attempts are spent, so the next pump gives
-    // it up again.
-    if (!stopped_) {
-      retry_later(entry, owner.retry.max_backoff);
-    }
+  }
+  delivered(entry);
+}
+
+void AsyncQueue::delivered(Entry* entry) {
+  if (--entry->unanswered > 0) {
+    return;
+  }
+  if (entry->deliveries.empty()) {
+    forget(entry);
+    return;
+  }
+  // What failed is written again later; while stopping, at the next start (the invocation runs
+  // or is given up again then).
+  if (stopped_) {
+    return;
+  }
+  FunctionQueue& queue = *entry->queue;
+  entry->timer = std::make_unique<core::Timer>(loop_, [this, entry] {
+    loop_.defer([timer = std::shared_ptr<core::Timer>(std::move(entry->timer))] {});
+    deliver(entry);
   });
+  entry->timer->start(queue.retry.max_backoff);
+  entry->timer->unref();
 }
 
 void AsyncQueue::forget(Entry* entry) {

@@ -14,9 +14,19 @@
 //                            ▼                        ▼                     │
 //                         (gone)                  kRunning ──failed──▶ kRetrying
 //                                                   │  │ not run (shutting down): kWaiting
-//                                          succeeded│  └──last attempt or too old──▶ kGivingUp
-//                                                   ▼                                  │
-//                                    (removed from the file) ◀──────written────────────┘
+//                                          succeeded│  └──last attempt or too old──┐
+//                                                   ▼                              ▼
+//                                               kSettling (records written to the destinations)
+//                                                   │ all written (a failed one is written
+//                                                   ▼ again after retry.max_backoff)
+//                                          (removed from the file)
+//
+// Settling writes what Lambda writes: after a success, the invocation record to
+// `async.on_success`; after giving up, the dead letter (logged when there is no `dead_letter`)
+// and the invocation record to `async.on_failure` (async/invocation_record.h). A destination
+// that is a function gets the record as an asynchronous invocation of its own, through this
+// queue. A record is written at least once: a crash before all are written runs the invocation
+// (or gives it up) again.
 //
 // A function's attempts run as the scheduler runs any event (concurrency, queue, timeout), one
 // attempt per dispatch: the event is handed over as `synchronous` (its failure comes back here
@@ -82,7 +92,10 @@ class AsyncQueue final : public AsyncInvoker {
   // The functions that run now (at start-up and at every reload): their async settings, retry
   // backoff, dead letter and queue bound. A function no longer among them keeps its records
   // (they run if it comes back).
-  void configure(const std::vector<config::FunctionManifest>& functions);
+  // `region` and `account_id` make the function ARNs of invocation records.
+  void configure(const std::vector<config::FunctionManifest>& functions,
+                 std::string_view region = "us-east-1",
+                 std::string_view account_id = "000000000000");
 
   // Takes up what the file holds (what a crash or a stop left), attempts included, and offers it
   // to its functions as their capacity allows. Once, after configure(). Returns how many
@@ -120,6 +133,9 @@ class AsyncQueue final : public AsyncInvoker {
              std::filesystem::path file, std::unique_ptr<QueueStore> store);
 
   FunctionQueue& queue_of(const std::string& function);
+  // invoke() without the check for a stop: what settling writes.
+  void append(std::string_view function, const std::string& request_id, core::Event&& event,
+              Answer answer);
   void on_committed(std::vector<Committed>& committed);
   // Offers the function's waiting invocations while it has capacity.
   void pump(FunctionQueue& queue);
@@ -127,6 +143,10 @@ class AsyncQueue final : public AsyncInvoker {
   void finished(Entry* entry, core::Outcome& outcome);
   void retry_later(Entry* entry, std::chrono::milliseconds delay);
   void give_up(Entry* entry, core::Outcome outcome, std::string_view condition);
+  // Writes the entry's records to their destinations (kSettling), then forgets it.
+  void settle(Entry* entry, core::Outcome outcome, std::string_view condition);
+  void deliver(Entry* entry);
+  void delivered(Entry* entry);
   void forget(Entry* entry);
   std::int64_t age_ms(const Entry* entry) const;
   void update_gauges();
@@ -139,6 +159,8 @@ class AsyncQueue final : public AsyncInvoker {
   std::unique_ptr<QueueStore> store_;
   std::mt19937_64 random_;
   bool stopped_ = false;
+  std::string region_ = "us-east-1";
+  std::string account_id_ = "000000000000";
 
   std::map<std::string, std::unique_ptr<FunctionQueue>, std::less<>> queues_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;  // By request id.

@@ -90,10 +90,12 @@ struct RetryPolicy {
 };
 
 // Where a function's events go after their last failed attempt: `dead_letter: { kind: target }`.
+// Also where an asynchronous invocation's record goes (`async.on_success`, `async.on_failure`),
+// where the kind may also be kFunctionDestination.
 struct DeadLetterSpec {
   std::string kind;    // A registered destination ("kafka_topic", "redis_list"); "" = log and
                        // count only.
-  std::string target;  // The topic, stream or list.
+  std::string target;  // The topic, stream, list or function.
   bool configured() const { return !kind.empty(); }
 
   bool operator==(const DeadLetterSpec&) const = default;
@@ -112,12 +114,20 @@ struct AsyncSettings {
   // The bound on the function's queued invocations: past it a request is refused with 429.
   std::uint64_t queue_events = 10000;
   std::uint64_t queue_bytes = 64ull << 20;
+  // Lambda's destinations: where the invocation record goes after a success, and after the
+  // invocation was given up (besides the dead letter). Unset: none.
+  DeadLetterSpec on_success;
+  DeadLetterSpec on_failure;
 
   int attempts(const RetryPolicy& retry) const {
     return max_attempts > 0 ? max_attempts : retry.attempts;
   }
   bool operator==(const AsyncSettings&) const = default;
 };
+
+// The destination kind of `async.on_success: { function: name }`: the record is an asynchronous
+// invocation of that function.
+inline constexpr std::string_view kFunctionDestination = "function";
 
 enum class Execution { kPool, kInline };
 
@@ -137,6 +147,10 @@ struct FunctionManifest {
   AsyncSettings async;
   std::vector<TriggerSpec> triggers;
   SourceLocation location;  // Of the manifest's root node.
+
+  // The destinations a trigger kind's writer serves: the dead letter and the asynchronous
+  // destinations that are not functions.
+  std::vector<const DeadLetterSpec*> written_destinations() const;
 };
 
 // ---- Daemon ---------------------------------------------------------------------------------

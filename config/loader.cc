@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <system_error>
@@ -232,17 +233,31 @@ void check_against_daemon(const FunctionManifest& function, const detail::Manife
       fail(trigger.location, kind->check(*trigger.settings, daemon));
     }
   }
-  if (function.dead_letter.configured()) {
-    const DeadLetterKind* kind = kinds.dead_letter(function.dead_letter.kind);
-    if (kind != nullptr && kind->check && !facts.invalid_sections.contains(kind->daemon_section)) {
-      fail(marks.dead_letter, kind->check(daemon));
+  // The kinds word their problems for `dead_letter`; `where` names the key actually used.
+  auto check_destination = [&](const DeadLetterSpec& destination, const SourceLocation& mark,
+                               std::string_view where) {
+    if (!destination.configured() || destination.kind == kFunctionDestination) {
+      return;
     }
-  }
+    const DeadLetterKind* kind = kinds.dead_letter(destination.kind);
+    if (kind != nullptr && kind->check && !facts.invalid_sections.contains(kind->daemon_section)) {
+      std::string problem = kind->check(daemon);
+      constexpr std::string_view kWorded = "dead_letter";
+      if (problem.starts_with(kWorded)) {
+        problem.replace(0, kWorded.size(), where);
+      }
+      fail(mark, problem);
+    }
+  };
+  check_destination(function.dead_letter, marks.dead_letter, "dead_letter");
+  check_destination(function.async.on_success, marks.on_success, "async.on_success");
+  check_destination(function.async.on_failure, marks.on_failure, "async.on_failure");
 }
 
 void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const Kinds& kinds,
                     const EnvLookup& env, std::vector<FunctionManifest>& functions,
                     std::vector<ConfigError>& errors) {
+  const std::size_t first_manifest_error = errors.size();
   std::vector<std::string> names;
   std::error_code error;
   for (fs::directory_iterator it(daemon.manifests_dir, error), end; !error && it != end;
@@ -266,6 +281,13 @@ void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const 
   std::sort(names.begin(), names.end());
 
   std::map<std::string, SourceLocation> first_defined;
+  // Asynchronous destinations that name a function, checked once every manifest is read.
+  struct FunctionDestination {
+    std::string from;
+    std::string to;
+    SourceLocation mark;
+  };
+  std::vector<FunctionDestination> function_destinations;
   for (const std::string& name : names) {
     fs::path path = facts.manifests_dir / name;
     std::size_t first_error = errors.size();
@@ -290,9 +312,63 @@ void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const 
       }
     }
     check_against_daemon(function, marks, daemon, facts, kinds, errors);
+    for (auto [destination, mark] : {std::pair{&function.async.on_success, &marks.on_success},
+                                     std::pair{&function.async.on_failure, &marks.on_failure}}) {
+      if (destination->kind == kFunctionDestination) {
+        function_destinations.push_back(
+            FunctionDestination{function.name, destination->target, *mark});
+      }
+    }
     sort_from(errors, first_error);
     functions.push_back(std::move(function));
   }
+  // Each names a function, and no chain of them comes back to where it started: each record
+  // would make another for ever.
+  std::map<std::string, std::vector<std::string>> next;
+  for (const FunctionDestination& edge : function_destinations) {
+    next[edge.from].push_back(edge.to);
+  }
+  for (const FunctionDestination& edge : function_destinations) {
+    if (!first_defined.contains(edge.to)) {
+      errors.push_back(ConfigError{edge.mark, "no function named \"" + edge.to +
+                                                  "\" (destinations name a function of this "
+                                                  "daemon)"});
+      continue;
+    }
+    // Depth first from the destination, looking for the function itself.
+    std::vector<std::vector<std::string>> paths{{edge.from, edge.to}};
+    std::set<std::string> visited;
+    std::optional<std::vector<std::string>> loop;
+    while (!paths.empty() && !loop) {
+      std::vector<std::string> path = std::move(paths.back());
+      paths.pop_back();
+      if (path.back() == edge.from) {
+        loop = std::move(path);
+        break;
+      }
+      if (!visited.insert(path.back()).second) {
+        continue;
+      }
+      for (const std::string& to : next[path.back()]) {
+        std::vector<std::string> longer = path;
+        longer.push_back(to);
+        paths.push_back(std::move(longer));
+      }
+    }
+    if (loop) {
+      std::string chain;
+      for (const std::string& name : *loop) {
+        chain += (chain.empty() ? "" : " -> ") + name;
+      }
+      errors.push_back(
+          ConfigError{edge.mark, "asynchronous destinations form a loop (" + chain +
+                                     "): each invocation record would make another without end"});
+    }
+  }
+  // Each among its file's errors (files are read in name order).
+  std::stable_sort(
+      errors.begin() + static_cast<std::ptrdiff_t>(first_manifest_error), errors.end(),
+      [](const ConfigError& a, const ConfigError& b) { return a.location.file < b.location.file; });
 }
 
 LoadResult load_text(std::string_view yaml, const fs::path& config_path, const Kinds& kinds,

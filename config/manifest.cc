@@ -188,9 +188,32 @@ void parse_retry(FileReader& file, const YAML::Node& node, RetryPolicy& out) {
   retry.read_double("jitter", 0.0, 1.0, out.jitter);
 }
 
-void parse_async(FileReader& file, const YAML::Node& node, AsyncSettings& out) {
+// A destination: `<what>: { <key>: <target> }`, exactly one of `keys`.
+void parse_destination(FileReader& file, const YAML::Node& node, const std::string& what,
+                       const std::vector<std::string_view>& keys, DeadLetterSpec& out) {
+  MapReader destination(file, node, what, what);
+  if (!destination.valid()) {
+    return;
+  }
+  destination.allow_keys(keys);
+  int given = 0;
+  for (std::string_view key : keys) {
+    if (destination.has(key)) {
+      ++given;
+      out.kind = std::string(key);
+      destination.read_string(key, out.target, false);
+    }
+  }
+  if (given != 1) {
+    file.fail(node, what + " needs exactly one of " + join_choices(keys) + " (got " +
+                        std::to_string(given) + ")");
+  }
+}
+
+void parse_async(FileReader& file, const YAML::Node& node, const Kinds& kinds, AsyncSettings& out,
+                 ManifestMarks& marks) {
   MapReader async(file, node, "async", "async");
-  async.allow_keys({"max_attempts", "max_event_age", "queue"});
+  async.allow_keys({"max_attempts", "max_event_age", "queue", "on_success", "on_failure"});
   async.read_int("max_attempts", 1, 100, out.max_attempts);
   async.read_duration("max_event_age", Duration(1000), std::chrono::hours(6), out.max_event_age);
   if (YAML::Node queue = async.get("queue"); queue.IsDefined()) {
@@ -202,29 +225,23 @@ void parse_async(FileReader& file, const YAML::Node& node, AsyncSettings& out) {
     }
     bound.read_size("bytes", 1024, 1ull << 40, out.queue_bytes);
   }
+  // A function, or anywhere a dead letter can go.
+  std::vector<std::string_view> keys = kinds.dead_letter_keys();
+  keys.insert(keys.begin(), kFunctionDestination);
+  if (YAML::Node on_success = async.get("on_success"); on_success.IsDefined()) {
+    marks.on_success = file.location(on_success);
+    parse_destination(file, on_success, "async.on_success", keys, out.on_success);
+  }
+  if (YAML::Node on_failure = async.get("on_failure"); on_failure.IsDefined()) {
+    marks.on_failure = file.location(on_failure);
+    parse_destination(file, on_failure, "async.on_failure", keys, out.on_failure);
+  }
 }
 
 void parse_dead_letter(FileReader& file, const YAML::Node& node, const Kinds& kinds,
                        DeadLetterSpec& out, ManifestMarks& marks) {
-  MapReader dead_letter(file, node, "dead_letter", "dead_letter");
-  if (!dead_letter.valid()) {
-    return;
-  }
   marks.dead_letter = file.location(node);
-  std::vector<std::string_view> keys = kinds.dead_letter_keys();
-  dead_letter.allow_keys(keys);
-  int given = 0;
-  for (std::string_view key : keys) {
-    if (dead_letter.has(key)) {
-      ++given;
-      out.kind = std::string(key);
-      dead_letter.read_string(key, out.target, false);
-    }
-  }
-  if (given != 1) {
-    file.fail(node, "dead_letter needs exactly one of " + join_choices(keys) + " (got " +
-                        std::to_string(given) + ")");
-  }
+  parse_destination(file, node, "dead_letter", kinds.dead_letter_keys(), out);
 }
 
 void parse_triggers(FileReader& file, const YAML::Node& node, const Kinds& kinds,
@@ -371,7 +388,7 @@ void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, c
     parse_dead_letter(file, dead_letter, kinds, out.dead_letter, marks);
   }
   if (YAML::Node async = root.get("async"); async.IsDefined()) {
-    parse_async(file, async, out.async);
+    parse_async(file, async, kinds, out.async, marks);
   }
   if (YAML::Node triggers = root.get("triggers"); triggers.IsDefined()) {
     parse_triggers(file, triggers, kinds, scope, out.triggers);
@@ -379,3 +396,17 @@ void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, c
 }
 
 }  // namespace switchyard::config::detail
+
+namespace switchyard::config {
+
+std::vector<const DeadLetterSpec*> FunctionManifest::written_destinations() const {
+  std::vector<const DeadLetterSpec*> out;
+  for (const DeadLetterSpec* destination : {&dead_letter, &async.on_success, &async.on_failure}) {
+    if (destination->configured() && destination->kind != kFunctionDestination) {
+      out.push_back(destination);
+    }
+  }
+  return out;
+}
+
+}  // namespace switchyard::config

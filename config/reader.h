@@ -136,6 +136,8 @@ namespace detail {
 struct ManifestMarks {
   SourceLocation name;
   SourceLocation dead_letter;
+  SourceLocation on_success;  // async.on_success, when given.
+  SourceLocation on_failure;  // async.on_failure, when given.
 };
 
 // Parses one manifest's YAML into out, reporting into errors. Defined in manifest.cc.

@@ -165,6 +165,16 @@ std::string AdminListener::functions_json() const {
       writer.Uint64(manifest.async.queue_events);
       writer.Key("max_queued_bytes");
       writer.Uint64(manifest.async.queue_bytes);
+      for (auto [key, destination] : {std::pair{"on_success", &manifest.async.on_success},
+                                      std::pair{"on_failure", &manifest.async.on_failure}}) {
+        if (destination->configured()) {
+          writer.Key(key);
+          writer.StartObject();
+          writer.Key(destination->kind.c_str());
+          writer.String(destination->target.c_str());
+          writer.EndObject();
+        }
+      }
       writer.EndObject();
     }
     if (!stats.implementation.empty()) {

@@ -96,8 +96,10 @@ bool same_for_kind(const config::Snapshot& a, const config::Snapshot& b,
           uses.emplace_back(manifest.name, trigger.settings.get());
         }
       }
-      if (registry.writer_of(manifest.dead_letter) == &kind) {
-        uses.emplace_back(manifest.name, nullptr);  // A dead-letter destination.
+      for (const config::DeadLetterSpec* destination : manifest.written_destinations()) {
+        if (registry.writer_of(*destination) == &kind) {
+          uses.emplace_back(manifest.name, nullptr);  // A destination it writes.
+        }
       }
     }
     return uses;
@@ -283,7 +285,8 @@ class Daemon {
     }
     async_queue_ = std::move(opened).value();
     context().async_invocations = async_queue_.get();
-    async_queue_->configure(snapshot().functions);
+    async_queue_->configure(snapshot().functions, snapshot().daemon.region,
+                            snapshot().daemon.account_id);
     auto recovered = async_queue_->recover();
     if (!recovered.ok()) {
       spdlog::error("{}", recovered.error().message());
@@ -327,9 +330,11 @@ class Daemon {
       for (const auto& trigger : manifest.triggers) {
         ++wanted[trigger.kind];
       }
-      // The kind that writes a dead-letter destination runs its writer even without triggers.
-      if (const triggers::TriggerKind* writer = kinds_.triggers.writer_of(manifest.dead_letter)) {
-        wanted.try_emplace(writer->manifest.key, 0);
+      // The kind that writes a destination runs its writer even without triggers.
+      for (const config::DeadLetterSpec* destination : manifest.written_destinations()) {
+        if (const triggers::TriggerKind* writer = kinds_.triggers.writer_of(*destination)) {
+          wanted.try_emplace(writer->manifest.key, 0);
+        }
       }
     }
     return wanted;
@@ -543,7 +548,7 @@ class Daemon {
     }
     loaded_ = std::move(loaded);
     if (async_queue_) {
-      async_queue_->configure(next->functions);
+      async_queue_->configure(next->functions, next->daemon.region, next->daemon.account_id);
     }
     if (old.daemon.logging.level != next->daemon.logging.level) {
       spdlog::set_level(spdlog::level::from_str(next->daemon.logging.level));

@@ -24,6 +24,10 @@ struct DeadLetter {
   const config::DeadLetterSpec& destination;
   const core::Event& event;      // The original event: data, id and source coordinates.
   const core::Outcome& outcome;  // The last error and the attempt count.
+  // When set, what is written instead of the dead-letter envelope, as it is: an asynchronous
+  // invocation's record for its on_success / on_failure destination (async/invocation_record.h).
+  // The Kafka record's value, the list element, the stream entry's `data` field.
+  const std::string* record = nullptr;
 };
 
 class DeadLetterSink {

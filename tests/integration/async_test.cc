@@ -5,6 +5,7 @@
 // "hang..." and fails on "poison...".
 
 #include <doctest/doctest.h>
+#include <rapidjson/document.h>
 #include <signal.h>
 #include <sqlite3.h>
 
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "redis_server.h"
 #include "support/daemon.h"
 #include "support/http_client.h"
 #include "support/process.h"
@@ -388,4 +390,88 @@ TEST_CASE("a state_dir that cannot hold the queue stops the start with a clear e
       run_process({kBin, "run", "--config", dir.path() + "/switchyard.yaml"}, {}, {}, 20s);
   CHECK(result.exit_code == 1);
   CHECK(result.err.find("state_dir") != std::string::npos);
+}
+
+// Lambda's destinations: the record of a success goes to another function (as an asynchronous
+// invocation of its own), that of an invocation given up to a Redis list, beside its dead letter.
+TEST_CASE("on_success and on_failure destinations get Lambda's invocation record") {
+  RedisServer redis;
+  Setup setup("redis: { url: \"" + redis.url() + "\" }\n",
+              "retry: { attempts: 2, backoff: 10ms, jitter: 0 }\n"
+              "dead_letter: { redis_list: dead }\n"
+              "async:\n"
+              "  on_success: { function: audit }\n"
+              "  on_failure: { redis_list: failures }\n");
+  const std::string audit_out = setup.dir.path() + "/audit.txt";
+  setup.dir.write("functions.d/audit.yaml", "name: audit\nlibrary: " FAULT_RECORDER_LIB
+                                            "\nenv:\n  RECORD_FILE: \"" +
+                                                audit_out + "\"\n");
+  auto daemon = setup.start();
+  auto ok = http_request(daemon->http_port(), "POST", "/slow", R"({"n":1})",
+                         "X-Amz-Invocation-Type: Event\r\n");
+  REQUIRE(ok.status == 202);
+  auto poison = http_request(daemon->admin_port(), "POST", invoke_path("slow"), "poison-2",
+                             "X-Amz-Invocation-Type: Event\r\n");
+  REQUIRE(poison.status == 202);
+
+  auto client = redis.client();
+  auto list = [&](const std::string& key) {
+    auto reply = client.command({"LRANGE", key, "0", "-1"});
+    std::vector<std::string> values;
+    if (reply.ok()) {
+      for (const auto& element : reply->elements) {
+        values.push_back(element.str);
+      }
+    }
+    return values;
+  };
+  REQUIRE(eventually(
+      [&] {
+        (void)daemon->process().err();
+        return file_lines(audit_out).size() == 1 && list("failures").size() == 1 &&
+               list("dead").size() == 1;
+      },
+      20s, 50ms));
+
+  // The success: audit ran with the record as its event ("<data> <event id>").
+  std::string line = file_lines(audit_out).front();
+  rapidjson::Document success;
+  success.Parse(line.substr(0, line.rfind(' ')).c_str());
+  REQUIRE_MESSAGE(!success.HasParseError(), line);
+  CHECK(std::string(success["requestContext"]["requestId"].GetString()) ==
+        ok.header("x-amzn-requestid"));
+  CHECK(std::string(success["requestContext"]["condition"].GetString()) == "Success");
+  CHECK(std::string(success["requestContext"]["functionArn"].GetString()) ==
+        "arn:aws:lambda:us-east-1:000000000000:function:slow:$LATEST");
+  CHECK(success["requestPayload"]["n"].GetInt() == 1);
+  CHECK(std::string(success["responsePayload"].GetString()) == "ok");
+
+  // The failure: after both attempts, to the list, and the dead letter to its own list.
+  rapidjson::Document failure;
+  failure.Parse(list("failures").front().c_str());
+  REQUIRE(!failure.HasParseError());
+  CHECK(std::string(failure["requestContext"]["condition"].GetString()) == "RetriesExhausted");
+  CHECK(failure["requestContext"]["approximateInvokeCount"].GetInt() == 2);
+  CHECK(std::string(failure["requestPayload"].GetString()) == "poison-2");
+  CHECK(std::string(failure["responseContext"]["functionError"].GetString()) == "Unhandled");
+  CHECK(std::string(failure["responsePayload"]["errorType"].GetString()) == "PoisonError");
+  CHECK(list("dead").front().find("poison-2") != std::string::npos);
+
+  auto metrics = http_request(daemon->admin_port(), "GET", "/metrics").body;
+  CHECK(metric(metrics, R"(switchyard_async_destination_records_total{function="slow",)"
+                        R"(destination="on_success",result="written"})") == 1);
+  CHECK(metric(metrics, R"(switchyard_async_destination_records_total{function="slow",)"
+                        R"(destination="on_failure",result="written"})") == 1);
+  auto functions = http_request(daemon->admin_port(), "GET", "/functions").body;
+  CHECK(functions.find(R"("on_success":{"function":"audit"})") != std::string::npos);
+  CHECK(functions.find(R"("on_failure":{"redis_list":"failures"})") != std::string::npos);
+  CHECK(eventually(
+      [&] {
+        (void)daemon->process().err();
+        auto now = http_request(daemon->admin_port(), "GET", "/metrics").body;
+        return metric(now, R"(switchyard_async_queued{function="slow"})") == 0 &&
+               metric(now, R"(switchyard_async_queued{function="audit"})") == 0;
+      },
+      10s));
+  CHECK(daemon->stop().exit_code == 0);
 }

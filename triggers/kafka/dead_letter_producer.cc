@@ -91,9 +91,14 @@ void DeadLetterProducer::send(const scheduler::DeadLetter& letter,
     done(core::Error(core::ErrorCode::kUnavailable, "the Kafka dead-letter producer is closed"));
     return;
   }
-  DeadLetterRecord record =
-      dead_letter_record(letter.event, letter.function, letter.outcome.error_type,
-                         letter.outcome.error_message, letter.outcome.attempts);
+  DeadLetterRecord record;
+  if (letter.record != nullptr) {
+    record.value = *letter.record;
+    record.headers.push_back({"content-type", std::string("application/json")});
+  } else {
+    record = dead_letter_record(letter.event, letter.function, letter.outcome.error_type,
+                                letter.outcome.error_message, letter.outcome.attempts);
+  }
   rd_kafka_headers_t* headers = rd_kafka_headers_new(record.headers.size());
   for (const auto& header : record.headers) {
     rd_kafka_header_add(headers, header.name.data(), static_cast<ssize_t>(header.name.size()),

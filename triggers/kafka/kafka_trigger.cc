@@ -44,8 +44,8 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
   std::vector<TriggerPtr> triggers;
   bool wants_dead_letters = false;
   for (const auto& manifest : snapshot.functions) {
-    if (manifest.dead_letter.kind == kTopicDestination) {
-      wants_dead_letters = true;
+    for (const config::DeadLetterSpec* destination : manifest.written_destinations()) {
+      wants_dead_letters |= destination->kind == kTopicDestination;
     }
     for (const auto& trigger : manifest.triggers) {
       const auto* spec = trigger.as<KafkaTriggerSettings>();

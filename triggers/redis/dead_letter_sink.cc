@@ -32,7 +32,14 @@ class RedisDeadLetterSink final : public scheduler::DeadLetterSink {
     const auto& destination = letter.destination;
     Letter pending;
     pending.key = destination.target;
-    if (destination.kind == kStreamDestination) {
+    if (letter.record != nullptr) {
+      if (destination.kind == kStreamDestination) {
+        pending.argv = {"XADD",          pending.key, "*",           "function",
+                        letter.function, "data",      *letter.record};
+      } else {
+        pending.argv = {"RPUSH", pending.key, *letter.record};
+      }
+    } else if (destination.kind == kStreamDestination) {
       pending.argv = {"XADD", pending.key, "*"};
       for (auto& field : dead_letter_fields(letter)) {
         pending.argv.push_back(std::move(field));

@@ -24,7 +24,9 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
   bool any_dead_letter = false;
   bool any_trigger = false;
   for (const auto& manifest : snapshot.functions) {
-    any_dead_letter |= is_redis_destination(manifest.dead_letter);
+    for (const config::DeadLetterSpec* destination : manifest.written_destinations()) {
+      any_dead_letter |= is_redis_destination(*destination);
+    }
     for (const auto& trigger : manifest.triggers) {
       any_trigger |= trigger.as<RedisTriggerSettings>() != nullptr;
     }
@@ -46,15 +48,20 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
                          "redis dead-letter writer: " + client.error().message());
     }
     for (const auto& manifest : snapshot.functions) {
-      const auto& dead_letter = manifest.dead_letter;
-      core::Status status;
-      if (is_redis_destination(dead_letter)) {
-        status = expect_type(client.value(), dead_letter.target,
-                             dead_letter.kind == kStreamDestination ? "stream" : "list",
-                             "dead letters of function " + manifest.name);
-      }
-      if (!status.ok()) {
-        return status.error();
+      for (const config::DeadLetterSpec* destination : manifest.written_destinations()) {
+        if (!is_redis_destination(*destination)) {
+          continue;
+        }
+        core::Status status =
+            expect_type(client.value(), destination->target,
+                        destination->kind == kStreamDestination ? "stream" : "list",
+                        (destination == &manifest.dead_letter
+                             ? "dead letters of function "
+                             : "asynchronous invocation records of function ") +
+                            manifest.name);
+        if (!status.ok()) {
+          return status.error();
+        }
       }
     }
     ConnectionOptions options;

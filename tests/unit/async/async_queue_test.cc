@@ -5,6 +5,7 @@
 #include "async/async_queue.h"
 
 #include <doctest/doctest.h>
+#include <rapidjson/document.h>
 
 #include <chrono>
 #include <functional>
@@ -88,20 +89,32 @@ class RecordingSink final : public scheduler::DeadLetterSink {
     std::string data;
     int attempts = 0;
     std::string error_type;
+    std::string destination;  // "kind:target".
+    std::string record;       // The invocation record; empty for a dead letter.
   };
   std::vector<Letter> letters;
   bool fails = false;
+  bool fails_records = false;  // Only the invocation records fail.
 
   void send(const scheduler::DeadLetter& letter, std::function<void(core::Status)> done) override {
-    if (fails) {
+    if (fails || (fails_records && letter.record != nullptr)) {
       done(core::Error(core::ErrorCode::kUnavailable, "the destination is down"));
       return;
     }
     letters.push_back(Letter{letter.function, letter.event.id, letter.event.data,
-                             letter.outcome.attempts, letter.outcome.error_type});
+                             letter.outcome.attempts, letter.outcome.error_type,
+                             letter.destination.kind + ":" + letter.destination.target,
+                             letter.record != nullptr ? *letter.record : std::string()});
     done(core::Status());
   }
 };
+
+rapidjson::Document parse(const std::string& json) {
+  rapidjson::Document document;
+  document.Parse(json.data(), json.size());
+  REQUIRE_MESSAGE(!document.HasParseError(), json);
+  return document;
+}
 
 core::Outcome failed() {
   return core::Outcome::failure(core::OutcomeKind::kFunctionError, "Boom", "it failed");
@@ -365,4 +378,102 @@ TEST_CASE("async queue: a function that is gone keeps its invocations until it c
   h.queue->configure(h.functions);
   REQUIRE(h.dispatcher.running.size() == 1);
   CHECK(h.dispatcher.running[0].data == "kept");
+}
+
+TEST_CASE("async queue: on_success gets Lambda's invocation record as an invocation of its own") {
+  config::FunctionManifest hello = function("hello");
+  hello.async.on_success = config::DeadLetterSpec{"function", "audit"};
+  Harness h({hello, function("audit")});
+  REQUIRE(h.invoke("hello", "req-1", "{\"n\":1}").accepted());
+  REQUIRE(run_until(h.loop, [&] { return h.dispatcher.running.size() == 1; }));
+  core::Response response;
+  response.body = "{\"ok\":true}";
+  h.dispatcher.answer(core::Outcome::success(response));
+  // The record is written to audit's queue before hello's invocation leaves the file.
+  REQUIRE(run_until(h.loop, [&] { return h.dispatcher.running.size() == 1; }));
+  CHECK(h.in_file("hello") == 0);
+  CHECK(h.in_file("audit") == 1);
+  const core::Event& record = h.dispatcher.running.front();
+  CHECK(record.datacontenttype == "application/json");
+  CHECK(record.source == "switchyard/async/hello");
+  rapidjson::Document document = parse(record.data);
+  CHECK(std::string(document["version"].GetString()) == "1.0");
+  const auto& context = document["requestContext"];
+  CHECK(std::string(context["requestId"].GetString()) == "req-1");
+  CHECK(std::string(context["functionArn"].GetString()) ==
+        "arn:aws:lambda:us-east-1:000000000000:function:hello:$LATEST");
+  CHECK(std::string(context["condition"].GetString()) == "Success");
+  CHECK(context["approximateInvokeCount"].GetInt() == 1);
+  CHECK(document["requestPayload"]["n"].GetInt() == 1);
+  CHECK(document["responseContext"]["statusCode"].GetInt() == 200);
+  CHECK(!document["responseContext"].HasMember("functionError"));
+  CHECK(document["responsePayload"]["ok"].GetBool());
+  CHECK(h.sink.letters.empty());
+}
+
+TEST_CASE("async queue: on_failure and the dead letter both get written, each once") {
+  config::FunctionManifest hello = function("hello", 2);
+  hello.dead_letter = config::DeadLetterSpec{"redis_list", "dead"};
+  hello.async.on_failure = config::DeadLetterSpec{"kafka_topic", "failures"};
+  Harness h({hello});
+  h.sink.fails_records = true;
+  REQUIRE(h.invoke("hello", "req-1", "not json").accepted());
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    REQUIRE(run_until(h.loop, [&] { return h.dispatcher.running.size() == 1; }));
+    h.dispatcher.answer(failed());
+  }
+  // The dead letter is written; the record is not, so the invocation stays in the file.
+  REQUIRE(run_until(h.loop, [&] { return h.sink.letters.size() == 1; }));
+  CHECK(h.sink.letters[0].destination == "redis_list:dead");
+  CHECK(h.sink.letters[0].record.empty());
+  CHECK(h.in_file("hello") == 1);
+  CHECK(h.metrics.render().find(R"(switchyard_async_destination_records_total{function="hello",)"
+                                R"(destination="on_failure",result="failed"} 1)") !=
+        std::string::npos);
+  // Written again after retry.max_backoff, without running the function again, and without a
+  // second dead letter.
+  h.sink.fails_records = false;
+  REQUIRE(run_until(h.loop, [&] { return h.sink.letters.size() == 2; }));
+  CHECK(h.dispatcher.dispatched == 2);
+  CHECK(h.in_file("hello") == 0);
+  const auto& letter = h.sink.letters[1];
+  CHECK(letter.destination == "kafka_topic:failures");
+  rapidjson::Document document = parse(letter.record);
+  CHECK(std::string(document["requestContext"]["condition"].GetString()) == "RetriesExhausted");
+  CHECK(document["requestContext"]["approximateInvokeCount"].GetInt() == 2);
+  CHECK(std::string(document["requestPayload"].GetString()) == "not json");
+  CHECK(std::string(document["responseContext"]["functionError"].GetString()) == "Unhandled");
+  CHECK(std::string(document["responsePayload"]["errorType"].GetString()) == "Boom");
+  CHECK(std::string(document["responsePayload"]["errorMessage"].GetString()) == "it failed");
+  CHECK(h.reopen() == 0);
+}
+
+TEST_CASE("async queue: an on_success function that cannot take the record keeps the invocation") {
+  config::FunctionManifest hello = function("hello");
+  hello.async.on_success = config::DeadLetterSpec{"function", "audit"};
+  config::FunctionManifest audit = function("audit");
+  audit.async.queue_events = 1;
+  Harness h({hello, audit});
+  h.dispatcher.room = 1;
+  // audit's queue is full: the record cannot be written yet.
+  REQUIRE(h.invoke("audit", "req-a", "first").accepted());
+  REQUIRE(h.invoke("hello", "req-1", "{}").accepted());
+  REQUIRE(run_until(h.loop, [&] { return h.dispatcher.running.size() == 1; }));
+  h.dispatcher.answer(core::Outcome::success({}));  // audit's own invocation.
+  REQUIRE(run_until(h.loop, [&] { return h.dispatcher.running.size() == 1; }));
+  CHECK(h.dispatcher.running.front().data == "{}");
+  // Fill audit's queue again before hello succeeds.
+  h.dispatcher.room = 1;
+  REQUIRE(h.invoke("audit", "req-b", "second").accepted());
+  h.dispatcher.answer(core::Outcome::success({}));  // hello succeeds; audit is full.
+  CHECK(h.in_file("hello") == 1);
+  REQUIRE(run_until(h.loop, [&] { return h.dispatcher.running.size() == 1; }));
+  CHECK(h.dispatcher.running.front().data == "second");
+  h.dispatcher.answer(core::Outcome::success({}));
+  // Room again: the record goes in on the next try, and hello's invocation leaves the file.
+  REQUIRE(run_until(h.loop, [&] { return h.in_file("hello") == 0; }));
+  REQUIRE(run_until(h.loop, [&] { return h.dispatcher.running.size() == 1; }));
+  CHECK(parse(h.dispatcher.running.front().data)["requestContext"]["condition"].GetString() ==
+        std::string("Success"));
+  CHECK(h.dispatcher.dispatched == 4);
 }

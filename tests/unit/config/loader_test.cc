@@ -325,6 +325,48 @@ TEST_CASE("kafka and redis triggers need the connection configured in switchyard
                    "switchyard.yaml")});
 }
 
+TEST_CASE("async destinations name a function of the daemon, or a configured connection") {
+  ConfigFixture f;
+  f.write_defaults();
+  f.write("functions.d/a.yaml",
+          "name: a\nlibrary: lib/libthumb.so\n"
+          "async:\n"
+          "  on_success: { function: b }\n"
+          "  on_failure: { function: nobody }\n");
+  f.write("functions.d/b.yaml",
+          "name: b\nlibrary: lib/libthumb.so\n"
+          "async: { on_failure: { kafka_topic: failures } }\n");
+  CHECK(f.load_errors() ==
+        Strings{at(f.path("functions.d/a.yaml"), 5, 15,
+                   "no function named \"nobody\" (destinations name a function of this daemon)"),
+                at(f.path("functions.d/b.yaml"), 3, 22,
+                   "async.on_failure.kafka_topic needs kafka.brokers in switchyard.yaml")});
+}
+
+TEST_CASE("async destinations that loop back to their function are refused") {
+  ConfigFixture f;
+  f.write_defaults();
+  f.write("functions.d/a.yaml",
+          "name: a\nlibrary: lib/libthumb.so\n"
+          "async: { on_success: { function: b } }\n");
+  f.write("functions.d/b.yaml",
+          "name: b\nlibrary: lib/libthumb.so\n"
+          "async: { on_failure: { function: a } }\n");
+  f.write("functions.d/c.yaml",
+          "name: c\nlibrary: lib/libthumb.so\n"
+          "async: { on_success: { function: c } }\n");
+  CHECK(f.load_errors() ==
+        Strings{at(f.path("functions.d/a.yaml"), 3, 22,
+                   "asynchronous destinations form a loop (a -> b -> a): each invocation record "
+                   "would make another without end"),
+                at(f.path("functions.d/b.yaml"), 3, 22,
+                   "asynchronous destinations form a loop (b -> a -> b): each invocation record "
+                   "would make another without end"),
+                at(f.path("functions.d/c.yaml"), 3, 22,
+                   "asynchronous destinations form a loop (c -> c): each invocation record would "
+                   "make another without end")});
+}
+
 TEST_CASE("every error of every file is collected in one load") {
   ConfigFixture f;
   f.write_defaults("workers: -1\nlogging: { format: xml }\n");

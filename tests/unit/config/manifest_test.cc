@@ -418,6 +418,27 @@ TEST_CASE("dead_letter needs exactly one destination") {
                      "(got 0)")});
 }
 
+TEST_CASE("async destinations: a function or a dead-letter kind, exactly one") {
+  ManifestFixture f;
+  FunctionManifest m;
+  REQUIRE(f.errors(std::string(kHeader) + "async:\n"
+                                          "  on_success: { function: audit }\n"
+                                          "  on_failure: { redis_list: failures }\n",
+                   &m) == Strings{});
+  CHECK(m.async.on_success == config::DeadLetterSpec{"function", "audit"});
+  CHECK(m.async.on_failure == config::DeadLetterSpec{"redis_list", "failures"});
+  CHECK(m.written_destinations().size() == 1);
+  CHECK(
+      f.errors(std::string(kHeader) + "async: { on_failure: { function: a, kafka_topic: b } }\n") ==
+      Strings{f.at(3, 22,
+                   "async.on_failure needs exactly one of function, kafka_topic, redis_stream "
+                   "or redis_list (got 2)")});
+  CHECK(f.errors(std::string(kHeader) + "async: { on_success: {} }\n") ==
+        Strings{f.at(3, 22,
+                     "async.on_success needs exactly one of function, kafka_topic, redis_stream "
+                     "or redis_list (got 0)")});
+}
+
 TEST_CASE("config: is kept as JSON with scalars typed as YAML would type them") {
   ManifestFixture f;
   FunctionManifest m;

@@ -162,8 +162,11 @@ AsyncQueue::AsyncQueue(core::Loop& loop, scheduler::Dispatcher& dispatcher,
       committed_(loop, [this](std::vector<Committed>& committed) { on_committed(committed); }),
       writes_(metrics.counter("switchyard_async_writes_total",
                               "Asynchronous invocations committed to the durable queue.")),
-      commits_(metrics.counter("switchyard_async_commits_total",
-                               "Transactions (each one fsync) of the durable queue.")),
+      commits_(
+          metrics.counter("switchyard_async_commits_total", "Transactions of the durable queue.")),
+      fsyncs_(metrics.counter("switchyard_async_fsyncs_total",
+                              "Transactions of the durable queue that fsynced (those with an "
+                              "append).")),
       failed_commits_(metrics.counter(
           "switchyard_async_failed_commits_total",
           "Transactions of the durable queue that failed (a full disk, an I/O error).")) {
@@ -669,6 +672,7 @@ void AsyncQueue::update_gauges() {
   QueueStats stats = store_->stats();
   writes_.inc(stats.records_written - reported_.records_written);
   commits_.inc(stats.commits - reported_.commits);
+  fsyncs_.inc(stats.fsyncs - reported_.fsyncs);
   failed_commits_.inc(stats.failed_commits - reported_.failed_commits);
   reported_ = stats;
 }

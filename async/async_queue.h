@@ -174,6 +174,7 @@ class AsyncQueue final : public AsyncInvoker {
 
   core::Counter& writes_;
   core::Counter& commits_;
+  core::Counter& fsyncs_;
   core::Counter& failed_commits_;
 };
 

@@ -260,6 +260,15 @@ core::Status QueueDatabase::apply(const WriteOp& op) {
 }
 
 core::Status QueueDatabase::write(std::span<const WriteOp> ops) {
+  const bool durable = std::any_of(
+      ops.begin(), ops.end(), [](const WriteOp& op) { return op.kind == WriteOp::Kind::kInsert; });
+  if (durable != synchronous_full_) {
+    if (auto status = exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        !status) {
+      return status;
+    }
+    synchronous_full_ = durable;
+  }
   core::Status status = step_done(begin_.get(), "begin a transaction");
   if (!status) {
     return status;

@@ -306,6 +306,7 @@ void QueueStore::commit_batch(std::vector<Pending>& batch, std::vector<WriteOp>&
     std::lock_guard<std::mutex> lock(mutex_);
     if (status) {
       ++stats_.commits;
+      stats_.fsyncs += inserts > 0 ? 1 : 0;
       stats_.records_written += inserts;
       stats_.removes_written += deletes;
       stats_.updates_written += updates;

@@ -28,7 +28,10 @@
 // survives kill -9 (its frames are in the kernel's page cache) but not a power loss or kernel
 // panic, which may drop frames written since the last checkpoint; checkpointing more often only
 // narrows that window. FULL fsyncs the WAL at every commit, so a record reported durable is on
-// disk. Group commit pays that fsync once per batch, not once per record.
+// disk. Group commit pays that fsync once per batch, not once per record. A batch of only
+// removes and updates is committed without its own fsync (QueueDatabase::write): the next
+// batch with an append syncs it along, and losing it in a power loss only runs a finished
+// invocation again.
 //
 // Group commit: append(), remove() and update_attempt() queue their change and return; one
 // writer thread takes everything queued since its last commit and writes it in ONE transaction,
@@ -133,9 +136,10 @@ struct QueueStats {
   std::uint64_t records_written = 0;  // Appends committed.
   std::uint64_t removes_written = 0;  // Removes committed.
   std::uint64_t updates_written = 0;  // Attempt updates committed.
-  // Transactions committed. Each is one fsync of the WAL (synchronous=FULL); checkpoints, which
-  // SQLite runs every 1000 pages, add their own.
+  // Transactions committed; those with an append fsync the WAL (synchronous=FULL): `fsyncs`.
+  // Checkpoints, which SQLite runs every 1000 pages, add their own.
   std::uint64_t commits = 0;
+  std::uint64_t fsyncs = 0;
   std::uint64_t failed_commits = 0;   // Transactions rolled back on an error.
   std::uint64_t appends_failed = 0;   // Appends reported kFailed.
   std::uint64_t appends_refused = 0;  // Appends refused with kFull.

@@ -70,6 +70,9 @@ printf '  %-34s %12.0f events/s  (for comparison)\n' "pooled, 1 worker thread" \
 section "HTTP trigger (bench/http.sh): wrk against switchyard and nginx in the same run"
 bash "$(dirname "$0")/http.sh" "$build_dir" "${SWITCHYARD_BENCH_HTTP_SECONDS:-10}"
 
+section "Asynchronous HTTP invocations (bench/async.sh): 202 after the durable queue's group commit"
+bash "$(dirname "$0")/async.sh" "$build_dir" "" "${SWITCHYARD_BENCH_HTTP_SECONDS:-10}"
+
 section "cron trigger (bench/cron.sh): per-second lateness and idle CPU with 10,000 schedules"
 bash "$(dirname "$0")/cron.sh" "$build_dir" "${SWITCHYARD_BENCH_CRON_SECONDS:-30}"
 

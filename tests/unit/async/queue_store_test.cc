@@ -164,6 +164,8 @@ TEST_CASE("queue store: records come back after a reopen, in order, every field 
     store->flush();
     CHECK(outcomes.calls == 60);
     CHECK(outcomes.durable() == 60);
+    // Every transaction with an append fsyncs before it is reported durable.
+    CHECK(store->stats().fsyncs == store->stats().commits);
     store->close();
     CHECK(store->append(make_record(100), outcomes.done_for("late")) == Admission::kClosed);
   }
@@ -201,6 +203,10 @@ TEST_CASE("queue store: records come back after a reopen, in order, every field 
     CHECK(store->usage("thumbnail").events == 20);
     CHECK(store->usage("thumbnail").oldest_enqueued_at_ms == want[2].enqueued_at_ms);
     want = std::move(left);
+    // Removes and updates only: committed without an fsync of their own, yet kept (below).
+    store->flush();
+    CHECK(store->stats().commits >= 1);
+    CHECK(store->stats().fsyncs == 0);
   }
   {
     auto store = open_store(file);

@@ -18,6 +18,8 @@ What counts as accepted:
 - Kafka: every record the producer had acknowledged (topic soak-k, 4 partitions).
 - HTTP: every request answered 200 (the function records before it answers). Requests refused
   while the daemon is down are not accepted and not counted.
+- HTTP async: every request with X-Amz-Invocation-Type: Event answered 202 (written to the
+  durable queue); it must be recorded or end in its dead-letter stream, kills notwithstanding.
 - Cron: a per-second schedule (misfire: run_once) must keep firing; ticks are reported, not
   counted as accepted (ticks missed while the daemon is down are a policy, not a loss).
 
@@ -25,7 +27,8 @@ Faulty events (Redis and Kafka): data starting with "poison" fails (an error res
 throws a C++ exception (through the C++ SDK), "hang" sleeps past the function's timeout. Each is
 retried once, then must end in the dead-letter stream / topic; healthy events must be recorded
 (or, if they happened to fail twice, dead-lettered). The stream and Kafka functions are
-fault_recorder (poison, throw, hang); the list and HTTP functions are redis_recorder (poison).
+fault_recorder (poison, throw, hang); the list and HTTP functions are redis_recorder (poison);
+the asynchronous HTTP function is fault_recorder (poison, hang).
 processed = accepted healthy events recorded (distinct); dead-lettered = accepted events in the
 dead-letter stream / topic (distinct); duplicates = further records of processed events;
 lost = accepted - processed - dead-lettered.
@@ -306,13 +309,17 @@ def run(args, work, binary, recorder, faulty, record_id, redis, mock):
     # fault_recorder: "hang" sleeps 800 ms against a 300 ms timeout; the slot stays taken until it
     # returns, hence 8 slots.
     hang_env = "  HANG_MS: \"800\"\n"
-    rec = {k: os.path.join(work, k + ".rec") for k in ("stream", "list", "http", "cron", "kafka")}
+    rec = {k: os.path.join(work, k + ".rec")
+           for k in ("stream", "list", "http", "async", "cron", "kafka")}
     manifest("stream", faulty, "redis: { stream: soak, claim_after: 5s }", rec["stream"],
              "dead_letter: { redis_stream: soak-dlq }\n", timeout="300ms", concurrency=8,
              env=hang_env)
     manifest("list", recorder, "redis: { list: soakq }", rec["list"],
              "dead_letter: { redis_stream: soakq-dlq }\n")
     manifest("web", recorder, "http: { path: /web, methods: [POST] }", rec["http"])
+    manifest("webasync", faulty, "http: { path: /webasync, methods: [POST] }", rec["async"],
+             "dead_letter: { redis_stream: webasync-dlq }\n", timeout="300ms", concurrency=8,
+             env=hang_env)
     manifest("tick", record_id, "cron: { schedule: \"* * * * * *\", misfire: run_once }",
              rec["cron"])
     manifest("orders", faulty,
@@ -332,6 +339,7 @@ def run(args, work, binary, recorder, faulty, record_id, redis, mock):
 def soak(args, work, daemon, redis, mock, http_port, rec):
     produced = {"stream": [], "list": [], "kafka": []}
     http_ok = []
+    async_ok = []
     stop = threading.Event()
     redis_down = threading.Lock()
     kafka_faults = {}
@@ -407,15 +415,26 @@ def soak(args, work, daemon, redis, mock, http_port, rec):
             i += 1
 
     def requests():
+        # In turn a synchronous request (accepted when answered 200) and an asynchronous one
+        # (accepted when answered 202: written to the durable queue).
         n = 0
         while not stop.is_set():
             n += 1
-            body = "h%d" % n
+            asynchronous = n % 2 == 0
+            if asynchronous:
+                kind = "poison-" if n % 94 == 0 else "hang-" if n % 386 == 0 else ""
+                body, path, headers = "%sa%d" % (kind, n), "/webasync", \
+                    {"X-Amz-Invocation-Type": "Event"}
+            else:
+                body, path, headers = "h%d" % n, "/web", {}
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)
-                conn.request("POST", "/web", body=body)
-                if conn.getresponse().status == 200:
+                conn.request("POST", path, body=body, headers=headers)
+                status = conn.getresponse().status
+                if status == 200 and not asynchronous:
                     http_ok.append(body)
+                elif status == 202 and asynchronous:
+                    async_ok.append(body)
                 conn.close()
             except (OSError, http.client.HTTPException):
                 time.sleep(0.05)
@@ -492,6 +511,14 @@ def soak(args, work, daemon, redis, mock, http_port, rec):
             missing = [d for d in missing if d not in dead]
         return missing
 
+    def async_missing():
+        processed = {d for d in recorded(rec["async"]) if not fault_of(d)}
+        missing = [d for d in async_ok if d not in processed]
+        if missing:
+            dead = set(dead_lettered("webasync-dlq"))
+            missing = [d for d in missing if d not in dead]
+        return missing
+
     # How much of the Kafka load had been worked off under the faults, before the drain.
     kafka_during = len({d for d in recorded(rec["kafka"]) if not fault_of(d)} &
                        set(produced["kafka"]))
@@ -499,11 +526,12 @@ def soak(args, work, daemon, redis, mock, http_port, rec):
     # Let the daemon finish what is in Redis and Kafka, then stop it cleanly.
     drain_began = time.time()
     deadline = drain_began + 150
-    redis_done = kafka_done = False
-    while time.time() < deadline and not (redis_done and kafka_done):
+    redis_done = kafka_done = async_done = False
+    while time.time() < deadline and not (redis_done and kafka_done and async_done):
         redis_done = redis_done or redis_drained()
         kafka_done = kafka_done or not kafka_missing()
-        if not (redis_done and kafka_done):
+        async_done = async_done or not async_missing()
+        if not (redis_done and kafka_done and async_done):
             time.sleep(1)
     drain_seconds = time.time() - drain_began
     exit_code = daemon.stop()
@@ -518,9 +546,9 @@ def soak(args, work, daemon, redis, mock, http_port, rec):
         by_type[function][error_type] += 1
 
     ok = True
-    drain = "drained in %.0f s" % drain_seconds if redis_done and kafka_done else \
-        "drain gave up after %.0f s (redis done %s, kafka done %s)" % (drain_seconds, redis_done,
-                                                                      kafka_done)
+    drain = "drained in %.0f s" % drain_seconds if redis_done and kafka_done and async_done else \
+        "drain gave up after %.0f s (redis done %s, kafka done %s, async done %s)" % (
+            drain_seconds, redis_done, kafka_done, async_done)
     print("soak: %d s, %d kill -9 of the daemon, %d redis-server restarts, %s, clean exit %s"
           % (args.seconds, kills, redis_restarts, drain, exit_code == 0))
     print("  kafka faults: %s" % (", ".join("%s: %d" % kv for kv in kafka_faults.items())
@@ -539,7 +567,9 @@ def soak(args, work, daemon, redis, mock, http_port, rec):
                ("redis list", Tally(produced["list"], recorded(rec["list"]),
                                     dead_lettered("soakq-dlq"))),
                ("kafka", Tally(produced["kafka"], recorded(rec["kafka"]), dlq_values)),
-               ("http", Tally(http_ok, recorded(rec["http"]), []))]
+               ("http", Tally(http_ok, recorded(rec["http"]), [])),
+               ("http async", Tally(async_ok, recorded(rec["async"]),
+                                    dead_lettered("webasync-dlq")))]
     for label, tally in tallies:
         print(tally.line(label))
         if tally.lost:

@@ -104,9 +104,12 @@ struct DeadLetterSpec {
 // Lambda's settings for asynchronous invocations (an HTTP request with X-Amz-Invocation-Type:
 // Event, the Invoke API's InvocationType Event): `async:` in a manifest. Such invocations are
 // written to the durable queue in state_dir before they are answered 202 (async/).
+// Lambda's default for asynchronous invocations: two retries (MaximumRetryAttempts 2).
+inline constexpr int kLambdaAsyncAttempts = 3;
+
 struct AsyncSettings {
   // Total attempts, the first included (Lambda's MaximumRetryAttempts + 1); 0 = the function's
-  // retry.attempts.
+  // retry.attempts. A manifest that sets neither gets Lambda's default, kLambdaAsyncAttempts.
   int max_attempts = 0;
   // How long an invocation may wait in the queue, retries included, before it is given up
   // (Lambda's MaximumEventAgeInSeconds, 60 s to 6 h there).

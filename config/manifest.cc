@@ -390,6 +390,15 @@ void parse_manifest_text(std::string_view yaml, const fs::path& manifest_path, c
   if (YAML::Node async = root.get("async"); async.IsDefined()) {
     parse_async(file, async, kinds, out.async, marks);
   }
+  // Neither async.max_attempts nor retry.attempts: asynchronous invocations are retried as
+  // Lambda retries them, while other events keep the default retry policy.
+  if (out.async.max_attempts == 0) {
+    const YAML::Node retry = root.get("retry");
+    const bool retry_attempts = retry.IsMap() && retry["attempts"].IsDefined();
+    if (!retry_attempts) {
+      out.async.max_attempts = kLambdaAsyncAttempts;
+    }
+  }
   if (YAML::Node triggers = root.get("triggers"); triggers.IsDefined()) {
     parse_triggers(file, triggers, kinds, scope, out.triggers);
   }

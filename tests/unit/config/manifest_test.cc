@@ -418,6 +418,20 @@ TEST_CASE("dead_letter needs exactly one destination") {
                      "(got 0)")});
 }
 
+TEST_CASE("asynchronous attempts: async.max_attempts, else retry.attempts, else Lambda's 3") {
+  ManifestFixture f;
+  auto attempts = [&](const std::string& yaml) {
+    FunctionManifest m;
+    REQUIRE(f.errors(std::string(kHeader) + yaml, &m) == Strings{});
+    return std::pair(m.async.attempts(m.retry), m.retry.attempts);
+  };
+  // Other events keep their own default (no retry).
+  CHECK(attempts("") == std::pair(3, 1));
+  CHECK(attempts("retry: { backoff: 1s }\n") == std::pair(3, 1));
+  CHECK(attempts("retry: { attempts: 5 }\n") == std::pair(5, 5));
+  CHECK(attempts("retry: { attempts: 5 }\nasync: { max_attempts: 2 }\n") == std::pair(2, 5));
+}
+
 TEST_CASE("async destinations: a function or a dead-letter kind, exactly one") {
   ManifestFixture f;
   FunctionManifest m;

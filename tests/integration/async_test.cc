@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "kafka_mock.h"
 #include "redis_server.h"
 #include "support/daemon.h"
 #include "support/http_client.h"
@@ -473,5 +474,40 @@ TEST_CASE("on_success and on_failure destinations get Lambda's invocation record
                metric(now, R"(switchyard_async_queued{function="audit"})") == 0;
       },
       10s));
+  CHECK(daemon->stop().exit_code == 0);
+}
+
+// A Kafka topic as the on_failure destination: the record is the Kafka record's value, with no
+// Kafka trigger in the daemon (the kind runs its writer for the destination alone).
+TEST_CASE("an on_failure Kafka topic gets the invocation record as the record's value") {
+  KafkaMockCluster cluster;
+  REQUIRE(cluster.ok());
+  cluster.create_topic("failures", 1);
+  Setup setup("kafka: { brokers: \"" + cluster.bootstraps() + "\" }\n",
+              "async: { max_attempts: 1, on_failure: { kafka_topic: failures } }\n");
+  auto daemon = setup.start();
+  auto failing = http_request(daemon->admin_port(), "POST", invoke_path("slow"), "poison-1",
+                              "X-Amz-Invocation-Type: Event\r\n");
+  REQUIRE(failing.status == 202);
+  std::vector<ReadRecord> records;
+  REQUIRE(eventually(
+      [&] {
+        (void)daemon->process().err();
+        records = cluster.read_all("failures", 1, 1, 2000);
+        return !records.empty();
+      },
+      20s, 100ms));
+  REQUIRE(records.size() == 1);
+  rapidjson::Document record;
+  record.Parse(records.front().value.c_str());
+  REQUIRE_MESSAGE(!record.HasParseError(), records.front().value);
+  CHECK(std::string(record["requestContext"]["requestId"].GetString()) ==
+        failing.header("x-amzn-requestid"));
+  CHECK(std::string(record["requestContext"]["condition"].GetString()) == "RetriesExhausted");
+  CHECK(record["requestContext"]["approximateInvokeCount"].GetInt() == 1);
+  CHECK(std::string(record["requestPayload"].GetString()) == "poison-1");
+  std::map<std::string, std::string> headers(records.front().headers.begin(),
+                                             records.front().headers.end());
+  CHECK(headers["content-type"] == "application/json");
   CHECK(daemon->stop().exit_code == 0);
 }

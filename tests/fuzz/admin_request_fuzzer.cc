@@ -76,10 +76,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   harness->signed_snapshot = snapshot;
   harness->signed_snapshot.daemon.admin.keys.push_back({"ops", "ops-secret", {}});
   harness->signed_snapshot.daemon.admin.keys.push_back({"ci", "ci-secret", {"hello"}});
-  harness->open = std::make_unique<daemon::AdminListener>(harness->loop, harness->open_snapshot,
-                                                          harness->scheduler, harness->metrics);
+  // No durable queue: an asynchronous Invoke is refused (503) rather than written to disk.
+  harness->open = std::make_unique<daemon::AdminListener>(
+      harness->loop, harness->open_snapshot, harness->scheduler, harness->metrics, nullptr);
   harness->signed_only = std::make_unique<daemon::AdminListener>(
-      harness->loop, harness->signed_snapshot, harness->scheduler, harness->metrics);
+      harness->loop, harness->signed_snapshot, harness->scheduler, harness->metrics, nullptr);
   for (daemon::AdminListener* admin : {harness->open.get(), harness->signed_only.get()}) {
     if (!admin->listen().ok()) {
       std::abort();

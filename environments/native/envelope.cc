@@ -228,6 +228,17 @@ std::optional<core::Error> read_string(std::string_view what, std::string_view n
   return std::nullopt;
 }
 
+// A text member's value (an attribute, not bytes). The parser validates the bytes of the JSON,
+// but a \u escape of a lone surrogate ("\udda7") still decodes to bytes that are not UTF-8:
+// refused, as text cannot be written back as it came (bytes members go as base64 instead).
+std::optional<core::Error> read_text(std::string_view what, std::string_view name,
+                                     const rapidjson::Value& value, std::string& out) {
+  if (value.IsString() && !core::is_valid_utf8(view(value))) {
+    return invalid(what, "\"" + std::string(name) + "\" is not valid UTF-8 (a lone surrogate?)");
+  }
+  return read_string(what, name, value, out);
+}
+
 std::optional<core::Error> read_base64(std::string_view what, std::string_view name,
                                        const rapidjson::Value& value, std::string& out) {
   if (!value.IsString()) {
@@ -274,6 +285,9 @@ std::optional<core::Error> read_attributes(const rapidjson::Value& value,
     if (!pair[0].IsString()) {
       return invalid(kEvent, at + ": its key must be a string");
     }
+    if (!core::is_valid_utf8(view(pair[0]))) {
+      return invalid(kEvent, at + ": its key is not valid UTF-8 (a lone surrogate?)");
+    }
     core::Attribute& attribute = attributes.next();
     attribute.key.assign(view(pair[0]));
     const rapidjson::Value& item = pair[1];
@@ -305,7 +319,7 @@ std::optional<core::Error> read_event(const rapidjson::Value& root, core::Event&
     std::optional<core::Error> error;
     if (text != kEventText.end()) {
       bit = static_cast<std::size_t>(text - kEventText.begin());
-      error = read_string(kEvent, name, value, out.*(text->field));
+      error = read_text(kEvent, name, value, out.*(text->field));
     } else if (name == "time") {
       bit = kTimeBit;
       if (!value.IsString()) {

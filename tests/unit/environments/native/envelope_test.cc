@@ -201,6 +201,10 @@ TEST_CASE("malformed events are errors that say what is wrong") {
   CHECK(contains(event_error(R"({"id":"a"} trailing)"), "not JSON"));
   CHECK(contains(event_error("{\"id\":\"\xff\"}"), "not JSON"));
   CHECK(contains(event_error(R"({"id":"\ud800"})"), "not JSON"));
+  // A lone low surrogate passes the parser but is no text: it could not be written back.
+  CHECK(contains(event_error(R"({"id":"\udda7"})"), "\"id\" is not valid UTF-8"));
+  CHECK(contains(event_error(R"({"attributes":[["k\udc00","v"]]})"),
+                 "attribute 0: its key is not valid UTF-8"));
   CHECK(contains(event_error("[]"), "not a JSON object"));
   CHECK(contains(event_error("null"), "not a JSON object"));
   CHECK(contains(event_error(R"({"id":1})"), "\"id\" must be a string"));

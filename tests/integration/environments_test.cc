@@ -566,10 +566,14 @@ TEST_CASE("a reload gets new environments ready first, and an init failure rejec
 TEST_CASE("slow invocations in environments hold no thread of the daemon") {
   const std::string sleep_lib = std::string(SWITCHYARD_EXAMPLES_LIB) + "/libsleep.so";
   const int in_flight = 200;
-  const std::string sleep_ms = "10000";
+  // Long enough for the last environment to start before the first one finishes: a sanitizer
+  // build spawns 200 instrumented environments many times slower.
+  const bool slow_spawn = switchyard::core::kShadowMemorySanitizer;
+  const std::string sleep_ms = slow_spawn ? "60000" : "10000";
+  const auto all_busy_within = slow_spawn ? 55s : 20s;
   Setup setup({{"slow", "name: slow\nlibrary: " + sleep_lib +
                             "\nisolation: process\nmemory: 64MiB\nconcurrency: " +
-                            std::to_string(in_flight) + "\nqueue: 0\ntimeout: 60s\n"}},
+                            std::to_string(in_flight) + "\nqueue: 0\ntimeout: 120s\n"}},
               "info");
   RunningDaemon daemon(kBin, setup.config);
   REQUIRE(daemon.ready());
@@ -601,13 +605,13 @@ TEST_CASE("slow invocations in environments hold no thread of the daemon") {
     REQUIRE(callers.back()->connected());
     REQUIRE(callers.back()->send_raw(request));
   }
-  CHECK(eventually([&] { return busy() == in_flight; }, 20s));
+  CHECK(eventually([&] { return busy() == in_flight; }, all_busy_within));
   CHECK(threads() == before);
   CHECK(children_of(daemon.process().pid()).size() == static_cast<std::size_t>(in_flight));
   // All of them finish and answer; nothing is left behind.
   int answered = 0;
   for (auto& caller : callers) {
-    HttpReply reply = caller->read_reply(60s);
+    HttpReply reply = caller->read_reply(120s);
     if (reply.status == 200 && reply.body.find("slept " + sleep_ms + " ms") != std::string::npos) {
       ++answered;
     }

@@ -60,8 +60,9 @@ struct DeadLetterKind {
   std::string key;           // "kafka_topic".
   std::string trigger_kind;  // The trigger kind whose factory installs the writer ("kafka").
   // What the destination needs from the daemon config, and the section it reads, as
-  // TriggerKind::check and daemon_section. Optional.
-  std::function<std::string(const DaemonConfig& daemon)> check;
+  // TriggerKind::check and daemon_section. Optional. `where` is the manifest key that names it
+  // ("dead_letter.kafka_topic", "async.on_failure.kafka_topic"), for the problem's wording.
+  std::function<std::string(const DaemonConfig& daemon, std::string_view where)> check;
   std::string daemon_section;
 };
 

@@ -233,7 +233,6 @@ void check_against_daemon(const FunctionManifest& function, const detail::Manife
       fail(trigger.location, kind->check(*trigger.settings, daemon));
     }
   }
-  // The kinds word their problems for `dead_letter`; `where` names the key actually used.
   auto check_destination = [&](const DeadLetterSpec& destination, const SourceLocation& mark,
                                std::string_view where) {
     if (!destination.configured() || destination.kind == kFunctionDestination) {
@@ -241,12 +240,7 @@ void check_against_daemon(const FunctionManifest& function, const detail::Manife
     }
     const DeadLetterKind* kind = kinds.dead_letter(destination.kind);
     if (kind != nullptr && kind->check && !facts.invalid_sections.contains(kind->daemon_section)) {
-      std::string problem = kind->check(daemon);
-      constexpr std::string_view kWorded = "dead_letter";
-      if (problem.starts_with(kWorded)) {
-        problem.replace(0, kWorded.size(), where);
-      }
-      fail(mark, problem);
+      fail(mark, kind->check(daemon, std::string(where) + "." + destination.kind));
     }
   };
   check_destination(function.dead_letter, marks.dead_letter, "dead_letter");

@@ -105,12 +105,12 @@ void register_kafka_trigger(TriggerRegistry& registry) {
   };
   kind.manifest.daemon_section = "kafka";
   kind.factory = build;
-  kind.dead_letters.push_back(
-      config::DeadLetterKind{std::string(kTopicDestination), "",
-                             [needs_brokers](const config::DaemonConfig& daemon) {
-                               return needs_brokers(daemon, "dead_letter.kafka_topic");
-                             },
-                             "kafka"});
+  kind.dead_letters.push_back(config::DeadLetterKind{
+      std::string(kTopicDestination), "",
+      [needs_brokers](const config::DaemonConfig& daemon, std::string_view where) {
+        return needs_brokers(daemon, where);
+      },
+      "kafka"});
   kind.same_daemon_settings = [](const config::DaemonConfig& a, const config::DaemonConfig& b) {
     return a.kafka == b.kafka;
   };

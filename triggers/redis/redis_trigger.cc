@@ -117,10 +117,11 @@ void register_redis_trigger(TriggerRegistry& registry) {
   kind.manifest.daemon_section = "redis";
   kind.factory = build;
   for (std::string_view destination : {kStreamDestination, kListDestination}) {
-    std::string what = "dead_letter." + std::string(destination);
     kind.dead_letters.push_back(config::DeadLetterKind{
         std::string(destination), "",
-        [needs_url, what](const config::DaemonConfig& daemon) { return needs_url(daemon, what); },
+        [needs_url](const config::DaemonConfig& daemon, std::string_view where) {
+          return needs_url(daemon, where);
+        },
         "redis"});
   }
   kind.same_daemon_settings = [](const config::DaemonConfig& a, const config::DaemonConfig& b) {

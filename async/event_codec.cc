@@ -29,7 +29,11 @@ void write_bytes(Writer& writer, std::string_view bytes) {
   writer.EndObject();
 }
 
+// An empty member is left out (read back as empty).
 void write_member(Writer& writer, const char* name, std::string_view bytes) {
+  if (bytes.empty()) {
+    return;
+  }
   writer.Key(name);
   write_bytes(writer, bytes);
 }

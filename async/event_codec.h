@@ -5,10 +5,11 @@
 // operator can read them with the sqlite3 CLI (`json_extract(event, '$.type')`).
 //
 // Every CloudEvents attribute is a string member (`id`, `source`, `type`, `subject`,
-// `datacontenttype`, `dataschema`, `traceparent`), `time` is `time_ns` (nanoseconds since the
-// Unix epoch, exact), `attributes` an array of [key, value] pairs in order (duplicates kept),
-// and `data` comes last. A string that is not valid UTF-8 (binary data, a binary header) is
-// written as {"base64": "..."} instead, so that every byte comes back exactly.
+// `datacontenttype`, `dataschema`, `traceparent`; one that is empty is left out), `time` is
+// `time_ns` (nanoseconds since the Unix epoch, exact), `attributes` an array of [key, value]
+// pairs in order (duplicates kept), and `data` comes last (left out when empty). A string that is
+// not valid UTF-8 (binary data, a binary header) is written as {"base64": "..."} instead, so that
+// every byte comes back exactly.
 //
 // Thread rules: none; both functions are pure.
 

@@ -12,24 +12,47 @@ namespace switchyard::async {
 
 namespace {
 
-constexpr const char* kCreateSchema =
-    "CREATE TABLE IF NOT EXISTS async_events ("
-    "  id TEXT PRIMARY KEY,"
+// Schema 2: a queue table. `position` (the rowid) is given by the store in the order invocations
+// are accepted, so an append goes to the right end of the table's b-tree and a removal (of the
+// oldest, mostly) to the left end, and removals and updates name a row by it. No other index:
+// each one would add pages (random ones, for a request id) to every commit's fsync; an operator
+// looking a row up by `id` scans a table that is small.
+constexpr const char* kCreateTable =
+    "CREATE TABLE async_events ("
+    "  position INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL,"
+    "  function TEXT NOT NULL,"
+    "  enqueued_at INTEGER NOT NULL,"
+    "  next_attempt_at INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  event BLOB NOT NULL,"
+    "  size INTEGER NOT NULL);";
+
+// Schema 1 (id TEXT PRIMARY KEY and an index by function) to 2: the rows keep their order.
+constexpr const char* kMigrateFrom1 =
+    "ALTER TABLE async_events RENAME TO async_events_v1;"
+    "DROP INDEX IF EXISTS async_events_by_function;"
+    "CREATE TABLE async_events ("
+    "  position INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL,"
     "  function TEXT NOT NULL,"
     "  enqueued_at INTEGER NOT NULL,"
     "  next_attempt_at INTEGER NOT NULL,"
     "  attempts INTEGER NOT NULL,"
     "  event BLOB NOT NULL,"
     "  size INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS async_events_by_function ON async_events (function, enqueued_at);";
+    "INSERT INTO async_events (position, id, function, enqueued_at, next_attempt_at, attempts, "
+    "event, "
+    "size) SELECT rowid, id, function, enqueued_at, next_attempt_at, attempts, event, size FROM "
+    "async_events_v1 ORDER BY rowid;"
+    "DROP TABLE async_events_v1;";
 
-// rowid follows insertion: SQLite gives a new row the largest rowid in the table plus one.
 constexpr const char* kScanRows =
-    "SELECT id, function, enqueued_at, next_attempt_at, attempts, size FROM async_events "
-    "ORDER BY rowid";
+    "SELECT position, id, function, enqueued_at, next_attempt_at, attempts, size FROM async_events "
+    "ORDER BY position";
 constexpr const char* kScanRowsWithEvent =
-    "SELECT id, function, enqueued_at, next_attempt_at, attempts, size, event FROM async_events "
-    "ORDER BY rowid";
+    "SELECT position, id, function, enqueued_at, next_attempt_at, attempts, size, event FROM "
+    "async_events ORDER BY position";
 
 std::string text_column(sqlite3_stmt* statement, int column) {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_blob(statement, column));
@@ -79,6 +102,15 @@ core::Result<std::unique_ptr<QueueDatabase>> QueueDatabase::open(const std::file
     }
     return core::Error::from_errno(err, "async queue: lock " + lock_path);
   }
+  // A new file is the daemon user's only: it holds the events' payloads. SQLite gives its WAL
+  // and shared-memory files the database's mode. An existing file keeps the mode it has.
+  int created = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (created < 0) {
+    int err = errno;
+    ::close(lock_fd);
+    return core::Error::from_errno(err, "async queue: open " + file.string());
+  }
+  ::close(created);
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -106,6 +138,13 @@ core::Result<std::unique_ptr<QueueDatabase>> QueueDatabase::open(const std::file
   }
   pragma.reset();
   if (auto status = database->exec("PRAGMA synchronous=FULL"); !status) {
+    return status.error();
+  }
+  // Debian's SQLite zeroes every page freed (SQLITE_SECURE_DELETE): removals from the front of
+  // the queue then write their emptied pages again at every commit. FAST still overwrites a
+  // removed invocation on the pages a commit writes anyway, and leaves freed pages as they were
+  // until they are reused (the file is readable by switchyard's user only).
+  if (auto status = database->exec("PRAGMA secure_delete=FAST"); !status) {
     return status.error();
   }
   if (max_file_bytes > 0) {
@@ -143,8 +182,8 @@ core::Result<std::unique_ptr<QueueDatabase>> QueueDatabase::open(const std::file
                            std::to_string(kSchemaVersion) + ")");
   }
   if (version < kSchemaVersion) {
-    std::string sql =
-        std::string(kCreateSchema) + "PRAGMA user_version=" + std::to_string(kSchemaVersion) + ";";
+    std::string sql = std::string(version == 1 ? kMigrateFrom1 : kCreateTable) +
+                      "PRAGMA user_version=" + std::to_string(kSchemaVersion) + ";";
     if (auto status = database->exec(sql.c_str()); !status) {
       database->exec("ROLLBACK").ok();
       return status.error();
@@ -165,11 +204,11 @@ core::Result<std::unique_ptr<QueueDatabase>> QueueDatabase::open(const std::file
       {"BEGIN IMMEDIATE", &database->begin_},
       {"COMMIT", &database->commit_},
       {"ROLLBACK", &database->rollback_},
-      {"INSERT INTO async_events (id, function, enqueued_at, next_attempt_at, attempts, event, "
-       "size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+      {"INSERT INTO async_events (position, id, function, enqueued_at, next_attempt_at, attempts, "
+       "event, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
        &database->insert_},
-      {"DELETE FROM async_events WHERE id = ?1", &database->delete_},
-      {"UPDATE async_events SET attempts = ?2, next_attempt_at = ?3 WHERE id = ?1",
+      {"DELETE FROM async_events WHERE position = ?1", &database->delete_},
+      {"UPDATE async_events SET attempts = ?2, next_attempt_at = ?3 WHERE position = ?1",
        &database->update_attempt_},
       {kScanRows, &database->scan_rows_},
       {kScanRowsWithEvent, &database->scan_rows_with_event_},
@@ -232,25 +271,26 @@ core::Status QueueDatabase::apply(const WriteOp& op) {
   switch (op.kind) {
     case WriteOp::Kind::kInsert: {
       sqlite3_stmt* s = insert_.get();
-      sqlite3_bind_text(s, 1, op.id.data(), static_cast<int>(op.id.size()), SQLITE_STATIC);
-      sqlite3_bind_text(s, 2, op.function.data(), static_cast<int>(op.function.size()),
+      sqlite3_bind_int64(s, 1, op.position);
+      sqlite3_bind_text(s, 2, op.id.data(), static_cast<int>(op.id.size()), SQLITE_STATIC);
+      sqlite3_bind_text(s, 3, op.function.data(), static_cast<int>(op.function.size()),
                         SQLITE_STATIC);
-      sqlite3_bind_int64(s, 3, op.enqueued_at_ms);
-      sqlite3_bind_int64(s, 4, op.next_attempt_at_ms);
-      sqlite3_bind_int(s, 5, op.attempts);
+      sqlite3_bind_int64(s, 4, op.enqueued_at_ms);
+      sqlite3_bind_int64(s, 5, op.next_attempt_at_ms);
+      sqlite3_bind_int(s, 6, op.attempts);
       // Kept as text (valid UTF-8 JSON) so that the CLI's json_extract() reads it.
-      sqlite3_bind_text64(s, 6, op.event.data(), op.event.size(), SQLITE_STATIC, SQLITE_UTF8);
-      sqlite3_bind_int64(s, 7, static_cast<sqlite3_int64>(op.size));
+      sqlite3_bind_text64(s, 7, op.event.data(), op.event.size(), SQLITE_STATIC, SQLITE_UTF8);
+      sqlite3_bind_int64(s, 8, static_cast<sqlite3_int64>(op.size));
       return step_done(s, "append", op.id);
     }
     case WriteOp::Kind::kDelete: {
       sqlite3_stmt* s = delete_.get();
-      sqlite3_bind_text(s, 1, op.id.data(), static_cast<int>(op.id.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(s, 1, op.position);
       return step_done(s, "remove", op.id);
     }
     case WriteOp::Kind::kUpdateAttempt: {
       sqlite3_stmt* s = update_attempt_.get();
-      sqlite3_bind_text(s, 1, op.id.data(), static_cast<int>(op.id.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(s, 1, op.position);
       sqlite3_bind_int(s, 2, op.attempts);
       sqlite3_bind_int64(s, 3, op.next_attempt_at_ms);
       return step_done(s, "update attempts of", op.id);
@@ -295,14 +335,15 @@ core::Status QueueDatabase::scan(bool with_event, const std::function<void(Store
   StoredRow stored;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    stored.id = text_column(s, 0);
-    stored.function = text_column(s, 1);
-    stored.enqueued_at_ms = sqlite3_column_int64(s, 2);
-    stored.next_attempt_at_ms = sqlite3_column_int64(s, 3);
-    stored.attempts = sqlite3_column_int(s, 4);
-    stored.size = static_cast<std::uint64_t>(sqlite3_column_int64(s, 5));
+    stored.position = sqlite3_column_int64(s, 0);
+    stored.id = text_column(s, 1);
+    stored.function = text_column(s, 2);
+    stored.enqueued_at_ms = sqlite3_column_int64(s, 3);
+    stored.next_attempt_at_ms = sqlite3_column_int64(s, 4);
+    stored.attempts = sqlite3_column_int(s, 5);
+    stored.size = static_cast<std::uint64_t>(sqlite3_column_int64(s, 6));
     if (with_event) {
-      stored.event = text_column(s, 6);
+      stored.event = text_column(s, 7);
     }
     row(stored);
   }

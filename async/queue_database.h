@@ -23,14 +23,16 @@ struct sqlite3_stmt;
 
 namespace switchyard::async {
 
-// The schema version kept in PRAGMA user_version. A file of a newer version is refused.
-inline constexpr int kSchemaVersion = 1;
+// The schema version kept in PRAGMA user_version. A file of a newer version is refused; an older
+// one is migrated when opened.
+inline constexpr int kSchemaVersion = 2;
 
 // One change to the table, in the order the store was asked for it.
 struct WriteOp {
   enum class Kind { kInsert, kDelete, kUpdateAttempt };
   Kind kind = Kind::kInsert;
-  std::string id;
+  std::int64_t position = 0;  // The row: its place in the queue, given by the store.
+  std::string id;             // The request id, for errors.
   // kInsert only.
   std::string function;
   std::int64_t enqueued_at_ms = 0;
@@ -43,6 +45,7 @@ struct WriteOp {
 
 // One row as it is stored.
 struct StoredRow {
+  std::int64_t position = 0;
   std::string id;
   std::string function;
   std::int64_t enqueued_at_ms = 0;

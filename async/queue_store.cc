@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "async/event_codec.h"
@@ -40,7 +41,9 @@ core::Result<std::unique_ptr<QueueStore>> QueueStore::open(const std::filesystem
   std::unique_ptr<QueueStore> store(new QueueStore(std::move(*db), options));
   // What a previous run left counts against the limits from the start.
   auto status = store->db_->scan(false, [&](StoredRow& row) {
-    store->count_in(row.id, Entry{std::move(row.function), row.size, row.enqueued_at_ms});
+    store->next_position_ = std::max(store->next_position_, row.position + 1);
+    store->count_in(row.id,
+                    Entry{std::move(row.function), row.size, row.enqueued_at_ms, row.position});
   });
   if (!status) {
     return status.error();
@@ -93,7 +96,9 @@ Admission QueueStore::append(const Record& record, Done done) {
       ++stats_.appends_refused;
       return Admission::kFull;
     }
-    count_in(record.id, Entry{record.function, pending.op.size, record.enqueued_at_ms});
+    pending.op.position = next_position_++;
+    count_in(record.id,
+             Entry{record.function, pending.op.size, record.enqueued_at_ms, pending.op.position});
     wake = queue_locked(std::move(pending));
   }
   if (wake) {
@@ -106,12 +111,15 @@ bool QueueStore::remove(std::string_view id) {
   bool wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (state_ != State::kOpen || !count_out(id)) {
+    auto found = entries_.find(std::string(id));
+    if (state_ != State::kOpen || found == entries_.end()) {
       return false;
     }
     Pending pending;
     pending.op.kind = WriteOp::Kind::kDelete;
+    pending.op.position = found->second.position;
     pending.op.id = id;
+    count_out(id);
     wake = queue_locked(std::move(pending));
   }
   if (wake) {
@@ -125,11 +133,13 @@ bool QueueStore::update_attempt(std::string_view id, int attempts,
   bool wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (state_ != State::kOpen || !entries_.contains(std::string(id))) {
+    auto found = entries_.find(std::string(id));
+    if (state_ != State::kOpen || found == entries_.end()) {
       return false;
     }
     Pending pending;
     pending.op.kind = WriteOp::Kind::kUpdateAttempt;
+    pending.op.position = found->second.position;
     pending.op.id = id;
     pending.op.attempts = attempts;
     pending.op.next_attempt_at_ms = next_attempt_at_ms;

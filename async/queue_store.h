@@ -7,14 +7,18 @@
 //
 // Storage: one SQLite file in state_dir, one table an operator can read with the sqlite3 CLI:
 //
-//   async_events (id TEXT PRIMARY KEY,        -- the request id
+//   async_events (position INTEGER PRIMARY KEY, -- the order accepted in (the rowid)
+//                 id TEXT,                    -- the request id
 //                 function TEXT,              -- the function it invokes
 //                 enqueued_at INTEGER,        -- unix ms, when it was accepted
 //                 next_attempt_at INTEGER,    -- unix ms, when it may run next
 //                 attempts INTEGER,           -- attempts already made
 //                 event BLOB,                 -- the event as JSON text (async/event_codec.h)
 //                 size INTEGER)               -- bytes of `event`, counted against the limits
-//   index async_events_by_function (function, enqueued_at); PRAGMA user_version = 1.
+//   PRAGMA user_version = 2 (a file of version 1, keyed by id with an index by function, is
+//   migrated when opened). No index besides the rowid: appends go to the right end of the table
+//   and removals mostly to the left, so a commit of N appends and removals writes a few pages
+//   (each index would add pages, random ones for a request id, to every commit's fsync).
 //
 //   sqlite3 queue.db "SELECT function, count(*), sum(size) FROM async_events GROUP BY 1"
 //   sqlite3 queue.db "SELECT id, json_extract(event, '$.type') FROM async_events LIMIT 10"
@@ -207,6 +211,7 @@ class QueueStore {
     std::string function;
     std::uint64_t size = 0;
     std::int64_t enqueued_at_ms = 0;
+    std::int64_t position = 0;  // Its row (WriteOp::position).
   };
   struct FunctionState {
     bool has_limits = false;
@@ -235,9 +240,10 @@ class QueueStore {
   std::condition_variable wake_writer_;
   std::condition_variable written_;
   State state_ = State::kOpen;
-  std::vector<Pending> pending_;   // In call order.
-  std::uint64_t next_seq_ = 1;     // Sequence number of the next queued change.
-  std::uint64_t written_seq_ = 0;  // Every change up to it has been written or has failed.
+  std::vector<Pending> pending_;    // In call order.
+  std::uint64_t next_seq_ = 1;      // Sequence number of the next queued change.
+  std::uint64_t written_seq_ = 0;   // Every change up to it has been written or has failed.
+  std::int64_t next_position_ = 1;  // The row of the next append: after every row in the file.
   std::unordered_map<std::string, Entry> entries_;  // Every record queued, committed or not.
   std::map<std::string, FunctionState, std::less<>> functions_;
   QueueStats stats_;

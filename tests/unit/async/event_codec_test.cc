@@ -69,3 +69,20 @@ TEST_CASE("event codec: what is not such an object is refused") {
   CHECK(decode_event(R"({"id": "x"})", event).ok());
   CHECK(event.id == "x");
 }
+
+TEST_CASE("event codec: empty members are left out and come back empty") {
+  Event event;
+  event.id = "req-2";
+  event.type = "t";
+  std::string bytes = encode_event(event);
+  CHECK(bytes.find("subject") == std::string::npos);
+  CHECK(bytes.find("traceparent") == std::string::npos);
+  CHECK(bytes.find("data") == std::string::npos);
+  Event back;
+  back.subject = "left over";
+  back.data = "left over";
+  REQUIRE(decode_event(bytes, back).ok());
+  CHECK(back.id == "req-2");
+  CHECK(back.subject.empty());
+  CHECK(back.data.empty());
+}

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "async/event_codec.h"
 #include "support/process.h"
 
 using namespace std::chrono_literals;
@@ -217,6 +219,110 @@ TEST_CASE("queue store: records come back after a reopen, in order, every field 
     }
     auto stats = store->stats();
     CHECK(stats.commits == 0);
+  }
+}
+
+TEST_CASE("queue store: a file of schema 1 (keyed by id) is migrated, its rows kept in order") {
+  TempDir dir;
+  std::string file = dir.path() + "/queue.db";
+  // What switchyard wrote before schema 2, rows inserted out of id order.
+  std::vector<Record> want;
+  want.push_back(make_record(7));
+  want.push_back(make_record(3, "resize"));
+  want.push_back(make_record(5));
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "PRAGMA journal_mode=WAL;"
+                         "CREATE TABLE async_events (id TEXT PRIMARY KEY, function TEXT NOT NULL,"
+                         " enqueued_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL,"
+                         " attempts INTEGER NOT NULL, event BLOB NOT NULL, size INTEGER NOT NULL);"
+                         "CREATE INDEX async_events_by_function ON async_events (function,"
+                         " enqueued_at);"
+                         "PRAGMA user_version=1;",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_stmt* insert = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "INSERT INTO async_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                               -1, &insert, nullptr) == SQLITE_OK);
+    for (const Record& record : want) {
+      std::string event = switchyard::async::encode_event(record.event);
+      sqlite3_bind_text(insert, 1, record.id.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(insert, 2, record.function.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(insert, 3, record.enqueued_at_ms);
+      sqlite3_bind_int64(insert, 4, record.next_attempt_at_ms);
+      sqlite3_bind_int(insert, 5, record.attempts);
+      sqlite3_bind_text(insert, 6, event.data(), static_cast<int>(event.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_int64(insert, 7, static_cast<sqlite3_int64>(event.size()));
+      REQUIRE(sqlite3_step(insert) == SQLITE_DONE);
+      sqlite3_reset(insert);
+    }
+    sqlite3_finalize(insert);
+    sqlite3_close(db);
+  }
+  {
+    auto store = open_store(file);
+    auto records = load_all(*store);
+    REQUIRE(records.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      check_same(records[i], want[i]);
+    }
+    CHECK(store->usage("thumbnail").events == 2);
+    // Removals and updates find migrated rows; a new append goes after all of them.
+    CHECK(store->remove("req-7"));
+    CHECK(store->update_attempt("req-5", 2, 42));
+    want.erase(want.begin());
+    want[1].attempts = 2;
+    want[1].next_attempt_at_ms = 42;
+    want.push_back(make_record(1));
+    Outcomes outcomes;
+    REQUIRE(store->append(want.back(), outcomes.done_for(want.back().id)) == Admission::kQueued);
+    store->flush();
+    CHECK(outcomes.durable() == 1);
+  }
+  CHECK(integrity_check(file) == "ok");
+  {
+    auto store = open_store(file);
+    auto records = load_all(*store);
+    REQUIRE(records.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      check_same(records[i], want[i]);
+    }
+    // After a reopen, appends still go after the last row, even when the first ones are gone.
+    CHECK(store->remove("req-3"));
+    Outcomes outcomes;
+    Record last = make_record(0);
+    REQUIRE(store->append(last, outcomes.done_for(last.id)) == Admission::kQueued);
+    store->flush();
+    records = load_all(*store);
+    REQUIRE(records.size() == 3);
+    CHECK(records[0].id == "req-5");
+    CHECK(records[1].id == "req-1");
+    CHECK(records[2].id == "req-0");
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* version = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &version, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(version) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(version, 0) == 2);
+  sqlite3_finalize(version);
+  sqlite3_close(db);
+}
+
+TEST_CASE("queue store: a new queue file and its WAL are readable by the daemon's user only") {
+  TempDir dir;
+  std::string file = dir.path() + "/queue.db";
+  auto store = open_store(file);
+  Outcomes outcomes;
+  Record record = make_record(1);
+  REQUIRE(store->append(record, outcomes.done_for(record.id)) == Admission::kQueued);
+  store->flush();
+  for (const std::string& path : {file, file + "-wal"}) {
+    struct stat info {};
+    REQUIRE(::stat(path.c_str(), &info) == 0);
+    INFO(path);
+    CHECK((info.st_mode & 0777) == 0600);
   }
 }
 

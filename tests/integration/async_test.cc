@@ -477,6 +477,55 @@ TEST_CASE("on_success and on_failure destinations get Lambda's invocation record
   CHECK(daemon->stop().exit_code == 0);
 }
 
+// A Redis stream as the on_success destination: one entry per record, the record in its `data`
+// field beside the `function` it came from.
+TEST_CASE("an on_success Redis stream gets the invocation record in an entry's data field") {
+  RedisServer redis;
+  Setup setup("redis: { url: \"" + redis.url() + "\" }\n",
+              "async: { on_success: { redis_stream: successes } }\n");
+  auto daemon = setup.start();
+  auto ok = http_request(daemon->http_port(), "POST", "/slow", R"({"n":7})",
+                         "X-Amz-Invocation-Type: Event\r\n");
+  REQUIRE(ok.status == 202);
+
+  auto client = redis.client();
+  std::map<std::string, std::string> fields;
+  REQUIRE(eventually(
+      [&] {
+        (void)daemon->process().err();
+        auto reply = client.command({"XRANGE", "successes", "-", "+"});
+        if (!reply.ok() || reply->elements.size() != 1) {
+          return false;
+        }
+        // [[id, [field, value, ...]]]
+        const auto& pairs = reply->elements[0].elements.at(1).elements;
+        for (std::size_t i = 0; i + 1 < pairs.size(); i += 2) {
+          fields[pairs[i].str] = pairs[i + 1].str;
+        }
+        return true;
+      },
+      20s, 50ms));
+  CHECK(fields["function"] == "slow");
+  rapidjson::Document record;
+  record.Parse(fields["data"].c_str());
+  REQUIRE_MESSAGE(!record.HasParseError(), fields["data"]);
+  CHECK(std::string(record["requestContext"]["requestId"].GetString()) ==
+        ok.header("x-amzn-requestid"));
+  CHECK(std::string(record["requestContext"]["condition"].GetString()) == "Success");
+  CHECK(record["requestPayload"]["n"].GetInt() == 7);
+  CHECK(std::string(record["responsePayload"].GetString()) == "ok");
+  CHECK(eventually(
+      [&] {
+        (void)daemon->process().err();
+        auto now = http_request(daemon->admin_port(), "GET", "/metrics").body;
+        return metric(now, R"(switchyard_async_queued{function="slow"})") == 0 &&
+               metric(now, R"(switchyard_async_destination_records_total{function="slow",)"
+                           R"(destination="on_success",result="written"})") == 1;
+      },
+      10s));
+  CHECK(daemon->stop().exit_code == 0);
+}
+
 // A Kafka topic as the on_failure destination: the record is the Kafka record's value, with no
 // Kafka trigger in the daemon (the kind runs its writer for the destination alone).
 TEST_CASE("an on_failure Kafka topic gets the invocation record as the record's value") {

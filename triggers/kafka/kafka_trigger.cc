@@ -1,6 +1,6 @@
 // The "kafka" trigger kind: the factory that makes one consumer trigger per Kafka trigger of
 // the configuration snapshot (and the dead-letter writer when a function wants one), and the
-// check of the daemon's Kafka settings. The trigger itself is in consumer_trigger.cc.
+// check of the daemon's Kafka settings. The trigger itself is in consumer_trigger*.cc.
 
 #include "triggers/kafka/kafka_trigger.h"
 

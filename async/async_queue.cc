@@ -172,6 +172,7 @@ AsyncQueue::AsyncQueue(core::Loop& loop, scheduler::Dispatcher& dispatcher,
           "Transactions of the durable queue that failed (a full disk, an I/O error).")) {
   // Nothing is expected from the writer while nothing is being appended.
   committed_.unref();
+  store_->set_batch_done([this] { committed_.push_many(committing_); });
   gauge_timer_ = std::make_unique<core::Timer>(loop_, [this] { update_gauges(); });
   gauge_timer_->start(std::chrono::seconds(1), std::chrono::seconds(1));
   gauge_timer_->unref();
@@ -298,10 +299,8 @@ void AsyncQueue::append(std::string_view function, const std::string& request_id
   record.next_attempt_at_ms = record.enqueued_at_ms;
   const Admission admission =
       store_->append(record, [this, id = request_id](const AppendResult& result) {
-        // On the store's writer thread: the loop takes it from here.
-        std::vector<Committed> one;
-        one.push_back(Committed{id, result});
-        committed_.push_many(one);
+        // On the store's writer thread: the loop takes them from here, after the transaction.
+        committing_.push_back(Committed{id, result});
       });
   switch (admission) {
     case Admission::kQueued:

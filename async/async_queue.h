@@ -165,7 +165,9 @@ class AsyncQueue final : public AsyncInvoker {
   std::map<std::string, std::unique_ptr<FunctionQueue>, std::less<>> queues_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;  // By request id.
   std::unordered_map<std::string, Appending> appending_;             // By request id.
-  // Answers from the store's writer thread.
+  // Answers from the store's writer thread: collected by each append's `done`, handed to the
+  // loop once per transaction (QueueStore::BatchDone).
+  std::vector<Committed> committing_;  // The writer thread's only.
   core::LoopQueue<Committed> committed_;
   // Set to false when the queue goes: a dead letter answered later finds it gone.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -151,6 +151,12 @@ bool QueueStore::update_attempt(std::string_view id, int attempts,
   return true;
 }
 
+void QueueStore::set_batch_done(BatchDone batch_done) {
+  // The writer reads it after taking mutex_ for its batch: set under it, it is seen.
+  std::lock_guard<std::mutex> lock(mutex_);
+  batch_done_ = std::move(batch_done);
+}
+
 void QueueStore::set_limits(const std::string& function, Limits limits) {
   std::lock_guard<std::mutex> lock(mutex_);
   FunctionState& state = functions_[function];
@@ -340,10 +346,15 @@ void QueueStore::commit_batch(std::vector<Pending>& batch, std::vector<WriteOp>&
     }
   }
 
+  bool done = false;
   for (Pending& pending : batch) {
     if (pending.done) {
       pending.done(result);
+      done = true;
     }
+  }
+  if (done && batch_done_) {
+    batch_done_();
   }
   if (!batch.empty()) {
     {

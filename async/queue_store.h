@@ -162,6 +162,10 @@ class QueueStore {
     std::chrono::milliseconds retry_interval{1000};
   };
   using Done = std::function<void(const AppendResult& result)>;
+  // Called on the writer thread once per transaction with an append, after the `done` of each
+  // of its appends: a caller that collects what its `done`s were told hands it over here in one
+  // go (one wake-up of its loop per transaction rather than one per append).
+  using BatchDone = std::function<void()>;
 
   // Opens (or creates) the queue at `file` and counts what it holds; starts the writer thread.
   // Errors: the file cannot be opened or created, is not a queue, has a newer schema, or is open
@@ -185,6 +189,9 @@ class QueueStore {
   bool remove(std::string_view id);
   // Records an attempt made, at the next commit. False when no record with this id is queued.
   bool update_attempt(std::string_view id, int attempts, std::int64_t next_attempt_at_ms);
+
+  // Sets the BatchDone; before the first append.
+  void set_batch_done(BatchDone batch_done);
 
   // Sets a function's limits for the appends that follow (records already queued stay).
   void set_limits(const std::string& function, Limits limits);
@@ -234,7 +241,8 @@ class QueueStore {
 
   const Options options_;
   std::unique_ptr<QueueDatabase> db_;
-  std::mutex db_mutex_;  // Guards db_ between the writer and load().
+  std::mutex db_mutex_;   // Guards db_ between the writer and load().
+  BatchDone batch_done_;  // Set before the first append; then read by the writer only.
 
   mutable std::mutex mutex_;  // Guards everything below.
   std::condition_variable wake_writer_;

@@ -405,6 +405,12 @@ TEST_CASE("queue store: appends from several threads share commits") {
     // The writer is held in its first transaction (another connection has the write lock) while
     // all 1000 are appended: whatever it did not take in its first batch it must take in one.
     Outcomes outcomes;
+    // How many `done`s had been called at each BatchDone: once per transaction, after its dones.
+    std::vector<int> dones_at_batch;
+    store->set_batch_done([&] {
+      std::lock_guard<std::mutex> lock(outcomes.mutex);
+      dones_at_batch.push_back(outcomes.calls);
+    });
     {
       WriteLockHolder lock(file);
       run(*store, outcomes, 0);
@@ -414,6 +420,13 @@ TEST_CASE("queue store: appends from several threads share commits") {
     auto stats = store->stats();
     CHECK(stats.records_written == kRecords);
     CHECK(stats.commits <= 2);
+    {
+      std::lock_guard<std::mutex> lock(outcomes.mutex);
+      CHECK(dones_at_batch.size() == stats.commits);
+      REQUIRE_FALSE(dones_at_batch.empty());
+      CHECK(dones_at_batch.front() > 0);
+      CHECK(dones_at_batch.back() == kRecords);
+    }
     CHECK(stats.commits < kRecords / 4);
     CHECK(load_all(*store).size() == kRecords);
   }

@@ -59,10 +59,11 @@
 // it at any time. A reader that keeps a transaction open holds back checkpoints (the WAL grows).
 //
 // Thread rules: every public method is safe from any thread (one mutex guards the accounting).
-// `done` runs on the writer thread, never inside append(): it must be quick (the next commit
-// waits for it) and may call append(), remove() and update_attempt(), but not flush(), close()
-// or the destructor, which wait for the writer. A loop-thread caller posts it to its loop
-// (core::LoopQueue). close() is called from one thread.
+// `done` (and the BatchDone after a transaction's `done`s) runs on the writer thread, never
+// inside append(): it must be quick (the next commit waits for it) and may call append(),
+// remove() and update_attempt(), but not flush(), close() or the destructor, which wait for the
+// writer. A loop-thread caller collects what its `done`s hear and posts it to its loop in the
+// BatchDone (core::LoopQueue). close() is called from one thread.
 
 #include <chrono>
 #include <condition_variable>

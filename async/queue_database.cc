@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,6 +81,28 @@ core::Status sync_directory(const std::filesystem::path& file) {
   return {};
 }
 
+// Creates `file` if missing and sets it, and its WAL and shared-memory files if they exist, to
+// mode 0600.
+core::Status restrict_to_owner(const std::filesystem::path& file) {
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return core::Error::from_errno(errno, "async queue: open " + file.string());
+  }
+  int rc = ::fchmod(fd, 0600);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) {
+    return core::Error::from_errno(err, "async queue: chmod " + file.string());
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::string companion = file.string() + suffix;
+    if (::chmod(companion.c_str(), 0600) != 0 && errno != ENOENT) {
+      return core::Error::from_errno(errno, "async queue: chmod " + companion);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 void QueueDatabase::StatementDeleter::operator()(sqlite3_stmt* statement) const {
@@ -102,15 +125,14 @@ core::Result<std::unique_ptr<QueueDatabase>> QueueDatabase::open(const std::file
     }
     return core::Error::from_errno(err, "async queue: lock " + lock_path);
   }
-  // A new file is the daemon user's only: it holds the events' payloads. SQLite gives its WAL
-  // and shared-memory files the database's mode. An existing file keeps the mode it has.
-  int created = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (created < 0) {
-    int err = errno;
+  // The file is the daemon user's only: it holds the events' payloads, and removed ones linger
+  // on freed pages (secure_delete=FAST, below). Set at every open, so that a file an earlier
+  // switchyard created with SQLite's default mode (0644) is closed too; SQLite gives a WAL and a
+  // shared-memory file it creates the database's mode, and one left from before is set here.
+  if (auto status = restrict_to_owner(file); !status) {
     ::close(lock_fd);
-    return core::Error::from_errno(err, "async queue: open " + file.string());
+    return status.error();
   }
-  ::close(created);
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -143,26 +165,10 @@ core::Result<std::unique_ptr<QueueDatabase>> QueueDatabase::open(const std::file
   // Debian's SQLite zeroes every page freed (SQLITE_SECURE_DELETE): removals from the front of
   // the queue then write their emptied pages again at every commit. FAST still overwrites a
   // removed invocation on the pages a commit writes anyway, and leaves freed pages as they were
-  // until they are reused (the file is readable by switchyard's user only).
+  // until they are reused (the file is readable by switchyard's user only, above).
   if (auto status = database->exec("PRAGMA secure_delete=FAST"); !status) {
     return status.error();
   }
-  if (max_file_bytes > 0) {
-    if (auto status = database->prepare("PRAGMA page_size", pragma); !status) {
-      return status.error();
-    }
-    std::uint64_t page_size = 4096;
-    if (sqlite3_step(pragma.get()) == SQLITE_ROW) {
-      page_size = static_cast<std::uint64_t>(sqlite3_column_int64(pragma.get(), 0));
-    }
-    pragma.reset();
-    std::uint64_t pages = std::max<std::uint64_t>(1, max_file_bytes / page_size);
-    std::string sql = "PRAGMA max_page_count=" + std::to_string(pages);
-    if (auto status = database->exec(sql.c_str()); !status) {
-      return status.error();
-    }
-  }
-
   if (auto status = database->exec("BEGIN IMMEDIATE"); !status) {
     return status.error();
   }
@@ -184,9 +190,12 @@ core::Result<std::unique_ptr<QueueDatabase>> QueueDatabase::open(const std::file
   if (version < kSchemaVersion) {
     std::string sql = std::string(version == 1 ? kMigrateFrom1 : kCreateTable) +
                       "PRAGMA user_version=" + std::to_string(kSchemaVersion) + ";";
-    if (auto status = database->exec(sql.c_str()); !status) {
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+      core::Error error = database->error(
+          version == 1 ? "migrating it from schema 1 to 2 (which needs room for a copy of its rows)"
+                       : "creating its table");
       database->exec("ROLLBACK").ok();
-      return status.error();
+      return error;
     }
   }
   if (auto status = database->exec("COMMIT"); !status) {
@@ -195,6 +204,23 @@ core::Result<std::unique_ptr<QueueDatabase>> QueueDatabase::open(const std::file
   }
   if (auto status = sync_directory(file); !status) {
     return status.error();
+  }
+  // The cap applies once the schema is in place: a migration holds the old table and its copy
+  // for a moment, and a queue filled to more than half its cap must still be migrated.
+  if (max_file_bytes > 0) {
+    if (auto status = database->prepare("PRAGMA page_size", pragma); !status) {
+      return status.error();
+    }
+    std::uint64_t page_size = 4096;
+    if (sqlite3_step(pragma.get()) == SQLITE_ROW) {
+      page_size = static_cast<std::uint64_t>(sqlite3_column_int64(pragma.get(), 0));
+    }
+    pragma.reset();
+    std::uint64_t pages = std::max<std::uint64_t>(1, max_file_bytes / page_size);
+    std::string sql = "PRAGMA max_page_count=" + std::to_string(pages);
+    if (auto status = database->exec(sql.c_str()); !status) {
+      return status.error();
+    }
   }
 
   struct {

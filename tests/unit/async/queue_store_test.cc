@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <latch>
 #include <map>
 #include <mutex>
@@ -150,6 +151,41 @@ std::vector<Record> load_all(QueueStore& store) {
   return std::move(records).value();
 }
 
+// Writes `records` as switchyard wrote them before schema 2: keyed by id, with an index by
+// function, in the order given.
+void write_schema_1(const std::string& file, const std::vector<Record>& records) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db,
+                       "PRAGMA journal_mode=WAL;"
+                       "CREATE TABLE async_events (id TEXT PRIMARY KEY, function TEXT NOT NULL,"
+                       " enqueued_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL,"
+                       " attempts INTEGER NOT NULL, event BLOB NOT NULL, size INTEGER NOT NULL);"
+                       "CREATE INDEX async_events_by_function ON async_events (function,"
+                       " enqueued_at);"
+                       "PRAGMA user_version=1; BEGIN;",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_stmt* insert = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "INSERT INTO async_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1,
+                             &insert, nullptr) == SQLITE_OK);
+  for (const Record& record : records) {
+    std::string event = switchyard::async::encode_event(record.event);
+    sqlite3_bind_text(insert, 1, record.id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(insert, 2, record.function.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(insert, 3, record.enqueued_at_ms);
+    sqlite3_bind_int64(insert, 4, record.next_attempt_at_ms);
+    sqlite3_bind_int(insert, 5, record.attempts);
+    sqlite3_bind_text(insert, 6, event.data(), static_cast<int>(event.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(insert, 7, static_cast<sqlite3_int64>(event.size()));
+    REQUIRE(sqlite3_step(insert) == SQLITE_DONE);
+    sqlite3_reset(insert);
+  }
+  sqlite3_finalize(insert);
+  REQUIRE(sqlite3_exec(db, "COMMIT; PRAGMA wal_checkpoint(TRUNCATE);", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  sqlite3_close(db);
+}
+
 }  // namespace
 
 TEST_CASE("queue store: records come back after a reopen, in order, every field intact") {
@@ -230,36 +266,7 @@ TEST_CASE("queue store: a file of schema 1 (keyed by id) is migrated, its rows k
   want.push_back(make_record(7));
   want.push_back(make_record(3, "resize"));
   want.push_back(make_record(5));
-  {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db,
-                         "PRAGMA journal_mode=WAL;"
-                         "CREATE TABLE async_events (id TEXT PRIMARY KEY, function TEXT NOT NULL,"
-                         " enqueued_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL,"
-                         " attempts INTEGER NOT NULL, event BLOB NOT NULL, size INTEGER NOT NULL);"
-                         "CREATE INDEX async_events_by_function ON async_events (function,"
-                         " enqueued_at);"
-                         "PRAGMA user_version=1;",
-                         nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_stmt* insert = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "INSERT INTO async_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                               -1, &insert, nullptr) == SQLITE_OK);
-    for (const Record& record : want) {
-      std::string event = switchyard::async::encode_event(record.event);
-      sqlite3_bind_text(insert, 1, record.id.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(insert, 2, record.function.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int64(insert, 3, record.enqueued_at_ms);
-      sqlite3_bind_int64(insert, 4, record.next_attempt_at_ms);
-      sqlite3_bind_int(insert, 5, record.attempts);
-      sqlite3_bind_text(insert, 6, event.data(), static_cast<int>(event.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_int64(insert, 7, static_cast<sqlite3_int64>(event.size()));
-      REQUIRE(sqlite3_step(insert) == SQLITE_DONE);
-      sqlite3_reset(insert);
-    }
-    sqlite3_finalize(insert);
-    sqlite3_close(db);
-  }
+  write_schema_1(file, want);
   {
     auto store = open_store(file);
     auto records = load_all(*store);
@@ -310,9 +317,33 @@ TEST_CASE("queue store: a file of schema 1 (keyed by id) is migrated, its rows k
   sqlite3_close(db);
 }
 
-TEST_CASE("queue store: a new queue file and its WAL are readable by the daemon's user only") {
+TEST_CASE("queue store: a schema 1 file filled past half of max_file_bytes is still migrated") {
   TempDir dir;
   std::string file = dir.path() + "/queue.db";
+  std::vector<Record> want;
+  for (int i = 0; i < 300; ++i) {
+    want.push_back(make_record(i));
+    want.back().event.data = std::string(2000, static_cast<char>('a' + i % 26));
+  }
+  write_schema_1(file, want);
+  // The migration copies every row before the old table goes: more than this cap for a moment.
+  QueueStore::Options options;
+  options.max_file_bytes = std::filesystem::file_size(file) * 3 / 2;
+  auto store = open_store(file, options);
+  auto records = load_all(*store);
+  REQUIRE(records.size() == want.size());
+  CHECK(records.front().id == want.front().id);
+  CHECK(records.back().event.data == want.back().event.data);
+}
+
+TEST_CASE("queue store: the queue file and its WAL are readable by the daemon's user only") {
+  TempDir dir;
+  std::string file = dir.path() + "/queue.db";
+  SUBCASE("a new file") {}
+  SUBCASE("a file an earlier version left with SQLite's default mode") {
+    write_schema_1(file, {});
+    REQUIRE(::chmod(file.c_str(), 0644) == 0);
+  }
   auto store = open_store(file);
   Outcomes outcomes;
   Record record = make_record(1);

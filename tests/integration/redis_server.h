@@ -53,6 +53,10 @@ struct RedisServerOptions {
   std::string password;       // requirepass.
   bool unix_socket = false;   // Also listen on <dir>/redis.sock.
   bool fsync_always = false;  // appendfsync always: survives SIGKILL without losing writes.
+  // Loads each key of the append-only file's RDB base (see rewrite_aof()) 1ms at a time and
+  // answers clients while it loads (with LOADING to all but a few commands), as a restarted
+  // Redis with a large dataset does.
+  bool slow_loading = false;
 };
 
 // A real redis-server in its own temp dir, append-only file on, killed at the end.
@@ -75,20 +79,54 @@ class RedisServer {
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
   std::string socket_path() const { return dir_.path() + "/redis.sock"; }
 
+  // What restart() waits for: the dataset loaded (PING answers PONG), or only a server that
+  // answers (PONG, or LOADING while it loads).
+  enum class Wait { kLoaded, kAnswering };
+
   // A restart on the same port and data: graceful (SIGTERM: the append-only file is written),
   // or a crash (SIGKILL: with appendfsync always, every acknowledged write survives).
-  void restart(int signum = SIGTERM) {
+  void restart(int signum = SIGTERM, Wait wait = Wait::kLoaded) {
     child_->signal(signum);
     auto result = child_->wait(20s);
     REQUIRE_MESSAGE(!result.timed_out, "redis-server did not stop");
     child_.reset();
     // The port is ours until something else takes it; retry briefly if the old socket lingers.
     auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!launch()) {
+    while (!launch(wait)) {
       child_.reset();
       REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
                       "redis-server did not start again");
     }
+  }
+
+  // Rewrites the append-only file (BGREWRITEAOF), so that its base holds the whole dataset in
+  // RDB form, and waits until that is done.
+  void rewrite_aof() {
+    auto client = this->client();
+    auto started = client.command({"BGREWRITEAOF"});
+    REQUIRE(started.ok());
+    REQUIRE_MESSAGE(!started->is_error(), started->str);
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto info = client.command({"INFO", "persistence"});
+      REQUIRE(info.ok());
+      if (info->str.find("aof_rewrite_in_progress:0") != std::string::npos &&
+          info->str.find("aof_rewrite_scheduled:0") != std::string::npos) {
+        REQUIRE(info->str.find("aof_last_bgrewrite_status:ok") != std::string::npos);
+        return;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL("BGREWRITEAOF did not finish within 30s");
+  }
+
+  // Whether the server is still loading its dataset (INFO persistence says loading:1).
+  bool loading() const {
+    auto client = triggers::redis::BlockingClient::connect(endpoint(), 2000ms, 10000ms);
+    REQUIRE(client.ok());
+    auto info = client->command({"INFO", "persistence"});
+    REQUIRE(info.ok());
+    return info->str.find("loading:1") != std::string::npos;
   }
 
   // Freezes the server (SIGSTOP): connections stay open and nothing answers. resume() thaws it.
@@ -122,7 +160,7 @@ class RedisServer {
   }
 
  private:
-  bool launch() {
+  bool launch(Wait wait = Wait::kLoaded) {
     std::vector<std::string> argv = {"/usr/bin/redis-server",
                                      "--port",
                                      std::to_string(port_),
@@ -147,13 +185,18 @@ class RedisServer {
     if (options_.unix_socket) {
       argv.insert(argv.end(), {"--unixsocket", socket_path(), "--unixsocketperm", "700"});
     }
+    if (options_.slow_loading) {
+      argv.insert(argv.end(),
+                  {"--key-load-delay", "1000", "--loading-process-events-interval-bytes", "1024"});
+    }
     child_ = std::make_unique<Child>(argv);
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (std::chrono::steady_clock::now() < deadline) {
       auto client = triggers::redis::BlockingClient::connect(endpoint(), 200ms, 1000ms);
       if (client.ok()) {
         auto pong = client->command({"PING"});
-        if (pong.ok() && pong->str == "PONG") {
+        if (pong.ok() && (pong->str == "PONG" ||
+                          (wait == Wait::kAnswering && pong->error_code() == "LOADING"))) {
           return true;
         }
       }

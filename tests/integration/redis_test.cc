@@ -195,8 +195,10 @@ long long pending_count(BlockingClient& client, const std::string& stream,
   return reply.elements[0].integer;
 }
 
+// -1 when Redis does not say (LOADING, for one).
 long long list_length(BlockingClient& client, const std::string& key) {
-  return command(client, {"LLEN", key}).integer;
+  auto reply = command(client, {"LLEN", key});
+  return reply.type == Reply::Type::kInteger ? reply.integer : -1;
 }
 
 std::string metrics(RunningDaemon& daemon) {
@@ -485,8 +487,20 @@ TEST_CASE("redis-server restarted in the middle: the daemon reconnects and nothi
   }
   RedisServerOptions options;
   options.fsync_always = true;
+  // The restarted server loads its dataset slowly and answers while it does (with LOADING), as
+  // one with a large dataset does: the daemon reconnects in the middle of that.
+  options.slow_loading = true;
   RedisServer redis(options);
   auto client = std::make_unique<BlockingClient>(redis.client());
+  for (int first = 0; first < 1500; first += 100) {
+    std::vector<std::string> mset = {"MSET"};
+    for (int i = first; i < first + 100; ++i) {
+      mset.push_back("filler:" + std::to_string(i));
+      mset.push_back(std::to_string(i));
+    }
+    REQUIRE(client->command(mset).ok());
+  }
+  redis.rewrite_aof();
   TempDir out;
   FunctionSpec stream;
   stream.name = "streamer";
@@ -511,7 +525,8 @@ TEST_CASE("redis-server restarted in the middle: the daemon reconnects and nothi
       },
       30s, {&daemon}));
   client.reset();
-  redis.restart(signum);
+  redis.restart(signum, RedisServer::Wait::kAnswering);
+  CHECK_MESSAGE(redis.loading(), "redis-server loaded its dataset too fast for this test");
   client = std::make_unique<BlockingClient>(redis.client());
 
   CHECK(eventually(

@@ -15,6 +15,13 @@ namespace switchyard::triggers::redis {
 
 using std::chrono::milliseconds;
 
+namespace {
+
+// How often a server that is loading its dataset is asked again.
+constexpr milliseconds kLoadingPoll(100);
+
+}  // namespace
+
 // What a hiredis context points back to (ac->data). It outlives its context: it is deleted at
 // a safe point after the context is freed, so hiredis' last callbacks can still read it.
 struct Connection::Session {
@@ -23,6 +30,7 @@ struct Connection::Session {
   std::deque<std::uint64_t> deadlines;  // Loop time (ms) by which each pending command is late.
   std::string reason;                   // Why the connection dropped the context, for callbacks.
   bool ready = false;                   // The handshake succeeded.
+  bool loading = false;                 // The server answered LOADING at least once.
   bool silent = false;                  // The owner is gone: call no callback.
 };
 
@@ -44,7 +52,12 @@ Connection::Connection(core::Loop& loop, ConnectionOptions options, core::Counte
                        }
                      }),
       reconnect_timer_(loop, [this] { connect(); }),
-      deadline_timer_(loop, [this] { check_deadlines(); }) {}
+      deadline_timer_(loop, [this] { check_deadlines(); }),
+      loading_timer_(loop, [this] {
+        if (session_ != nullptr && !ready_) {
+          wait_until_loaded(session_);
+        }
+      }) {}
 
 Connection::~Connection() {
   closed_ = true;
@@ -165,10 +178,38 @@ void Connection::handshake() {
         if (session != session_) {
           return;
         }
+        wait_until_loaded(session);
+      },
+      options_.connect_timeout);
+}
+
+void Connection::wait_until_loaded(Session* session) {
+  send_raw(
+      {"PING"},
+      [this, session](core::Result<Reply> reply) {
+        if (session != session_) {
+          return;
+        }
+        if (reply.ok() && reply->error_code() == "LOADING") {
+          // It answers, so connect_timeout is met; loading a large dataset can take minutes.
+          connect_timer_.stop();
+          if (!session->loading) {
+            session->loading = true;
+            spdlog::info("{}: {} is loading its dataset; waiting", options_.name,
+                         options_.endpoint.describe());
+          }
+          loading_timer_.start(kLoadingPoll);
+          return;
+        }
+        if (!reply.ok() || reply->is_error()) {
+          drop(session, "PING failed: " + (reply.ok() ? reply->str : reply.error().message()),
+               true);
+          return;
+        }
         connect_timer_.stop();
         session->ready = true;
         ready_ = true;
-        if (attempt_ > 0) {
+        if (attempt_ > 0 || session->loading) {
           spdlog::info("{}: connected to {} again", options_.name, options_.endpoint.describe());
         }
         attempt_ = 0;
@@ -233,6 +274,7 @@ void Connection::drop(Session* session, const std::string& reason, bool free_con
   ready_ = false;
   connect_timer_.stop();
   deadline_timer_.stop();
+  loading_timer_.stop();
   session->reason = reason;
   last_error_ = reason;
   if (free_context) {

@@ -4,8 +4,10 @@
 // with what hiredis 0.14 lacks: a connect timeout, a per-command timeout, and reconnection with
 // exponential backoff and jitter.
 //
-// After connecting it authenticates (AUTH) and selects the database (SELECT); only then is it
-// ready() and on_ready is called. When anything goes wrong (the server closes the connection, a
+// After connecting it authenticates (AUTH), selects the database (SELECT) and waits until the
+// server has loaded its dataset (a restarted Redis accepts connections, AUTH and SELECT while it
+// loads, but answers every other command with LOADING); only then is it ready() and on_ready is
+// called. When anything goes wrong (the server closes the connection, a
 // command or the connect times out, AUTH fails) every pending command's callback is called with
 // an error, on_lost is called, and a new connection is attempted after a backoff
 // (100ms doubling to 5s, with jitter), forever, until close().
@@ -82,6 +84,8 @@ class Connection {
 
   void connect();
   void handshake();
+  // PINGs until the server answers PONG rather than LOADING, then makes the connection ready.
+  void wait_until_loaded(Session* session);
   bool send_raw(const std::vector<std::string>& argv, ReplyCallback callback,
                 std::chrono::milliseconds timeout);
   // Forgets `session`; frees its context when `free_context` (otherwise hiredis is already
@@ -108,6 +112,7 @@ class Connection {
   core::Timer connect_timer_;
   core::Timer reconnect_timer_;
   core::Timer deadline_timer_;
+  core::Timer loading_timer_;
 };
 
 }  // namespace switchyard::triggers::redis

@@ -96,6 +96,12 @@ class ListSource final : public RedisSource {
   void reconcile() {
     bool sent = reader_.send({"LRANGE", processing_, "0", "-1"}, [this](core::Result<Reply> reply) {
       if (!reply.ok()) {
+        return;  // Lost connection: on_reader_ready() starts over.
+      }
+      if (reply->is_error()) {
+        spdlog::error("{}: cannot read the processing list {}: {}; trying again in 1s", describe(),
+                      processing_, reply->str);
+        retry_recovery();
         return;
       }
       if (reply->type == Reply::Type::kArray) {

@@ -151,3 +151,50 @@ TEST_CASE("nothing listening: never ready, retries with backoff, destroyable at 
   CHECK_FALSE(run_until(
       loop, [&] { return calls > 0; }, 100ms));
 }
+
+TEST_CASE("a restarted Redis still loading its dataset: ready only once it has loaded") {
+  // A restarted Redis accepts connections, AUTH and SELECT while it loads, and refuses every
+  // other command with LOADING: a connection ready then would have its reads, acknowledgements
+  // and give-backs refused.
+  testing::RedisServerOptions server_options;
+  server_options.slow_loading = true;
+  testing::RedisServer redis(server_options);
+  constexpr int kKeys = 2000;
+  {
+    auto client = redis.client();
+    for (int first = 0; first < kKeys; first += 100) {
+      std::vector<std::string> mset = {"MSET"};
+      for (int i = first; i < first + 100; ++i) {
+        mset.push_back("key:" + std::to_string(i));
+        mset.push_back(std::to_string(i));
+      }
+      auto reply = client.command(mset);
+      REQUIRE(reply.ok());
+    }
+  }
+  redis.rewrite_aof();
+
+  core::Loop loop;
+  Connection connection(loop, options_for(redis.port()));
+  // What a command sent as soon as the connection is ready gets.
+  std::vector<core::Result<Reply>> first_replies;
+  connection.on_ready([&] {
+    connection.send({"DBSIZE"},
+                    [&](core::Result<Reply> reply) { first_replies.push_back(std::move(reply)); });
+  });
+  connection.start();
+  REQUIRE(run_until(
+      loop, [&] { return first_replies.size() == 1; }, 5s));
+
+  redis.restart(SIGTERM, testing::RedisServer::Wait::kAnswering);
+  // Otherwise this test would show nothing.
+  REQUIRE_MESSAGE(redis.loading(), "redis-server loaded its dataset too fast for this test");
+  REQUIRE(run_until(
+      loop, [&] { return first_replies.size() == 2; }, 30s));
+  CHECK_FALSE(redis.loading());
+  for (const auto& reply : first_replies) {
+    REQUIRE(reply.ok());
+    CHECK_MESSAGE(reply->type == Reply::Type::kInteger, reply->str);
+    CHECK(reply->integer == kKeys);
+  }
+}

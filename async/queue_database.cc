@@ -4,10 +4,12 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace switchyard::async {
 
@@ -354,6 +356,50 @@ core::Status QueueDatabase::write(std::span<const WriteOp> ops) {
     step_done(rollback_.get(), "roll back").ok();
   }
   return status;
+}
+
+core::Result<std::int64_t> QueueDatabase::pragma_value(const char* sql) {
+  Statement statement;
+  if (auto status = prepare(sql, statement); !status) {
+    return status.error();
+  }
+  if (sqlite3_step(statement.get()) != SQLITE_ROW) {
+    return error(sql);
+  }
+  return sqlite3_column_int64(statement.get(), 0);
+}
+
+core::Result<std::uint64_t> QueueDatabase::room(std::uint64_t reserve, std::uint64_t wanted) {
+  const std::string directory = std::filesystem::path(path_).parent_path().string();
+  auto room_on_filesystem = [&]() -> core::Result<std::uint64_t> {
+    struct statvfs stats {};
+    if (::statvfs(directory.c_str(), &stats) != 0) {
+      return core::Error(core::ErrorCode::kIo, "async queue " + path_ + ": statvfs " + directory +
+                                                   ": " + std::strerror(errno));
+    }
+    const std::uint64_t free = static_cast<std::uint64_t>(stats.f_bavail) * stats.f_frsize;
+    return free > reserve ? free - reserve : 0;
+  };
+  auto room = room_on_filesystem();
+  if (!room.ok() || *room >= wanted) {
+    return room;
+  }
+  // Fails (SQLITE_BUSY) while a reader holds the WAL: then its space stays in use.
+  if (pragma_value("PRAGMA wal_checkpoint(TRUNCATE)").ok()) {
+    room = room_on_filesystem();
+    if (!room.ok()) {
+      return room;
+    }
+  }
+  auto free_pages = pragma_value("PRAGMA freelist_count");
+  if (!free_pages.ok()) {
+    return free_pages.error();
+  }
+  auto page_size = pragma_value("PRAGMA page_size");
+  if (!page_size.ok()) {
+    return page_size.error();
+  }
+  return *room + static_cast<std::uint64_t>(*free_pages) * static_cast<std::uint64_t>(*page_size);
 }
 
 core::Status QueueDatabase::scan(bool with_event, const std::function<void(StoredRow&)>& row) {

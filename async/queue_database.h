@@ -81,6 +81,13 @@ class QueueDatabase {
   // invocation being one insert and one remove.
   core::Status write(std::span<const WriteOp> ops);
 
+  // The bytes writes may still take without leaving less than `reserve` free: the free space of
+  // the file's filesystem (statvfs f_bavail), less `reserve`, 0 when under it. When that is
+  // less than `wanted` it looks further: it checkpoints the WAL and truncates it to nothing
+  // (a WAL never shrinks by itself; this gives its space back unless a reader holds it), and
+  // counts the file's own free pages too, which SQLite fills before growing the file.
+  core::Result<std::uint64_t> room(std::uint64_t reserve, std::uint64_t wanted);
+
   // Calls `row` for every stored row in the order they were inserted. With `with_event` false
   // the event column is not read (StoredRow::event stays empty).
   core::Status scan(bool with_event, const std::function<void(StoredRow&)>& row);
@@ -99,6 +106,8 @@ class QueueDatabase {
   core::Status step_done(sqlite3_stmt* statement, const char* what, std::string_view id = {});
   core::Status apply(const WriteOp& op);
   core::Error error(std::string_view what) const;
+  // The value of a PRAGMA that returns one integer.
+  core::Result<std::int64_t> pragma_value(const char* sql);
 
   int lock_fd_ = -1;              // flock()ed `<file>-lock`: one process at a time.
   bool synchronous_full_ = true;  // PRAGMA synchronous now: FULL, or NORMAL.

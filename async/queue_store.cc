@@ -1,5 +1,6 @@
 #include "async/queue_store.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 
 #include "async/event_codec.h"
 #include "async/queue_database.h"
+#include "config/units.h"
 
 namespace switchyard::async {
 
@@ -16,6 +18,7 @@ struct QueueStore::Pending {
   WriteOp op;
   Done done;
   std::uint64_t seq = 0;
+  bool refused = false;  // An append refused before writing: it would eat into the reserve.
 };
 
 std::string_view to_string(Admission admission) {
@@ -283,13 +286,73 @@ void QueueStore::run_writer() {
   }
 }
 
+std::size_t QueueStore::refuse_past_reserve(std::vector<Pending>& batch, std::string& why) {
+  if (options_.reserve_bytes == 0) {
+    return 0;
+  }
+  // What an append takes: its row in the WAL now, and in the file at the next checkpoint.
+  auto cost = [](const WriteOp& op) { return 2 * (op.size + op.id.size() + 64); };
+  std::uint64_t wanted = 0;
+  for (const Pending& pending : batch) {
+    if (pending.op.kind == WriteOp::Kind::kInsert) {
+      wanted += cost(pending.op);
+    }
+  }
+  if (wanted == 0) {
+    return 0;
+  }
+  core::Result<std::uint64_t> room = [&] {
+    std::lock_guard<std::mutex> lock(db_mutex_);
+    return db_->room(options_.reserve_bytes, wanted);
+  }();
+  if (!room.ok()) {
+    // Cannot tell: write, and let the filesystem say.
+    spdlog::warn("{}", room.error().message());
+    return 0;
+  }
+  if (*room >= wanted) {
+    if (short_of_room_) {
+      short_of_room_ = false;
+      spdlog::info("async queue: its filesystem has room again; appends are written");
+    }
+    return 0;
+  }
+  std::uint64_t left = *room;
+  std::size_t refused = 0;
+  for (Pending& pending : batch) {
+    if (pending.op.kind != WriteOp::Kind::kInsert) {
+      continue;
+    }
+    if (cost(pending.op) <= left) {
+      left -= cost(pending.op);
+    } else {
+      pending.refused = true;
+      ++refused;
+    }
+  }
+  why = fmt::format(
+      "state_dir's filesystem is nearly full: {} may still be written, and {} is kept free "
+      "(limits.async_queue_reserve) so that finished invocations can always be removed",
+      config::format_size(*room), config::format_size(options_.reserve_bytes));
+  if (!short_of_room_) {
+    short_of_room_ = true;
+    spdlog::error("async queue: {}; asynchronous invocations are refused (503) until there is room",
+                  why);
+  }
+  return refused;
+}
+
 void QueueStore::commit_batch(std::vector<Pending>& batch, std::vector<WriteOp>& carried) {
+  std::string short_of_room;
+  const std::size_t refused = refuse_past_reserve(batch, short_of_room);
   std::vector<WriteOp> ops = std::move(carried);
   carried.clear();
   ops.reserve(ops.size() + batch.size());
   std::uint64_t inserts = 0, deletes = 0, updates = 0;
   for (Pending& pending : batch) {
-    ops.push_back(std::move(pending.op));
+    if (!pending.refused) {
+      ops.push_back(std::move(pending.op));
+    }
   }
   for (const WriteOp& op : ops) {
     switch (op.kind) {
@@ -306,7 +369,7 @@ void QueueStore::commit_batch(std::vector<Pending>& batch, std::vector<WriteOp>&
   }
 
   core::Status status;
-  {
+  if (!ops.empty()) {
     std::lock_guard<std::mutex> lock(db_mutex_);
     status = db_->write(ops);
   }
@@ -318,9 +381,21 @@ void QueueStore::commit_batch(std::vector<Pending>& batch, std::vector<WriteOp>&
     spdlog::error("{} ({} append(s) refused, {} remove(s) and update(s) to write again)",
                   result.message, inserts, deletes + updates);
   }
+  AppendResult no_room{AppendResult::Kind::kFailed, short_of_room};
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (status) {
+    if (refused > 0) {
+      stats_.appends_failed += refused;
+      stats_.appends_short_of_room += refused;
+      for (const Pending& pending : batch) {
+        if (pending.refused) {
+          count_out(pending.op.id);
+        }
+      }
+    }
+    if (ops.empty()) {
+      // Nothing was written.
+    } else if (status) {
       ++stats_.commits;
       stats_.fsyncs += inserts > 0 ? 1 : 0;
       stats_.records_written += inserts;
@@ -349,7 +424,7 @@ void QueueStore::commit_batch(std::vector<Pending>& batch, std::vector<WriteOp>&
   bool done = false;
   for (Pending& pending : batch) {
     if (pending.done) {
-      pending.done(result);
+      pending.done(pending.refused ? no_room : result);
       done = true;
     }
   }

@@ -54,6 +54,13 @@
 // reported kFailed even though the OS may have written it, so the record may run after a restart
 // (at least once, never lost).
 //
+// A full disk: a removal needs a few free pages in the WAL, so on a filesystem filled to the
+// last block finished invocations could not be removed and the queue would never have room
+// again. Options::reserve_bytes keeps free space for them: before a transaction, appends that
+// would leave less free (QueueDatabase::room: the filesystem's free space, the file's free
+// pages, the WAL checkpointed and truncated when short) are refused without being written
+// (kFailed: 503), and its removes and updates are written.
+//
 // One store at a time may have a queue file open (a flock on `<file>-lock`: a second daemon on
 // the same state_dir is refused rather than running the same records); the sqlite3 CLI may read
 // it at any time. A reader that keeps a transaction open holds back checkpoints (the WAL grows).
@@ -145,8 +152,10 @@ struct QueueStats {
   // Checkpoints, which SQLite runs every 1000 pages, add their own.
   std::uint64_t commits = 0;
   std::uint64_t fsyncs = 0;
-  std::uint64_t failed_commits = 0;   // Transactions rolled back on an error.
-  std::uint64_t appends_failed = 0;   // Appends reported kFailed.
+  std::uint64_t failed_commits = 0;  // Transactions rolled back on an error.
+  std::uint64_t appends_failed = 0;  // Appends reported kFailed.
+  // Of those, the ones refused before writing: they would have eaten into Options::reserve_bytes.
+  std::uint64_t appends_short_of_room = 0;
   std::uint64_t appends_refused = 0;  // Appends refused with kFull.
 };
 
@@ -158,6 +167,11 @@ class QueueStore {
     // A cap on the database file (0: none), as SQLite's max_page_count: past it a write fails
     // as on a full disk.
     std::uint64_t max_file_bytes = 0;
+    // Free space kept on the file's filesystem (0: none). An append that would leave less is
+    // reported kFailed without being written, so that removes and attempt updates, which take
+    // little, can still be written when the disk fills up: otherwise finished invocations could
+    // not be removed, their space never freed, and the queue would stay stuck.
+    std::uint64_t reserve_bytes = 0;
     // How long after a failed transaction its removes and updates are tried again when nothing
     // else comes to write.
     std::chrono::milliseconds retry_interval{1000};
@@ -235,6 +249,9 @@ class QueueStore {
   // Queues a change, in call order (mutex_ held). True when the writer must be woken.
   bool queue_locked(Pending&& pending);
   void commit_batch(std::vector<Pending>& batch, std::vector<WriteOp>& carried);
+  // Marks the appends of `batch` that would eat into Options::reserve_bytes as refused, and
+  // says why in `why`. Returns how many. Writer thread only.
+  std::size_t refuse_past_reserve(std::vector<Pending>& batch, std::string& why);
   // Both require mutex_ (or, in open(), a store no other thread sees yet).
   void count_in(const std::string& id, Entry entry);
   bool count_out(std::string_view id);
@@ -242,8 +259,9 @@ class QueueStore {
 
   const Options options_;
   std::unique_ptr<QueueDatabase> db_;
-  std::mutex db_mutex_;   // Guards db_ between the writer and load().
-  BatchDone batch_done_;  // Set before the first append; then read by the writer only.
+  std::mutex db_mutex_;         // Guards db_ between the writer and load().
+  BatchDone batch_done_;        // Set before the first append; then read by the writer only.
+  bool short_of_room_ = false;  // Appends are refused for the reserve: writer thread only.
 
   mutable std::mutex mutex_;  // Guards everything below.
   std::condition_variable wake_writer_;

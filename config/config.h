@@ -223,6 +223,10 @@ struct LimitsConfig {
   // A cap on the durable queue of asynchronous invocations (state_dir/async-queue.db); past it
   // they are refused with 503 as on a full disk. 0 = none (the disk is the limit).
   std::uint64_t max_async_queue_file = 0;
+  // Free space the durable queue keeps on state_dir's filesystem: an asynchronous invocation
+  // that would leave less is refused with 503, so that finished ones can always be removed
+  // (removals need a little room too) and the queue recovers once they have run. 0 = none.
+  std::uint64_t async_queue_reserve = 64ull << 20;
 
   bool operator==(const LimitsConfig&) const = default;
 };

@@ -93,7 +93,8 @@ void parse_logging(FileReader& file, const YAML::Node& node, LoggingConfig& out)
 void parse_limits(FileReader& file, const YAML::Node& node, LimitsConfig& out) {
   MapReader limits(file, node, "limits", "limits");
   limits.allow_keys({"max_body", "max_header", "max_target", "max_connections", "header_timeout",
-                     "idle_timeout", "shutdown_timeout", "max_async_queue_file"});
+                     "idle_timeout", "shutdown_timeout", "max_async_queue_file",
+                     "async_queue_reserve"});
   limits.read_size("max_body", 1, 4ull << 30, out.max_body_bytes);
   limits.read_size("max_header", 1ull << 10, 16ull << 20, out.max_header_bytes);
   limits.read_size("max_target", 256, 16ull << 20, out.max_target_bytes);
@@ -102,6 +103,7 @@ void parse_limits(FileReader& file, const YAML::Node& node, LimitsConfig& out) {
   limits.read_duration("idle_timeout", Duration(1), kMaxTimeout, out.idle_timeout);
   limits.read_duration("shutdown_timeout", Duration(1), kMaxTimeout, out.shutdown_timeout);
   limits.read_size("max_async_queue_file", 64ull << 10, 1ull << 50, out.max_async_queue_file);
+  limits.read_size("async_queue_reserve", 0, 1ull << 40, out.async_queue_reserve);
 }
 
 void parse_daemon(FileReader& file, const YAML::Node& document, const fs::path& config_path,

@@ -277,6 +277,7 @@ class Daemon {
     }
     async::QueueStore::Options options;
     options.max_file_bytes = daemon.limits.max_async_queue_file;
+    options.reserve_bytes = daemon.limits.async_queue_reserve;
     auto opened = async::AsyncQueue::open(loop_, scheduler_, dead_letters_, metrics_,
                                           daemon.state_dir / "async-queue.db", options);
     if (!opened.ok()) {

@@ -6,11 +6,15 @@
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
+#include <sched.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/mount.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -379,6 +383,70 @@ TEST_CASE("a full asynchronous queue answers 429, a failed write 503; /functions
   long long rows = -1;
   CHECK(integrity_check(setup.queue_file, &rows).empty());
   CHECK(rows == 2);
+}
+
+TEST_CASE("a state_dir whose filesystem fills up: 503 and logged, nothing accepted is lost") {
+  Setup setup("limits: { shutdown_timeout: 2s, async_queue_reserve: 2MiB }\n",
+              "concurrency: 1\ntimeout: 30s\n"
+              "async: { max_attempts: 1, max_event_age: 1h, "
+              "queue: { events: 10000, bytes: 64MiB } }\n",
+              "  HANG_MS: \"100\"\n");
+  // A real filesystem filling up, not the queue's own size cap: an 8 MiB tmpfs as state_dir,
+  // in a mount namespace of this test's own (its child, the daemon, shares it; nothing outside
+  // sees it, and it goes away with this process).
+  if (::unshare(CLONE_NEWNS) != 0) {
+    const int error = errno;
+    REQUIRE_MESSAGE(error == EPERM, "unshare(CLONE_NEWNS): ", std::strerror(error));
+    MESSAGE("skipped: no permission to create a mount namespace (needs CAP_SYS_ADMIN)");
+    return;
+  }
+  REQUIRE(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+  REQUIRE_MESSAGE(::mount("tmpfs", setup.state.c_str(), "tmpfs", 0, "size=8m,mode=0700") == 0,
+                  std::strerror(errno));
+  auto daemon = setup.start();
+  const int http = daemon->http_port();
+  const std::string event = "X-Amz-Invocation-Type: Event\r\n";
+
+  // 64 KiB invocations, each running 100 ms: the queue grows until the filesystem is full.
+  const std::string payload = "hang-" + std::string(64 * 1024, 'x');
+  int accepted = 0;
+  HttpReply refused;
+  for (int i = 0; i < 400 && refused.status == 0; ++i) {
+    auto reply = http_request(http, "POST", "/slow", payload, event);
+    if (reply.status == 202) {
+      ++accepted;
+    } else {
+      refused = reply;
+    }
+  }
+  INFO(daemon->process().err());
+  MESSAGE(accepted << " invocation(s) of 64 KiB taken before the first 503: " << refused.body);
+  REQUIRE(refused.status == 503);
+  CHECK(refused.body.find("limits.async_queue_reserve") != std::string::npos);
+  CHECK(accepted >= 3);
+  CHECK(daemon->process().err().find("cannot write it") != std::string::npos);
+
+  // Every invocation answered 202 runs once (the queue keeps it while it waits), and once they
+  // have run the space they took is reused: a new invocation is taken again.
+  CHECK(eventually([&] { return file_lines(setup.out).size() == static_cast<size_t>(accepted); },
+                   30s));
+  bool taken_again = false;
+  CHECK(eventually(
+      [&] {
+        taken_again = http_request(http, "POST", "/slow", "after", event).status == 202;
+        return taken_again;
+      },
+      10s));
+  CHECK(eventually(
+      [&] { return file_lines(setup.out).size() == static_cast<size_t>(accepted) + 1; }, 10s));
+  CHECK(recorded(setup.out).size() == static_cast<size_t>(accepted) + 1);
+  auto metrics = http_request(daemon->admin_port(), "GET", "/metrics").body;
+  CHECK(metric(metrics,
+               R"(switchyard_async_refused_total{function="slow",reason="write_failed"})") >= 1);
+  CHECK(daemon->stop().exit_code == 0);
+  long long rows = -1;
+  CHECK(integrity_check(setup.queue_file, &rows).empty());
+  CHECK(rows == 0);
 }
 
 TEST_CASE("a state_dir that cannot hold the queue stops the start with a clear error") {

@@ -513,9 +513,9 @@ TEST_CASE("queue store: limits by count and bytes are exact, uncommitted appends
 }
 
 TEST_CASE("queue store: a full disk refuses appends, reports nothing durable unwritten, recovers") {
-  // The tests run as root, which ignores a read-only directory, and cannot mount a small
-  // filesystem. A cap on the database (PRAGMA max_page_count, Options::max_file_bytes) makes
-  // SQLite fail exactly as on a full disk: SQLITE_FULL, "database or disk is full".
+  // The tests run as root, which ignores a read-only directory. A cap on the database (PRAGMA
+  // max_page_count, Options::max_file_bytes) makes SQLite fail exactly as on a full disk:
+  // SQLITE_FULL, "database or disk is full". (integration_async fills a real tmpfs.)
   TempDir dir;
   std::string file = dir.path() + "/queue.db";
   QueueStore::Options options;
@@ -580,6 +580,54 @@ TEST_CASE("queue store: a full disk refuses appends, reports nothing durable unw
     after.push_back(record.id);
   }
   CHECK(after == durable);
+}
+
+TEST_CASE("queue store: past the reserve, appends are refused unwritten and removes still go") {
+  TempDir dir;
+  std::string file = dir.path() + "/queue.db";
+  Outcomes outcomes;
+  {
+    auto store = open_store(file);
+    for (int i = 0; i < 3; ++i) {
+      Record record = make_record(i);
+      REQUIRE(store->append(record, outcomes.done_for(record.id)) == Admission::kQueued);
+    }
+    store->flush();
+  }
+  // More free space kept than any filesystem here has: every append is past the reserve.
+  QueueStore::Options options;
+  options.reserve_bytes = 1ull << 50;
+  auto store = open_store(file, options);
+  CHECK(store->remove("req-0"));
+  Record refused = make_record(10);
+  REQUIRE(store->append(refused, outcomes.done_for(refused.id)) == Admission::kQueued);
+  store->flush();
+  {
+    std::lock_guard<std::mutex> lock(outcomes.mutex);
+    const AppendResult& result = outcomes.by_id.at(refused.id);
+    CHECK_FALSE(result.durable());
+    CHECK_MESSAGE(result.message.find("limits.async_queue_reserve") != std::string::npos,
+                  result.message);
+  }
+  CHECK(store->stats().appends_short_of_room == 1);
+  CHECK(store->stats().appends_failed == 1);
+  CHECK(store->stats().failed_commits == 0);
+  CHECK(store->stats().removes_written == 1);
+  // Neither counted against the function's limits nor stored.
+  CHECK(store->usage("thumbnail").events == 2);
+  std::vector<std::string> ids;
+  for (const Record& record : load_all(*store)) {
+    ids.push_back(record.id);
+  }
+  CHECK(ids == std::vector<std::string>{"req-1", "req-2"});
+
+  // Without a reserve the same append is written.
+  store.reset();
+  auto unreserved = open_store(file);
+  REQUIRE(unreserved->append(refused, outcomes.done_for(refused.id)) == Admission::kQueued);
+  unreserved->flush();
+  std::lock_guard<std::mutex> lock(outcomes.mutex);
+  CHECK(outcomes.by_id.at(refused.id).durable());
 }
 
 TEST_CASE("queue store: kill -9 during group commit loses no record reported durable") {

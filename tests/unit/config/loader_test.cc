@@ -32,7 +32,7 @@ kafka:
   properties: { security.protocol: SSL, socket.keepalive.enable: true, retries: 5 }
 redis: { url: "redis://localhost:${REDIS_PORT:-6379}/0", connect_timeout: 1500ms, command_timeout: 4s }
 logging: { level: debug, format: json }
-limits: { max_body: 1MiB, max_header: 16KiB, max_target: 4KiB, max_connections: 500, header_timeout: 5s, idle_timeout: 2m, shutdown_timeout: 10s }
+limits: { max_body: 1MiB, max_header: 16KiB, max_target: 4KiB, max_connections: 500, header_timeout: 5s, idle_timeout: 2m, shutdown_timeout: 10s, max_async_queue_file: 1GiB, async_queue_reserve: 0 }
 )";
 
 constexpr const char* kFullManifest = R"(name: thumbnail
@@ -96,6 +96,8 @@ TEST_CASE("a full config round-trips into the snapshot") {
   CHECK(d.limits.header_timeout == Duration(5000));
   CHECK(d.limits.idle_timeout == Duration(120000));
   CHECK(d.limits.shutdown_timeout == Duration(10000));
+  CHECK(d.limits.max_async_queue_file == 1ull << 30);
+  CHECK(d.limits.async_queue_reserve == 0);
 
   // Sorted by file name: hello.yml before thumb.yaml.
   const std::vector<FunctionManifest>& functions = result.snapshot->functions;
@@ -187,6 +189,8 @@ TEST_CASE("an empty switchyard.yaml gives the documented defaults") {
   CHECK(d.limits.max_body_bytes == 6 * 1024 * 1024);
   CHECK(d.limits.max_header_bytes == 64 * 1024);
   CHECK(d.limits.max_target_bytes == 8 * 1024);
+  CHECK(d.limits.max_async_queue_file == 0);
+  CHECK(d.limits.async_queue_reserve == 64ull << 20);
   CHECK(result.snapshot->functions.empty());
 }
 

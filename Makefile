@@ -23,7 +23,8 @@ run: build
 
 test: build
 	@bash scripts/install-js-deps.sh $(BUILD_DIR)
-	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600 || \
+	  { bash $(CURDIR)/scripts/test-failures.sh $(abspath $(BUILD_DIR)); exit 8; }
 
 bench: build
 	bash bench/run.sh $(BUILD_DIR)

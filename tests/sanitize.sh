@@ -33,7 +33,8 @@ if [ "$which" = asan ] || [ "$which" = all ]; then
   bash "$root/scripts/install-js-deps.sh" "$root/build-asan"
   (cd "$root/build-asan" &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      ctest --output-on-failure -j2 --timeout 600)
+      ctest --output-on-failure -j2 --timeout 600) ||
+    { bash "$root/scripts/test-failures.sh" "$root/build-asan"; exit 8; }
 fi
 
 if [ "$which" = tsan ] || [ "$which" = all ]; then
@@ -46,5 +47,6 @@ if [ "$which" = tsan ] || [ "$which" = all ]; then
   pattern=$(IFS='|'; echo "^(${tsan_tests[*]})\$")
   (cd "$root/build-tsan" &&
     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitize/tsan.supp \
-      ctest --output-on-failure -R "$pattern" --timeout 600)
+      ctest --output-on-failure -R "$pattern" --timeout 600) ||
+    { bash "$root/scripts/test-failures.sh" "$root/build-tsan"; exit 8; }
 fi

@@ -39,10 +39,41 @@ fs::path find_interpreter(const std::string& text, const config::ManifestScope& 
   return fs::path(text);
 }
 
-// The files a module `pkg/mod` may be: pkg/mod.py, or the package pkg/mod/__init__.py.
-std::vector<std::string> module_files(std::string module) {
-  std::replace(module.begin(), module.end(), '.', '/');
-  return {module + ".py", module + "/__init__.py"};
+// Whether `name`, a path below a sys.path entry, is a file Python imports as `module` (pkg/mod,
+// slashes for dots): pkg/mod.py, the package pkg/mod/__init__.py, a sourceless pkg/mod.pyc (or
+// package), or an extension module pkg/mod.so or pkg/mod.<tag>.so (cpython-311-x86_64-linux-gnu,
+// abi3), as its finders do.
+bool is_module_file(std::string_view name, std::string_view module) {
+  if (name.substr(0, module.size()) != module) {
+    return false;
+  }
+  const std::string_view rest = name.substr(module.size());
+  if (rest == ".py" || rest == ".pyc" || rest == "/__init__.py" || rest == "/__init__.pyc") {
+    return true;
+  }
+  constexpr std::string_view kExtension = ".so";
+  return rest.size() >= kExtension.size() && rest.front() == '.' &&
+         rest.find('/') == std::string_view::npos &&
+         rest.substr(rest.size() - kExtension.size()) == kExtension;
+}
+
+// Whether `module` is a file below the folder `root` (a sys.path entry).
+bool module_in_folder(const fs::path& root, const std::string& module) {
+  std::error_code error;
+  const auto slash = module.rfind('/');
+  const std::string parent = slash == std::string::npos ? "" : module.substr(0, slash + 1);
+  for (const char* init : {"/__init__.py", "/__init__.pyc"}) {
+    if (fs::is_regular_file(root / (module + init), error)) {
+      return true;
+    }
+  }
+  for (const auto& entry : fs::directory_iterator(root / parent, error)) {
+    if (entry.is_regular_file(error) &&
+        is_module_file(parent + entry.path().filename().string(), module)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // Where a name inside a layer lands on sys.path: "python/x" and
@@ -64,23 +95,17 @@ std::string_view on_layer_path(std::string_view name) {
   return name;
 }
 
-// Whether one of `files` is in the code or a layer (folders, or the names in packages).
-bool module_present(const PythonSettings& settings, const std::vector<std::string>& files) {
-  auto matches = [&](std::string_view name) {
-    return std::find(files.begin(), files.end(), name) != files.end();
-  };
+// Whether `module` (pkg/mod) is in the code or a layer (folders, or the names in packages).
+bool module_present(const PythonSettings& settings, const std::string& module) {
+  auto matches = [&](std::string_view name) { return is_module_file(name, module); };
   std::error_code error;
   if (is_package(settings.code)) {
     auto names = package_files(settings.code);
     if (names.ok() && std::any_of(names.value().begin(), names.value().end(), matches)) {
       return true;
     }
-  } else {
-    for (const std::string& file : files) {
-      if (fs::is_regular_file(settings.code / file, error)) {
-        return true;
-      }
-    }
+  } else if (module_in_folder(settings.code, module)) {
+    return true;
   }
   for (const fs::path& layer : settings.layers) {
     if (is_package(layer)) {
@@ -101,10 +126,8 @@ bool module_present(const PythonSettings& settings, const std::vector<std::strin
       }
     }
     for (const fs::path& root : roots) {
-      for (const std::string& file : files) {
-        if (fs::is_regular_file(root / file, error)) {
-          return true;
-        }
+      if (module_in_folder(root, module)) {
+        return true;
       }
     }
   }
@@ -198,12 +221,13 @@ std::shared_ptr<const config::RuntimeSettings> parse_python(config::MapReader& r
                 "handler \"" + out->handler + "\" is not module.function (as app.lambda_handler)");
     } else if (file.error_count() == errors_before) {
       std::string module = out->handler.substr(0, dot);
-      std::vector<std::string> files = module_files(module);
-      if (!module_present(*out, files)) {
-        file.fail(root.get("handler"), "handler \"" + out->handler + "\": no module " + module +
-                                           " (" + files[0] + " or " + files[1] + ") in " +
-                                           out->code.string() +
-                                           (out->layers.empty() ? "" : " or its layers"));
+      std::string path = module;
+      std::replace(path.begin(), path.end(), '.', '/');
+      if (!module_present(*out, path)) {
+        file.fail(root.get("handler"),
+                  "handler \"" + out->handler + "\": no module " + module + " (" + path +
+                      ".py or " + path + "/__init__.py, or its .pyc or .so) in " +
+                      out->code.string() + (out->layers.empty() ? "" : " or its layers"));
       }
     }
   }

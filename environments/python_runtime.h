@@ -15,8 +15,9 @@
 //                                 # functions/environment_settings.h
 //
 // The manifest is checked as a user would want it checked (`switchyard validate`): the
-// interpreter exists and runs, the handler is module.function, and its module is in the code or
-// a layer. A .zip is unpacked into the state directory when the function loads.
+// interpreter is an executable file (whether it runs is seen at the first start), the handler is
+// module.function, and its module is in the code or a layer. A .zip is unpacked into the state
+// directory when the function loads.
 
 #include <filesystem>
 #include <string>

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -183,6 +184,11 @@ TEST_CASE("a Python handler answers HTTP and the Invoke API with Lambda's contex
   REQUIRE(context["remaining_ms"].IsInt64());
   CHECK(context["remaining_ms"].GetInt64() > 0);
   CHECK(context["remaining_ms"].GetInt64() <= 3000);
+  // Always there, empty: nothing in an Invoke or an event carries a Cognito identity.
+  REQUIRE(context["identity"].IsArray());
+  CHECK(context["identity"].Size() == 2);
+  CHECK(context["identity"][0].IsNull());
+  CHECK(context["identity"][1].IsNull());
   REQUIRE(context["client_context"].IsObject());
   CHECK(member(context["client_context"], "k") == "v");
   CHECK(member(context, "cwd") == kHandlers);
@@ -378,6 +384,93 @@ TEST_CASE("init errors refuse the function with AWS's error types and messages")
         result.err.find("function 'bad': init failed: " + each.expected) != std::string::npos,
         result.err);
   }
+}
+
+TEST_CASE(
+    "Lambda's log format and level from the manifest's env, stderr tagged, a bytes result, "
+    "another interpreter, an init error after start-up") {
+  TempDir venv;
+  // Another interpreter, as a venv's bin/python3 would be: it says it ran, then runs python3.
+  const std::string interpreter =
+      venv.write("bin/python3", "#!/bin/sh\nWRAPPED_BY=\"$0\" exec /usr/bin/python3 \"$@\"\n");
+  fs::permissions(interpreter, fs::perms::owner_all);
+  const std::string break_file = venv.path() + "/broken";
+  Setup setup(
+      {{"jsonlog", python("jsonlog", "logs.lambda_handler",
+                          "env: { AWS_LAMBDA_LOG_FORMAT: JSON, AWS_LAMBDA_LOG_LEVEL: INFO "
+                          "}\n")},
+       {"textlog", python("textlog", "logs.lambda_handler", "python: " + interpreter + "\n")},
+       {"later", python("later", "later.lambda_handler",
+                        "max_invocations: 1\nenv: { BREAK_FILE: \"" + break_file + "\" }\n")}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  INFO(daemon.process().err());
+  const int admin = daemon.admin_port();
+
+  // JSON records from INFO up (Python's default is WARNING), with the request id; stderr tagged
+  // with it too; a bytes result comes back as it is.
+  auto json = http_request(admin, "POST", invoke_path("jsonlog"), R"({"tag":"J1","bytes":true})");
+  CHECK(json.status == 200);
+  CHECK(json.header("x-amz-function-error") == "");
+  CHECK(json.body == std::string("\x00\xff"
+                                 "raw J1",
+                                 8));
+  const std::string json_id = json.header("x-amzn-requestid");
+  CHECK(daemon.process().wait_for_err("stderr J1"));
+  std::string log = daemon.process().err();
+  CHECK(log.find("function jsonlog request " + json_id + " stderr: stderr J1") !=
+        std::string::npos);
+  std::vector<std::string> records;
+  for (auto at = log.find("function jsonlog request " + json_id + " stdout: {");
+       at != std::string::npos;
+       at = log.find("function jsonlog request " + json_id + " stdout: {", at + 1)) {
+    records.push_back(log.substr(at, log.find('\n', at) - at));
+  }
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].find(R"("level": "INFO", "message": "info J1", "logger": "root")") !=
+        std::string::npos);
+  CHECK(records[1].find(R"("level": "WARNING", "message": "warning J1", "logger": "root")") !=
+        std::string::npos);
+  CHECK(records[1].find(R"("requestId": ")" + json_id + "\"") != std::string::npos);
+
+  // Text records, the root logger at Python's default level (WARNING), from the interpreter the
+  // manifest names.
+  auto text = http_request(admin, "POST", invoke_path("textlog"), R"({"tag":"T2"})");
+  CHECK(text.status == 200);
+  CHECK(text.body == R"({"wrapped_by": ")" + interpreter + "\"}");
+  const std::string text_id = text.header("x-amzn-requestid");
+  CHECK(daemon.process().wait_for_err("stderr T2"));
+  log = daemon.process().err();
+  CHECK(log.find("function textlog request " + text_id + " stdout: [WARNING]\t") !=
+        std::string::npos);
+  CHECK(log.find("\t" + text_id + "\twarning T2") != std::string::npos);
+  CHECK(log.find("info T2") == std::string::npos);
+
+  // An environment started after start-up whose init fails: its invocation gets the init
+  // error, the next starts are backed off, and once the cause is gone the function serves again.
+  auto first = http_request(admin, "POST", invoke_path("later"), "{}");
+  CHECK(first.status == 200);
+  CHECK(first.header("x-amz-function-error") == "");
+  std::ofstream(break_file) << "";
+  auto broken = http_request(admin, "POST", invoke_path("later"), "{}");
+  CHECK(broken.status == 200);
+  CHECK(broken.header("x-amz-function-error") == "Unhandled");
+  CHECK(member(parse(broken.body), "errorType") == "RuntimeError");
+  CHECK(member(parse(broken.body), "errorMessage") == "broken while " + break_file + " exists");
+  CHECK(daemon.process().wait_for_err("function later: init failed (RuntimeError: broken while " +
+                                      break_file + " exists); next start in 250ms"));
+  fs::remove(break_file);
+  std::string served;
+  CHECK(eventually(
+      [&] {
+        auto again = http_request(admin, "POST", invoke_path("later"), "{}");
+        served = again.body;
+        return again.status == 200 && again.header("x-amz-function-error").empty();
+      },
+      10s, 100ms));
+  CHECK(served.find("\"pid\": ") != std::string::npos);
+  CHECK(http_request(admin, "POST", invoke_path("jsonlog"), R"({"tag":"J3"})").status == 200);
+  CHECK(daemon.stop().exit_code == 0);
 }
 
 TEST_CASE("a Kafka topic of 2,000 records and a Redis stream through a Python batch handler") {

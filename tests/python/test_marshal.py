@@ -55,6 +55,27 @@ class MarshalResponseTest(unittest.TestCase):
         self.assertEqual(self.body([Point(1, D("2.0"))]),
                          b'[{"x": 1, "y": 2.0}]')
 
+    def test_named_tuple_is_an_object(self):
+        self.assertEqual(self.body(Point(1, 2)), b'{"x": 1, "y": 2}')
+        self.assertEqual(self.body({"p": [1, {"q": Point("a", [Point(3, 4)])}]}),
+                         b'{"p": [1, {"q": {"x": "a", "y": [{"x": 3, '
+                         b'"y": 4}]}}]}')
+        self.assertEqual(
+            self.body(collections.OrderedDict(p=[Point(None, True)])),
+            b'{"p": [{"x": null, "y": true}]}')
+
+    def test_plain_tuple_is_an_array(self):
+        self.assertEqual(self.body({"t": (1, (2, "x"))}),
+                         b'{"t": [1, [2, "x"]]}')
+
+    def test_circular_reference_is_a_marshal_error(self):
+        loop = [1]
+        loop.append(loop)
+        with self.assertRaises(FaultException) as caught:
+            marshal.marshal_response({"l": loop})
+        self.assertEqual(caught.exception.exception_type,
+                         "Runtime.MarshalError")
+
     def test_bytes_result_is_unchanged(self):
         self.assertEqual(marshal.marshal_response(b"\x00\xff"),
                          (b"\x00\xff", "application/unknown"))

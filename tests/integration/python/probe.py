@@ -44,6 +44,8 @@ def lambda_handler(event, context):
             "log_group_name": context.log_group_name,
             "log_stream_name": context.log_stream_name,
             "remaining_ms": context.get_remaining_time_in_millis(),
+            "identity": [context.identity.cognito_identity_id,
+                         context.identity.cognito_identity_pool_id],
             "client_context": context.client_context.custom
             if context.client_context
             else None,

@@ -101,6 +101,38 @@ TEST_CASE("python3: a module path, a package, a layer, a .zip") {
     CHECK(m.settings(manifest)->layers ==
           std::vector<fs::path>{fs::path(m.dir.path() + "/layers/common")});
   }
+  SUBCASE("a sourceless .pyc, and an extension module, as Python's finders take them") {
+    m.dir.write("functions.d/code/compiled.pyc", "");
+    m.dir.write("functions.d/code/pkg/fast.cpython-311-x86_64-linux-gnu.so", "");
+    m.dir.write("functions.d/code/plain.so", "");
+    for (std::string handler : {"compiled.handler", "pkg.fast.handler", "plain.handler"}) {
+      config::FunctionManifest parsed;
+      auto errors =
+          m.parse("name: fn\nruntime: python3\nhandler: " + handler + "\ncode: code\n", parsed);
+      CHECK_MESSAGE(errors.empty(), handler << ": " << (errors.empty() ? "" : errors[0]));
+    }
+    // Neither a prefix of another module's name nor a file in a deeper folder is the module.
+    m.dir.write("functions.d/code/compiled_old.py", "");
+    m.dir.write("functions.d/code/deep/pkg.so/x.py", "");
+    CHECK(m.parse("name: fn\nruntime: python3\nhandler: compiled_old2.handler\ncode: code\n",
+                  manifest)
+              .size() == 1);
+    CHECK(m.parse("name: fn\nruntime: python3\nhandler: deep.handler\ncode: code\n", manifest)
+              .size() == 1);
+  }
+  SUBCASE("a .so in a zipped layer, a package's __init__.pyc in the code's .zip") {
+    make_zip(m.dir.path() + "/functions.d/fn.zip", {"svc/__init__.pyc"});
+    make_zip(m.dir.path() + "/layer.zip",
+             {"python/lib/python3.11/site-packages/ext.abi3.so", "python/other.py"});
+    CHECK(m.parse("name: fn\nruntime: python3\nhandler: svc.run\ncode: fn.zip\n"
+                  "layers: [../layer.zip]\n",
+                  manifest)
+              .empty());
+    CHECK(m.parse("name: fn\nruntime: python3\nhandler: ext.run\ncode: fn.zip\n"
+                  "layers: [../layer.zip]\n",
+                  manifest)
+              .empty());
+  }
   SUBCASE("code as the .zip made for Lambda, and a zipped layer") {
     make_zip(m.dir.path() + "/functions.d/fn.zip", {"app.py", "requirements.txt"});
     make_zip(m.dir.path() + "/layer.zip", {"python/helpers.py"});
@@ -130,17 +162,17 @@ TEST_CASE("python3: what validate reports, where the manifest says it") {
   SUBCASE("a module that is not there") {
     auto errors = m.parse("name: fn\nruntime: python3\nhandler: greet.lambda_handler\n", manifest);
     REQUIRE(errors.size() == 1);
-    CHECK(errors[0] == file +
-                           ":3:10: handler \"greet.lambda_handler\": no module greet (greet.py " +
-                           "or greet/__init__.py) in " + m.dir.path() + "/functions.d");
+    CHECK(errors[0] ==
+          file + ":3:10: handler \"greet.lambda_handler\": no module greet (greet.py " +
+              "or greet/__init__.py, or its .pyc or .so) in " + m.dir.path() + "/functions.d");
   }
   SUBCASE("a module missing from a .zip") {
     make_zip(m.dir.path() + "/functions.d/fn.zip", {"other.py"});
     auto errors =
         m.parse("name: fn\nruntime: python3\nhandler: app.handler\ncode: fn.zip\n", manifest);
     REQUIRE(errors.size() == 1);
-    CHECK(errors[0].find("no module app (app.py or app/__init__.py) in " + m.dir.path() +
-                         "/functions.d/fn.zip") != std::string::npos);
+    CHECK(errors[0].find("no module app (app.py or app/__init__.py, or its .pyc or .so) in " +
+                         m.dir.path() + "/functions.d/fn.zip") != std::string::npos);
   }
   SUBCASE("an interpreter that is not there") {
     auto errors =

@@ -155,6 +155,16 @@ bool Environment::invoke(Assignment assignment) {
     state_ = EnvironmentState::kReturning;
     return false;
   }
+  tail_.clear();
+  assignment_ = std::move(assignment);
+  state_ = EnvironmentState::kBusy;
+  in_flight_ = true;
+  ++invocations_;
+  next_.respond(invocation_response(assignment_));
+  return true;
+}
+
+http::Response Environment::invocation_response(const Assignment& assignment) {
   http::Response response;
   response.status = 200;
   response.headers.reserve(7);
@@ -170,14 +180,9 @@ bool Environment::invoke(Assignment assignment) {
   if (!assignment.cognito_identity.empty()) {
     response.headers.push_back({"Lambda-Runtime-Cognito-Identity", assignment.cognito_identity});
   }
-  response.body = std::move(assignment.payload);
-  tail_.clear();
-  assignment_ = std::move(assignment);
-  state_ = EnvironmentState::kBusy;
-  in_flight_ = true;
-  ++invocations_;
-  next_.respond(std::move(response));
-  return true;
+  // A copy: a `next` before the answer gets the same invocation again.
+  response.body = assignment.payload;
+  return response;
 }
 
 void Environment::kill(StopReason reason) {
@@ -229,6 +234,13 @@ void Environment::on_next(http::ResponseSlot slot) {
       }
       return RuntimeApi::invalid_state(slot);
     case EnvironmentState::kBusy:
+      if (in_flight_) {
+        // As AWS's runtime API does (its running state accepts `next` and renders the
+        // invocation in progress): the same invocation, same id and deadline, again.
+        slot.respond(invocation_response(assignment_));
+        return;
+      }
+      return RuntimeApi::invalid_state(slot);
     case EnvironmentState::kStopping:
     case EnvironmentState::kStopped:
       return RuntimeApi::invalid_state(slot);
@@ -254,6 +266,7 @@ bool Environment::answerable(std::string_view request_id, http::ResponseSlot& sl
 void Environment::answer(Answer&& answer) {
   state_ = EnvironmentState::kReturning;
   in_flight_ = false;
+  assignment_.payload = std::string();  // Only a `next` in flight would send it again.
   owner_.environment_answered(*this, assignment_, std::move(answer));
 }
 

@@ -5,6 +5,8 @@
 // machine:
 //
 //   kStarting --next--> kIdle --invoke()--> kBusy --response/error--> kReturning --next--> kIdle
+//       |                 |                 |  ^                          |
+//       |                 |            next (the same invocation again)   |
 //       |                 |                   |                           |
 //       +---- init error, exit, init_timeout, kill(), stop() ------------+--> kStopping
 //                                                                              |
@@ -138,6 +140,8 @@ class Environment final : private RuntimeApiHandler {
   void on_init_error(RuntimeError&& error, http::ResponseSlot slot) override;
   void on_response_too_large(std::string_view request_id) override;
 
+  // What `next` answers with for `assignment`.
+  static http::Response invocation_response(const Assignment& assignment);
   // Whether `request_id` names the invocation in flight; answers the slot when not.
   bool answerable(std::string_view request_id, http::ResponseSlot& slot);
   void answer(Answer&& answer);

@@ -174,6 +174,30 @@ echo "never here"
   CHECK_FALSE(harness.owner.said("never here"));
 }
 
+TEST_CASE("a next before the answer gets the invocation in progress again, as AWS's does") {
+  Harness harness(R"sh(
+next
+FIRST="$ID $EVENT"
+DEADLINE=$(grep -Fi "Lambda-Runtime-Deadline-Ms:" "$H" | cut -d: -f2- | tr -d '\r ')
+next
+AGAIN_DEADLINE=$(grep -Fi "Lambda-Runtime-Deadline-Ms:" "$H" | cut -d: -f2- | tr -d '\r ')
+echo "first $FIRST again $ID $EVENT same deadline $([ "$DEADLINE" = "$AGAIN_DEADLINE" ] && echo yes)"
+echo "code $(post invocation/$ID/response answer)"
+next
+)sh");
+  Environment& environment = *harness.environment;
+  REQUIRE(harness.wait_idle(1));
+  REQUIRE(environment.invoke(Harness::assignment("r1", "payload")));
+  REQUIRE(harness.wait([&] { return !harness.owner.answers.empty(); }));
+  CHECK(harness.owner.answers.size() == 1);
+  CHECK(harness.owner.answers[0].first == "r1");
+  CHECK(harness.owner.answers[0].second.body == "answer");
+  REQUIRE(harness.wait_idle(2));
+  CHECK(harness.owner.said("first r1 payload again r1 payload same deadline yes"));
+  CHECK(harness.owner.said("code 202"));
+  CHECK(environment.invocations() == 1);
+}
+
 TEST_CASE("a runtime that exits while busy stops it as a crash, with its invocation") {
   Harness harness("next; echo got $ID; exit 3");
   REQUIRE(harness.wait_idle(1));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string_view>
 #include <utility>
@@ -213,6 +214,18 @@ std::shared_ptr<const config::RuntimeSettings> parse_python(config::MapReader& r
     check_code(file, root.get("code"), "code", code, out->code);
   }
   read_layers(root, scope, *out);
+  std::string bootstrap;
+  if (root.read_string("bootstrap", bootstrap, false)) {
+    if (bootstrap == "awslambdaric") {
+      out->bootstrap = PythonBootstrap::kAwslambdaric;
+    } else if (bootstrap != "switchyard") {
+      file.fail(root.get("bootstrap"),
+                "bootstrap must be switchyard (the default) or "
+                "awslambdaric (AWS's client, installed for `python`), not "
+                "\"" +
+                    bootstrap + "\"");
+    }
+  }
 
   if (root.require("handler") && root.read_string("handler", out->handler, false)) {
     const auto dot = out->handler.rfind('.');
@@ -264,6 +277,26 @@ void collect(const fs::path& code, std::vector<fs::path>& files) {
   }
 }
 
+// The folders each layer adds to the module search path, in Lambda's order: its
+// python/lib/python3.X/site-packages (every X present), then python/.
+std::vector<fs::path> layer_path(const std::vector<fs::path>& layers) {
+  std::vector<fs::path> folders;
+  std::error_code error;
+  for (const fs::path& layer : layers) {
+    std::vector<fs::path> site_packages;
+    for (const auto& entry : fs::directory_iterator(layer / "python" / "lib", error)) {
+      if (entry.path().filename().string().rfind("python3", 0) == 0 &&
+          fs::is_directory(entry.path() / "site-packages", error)) {
+        site_packages.push_back(entry.path() / "site-packages");
+      }
+    }
+    std::sort(site_packages.begin(), site_packages.end());
+    folders.insert(folders.end(), site_packages.begin(), site_packages.end());
+    folders.push_back(layer / "python");
+  }
+  return folders;
+}
+
 // "AWS_Lambda_python3.11", as Lambda names its runtimes, from the interpreter's real name.
 std::string execution_env(const fs::path& interpreter) {
   std::error_code error;
@@ -302,9 +335,10 @@ core::Result<functions::FunctionPtr> load_python(const config::FunctionManifest&
     return core::Error(core::ErrorCode::kLoad,
                        "function '" + manifest.name + "': " + error.message());
   };
+  const bool switchyard_client = settings->bootstrap == PythonBootstrap::kSwitchyard;
   fs::path runtime = python_runtime(options);
   std::error_code error;
-  if (!fs::is_regular_file(runtime / "bootstrap.py", error)) {
+  if (switchyard_client && !fs::is_regular_file(runtime / "bootstrap.py", error)) {
     return core::Error(core::ErrorCode::kLoad,
                        "function '" + manifest.name + "': the python3 runtime client " +
                            (runtime / "bootstrap.py").string() +
@@ -316,16 +350,35 @@ core::Result<functions::FunctionPtr> load_python(const config::FunctionManifest&
   if (!task_root.ok()) {
     return failed(task_root.error());
   }
-  std::vector<std::string> arguments = {"--exec", settings->interpreter.string(),
-                                        (runtime / "bootstrap.py").string()};
-  for (std::size_t i = 0; i < settings->layers.size(); ++i) {
-    auto layer =
-        code_folder(settings->layers[i], state, "layer-" + settings->layers[i].stem().string());
+  std::vector<fs::path> layers;
+  for (const fs::path& each : settings->layers) {
+    auto layer = code_folder(each, state, "layer-" + each.stem().string());
     if (!layer.ok()) {
       return failed(layer.error());
     }
-    arguments.push_back("--layer");
-    arguments.push_back(layer.value().string());
+    layers.push_back(layer.value());
+  }
+  std::vector<std::string> arguments = {"--exec", settings->interpreter.string()};
+  std::map<std::string, std::string> variables = {
+      {"AWS_EXECUTION_ENV", execution_env(settings->interpreter)}};
+  if (switchyard_client) {
+    arguments.push_back((runtime / "bootstrap.py").string());
+    for (const fs::path& layer : layers) {
+      arguments.push_back("--layer");
+      arguments.push_back(layer.string());
+    }
+    variables["LAMBDA_RUNTIME_DIR"] = runtime.string();
+  } else {
+    // As in AWS's container images: `python -m awslambdaric HANDLER` in the task root (so on
+    // sys.path), the layers on PYTHONPATH, the Runtime API in AWS_LAMBDA_RUNTIME_API.
+    arguments.insert(arguments.end(), {"-m", "awslambdaric", settings->handler});
+    std::string python_path;
+    for (const fs::path& folder : layer_path(layers)) {
+      python_path += (python_path.empty() ? "" : ":") + folder.string();
+    }
+    if (!python_path.empty()) {
+      variables["PYTHONPATH"] = python_path;
+    }
   }
   // Lambda's /tmp: a scratch folder of the function's own.
   fs::path scratch = state / "tmp" / manifest.name;
@@ -337,13 +390,14 @@ core::Result<functions::FunctionPtr> load_python(const config::FunctionManifest&
   }
   fs::permissions(scratch, fs::perms::owner_all, fs::perm_options::replace, error);
 
+  variables["TMPDIR"] = scratch.string();
+
   EnvironmentPlan plan =
       make_plan(manifest, options, settings->environment, task_root.value(), settings->handler,
-                std::move(arguments), std::make_shared<LambdaCodec>(),
-                {{"AWS_EXECUTION_ENV", execution_env(settings->interpreter)},
-                 {"LAMBDA_RUNTIME_DIR", runtime.string()},
-                 {"TMPDIR", scratch.string()}});
-  plan.socket_pair = true;
+                std::move(arguments), std::make_shared<LambdaCodec>(), variables);
+  // switchyard's client speaks the Runtime API on an inherited socket; awslambdaric only
+  // connects to AWS_LAMBDA_RUNTIME_API.
+  plan.socket_pair = switchyard_client;
   return load_environment_function(manifest, options, std::move(plan));
 }
 
@@ -378,7 +432,7 @@ fs::path python_runtime(const functions::LoadOptions& options) {
 void register_python_runtime(functions::RuntimeRegistry& registry) {
   functions::RuntimeKind runtime;
   runtime.manifest.key = "python3";
-  runtime.manifest.keys = {"handler", "code", "layers", "python"};
+  runtime.manifest.keys = {"handler", "code", "layers", "python", "bootstrap"};
   for (const std::string& key : functions::environment_keys()) {
     runtime.manifest.keys.push_back(key);
   }

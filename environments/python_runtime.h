@@ -11,6 +11,9 @@
 //   layers: [./layers/common]     # folders or .zips; each one's python/ and
 //                                 #   python/lib/python3.X/site-packages go on sys.path
 //   python: /srv/venvs/greet/bin/python   # default /usr/bin/python3 (Debian's)
+//   bootstrap: switchyard         # the runtime client: switchyard's (the default), or AWS's
+//                                 #   awslambdaric installed for `python`
+//                                 #   (python -m awslambdaric HANDLER, Runtime API over loopback)
 //   memory / init_timeout / min_environments / idle_timeout / max_invocations
 //                                 # functions/environment_settings.h
 //
@@ -30,8 +33,12 @@
 
 namespace switchyard::environments {
 
+// Which runtime client runs the handler.
+enum class PythonBootstrap { kSwitchyard, kAwslambdaric };
+
 struct PythonSettings final : config::SettingsOf<PythonSettings, config::RuntimeSettings> {
   std::filesystem::path interpreter;  // Absolute.
+  PythonBootstrap bootstrap = PythonBootstrap::kSwitchyard;
   std::string handler;
   std::filesystem::path code;                 // Absolute: a folder or a .zip.
   std::vector<std::filesystem::path> layers;  // Absolute: folders or .zips.

@@ -473,6 +473,39 @@ TEST_CASE(
   CHECK(daemon.stop().exit_code == 0);
 }
 
+TEST_CASE("bootstrap: awslambdaric runs python -m awslambdaric HANDLER on the Runtime API's port") {
+  // AWS's client is not in Debian and PyPI is out of reach here: a stand-in package of that name,
+  // from a layer, keeps the contract (tests/integration/python/standin-layer).
+  Setup setup(
+      {{"aws", python("aws", "plain.lambda_handler",
+                      "bootstrap: awslambdaric\nlayers: [" + kHandlers + "/standin-layer]\n")}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  INFO(daemon.process().err());
+  auto reply = http_request(daemon.admin_port(), "POST", invoke_path("aws"), R"({"name":"Ada"})");
+  CHECK(reply.status == 200);
+  CHECK(reply.header("x-amz-function-error") == "");
+  rapidjson::Document seen = parse(reply.body);
+  REQUIRE(seen["result"].IsObject());
+  CHECK(member(seen["result"], "greeting") == "hello from a layer");
+  CHECK(member(seen["result"], "name") == "Ada");
+  REQUIRE(seen["argv"].IsArray());
+  REQUIRE(seen["argv"].Size() == 1);
+  CHECK(std::string(seen["argv"][0].GetString()) == "plain.lambda_handler");
+  CHECK(member(seen, "cwd") == kHandlers);
+  CHECK(member(seen, "runtime_api_fd") == "null");
+  CHECK(daemon.stop().exit_code == 0);
+
+  // Anything else is refused where the manifest says it.
+  Setup wrong({{"aws", python("aws", "plain.lambda_handler", "bootstrap: awslambda\n")}});
+  auto result = run_process({kBin, "validate", "--config", wrong.config}, {}, {}, 20s);
+  INFO(result.out << result.err);
+  CHECK(result.exit_code != 0);
+  CHECK((result.out + result.err)
+            .find("aws.yaml:7:12: bootstrap must be switchyard (the default) or awslambdaric") !=
+        std::string::npos);
+}
+
 TEST_CASE("a Kafka topic of 2,000 records and a Redis stream through a Python batch handler") {
   KafkaMockCluster cluster;
   REQUIRE(cluster.ok());

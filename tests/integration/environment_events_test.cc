@@ -299,9 +299,11 @@ TEST_CASE("custom runtime failures are retried and dead-lettered; nothing lost, 
   REQUIRE(cluster.produce(
       "mixed", count, [](std::int64_t i) { return "k" + std::to_string(i); }, value_of));
   TempDir logs;
+  // timeout 5s, not less: the shell runtime forks a dozen programs per event, and on a loaded
+  // 2-core CI machine a good event once took over 1 s (timed out, retried, logged twice).
   Setup setup(cluster.bootstraps(),
               {{"faulty", "name: faulty\nruntime: provided\nbootstrap: " + kShellRuntime +
-                              "\nconcurrency: 4\ntimeout: 1s\n"
+                              "\nconcurrency: 4\ntimeout: 5s\n"
                               "env: { EVENT_LOG: \"" +
                               logs.path() +
                               "/faulty.log\" }\n"

@@ -3,8 +3,8 @@
 # behind the HTTP trigger, `runtime: python3`, concurrency 2, against the same handler as a WSGI
 # app under gunicorn with 2 sync workers, wrk -t1 -c16 on both in the same run. Target: at least
 # 1.2x gunicorn's requests/s with a p99 no worse. Then the cold start (a new environment's spawn
-# to its runtime's first `next`: what Lambda reports as Init Duration, the first invocation not
-# included) and what switchyard adds around the handler per invocation.
+# to its runtime's first `next`, what Lambda reports as Init Duration, and to its first answer)
+# and what switchyard adds around the handler per invocation.
 # Usage: bench/python.sh BUILD_DIR [DURATION_SECONDS]
 set -euo pipefail
 build=${1:-build}
@@ -77,7 +77,7 @@ awk -v a="$ours" -v b="$theirs" -v pa="$ours_p99" -v pb="$theirs_p99" 'BEGIN {
   printf "ratio switchyard/gunicorn %.2fx (target >= 1.2x); p99 %s vs %s\n", a / b, pa, pb
 }'
 
-echo "== Cold start (spawn to the first next, as Lambda's Init Duration) and round trip per invocation (environment_bench)"
+echo "== Cold start (spawn to the first next, as Lambda's Init Duration; and to the first answer) and round trip per invocation (environment_bench)"
 # python:1 is bench/python/app.py in the python3 runtime, python:0 a native library in
 # switchyard-environment: the round trip is start() to finish through the Runtime API, which is
 # what switchyard and its runtime client add around the handler.

@@ -1,6 +1,7 @@
 #include "async/queue_database.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -384,8 +385,7 @@ core::Result<std::uint64_t> QueueDatabase::room(std::uint64_t reserve, std::uint
   if (!room.ok() || *room >= wanted) {
     return room;
   }
-  // Fails (SQLITE_BUSY) while a reader holds the WAL: then its space stays in use.
-  if (pragma_value("PRAGMA wal_checkpoint(TRUNCATE)").ok()) {
+  if (truncate_wal()) {
     room = room_on_filesystem();
     if (!room.ok()) {
       return room;
@@ -400,6 +400,21 @@ core::Result<std::uint64_t> QueueDatabase::room(std::uint64_t reserve, std::uint
     return page_size.error();
   }
   return *room + static_cast<std::uint64_t>(*free_pages) * static_cast<std::uint64_t>(*page_size);
+}
+
+bool QueueDatabase::truncate_wal() {
+  Statement statement;
+  if (!prepare("PRAGMA wal_checkpoint(TRUNCATE)", statement)) {
+    return false;
+  }
+  // One row: busy (1 when a reader kept it from finishing), WAL frames, frames checkpointed.
+  const int rc = sqlite3_step(statement.get());
+  if (rc != SQLITE_ROW || sqlite3_column_int(statement.get(), 0) != 0) {
+    spdlog::warn("async queue {}: cannot truncate its WAL ({})", path_,
+                 rc != SQLITE_ROW ? sqlite3_errmsg(db_) : "a reader holds it");
+    return false;
+  }
+  return true;
 }
 
 core::Status QueueDatabase::scan(bool with_event, const std::function<void(StoredRow&)>& row) {

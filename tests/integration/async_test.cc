@@ -432,13 +432,17 @@ TEST_CASE("a full asynchronous queue answers 429, a failed write 503; /functions
 }
 
 TEST_CASE("a state_dir whose filesystem fills up: 503 and logged, nothing accepted is lost") {
-  Setup setup("limits: { shutdown_timeout: 2s, async_queue_reserve: 2MiB }\n",
+  // The reserve must hold what the WAL may still grow by (4 MiB: SQLite's auto-checkpoint at
+  // 1000 pages) and the file's growth at that checkpoint: with 2 MiB, a sanitizer build (slower
+  // commits, more of them, and a larger function library copied into state_dir) filled the
+  // filesystem to its last block and the removals could not be written.
+  Setup setup("limits: { shutdown_timeout: 2s, async_queue_reserve: 6MiB }\n",
               "concurrency: 1\ntimeout: 30s\n"
               "async: { max_attempts: 1, max_event_age: 1h, "
               "queue: { events: 10000, bytes: 64MiB } }\n",
               "  HANG_MS: \"100\"\n");
-  // A real filesystem filling up, not the queue's own size cap: an 8 MiB tmpfs as state_dir.
-  SmallFilesystem small(setup.state, 8);
+  // A real filesystem filling up, not the queue's own size cap: a 16 MiB tmpfs as state_dir.
+  SmallFilesystem small(setup.state, 16);
   if (!small.mounted()) {
     MESSAGE("skipped: " << small.why());
     return;

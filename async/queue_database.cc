@@ -1,7 +1,6 @@
 #include "async/queue_database.h"
 
 #include <fcntl.h>
-#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -385,6 +384,7 @@ core::Result<std::uint64_t> QueueDatabase::room(std::uint64_t reserve, std::uint
   if (!room.ok() || *room >= wanted) {
     return room;
   }
+  // When it cannot (a reader holds the WAL), the WAL's space stays in use.
   if (truncate_wal()) {
     room = room_on_filesystem();
     if (!room.ok()) {
@@ -402,19 +402,20 @@ core::Result<std::uint64_t> QueueDatabase::room(std::uint64_t reserve, std::uint
   return *room + static_cast<std::uint64_t>(*free_pages) * static_cast<std::uint64_t>(*page_size);
 }
 
-bool QueueDatabase::truncate_wal() {
+core::Status QueueDatabase::truncate_wal() {
   Statement statement;
-  if (!prepare("PRAGMA wal_checkpoint(TRUNCATE)", statement)) {
-    return false;
+  if (auto status = prepare("PRAGMA wal_checkpoint(TRUNCATE)", statement); !status) {
+    return status;
   }
   // One row: busy (1 when a reader kept it from finishing), WAL frames, frames checkpointed.
-  const int rc = sqlite3_step(statement.get());
-  if (rc != SQLITE_ROW || sqlite3_column_int(statement.get(), 0) != 0) {
-    spdlog::warn("async queue {}: cannot truncate its WAL ({})", path_,
-                 rc != SQLITE_ROW ? sqlite3_errmsg(db_) : "a reader holds it");
-    return false;
+  if (sqlite3_step(statement.get()) != SQLITE_ROW) {
+    return error("cannot truncate its WAL");
   }
-  return true;
+  if (sqlite3_column_int(statement.get(), 0) != 0) {
+    return core::Error(core::ErrorCode::kIo,
+                       "async queue " + path_ + ": cannot truncate its WAL: a reader holds it");
+  }
+  return {};
 }
 
 core::Status QueueDatabase::scan(bool with_event, const std::function<void(StoredRow&)>& row) {

@@ -87,9 +87,9 @@ class QueueDatabase {
   // (a WAL never shrinks by itself; this gives its space back unless a reader holds it), and
   // counts the file's own free pages too, which SQLite fills before growing the file.
   core::Result<std::uint64_t> room(std::uint64_t reserve, std::uint64_t wanted);
-  // Checkpoints the WAL and truncates it to nothing; false (logged) when it could not: a reader
+  // Checkpoints the WAL and truncates it to nothing; an error says why it could not: a reader
   // holds the WAL, or the file cannot grow to take the WAL's pages.
-  bool truncate_wal();
+  core::Status truncate_wal();
 
   // Calls `row` for every stored row in the order they were inserted. With `with_event` false
   // the event column is not read (StoredRow::event stays empty).

@@ -424,7 +424,9 @@ void QueueStore::commit_batch(std::vector<Pending>& batch, std::vector<WriteOp>&
     // A full disk: checkpointed, what the WAL holds is in the file and its space can be given
     // back, so that the removals and updates can be written at the next try.
     std::lock_guard<std::mutex> lock(db_mutex_);
-    db_->truncate_wal();
+    if (auto truncated = db_->truncate_wal(); !truncated) {
+      spdlog::warn("{}", truncated.error().message());
+    }
   }
 
   bool done = false;

@@ -1,9 +1,9 @@
 // Execution environments, measured through the EnvironmentFunction the daemon uses, with a
 // native library in switchyard-environment (`isolation: process`) and with the python3 runtime
 // (bench/python/app.py, the handler of the Python benchmark):
-// - BM_ColdStart: spawn to ready (the runtime's first `next`, Lambda's Init Duration), one
-//   environment at a time (manual time).
-// - BM_ColdStartToFirstAnswer: spawn to the answer of its first invocation.
+// - BM_ColdStart: spawn to ready (the runtime's first `next`, Lambda's Init Duration;
+//   answered:0) or to the answer of its first invocation (answered:1), one environment at a
+//   time (manual time).
 // - BM_RoundTrip: one warm environment, one invocation at a time: start() to finish, the
 //   Runtime API's next answer, the function, and its POST back; what isolation costs an
 //   invocation over the in-process call, and for Python what switchyard and its runtime client
@@ -112,14 +112,22 @@ bool invoke_once(core::Loop& loop, functions::Function& function, const core::Ev
   return ok;
 }
 
+// Spawn to ready (answered 0) or to the answer of the first invocation (answered 1: a
+// handler's first call also pays for what Python imports lazily).
 void BM_ColdStart(benchmark::State& state) {
   core::Loop loop;
   core::MetricsRegistry metrics;
+  const bool to_first_answer = state.range(1) != 0;
+  const core::Event event = bench_event();
   for (auto _ : state) {
     auto started = std::chrono::steady_clock::now();
     functions::FunctionPtr function = load(loop, metrics, Runtime(state.range(0)));
     if (function == nullptr || !prepare(loop, *function)) {
       state.SkipWithError("the environment did not start");
+      return;
+    }
+    if (to_first_answer && !invoke_once(loop, *function, event)) {
+      state.SkipWithError("the first invocation failed");
       return;
     }
     state.SetIterationTime(
@@ -129,40 +137,8 @@ void BM_ColdStart(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ColdStart)
-    ->ArgName("python")
-    ->Arg(kNative)
-    ->Arg(kPython)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(100);
-
-// Spawn to the first answer: the cold start, then the first invocation (a handler's first call
-// also pays for what Python imports lazily).
-void BM_ColdStartToFirstAnswer(benchmark::State& state) {
-  core::Loop loop;
-  core::MetricsRegistry metrics;
-  const core::Event event = bench_event();
-  for (auto _ : state) {
-    auto started = std::chrono::steady_clock::now();
-    functions::FunctionPtr function = load(loop, metrics, Runtime(state.range(0)));
-    if (function == nullptr || !prepare(loop, *function)) {
-      state.SkipWithError("the environment did not start");
-      return;
-    }
-    if (!invoke_once(loop, *function, event)) {
-      state.SkipWithError("the first invocation failed");
-      return;
-    }
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    function.reset();
-    loop.run_nowait();
-  }
-}
-BENCHMARK(BM_ColdStartToFirstAnswer)
-    ->ArgName("python")
-    ->Arg(kNative)
-    ->Arg(kPython)
+    ->ArgNames({"python", "answered"})
+    ->ArgsProduct({{kNative, kPython}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->Iterations(100);

@@ -96,10 +96,29 @@ std::string_view on_layer_path(std::string_view name) {
   return name;
 }
 
+// The folders each layer adds to the module search path, in Lambda's order: its
+// python/lib/python3.X/site-packages (every X present), then python/.
+std::vector<fs::path> layer_path(const std::vector<fs::path>& layers) {
+  std::vector<fs::path> folders;
+  std::error_code error;
+  for (const fs::path& layer : layers) {
+    std::vector<fs::path> site_packages;
+    for (const auto& entry : fs::directory_iterator(layer / "python" / "lib", error)) {
+      if (entry.path().filename().string().rfind("python3", 0) == 0 &&
+          fs::is_directory(entry.path() / "site-packages", error)) {
+        site_packages.push_back(entry.path() / "site-packages");
+      }
+    }
+    std::sort(site_packages.begin(), site_packages.end());
+    folders.insert(folders.end(), site_packages.begin(), site_packages.end());
+    folders.push_back(layer / "python");
+  }
+  return folders;
+}
+
 // Whether `module` (pkg/mod) is in the code or a layer (folders, or the names in packages).
 bool module_present(const PythonSettings& settings, const std::string& module) {
   auto matches = [&](std::string_view name) { return is_module_file(name, module); };
-  std::error_code error;
   if (is_package(settings.code)) {
     auto names = package_files(settings.code);
     if (names.ok() && std::any_of(names.value().begin(), names.value().end(), matches)) {
@@ -120,13 +139,7 @@ bool module_present(const PythonSettings& settings, const std::string& module) {
       }
       continue;
     }
-    std::vector<fs::path> roots = {layer / "python"};
-    for (const auto& entry : fs::directory_iterator(layer / "python" / "lib", error)) {
-      if (entry.path().filename().string().rfind("python3", 0) == 0) {
-        roots.push_back(entry.path() / "site-packages");
-      }
-    }
-    for (const fs::path& root : roots) {
+    for (const fs::path& root : layer_path({layer})) {
       if (module_in_folder(root, module)) {
         return true;
       }
@@ -275,26 +288,6 @@ void collect(const fs::path& code, std::vector<fs::path>& files) {
     std::sort(found.begin(), found.end());
     files.insert(files.end(), found.begin(), found.end());
   }
-}
-
-// The folders each layer adds to the module search path, in Lambda's order: its
-// python/lib/python3.X/site-packages (every X present), then python/.
-std::vector<fs::path> layer_path(const std::vector<fs::path>& layers) {
-  std::vector<fs::path> folders;
-  std::error_code error;
-  for (const fs::path& layer : layers) {
-    std::vector<fs::path> site_packages;
-    for (const auto& entry : fs::directory_iterator(layer / "python" / "lib", error)) {
-      if (entry.path().filename().string().rfind("python3", 0) == 0 &&
-          fs::is_directory(entry.path() / "site-packages", error)) {
-        site_packages.push_back(entry.path() / "site-packages");
-      }
-    }
-    std::sort(site_packages.begin(), site_packages.end());
-    folders.insert(folders.end(), site_packages.begin(), site_packages.end());
-    folders.push_back(layer / "python");
-  }
-  return folders;
 }
 
 // "AWS_Lambda_python3.11", as Lambda names its runtimes, from the interpreter's real name.

@@ -186,7 +186,8 @@ def _holds_named_tuple(obj):
 
     Walks a level at a time with C-level iteration (``gc.get_referents`` of
     the containers, ``map`` of ``type``): about a fifth of the C encoder's
-    time, where a Python loop over every value would take most of it.
+    time on a large value, where a Python loop over every value would take
+    most of it. ``to_json`` calls it only when the encoded text has an array.
     """
     level = [obj]
     containers = _CONTAINERS
@@ -211,12 +212,17 @@ _fast_encode = json.JSONEncoder(
 
 def to_json(obj, ensure_ascii=ENSURE_ASCII):
     """Encode ``obj`` as awslambdaric's ``to_json`` does."""
-    if ensure_ascii == ENSURE_ASCII and not _holds_named_tuple(obj):
+    if ensure_ascii == ENSURE_ASCII:
         try:
-            return _fast_encode(obj)
+            text = _fast_encode(obj)
         except (_NeedsSlowPath, TypeError, ValueError):
             # The slow path gives the authoritative result or error.
             pass
+        else:
+            # The C encoder writes a named tuple as an array: without a "[" in its output
+            # there is none, and the walk is spared (most responses have no list at all).
+            if "[" not in text or not _holds_named_tuple(obj):
+                return text
     return _SlowEncoder(ensure_ascii).encode(obj)
 
 

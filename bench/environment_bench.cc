@@ -1,9 +1,11 @@
 // Execution environments, measured through the EnvironmentFunction the daemon uses, with a
 // native library in switchyard-environment (`isolation: process`) and with the python3 runtime
 // (bench/python/app.py, the handler of the Python benchmark):
-// - BM_ColdStart: spawn to ready (the runtime's first `next`, Lambda's Init Duration;
-//   answered:0) or to the answer of its first invocation (answered:1), one environment at a
-//   time (manual time).
+// - BM_ColdStart: spawn to ready (answered:0: the Init Duration the daemon reports with the
+//   first invocation, from the spawn to the runtime's first `next`, as Lambda's REPORT line) or
+//   load to the answer of the first invocation (answered:1), one environment at a time (manual
+//   time); each environment spawned (zygote:0) or, as the daemon starts them, cloned from the
+//   environment zygote (zygote:1).
 // - BM_RoundTrip: one warm environment, one invocation at a time: start() to finish, the
 //   Runtime API's next answer, the function, and its POST back; what isolation costs an
 //   invocation over the in-process call, and for Python what switchyard and its runtime client
@@ -24,6 +26,7 @@
 #include "core/metrics.h"
 #include "environments/isolated_native.h"
 #include "environments/python_runtime.h"
+#include "environments/zygote.h"
 #include "functions/loader.h"
 #include "functions/native.h"
 #include "functions/runtime.h"
@@ -57,10 +60,12 @@ config::FunctionManifest python_manifest() {
   return manifest;
 }
 
-functions::FunctionPtr load(core::Loop& loop, core::MetricsRegistry& metrics, Runtime runtime) {
+functions::FunctionPtr load(core::Loop& loop, core::MetricsRegistry& metrics, Runtime runtime,
+                            std::shared_ptr<environments::Zygote> zygote = nullptr) {
   functions::LoadOptions options;
   options.loop = &loop;
   options.metrics = &metrics;
+  options.zygote = std::move(zygote);
   options.environment_program = SWITCHYARD_ENVIRONMENT_PROGRAM;
   options.python_runtime = SWITCHYARD_PYTHON_RUNTIME;
   core::Result<functions::FunctionPtr> loaded = core::Error(core::ErrorCode::kInternal, "");
@@ -95,50 +100,64 @@ core::Event bench_event() {
   return event;
 }
 
-// One invocation of `function`, run to its end on `loop`; whether it succeeded.
-bool invoke_once(core::Loop& loop, functions::Function& function, const core::Event& event) {
+// One invocation of `function`, run to its end on `loop`; its outcome (none if the loop
+// stopped first).
+std::optional<core::Outcome> invoke_once(core::Loop& loop, functions::Function& function,
+                                         const core::Event& event) {
   functions::InvocationContext ctx;
   ctx.request_id = "bench-request";
   ctx.function_name = "hello";
   ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  bool done = false;
-  bool ok = false;
-  function.start(event, ctx, [&](core::Outcome outcome) {
-    ok = outcome.ok();
-    done = true;
-  });
-  while (!done && loop.run_once()) {
+  std::optional<core::Outcome> result;
+  function.start(event, ctx, [&](core::Outcome outcome) { result = std::move(outcome); });
+  while (!result && loop.run_once()) {
   }
-  return ok;
+  return result;
 }
 
-// Spawn to ready (answered 0) or to the answer of the first invocation (answered 1: a
+// Spawn to ready (answered 0) or load to the answer of the first invocation (answered 1: a
 // handler's first call also pays for what Python imports lazily).
 void BM_ColdStart(benchmark::State& state) {
   core::Loop loop;
   core::MetricsRegistry metrics;
+  const auto runtime = Runtime(state.range(0));
   const bool to_first_answer = state.range(1) != 0;
+  std::shared_ptr<environments::Zygote> zygote;
+  if (state.range(2) != 0) {
+    // The daemon's way: started once, before the first environment (not measured).
+    zygote = std::make_shared<environments::Zygote>(loop, SWITCHYARD_ENVIRONMENT_PROGRAM);
+    functions::FunctionPtr first = load(loop, metrics, runtime, zygote);
+    if (first == nullptr || !prepare(loop, *first) || zygote->pid() == 0) {
+      state.SkipWithError("the zygote did not start");
+      return;
+    }
+  }
   const core::Event event = bench_event();
   for (auto _ : state) {
     auto started = std::chrono::steady_clock::now();
-    functions::FunctionPtr function = load(loop, metrics, Runtime(state.range(0)));
+    functions::FunctionPtr function = load(loop, metrics, runtime, zygote);
     if (function == nullptr || !prepare(loop, *function)) {
       state.SkipWithError("the environment did not start");
       return;
     }
-    if (to_first_answer && !invoke_once(loop, *function, event)) {
+    std::optional<core::Outcome> first = invoke_once(loop, *function, event);
+    auto answered = std::chrono::steady_clock::now();
+    if (!first || !first->ok()) {
       state.SkipWithError("the first invocation failed");
       return;
     }
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    // Ready: the Init Duration the daemon reports with the first invocation (spawn to the
+    // runtime's first `next`). Answered: from load() to the first answer, on this loop.
+    state.SetIterationTime(to_first_answer
+                               ? std::chrono::duration<double>(answered - started).count()
+                               : std::chrono::duration<double>(first->init_duration).count());
     function.reset();  // Killed and reaped: not measured.
     loop.run_nowait();
   }
 }
 BENCHMARK(BM_ColdStart)
-    ->ArgNames({"python", "answered"})
-    ->ArgsProduct({{kNative, kPython}, {0, 1}})
+    ->ArgNames({"python", "answered", "zygote"})
+    ->ArgsProduct({{kNative, kPython}, {0, 1}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->Iterations(100);
@@ -153,7 +172,8 @@ void BM_RoundTrip(benchmark::State& state) {
   }
   const core::Event event = bench_event();
   for (auto _ : state) {
-    if (!invoke_once(loop, *function, event)) {
+    std::optional<core::Outcome> outcome = invoke_once(loop, *function, event);
+    if (!outcome || !outcome->ok()) {
       state.SkipWithError("an invocation failed");
       return;
     }

@@ -1,7 +1,6 @@
 #include "core/error.h"
 
-#include <uv.h>
-
+#include <cerrno>
 #include <cstring>
 
 namespace switchyard::core {
@@ -24,21 +23,6 @@ std::string_view to_string(ErrorCode code) {
       return "internal error";
   }
   return "unknown error";
-}
-
-Error Error::from_uv(int status, std::string_view what) {
-  std::string message(what);
-  message += ": ";
-  message += uv_strerror(status);
-  ErrorCode code = ErrorCode::kIo;
-  if (status == UV_ENOENT) {
-    code = ErrorCode::kNotFound;
-  } else if (status == UV_ETIMEDOUT) {
-    code = ErrorCode::kTimeout;
-  } else if (status == UV_EINVAL) {
-    code = ErrorCode::kInvalidArgument;
-  }
-  return Error(code, std::move(message));
 }
 
 Error Error::from_errno(int err, std::string_view what) {

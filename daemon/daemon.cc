@@ -22,6 +22,8 @@
 #include "core/metrics.h"
 #include "daemon/admin.h"
 #include "daemon/version.h"
+#include "environments/plan.h"
+#include "environments/zygote.h"
 #include "functions/loader.h"
 #include "functions/runtime.h"
 #include "scheduler/dead_letter.h"
@@ -219,6 +221,7 @@ class Daemon {
     options.metrics = &metrics_;
     options.region = snapshot().daemon.region;
     options.account_id = snapshot().daemon.account_id;
+    options.zygote = zygote_;
     auto function = functions::load(kinds_.runtimes, manifest, options);
     if (!function.ok()) {
       return function.error();
@@ -765,6 +768,9 @@ class Daemon {
   const Kinds& kinds_;
   core::Loop loop_;
   core::MetricsRegistry metrics_;
+  // Starts every function's environments (the functions share it); started at the first.
+  std::shared_ptr<environments::Zygote> zygote_ = std::make_shared<environments::Zygote>(
+      loop_, environments::environment_program(functions::LoadOptions()));
   scheduler::DeadLetterRouter dead_letters_;
   scheduler::WorkerPool pool_;
   scheduler::Scheduler scheduler_;

@@ -80,7 +80,7 @@ Environment::~Environment() {
 }
 
 core::Status Environment::start(SpawnOptions spawn, std::chrono::milliseconds init_timeout,
-                                bool socket_pair) {
+                                bool socket_pair, Zygote* zygote) {
   int child_end = -1;
   if (socket_pair) {
     int ends[2];
@@ -108,7 +108,7 @@ core::Status Environment::start(SpawnOptions spawn, std::chrono::milliseconds in
       [this](OutputStream stream, std::string_view line) {
         owner_.environment_output(*this, stream, line);
       },
-      [this](ExitStatus status) { on_exit(status); });
+      [this](ExitStatus status) { on_exit(status); }, zygote);
   if (child_end >= 0) {
     ::close(child_end);  // The child has its copy; the daemon keeps only its own end.
   }

@@ -100,10 +100,10 @@ class Environment final : private RuntimeApiHandler {
 
   // Opens its Runtime API and spawns `spawn` with AWS_LAMBDA_RUNTIME_API added to its
   // environment (with `socket_pair`: on an inherited Unix socket, fd 3, named by
-  // SWITCHYARD_RUNTIME_API_FD, for switchyard-environment); kStarting until its runtime first
-  // asks for an invocation or `init_timeout`.
+  // SWITCHYARD_RUNTIME_API_FD, for switchyard-environment), through `zygote` when it serves
+  // `spawn`; kStarting until its runtime first asks for an invocation or `init_timeout`.
   core::Status start(SpawnOptions spawn, std::chrono::milliseconds init_timeout,
-                     bool socket_pair = false);
+                     bool socket_pair = false, Zygote* zygote = nullptr);
 
   // Hands an invocation to an idle environment (kIdle -> kBusy). False when its runtime
   // turned out to have gone from `next` (its connection closed): it stays waiting for one.

@@ -139,8 +139,18 @@ std::uint64_t EnvironmentFunction::start(const core::Event& event,
     finish_soon(std::move(waiting.finish), failure_outcome(last_init_failure_));
     return number;
   }
+  waiting.queued = Clock::now();
+  waiting.deadline = ctx.deadline;
   waiting_.push_back(std::move(waiting));
   dispatch();
+  if (!waiting_.empty() && waiting_.back().assignment.number == number && ctx.move_deadline &&
+      ctx.deadline != Clock::time_point::max()) {
+    // No environment is ready for it: it waits for one to start, and Lambda does not count an
+    // on-demand init against the timeout. Its deadline moves to when the init must be done by
+    // at the latest; once it begins, to its wait plus its timeout (dispatch()).
+    waiting_.back().move_deadline = ctx.move_deadline;
+    ctx.move_deadline(ctx.deadline + plan_.settings.init_timeout);
+  }
   return number;
 }
 
@@ -182,9 +192,16 @@ void EnvironmentFunction::dispatch() {
     if (environment->state() != EnvironmentState::kIdle) {
       continue;
     }
-    std::uint64_t number = waiting_.front().assignment.number;
-    Finish finish = std::move(waiting_.front().finish);
-    Assignment assignment = std::move(waiting_.front().assignment);
+    Waiting& head = waiting_.front();
+    if (head.move_deadline) {
+      const Clock::duration waited = Clock::now() - head.queued;
+      head.move_deadline(head.deadline + waited);
+      head.assignment.deadline_ms +=
+          std::chrono::duration_cast<std::chrono::milliseconds>(waited).count();
+    }
+    std::uint64_t number = head.assignment.number;
+    Finish finish = std::move(head.finish);
+    Assignment assignment = std::move(head.assignment);
     waiting_.pop_front();
     running_.emplace(number, std::move(finish));
     if (!environment->invoke(std::move(assignment))) {
@@ -229,8 +246,8 @@ bool EnvironmentFunction::spawn() {
   spawn.environment.push_back(
       fmt::format("AWS_LAMBDA_LOG_STREAM_NAME={:%Y/%m/%d}/[$LATEST]{:016x}{:016x}",
                   std::chrono::system_clock::now(), random_(), random_()));
-  auto started =
-      environment->start(std::move(spawn), plan_.settings.init_timeout, plan_.socket_pair);
+  auto started = environment->start(std::move(spawn), plan_.settings.init_timeout,
+                                    plan_.socket_pair, plan_.zygote.get());
   if (!started.ok()) {
     spdlog::error("function {}: cannot start an environment: {}", plan_.function_name,
                   started.error().message());

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -52,6 +53,8 @@ struct EnvironmentPlan {
   bool socket_pair = false;
   // SIGTERM to SIGKILL when an idle environment is stopped (Lambda's shutdown phase).
   std::chrono::milliseconds stop_grace{2000};
+  // Starts environments as copies of one already started; null: each is spawned.
+  std::shared_ptr<Zygote> zygote;
 };
 
 class EnvironmentFunction final : public functions::Function,
@@ -98,6 +101,11 @@ class EnvironmentFunction final : public functions::Function,
   struct Waiting {
     Assignment assignment;
     Finish finish;
+    std::chrono::steady_clock::time_point queued;
+    std::chrono::steady_clock::time_point deadline;  // The caller's; max(): none.
+    // The caller's InvocationContext::move_deadline, kept once the deadline was moved for a
+    // cold start (empty otherwise).
+    std::function<void(std::chrono::steady_clock::time_point)> move_deadline;
   };
 
   // EnvironmentOwner.

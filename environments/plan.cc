@@ -31,6 +31,7 @@ EnvironmentPlan make_plan(const config::FunctionManifest& manifest,
   plan.function_arn = core::function_arn(options.region, options.account_id, manifest.name);
   plan.settings = settings;
   plan.codec = std::move(codec);
+  plan.zygote = options.zygote;
   plan.spawn.program = environment_program(options);
   plan.spawn.working_directory = task_root;
   plan.spawn.arguments = {"--parent-pid", std::to_string(::getpid()), "--memory-bytes",

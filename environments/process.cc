@@ -15,6 +15,8 @@
 #include <string>
 #include <utility>
 
+#include "environments/zygote.h"
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -137,26 +139,14 @@ ChildProcess::ChildProcess(core::Loop& loop, pid_t pid, int pidfd, OnLine on_lin
       on_line_(std::move(on_line)),
       on_exit_(std::move(on_exit)) {}
 
-core::Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(core::Loop& loop,
-                                                                const SpawnOptions& options,
-                                                                OnLine on_line, OnExit on_exit) {
-  int out_pipe[2];
-  int err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-    return spawn_error(options, errno, "pipe");
-  }
-  Fd out_read(out_pipe[0]);
-  Fd out_write(out_pipe[1]);
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    return spawn_error(options, errno, "pipe");
-  }
-  Fd err_read(err_pipe[0]);
-  Fd err_write(err_pipe[1]);
+namespace {
 
+// Starts `options` with posix_spawn, with `stdout_fd` and `stderr_fd` as its stdout and stderr.
+core::Result<pid_t> spawn_directly(const SpawnOptions& options, int stdout_fd, int stderr_fd) {
   SpawnSetup setup;
   posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&setup.actions, out_write.fd, 1);
-  posix_spawn_file_actions_adddup2(&setup.actions, err_write.fd, 2);
+  posix_spawn_file_actions_adddup2(&setup.actions, stdout_fd, 1);
+  posix_spawn_file_actions_adddup2(&setup.actions, stderr_fd, 2);
   // Whatever the daemon opened without CLOEXEC (a library's socket) stays out of the child: a
   // second environment holding the first one's socket would keep it from ever seeing EOF.
   int first_closed = 3;
@@ -206,6 +196,45 @@ core::Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(core::Loop& loop
   if (rc != 0) {
     return spawn_error(options, rc, "posix_spawn");
   }
+  return pid;
+}
+
+}  // namespace
+
+core::Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(core::Loop& loop,
+                                                                const SpawnOptions& options,
+                                                                OnLine on_line, OnExit on_exit,
+                                                                Zygote* zygote) {
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    return spawn_error(options, errno, "pipe");
+  }
+  Fd out_read(out_pipe[0]);
+  Fd out_write(out_pipe[1]);
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    return spawn_error(options, errno, "pipe");
+  }
+  Fd err_read(err_pipe[0]);
+  Fd err_write(err_pipe[1]);
+
+  std::optional<pid_t> started;
+  if (zygote != nullptr && zygote->serves(options)) {
+    core::Result<pid_t> cloned = zygote->start(options, out_write.fd, err_write.fd);
+    if (cloned.ok()) {
+      started = cloned.value();
+    } else {
+      spdlog::debug("{}; spawning {} directly", cloned.error().message(), options.program.string());
+    }
+  }
+  if (!started) {
+    core::Result<pid_t> spawned = spawn_directly(options, out_write.fd, err_write.fd);
+    if (!spawned.ok()) {
+      return spawned.error();
+    }
+    started = spawned.value();
+  }
+  pid_t pid = *started;
   ::close(out_write.release());
   ::close(err_write.release());
   int pidfd = pidfd_open(pid);

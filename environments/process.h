@@ -1,7 +1,8 @@
 #pragma once
 
 // A child process of the daemon, the way an execution environment runs: started with
-// posix_spawn (never a fork of the multi-threaded daemon) in a process group of its own, with
+// posix_spawn or cloned from the environment zygote (never a fork of the multi-threaded
+// daemon) in a process group of its own, with
 // stdin from /dev/null, stdout and stderr read line by line on the loop, and no other
 // descriptor of the daemon's (every one from 3 up is closed in the child, whatever its
 // CLOEXEC flag, but the one it is given as fd 3). It is tracked by a pidfd, so that its exit wakes
@@ -23,6 +24,8 @@
 #include "core/loop.h"
 
 namespace switchyard::environments {
+
+class Zygote;
 
 struct SpawnOptions {
   std::filesystem::path program;            // Run as is (no PATH search).
@@ -58,9 +61,12 @@ class ChildProcess {
 
   static constexpr std::size_t kMaxLine = 16 * 1024;
 
+  // Through `zygote` when it serves `options` (environments/zygote.h), else (and when it
+  // fails) with posix_spawn; the child is the daemon's either way.
   static core::Result<std::unique_ptr<ChildProcess>> spawn(core::Loop& loop,
                                                            const SpawnOptions& options,
-                                                           OnLine on_line, OnExit on_exit);
+                                                           OnLine on_line, OnExit on_exit,
+                                                           Zygote* zygote = nullptr);
 
   // A child still running has its whole group killed (SIGKILL) and is reaped before this
   // returns, so that none outlives its holder and none is left a zombie.

@@ -21,6 +21,10 @@
 #include "core/metrics.h"
 #include "switchyard/function.h"
 
+namespace switchyard::environments {
+class Zygote;  // environments/zygote.h
+}  // namespace switchyard::environments
+
 namespace switchyard::functions {
 
 // What the scheduler tells one invocation. Every view must outlive the invoke() call.
@@ -35,6 +39,12 @@ struct InvocationContext {
   std::chrono::system_clock::duration wall_offset{0};
   // Set by the scheduler on timeout or shutdown; nullptr means never cancelled.
   const std::atomic<bool>* cancelled = nullptr;
+  // For a function that finishes later, set by the scheduler: the function calls it, on the loop
+  // thread and before it finishes, with a new deadline when the invocation has to wait for an
+  // execution environment to start (at most until the environment's init must be done) and again
+  // when it begins; Lambda counts a function's timeout from its invoke phase, apart from an
+  // on-demand init. Empty: the deadline stays.
+  std::function<void(std::chrono::steady_clock::time_point deadline)> move_deadline;
 
   bool is_cancelled() const {
     return cancelled != nullptr && cancelled->load(std::memory_order_relaxed);
@@ -120,6 +130,9 @@ struct LoadOptions {
   // Where functions keep files between runs: unpacked .zip packages (code/) and each
   // function's scratch folder (tmp/<name>, its TMPDIR). Empty: a folder in the temp directory.
   std::filesystem::path state_dir;
+  // Starts environments as copies of one already started (environments/zygote.h); null: each
+  // is spawned.
+  std::shared_ptr<environments::Zygote> zygote;
 };
 
 // A function in a shared object speaking the C ABI of <switchyard/function.h>.

@@ -11,7 +11,9 @@
 // function is started on the loop thread and calls back, on the loop thread, when it is done;
 // no worker waits for it, so a thousand slow invocations need no thread. At the deadline the
 // function stops the invocation (an execution environment is killed) and its slot is free at
-// once, unlike a worker's, which stays taken until its thread returns.
+// once, unlike a worker's, which stays taken until its thread returns. The function may move
+// the deadline while the invocation waits for an environment to start (Lambda's timeout leaves
+// out an on-demand init).
 
 namespace switchyard::scheduler {
 
@@ -34,6 +36,9 @@ void Scheduler::start_later(Invocation* inv) {
   // The attempt's number tells a callback for this attempt from a stray one: an invocation is
   // recycled once its attempt ends.
   const std::uint64_t request = inv->request;
+  ctx.move_deadline = [this, inv, request](Clock::time_point deadline) {
+    move_later_deadline(inv, request, deadline);
+  };
   inv->starting = true;
   inv->later_call = inv->later->start(inv->event, ctx, [this, inv, request](core::Outcome outcome) {
     finish_later(inv, request, std::move(outcome));
@@ -64,6 +69,20 @@ void Scheduler::finish_later(Invocation* inv, std::uint64_t request, core::Outco
   }
   inv->later.reset();
   on_finished(inv);
+}
+
+void Scheduler::move_later_deadline(Invocation* inv, std::uint64_t request,
+                                    Clock::time_point deadline) {
+  FunctionState* fn = inv->function;
+  if (fn == nullptr || inv->place != Place::kLater || inv->request != request ||
+      inv->later == nullptr || !inv->running || deadline == inv->deadline) {
+    return;
+  }
+  // Its place in the running list (ordered by deadline) and so the timer may change.
+  fn->unlink(inv);
+  inv->deadline = deadline;
+  fn->link(inv);
+  arm_deadline_timer(fn);
 }
 
 void Scheduler::stop_later(Invocation* inv) {

@@ -238,6 +238,10 @@ class Scheduler final : public Dispatcher {
   // returned. A callback for an attempt that has ended (a function that broke its contract) is
   // logged and dropped; one from inside start() is deferred.
   void finish_later(Invocation* inv, std::uint64_t request, core::Outcome outcome);
+  // The function moved the deadline of attempt `request` of `inv` (it waits for, or waited for,
+  // a cold environment).
+  void move_later_deadline(Invocation* inv, std::uint64_t request,
+                           std::chrono::steady_clock::time_point deadline);
   // Ends one that has not finished: the function stops it (its callback never comes) and its
   // slot is free at once. The caller answers its event.
   void stop_later(Invocation* inv);

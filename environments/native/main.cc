@@ -3,6 +3,7 @@
 //   switchyard-environment [--parent-pid P] [--memory-bytes N] --exec PROGRAM [ARGS...]
 //   switchyard-environment [--parent-pid P] [--memory-bytes N] --library PATH --name NAME
 //                          [--config-json JSON] [--env K=V]...
+//   switchyard-environment [--parent-pid P] --zygote
 //
 // Both modes first tie the process to the daemon (it is killed when the daemon dies; it exits
 // 125 at once if the daemon died before that took effect) and cap its data memory (RLIMIT_DATA).
@@ -10,6 +11,9 @@
 // --exec replaces it with PROGRAM (a runtime that speaks the Runtime API itself), and --library
 // runs a native function library in this process, taking its invocations from the daemon's
 // Runtime API (AWS_LAMBDA_RUNTIME_API) in the native envelope (environments/native/envelope.h).
+// --zygote serves the daemon's requests on fd 3, starting each environment as a copy of this
+// process that then runs as if started with that request's arguments
+// (environments/native/zygote_server.h).
 //
 // Exit statuses: 125 the daemon is gone; 126 PROGRAM cannot be run, 127 it does not exist; 2 a
 // bad command line; 1 anything else (the function could not load, the daemon closed the
@@ -39,6 +43,7 @@
 #include "core/sanitizers.h"
 #include "environments/native/envelope.h"
 #include "environments/native/runtime_client.h"
+#include "environments/native/zygote_server.h"
 #include "functions/loader.h"
 #include "functions/native.h"
 
@@ -63,6 +68,7 @@ struct Options {
   const char* name = nullptr;
   const char* config_json = nullptr;
   std::vector<std::string_view> env;  // K=V.
+  bool zygote = false;
 };
 
 int usage(const char* problem, const char* detail = "") {
@@ -71,7 +77,8 @@ int usage(const char* problem, const char* detail = "") {
                "usage: switchyard-environment [--parent-pid P] [--memory-bytes N] --exec PROGRAM "
                "[ARGS...]\n"
                "       switchyard-environment [--parent-pid P] [--memory-bytes N] --library PATH "
-               "--name NAME [--config-json JSON] [--env K=V]...\n",
+               "--name NAME [--config-json JSON] [--env K=V]...\n"
+               "       switchyard-environment [--parent-pid P] --zygote\n",
                problem, detail);
   return kExitUsage;
 }
@@ -93,6 +100,10 @@ int parse_arguments(int argc, char** argv, Options& options) {
       }
       options.exec = argv + i + 1;
       break;
+    }
+    if (arg == "--zygote") {
+      options.zygote = true;
+      continue;
     }
     if (i + 1 >= argc) {
       return usage("missing value or unknown option: ", argv[i]);
@@ -120,6 +131,12 @@ int parse_arguments(int argc, char** argv, Options& options) {
     } else {
       return usage("unknown option: ", argv[i - 1]);
     }
+  }
+  if (options.zygote) {
+    if (options.exec != nullptr || options.library != nullptr || options.memory_bytes != 0) {
+      return usage("--zygote goes with --parent-pid alone");
+    }
+    return 0;
   }
   if ((options.exec == nullptr) == (options.library == nullptr)) {
     return usage("give either --exec or --library");
@@ -246,9 +263,8 @@ int run_library(const Options& options) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The whole program; a zygote's copies run it again with their own arguments.
+int environment_main(int argc, char** argv) {
   // Die with the daemon. If it died before this took effect, this process was re-parented
   // already: no one would ever stop it, so leave at once.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -271,8 +287,21 @@ int main(int argc, char** argv) {
       return kExitFailure;
     }
   }
+  if (options.zygote) {
+    // Set up once here rather than in each copy (a copy configures it again, cheaply).
+    if (auto logging = sy::core::configure_logging({}); !logging) {
+      return fail("", logging.error());
+    }
+    return sy::environments::serve_zygote(3, &environment_main, argc, argv);
+  }
   if (options.exec != nullptr) {
     return run_program(options.exec);
   }
   return run_library(options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return environment_main(argc, argv);
 }

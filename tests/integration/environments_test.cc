@@ -22,6 +22,7 @@
 #include "core/sanitizers.h"
 #include "support/daemon.h"
 #include "support/http_client.h"
+#include "support/proc.h"
 #include "support/process.h"
 
 using namespace switchyard::testing;
@@ -40,26 +41,6 @@ std::string invoke_path(const std::string& function) {
 }
 
 // One line of /proc/<pid>/stat: (pid, state, ppid, pgid); pid 0 when it is gone.
-struct ProcStat {
-  int pid = 0;
-  char state = '?';
-  int ppid = 0;
-  int pgid = 0;
-};
-ProcStat proc_stat(int pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(file)), {});
-  ProcStat stat;
-  auto close = text.rfind(')');
-  if (close == std::string::npos) {
-    return stat;
-  }
-  std::istringstream rest(text.substr(close + 2));
-  rest >> stat.state >> stat.ppid >> stat.pgid;
-  stat.pid = pid;
-  return stat;
-}
-
 std::vector<int> all_pids() {
   std::vector<int> pids;
   DIR* dir = ::opendir("/proc");
@@ -84,6 +65,22 @@ std::vector<ProcStat> children_of(int parent) {
   return children;
 }
 
+std::string cmdline_of(int pid) {
+  return read_proc_file(pid, "cmdline");
+}
+
+// The daemon's children that are environments: all but its environment zygote
+// (environments/zygote.h), which starts them as the daemon's children.
+std::vector<ProcStat> environments_of(int daemon) {
+  std::vector<ProcStat> environments;
+  for (const ProcStat& child : children_of(daemon)) {
+    if (cmdline_of(child.pid).find("--zygote") == std::string::npos) {
+      environments.push_back(child);
+    }
+  }
+  return environments;
+}
+
 // How many children of `parent` are zombies (ended, not reaped).
 int zombies_of(int parent) {
   int zombies = 0;
@@ -100,8 +97,7 @@ std::vector<int> processes_mentioning(const std::string& needle) {
     if (pid == ::getpid()) {
       continue;
     }
-    std::ifstream file("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(file)), {});
+    std::string cmdline = read_proc_file(pid, "cmdline");
     std::error_code error;
     auto cwd = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/cwd", error);
     if (cmdline.find(needle) != std::string::npos ||
@@ -243,6 +239,34 @@ triggers:
   CHECK(stopped.exit_code == 0);
   CHECK(processes_mentioning(setup.dir.path()).empty());
   CHECK(processes_mentioning(kBootstrap).empty());
+}
+
+TEST_CASE("a function's timeout leaves out the wait for a cold environment, as Lambda's does") {
+  // Each environment serves one invocation and takes 1.5 s to start, longer than the timeout.
+  Setup setup({{"slowinit", "name: slowinit\nruntime: provided\nbootstrap: " + kBootstrap +
+                                "\nhandler: main.handle\nconcurrency: 1\ntimeout: 1s\n"
+                                "max_invocations: 1\nenv: { INIT_SLEEP: \"1.5\" }\n"}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  for (int i = 0; i < 2; ++i) {
+    // The first takes the environment started with the daemon; the second waits for a new one.
+    auto invoked = http_request(daemon.admin_port(), "POST", invoke_path("slowinit"),
+                                R"({"ask":"environment"})", {}, 30s);
+    CAPTURE(i);
+    CAPTURE(invoked.body);
+    CHECK(invoked.status == 200);
+    CHECK(invoked.header("x-amz-function-error").empty());
+    // The runtime was told its whole timeout from when it got the invocation.
+    auto at = invoked.body.find(R"("deadline":")");
+    REQUIRE(at != std::string::npos);
+    const long long deadline = std::stoll(invoked.body.substr(at + 12));
+    const long long now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    CHECK(deadline - now_ms > 500);
+  }
+  CHECK(daemon.process().err().find("timed out") == std::string::npos);
+  CHECK(daemon.stop().exit_code == 0);
 }
 
 TEST_CASE("crashes, aborts, exits and hangs fail their invocation, not the daemon") {
@@ -492,13 +516,17 @@ TEST_CASE("a reload that removes a function reaps its environments") {
   RunningDaemon daemon(kBin, setup.config);
   REQUIRE(daemon.ready());
   int pid = daemon.process().pid();
-  CHECK(children_of(pid).size() >= 4);
+  CHECK(environments_of(pid).size() >= 4);
+  // The zygote started them (each as a copy of itself), yet they are the daemon's children; a
+  // sanitizer build spawns them directly (environments/zygote.h).
+  CHECK(children_of(pid).size() ==
+        environments_of(pid).size() + (switchyard::core::kShadowMemorySanitizer ? 0 : 1));
   std::filesystem::remove(setup.dir.path() + "/functions.d/shell.yaml");
   daemon.process().signal(SIGHUP);
   REQUIRE(daemon.process().wait_for_err("reloaded: "));
   // Only the remaining function's environment is left, and nothing of the removed one's,
   // not even a zombie.
-  CHECK(eventually([&] { return children_of(pid).size() == 1; }, 5s));
+  CHECK(eventually([&] { return environments_of(pid).size() == 1; }, 5s));
   for (const ProcStat& child : children_of(pid)) {
     CHECK(child.state != 'Z');
   }
@@ -607,7 +635,7 @@ TEST_CASE("slow invocations in environments hold no thread of the daemon") {
   }
   CHECK(eventually([&] { return busy() == in_flight; }, all_busy_within));
   CHECK(threads() == before);
-  CHECK(children_of(daemon.process().pid()).size() == static_cast<std::size_t>(in_flight));
+  CHECK(environments_of(daemon.process().pid()).size() == static_cast<std::size_t>(in_flight));
   // All of them finish and answer; nothing is left behind.
   int answered = 0;
   for (auto& caller : callers) {

@@ -17,6 +17,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/proc.h"
+
 extern char** environ;
 
 namespace switchyard::testing {
@@ -304,18 +306,9 @@ std::vector<char> child_states(int parent) {
     if (entry->d_name[0] < '1' || entry->d_name[0] > '9') {
       continue;
     }
-    std::ifstream file(std::string("/proc/") + entry->d_name + "/stat");
-    std::string text((std::istreambuf_iterator<char>(file)), {});
-    auto close = text.rfind(')');
-    if (close == std::string::npos) {
-      continue;
-    }
-    std::istringstream rest(text.substr(close + 2));
-    char state = '?';
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) {
-      states.push_back(state);
+    ProcStat stat = proc_stat(std::atoi(entry->d_name));
+    if (stat.pid != 0 && stat.ppid == parent) {
+      states.push_back(stat.state);
     }
   }
   ::closedir(dir);

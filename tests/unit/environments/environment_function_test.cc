@@ -14,9 +14,11 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "environments/codec.h"
 #include "environments/plan.h"
+#include "support/proc.h"
 #include "support/process.h"
 #include "support/run_until.h"
 
@@ -71,13 +73,7 @@ done
 
 // The state letter of /proc/<pid>/stat; 0 when the process is gone (reaped).
 char process_state(pid_t pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(file)), {});
-  auto close = text.rfind(')');
-  if (close == std::string::npos || close + 2 >= text.size()) {
-    return 0;
-  }
-  return text[close + 2];
+  return switchyard::testing::proc_stat(pid).state;
 }
 
 bool dead(pid_t pid) {
@@ -146,10 +142,11 @@ struct Harness {
     return *status;
   }
   // Starts an invocation of `data`; `result` holds its outcome once finished.
-  std::uint64_t start(const std::string& data, const std::shared_ptr<Result>& result,
-                      std::string_view trace_parent = {},
-                      std::chrono::steady_clock::time_point deadline =
-                          std::chrono::steady_clock::time_point::max()) {
+  std::uint64_t start(
+      const std::string& data, const std::shared_ptr<Result>& result,
+      std::string_view trace_parent = {},
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max(),
+      std::vector<std::chrono::steady_clock::time_point>* moves = nullptr) {
     core::Event event;
     event.id = "event-" + std::to_string(++requests);
     event.data = data;
@@ -159,6 +156,11 @@ struct Harness {
     ctx.function_name = kName;
     ctx.trace_parent = trace_parent;
     ctx.deadline = deadline;
+    if (moves != nullptr) {
+      ctx.move_deadline = [moves](std::chrono::steady_clock::time_point moved) {
+        moves->push_back(moved);
+      };
+    }
     return function->start(event, ctx, [result](core::Outcome outcome) {
       result->done = true;
       ++result->calls;
@@ -256,6 +258,45 @@ TEST_CASE("the runtime is told the invocation's deadline, ARN and trace") {
   const long long deadline = std::stoll(body.substr(at + deadline_header.size()));
   CHECK(deadline >= (wall_before + 5s).count() - 5);
   CHECK(deadline <= (wall_after + 5s).count() + 5);
+}
+
+TEST_CASE("an invocation that waits for a cold environment has its deadline moved by the wait") {
+  Harness harness(settings_with(1));
+  // No environment yet: the invocation waits for one to start.
+  auto result = std::make_shared<Result>();
+  std::vector<std::chrono::steady_clock::time_point> moves;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  const auto wall_deadline = std::chrono::duration_cast<std::chrono::milliseconds>(
+      (std::chrono::system_clock::now() + 5s).time_since_epoch());
+  harness.start("headers", result, {}, deadline, &moves);
+  // At most until the init must be done, while it waits...
+  REQUIRE(moves.size() == 1);
+  CHECK(moves[0] == deadline + functions::EnvironmentSettings().init_timeout);
+  REQUIRE(harness.finished(result));
+  REQUIRE(result->outcome.ok());
+  // ...then by the wait itself, once the environment took it; the runtime was told as much.
+  REQUIRE(moves.size() == 2);
+  const auto waited = moves[1] - deadline;
+  CHECK(waited > 0ms);
+  CHECK(waited < 10s);
+  const std::string& body = result->outcome.response.body;
+  const std::string deadline_header = "Lambda-Runtime-Deadline-Ms: ";
+  auto at = body.find(deadline_header);
+  REQUIRE(at != std::string::npos);
+  const long long told = std::stoll(body.substr(at + deadline_header.size()));
+  const long long expected =
+      (wall_deadline + std::chrono::duration_cast<std::chrono::milliseconds>(waited)).count();
+  CHECK(told >= expected - 5);
+  CHECK(told <= expected + 5);
+
+  // A warm environment (its runtime back in `next`) takes the next at once: its deadline stays.
+  REQUIRE(run_until(
+      harness.loop, [&] { return harness.function->counts().idle == 1; }, 10s));
+  auto warm = std::make_shared<Result>();
+  moves.clear();
+  harness.start("headers", warm, {}, std::chrono::steady_clock::now() + 5s, &moves);
+  REQUIRE(harness.finished(warm));
+  CHECK(moves.empty());
 }
 
 TEST_CASE("a start with no environment idle starts another (a cold start)") {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/http_client.h"
+#include "support/proc.h"
 #include "support/run_until.h"
 
 using namespace switchyard;
@@ -80,13 +81,7 @@ struct RecordingOwner final : environments::EnvironmentOwner {
 };
 
 char process_state(pid_t pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(file)), {});
-  auto close = text.rfind(')');
-  if (close == std::string::npos || close + 2 >= text.size()) {
-    return 0;
-  }
-  return text[close + 2];
+  return switchyard::testing::proc_stat(pid).state;
 }
 
 struct Harness {

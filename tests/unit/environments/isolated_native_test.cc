@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,8 +14,11 @@
 #include "config/loader.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/sanitizers.h"
 #include "environments/environment_function.h"
+#include "environments/zygote.h"
 #include "functions/native.h"
+#include "support/proc.h"
 #include "support/process.h"
 #include "support/run_until.h"
 
@@ -27,6 +31,7 @@ namespace {
 
 constexpr const char* kProgram = SWITCHYARD_ENVIRONMENT_PROGRAM;
 constexpr const char* kEcho = SWITCHYARD_LIB_ECHO;
+constexpr const char* kProbe = SWITCHYARD_LIB_PROBE;
 
 }  // namespace
 
@@ -87,4 +92,57 @@ TEST_CASE("load_isolated_native refuses a manifest of another runtime") {
   auto loaded = environments::load_isolated_native(manifest, {});
   REQUIRE_FALSE(loaded.ok());
   CHECK(loaded.error().message() == "function 'other': not a native runtime's manifest");
+}
+
+TEST_CASE("a native environment cloned from the zygote knows its own process and thread") {
+  config::Kinds kinds;
+  functions::RuntimeRegistry runtimes(kinds);
+  functions::register_native_runtime(runtimes, environments::load_isolated_native);
+  TempDir dir;
+  config::FunctionManifest manifest;
+  auto errors = config::parse_manifest(
+      std::string("name: probe\nlibrary: ") + kProbe + "\nisolation: process\n",
+      dir.path() + "/probe.yaml", kinds, manifest);
+  REQUIRE(errors.empty());
+
+  core::Loop loop;
+  core::MetricsRegistry metrics;
+  auto zygote = std::make_shared<environments::Zygote>(loop, kProgram);
+  functions::LoadOptions options;
+  options.loop = &loop;
+  options.metrics = &metrics;
+  options.environment_program = kProgram;
+  options.zygote = zygote;
+  auto loaded = functions::load(runtimes, manifest, options);
+  REQUIRE_MESSAGE(loaded.ok(), loaded.error().message());
+  functions::FunctionPtr function = loaded.value();
+
+  core::Event event;
+  event.id = "event-1";
+  event.data = "process";
+  functions::InvocationContext ctx;
+  ctx.request_id = "req-1";
+  ctx.function_name = "probe";
+  std::optional<core::Outcome> outcome;
+  function->start(event, ctx, [&](core::Outcome result) { outcome = std::move(result); });
+  REQUIRE(run_until(
+      loop, [&] { return outcome.has_value(); }, 20s));
+  REQUIRE_MESSAGE(outcome->ok(), outcome->error_type << ": " << outcome->error_message);
+  int pid = 0;
+  int ppid = 0;
+  int pgid = 0;
+  int own_thread_clock = -1;
+  REQUIRE(std::sscanf(outcome->response.body.c_str(), "pid=%d ppid=%d pgid=%d own_thread_clock=%d",
+                      &pid, &ppid, &pgid, &own_thread_clock) == 4);
+  // Cloned from the zygote (a sanitizer build spawns it), yet this process's child, in a group
+  // of its own; and the C library's idea of its thread is its own, not the zygote's.
+  CHECK((zygote->pid() > 0) == !core::kShadowMemorySanitizer);
+  CHECK(pid != zygote->pid());
+  CHECK(ppid == ::getpid());
+  CHECK(pgid == pid);
+  CHECK(own_thread_clock == 1);
+  // ps names the function's library, not the zygote it was copied from.
+  std::string cmdline = switchyard::testing::read_proc_file(pid, "cmdline");
+  CHECK(cmdline.find(kProbe) != std::string::npos);
+  CHECK(cmdline.find("--zygote") == std::string::npos);
 }

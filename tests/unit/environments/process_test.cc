@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "support/proc.h"
 #include "support/process.h"
 #include "support/run_until.h"
 
@@ -28,6 +29,7 @@ using environments::ChildProcess;
 using environments::ExitStatus;
 using environments::OutputStream;
 using environments::SpawnOptions;
+using switchyard::testing::open_descriptors;
 using switchyard::testing::run_until;
 
 namespace {
@@ -74,29 +76,13 @@ struct Run {
 
 // The state letter of /proc/<pid>/stat; 0 when the process is gone.
 char process_state(pid_t pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(file)), {});
-  auto close = text.rfind(')');
-  if (close == std::string::npos || close + 2 >= text.size()) {
-    return 0;
-  }
-  return text[close + 2];
+  return switchyard::testing::proc_stat(pid).state;
 }
 
 // Gone, or a zombie that is no longer ours to reap (its parent died and init has it).
 bool dead(pid_t pid) {
   char state = process_state(pid);
   return state == 0 || state == 'Z';
-}
-
-std::set<std::string> open_descriptors(pid_t pid) {
-  std::set<std::string> fds;
-  std::error_code error;
-  for (const auto& entry :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error)) {
-    fds.insert(entry.path().filename().string());
-  }
-  return fds;
 }
 
 // The bit mask of a "SigIgn:"-style line of /proc/self/status as printed by the child.

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Execution environments: (1) the hello function through the HTTP trigger, in-process pooled and
-# isolated (`isolation: process`, the same library in switchyard-environment), same settings,
-# one run, wrk -t1 -c64; target: isolated >= 0.5x in-process pooled. (2) The Runtime API round
-# trip per invocation and (3) the cold start of a native environment (spawn to ready, target
-# median <= 5 ms), from environment_bench.
-# Usage: bench/environments.sh BUILD_DIR [DURATION_SECONDS] [CONCURRENCY]
+# isolated (`isolation: process`, the same library in switchyard-environment, min_environments
+# = concurrency), same settings, one daemon per concurrency, wrk -t1 -c64; target: isolated >=
+# 0.5x in-process pooled. The ratio depends on the concurrency (how many processes share the
+# two cores), so each of CONCURRENCY (a list) is reported. (2) The Runtime API round trip per
+# invocation and (3) the cold start of an environment (spawn to ready, target median <= 5 ms
+# for a native one), from environment_bench.
+# Usage: bench/environments.sh BUILD_DIR [DURATION_SECONDS] [CONCURRENCY...]
 set -euo pipefail
 build=${1:-build}
 duration=${2:-10}
-concurrency=${3:-8}
+shift $(($# < 2 ? $# : 2))
+concurrencies=("${@:-2 4 8}")
+read -r -a concurrencies <<<"${concurrencies[*]}"
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bin="$root/$build/switchyard"
@@ -29,44 +33,50 @@ cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"name":"Ada"}'
 LUA
-mkdir -p "$work/functions.d"
-http_port=$(free_port)
-admin_port=$(free_port)
-cat >"$work/switchyard.yaml" <<YAML
+echo "== Environments: wrk -t1 -c64 -d${duration}s (2-core machine)"
+for concurrency in "${concurrencies[@]}"; do
+  dir="$work/c$concurrency"
+  mkdir -p "$dir/functions.d"
+  http_port=$(free_port)
+  admin_port=$(free_port)
+  cat >"$dir/switchyard.yaml" <<YAML
 workers: 2
 manifests: functions.d
-state_dir: $work/state
+state_dir: $dir/state
 http: { address: 127.0.0.1, port: $http_port }
 admin: { address: 127.0.0.1, port: $admin_port }
 logging: { level: warn, format: text }
 YAML
-for mode in pooled isolated; do
-  {
-    echo "name: hello-$mode"
-    echo "library: $root/$build/examples/libhello.so"
-    if [ "$mode" = isolated ]; then
-      echo "isolation: process"
-      echo "min_environments: $concurrency"
-    fi
-    echo "concurrency: $concurrency"
-    echo "queue: 1000"
-    echo "timeout: 3s"
-    echo "triggers:"
-    echo "  - http: { path: /$mode, methods: [POST] }"
-  } >"$work/functions.d/hello-$mode.yaml"
+  for mode in pooled isolated; do
+    {
+      echo "name: hello-$mode"
+      echo "library: $root/$build/examples/libhello.so"
+      if [ "$mode" = isolated ]; then
+        echo "isolation: process"
+        echo "min_environments: $concurrency"
+      fi
+      echo "concurrency: $concurrency"
+      echo "queue: 1000"
+      echo "timeout: 3s"
+      echo "triggers:"
+      echo "  - http: { path: /$mode, methods: [POST] }"
+    } >"$dir/functions.d/hello-$mode.yaml"
+  done
+  "$bin" run --config "$dir/switchyard.yaml" &
+  daemon=$!
+  pids+=("$daemon")
+  wait_port "$http_port"
+  echo "-- concurrency $concurrency"
+  run_wrk "hello in-process pooled" "http://127.0.0.1:$http_port/pooled"
+  pooled=$RESULT
+  run_wrk "hello isolation: process" "http://127.0.0.1:$http_port/isolated"
+  isolated=$RESULT
+  awk -v i="$isolated" -v p="$pooled" -v c="$concurrency" 'BEGIN {
+    printf "ratio isolated/in-process pooled at concurrency %d: %.2fx (target >= 0.5x)\n", c, i / p
+  }'
+  kill "$daemon"
+  wait "$daemon" 2>/dev/null || true
 done
-
-echo "== Environments: wrk -t1 -c64 -d${duration}s, concurrency $concurrency (2-core machine)"
-"$bin" run --config "$work/switchyard.yaml" &
-pids+=("$!")
-wait_port "$http_port"
-run_wrk "hello in-process pooled" "http://127.0.0.1:$http_port/pooled"
-pooled=$RESULT
-run_wrk "hello isolation: process" "http://127.0.0.1:$http_port/isolated"
-isolated=$RESULT
-awk -v i="$isolated" -v p="$pooled" 'BEGIN {
-  printf "ratio isolated/in-process pooled %.2fx (target >= 0.5x)\n", i / p
-}'
 
 echo "== Runtime API round trip and cold start (environment_bench)"
 "$root/$build/bench/environment_bench" --benchmark_repetitions=3 2>/dev/null |

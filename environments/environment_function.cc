@@ -14,6 +14,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::chrono::milliseconds kFirstBackoff{250};
 constexpr std::chrono::milliseconds kMaxBackoff{60000};
+constexpr std::string_view kOutOfMemoryType = "Runtime.OutOfMemory";  // Lambda's error type.
 
 core::Outcome failure_outcome(const RuntimeError& error) {
   core::Outcome outcome =
@@ -323,8 +324,15 @@ void EnvironmentFunction::environment_answered(Environment& environment,
     outcome.init_duration =
         std::chrono::duration_cast<std::chrono::microseconds>(environment.init_duration());
   }
-  if (plan_.settings.max_invocations > 0 &&
-      environment.invocations() >= plan_.settings.max_invocations) {
+  if (!answer.ok && answer.error.type == kOutOfMemoryType) {
+    // Lambda resets an environment that ran out of memory: what the function holds stays held.
+    spdlog::warn(
+        "function {}: environment {} (pid {}) ran out of memory in request {}; it is "
+        "replaced",
+        plan_.function_name, environment.number(), environment.pid(), assignment.request_id);
+    environment.stop(StopReason::kOutOfMemory, plan_.stop_grace);
+  } else if (plan_.settings.max_invocations > 0 &&
+             environment.invocations() >= plan_.settings.max_invocations) {
     environment.stop(StopReason::kRecycled, plan_.stop_grace);
   }
   update_gauges();
@@ -348,7 +356,7 @@ void EnvironmentFunction::environment_stopped(Environment& environment, StopReas
       running_.erase(it);
     }
   }
-  if (reason == StopReason::kCrash || reason == StopReason::kOutOfMemory) {
+  if (reason == StopReason::kCrash) {
     spdlog::warn("function {}: environment {} (pid {}) stopped: {}: {}", plan_.function_name,
                  environment.number(), environment.pid(), failure.type, failure.message);
   } else {

@@ -59,6 +59,8 @@ constexpr int kExitNotFound = 127;
 
 constexpr std::string_view kDefaultErrorType = "Function.Error";
 constexpr std::string_view kInvalidEventType = "Runtime.InvalidEvent";
+constexpr std::string_view kAllocationFailedType = "std::bad_alloc";
+constexpr std::string_view kOutOfMemoryType = "Runtime.OutOfMemory";
 
 struct Options {
   long parent_pid = 0;             // 0: not checked.
@@ -254,7 +256,17 @@ int run_library(const Options& options) {
       } else {
         std::string type = outcome.error_type.empty() ? std::string(kDefaultErrorType)
                                                       : std::move(outcome.error_type);
-        posted = client.fail(invocation.request_id, type, outcome.error_message, &invocation);
+        std::string message = std::move(outcome.error_message);
+        if (type == kAllocationFailedType && options.memory_bytes != 0) {
+          // An allocation failed at the limit: Lambda's name for a function over its memory.
+          // The daemon replaces this environment (what the function holds stays held).
+          message = "RequestId: " + invocation.request_id +
+                    " Error: Runtime out of memory: an allocation failed at the function's " +
+                    "memory limit (" + std::to_string(options.memory_bytes >> 20) +
+                    " MB): " + message;
+          type = kOutOfMemoryType;
+        }
+        posted = client.fail(invocation.request_id, type, message, &invocation);
       }
     }
     if (!posted) {

@@ -389,8 +389,9 @@ core::Status RuntimeClient::exchange(std::string_view method, std::string_view p
     tail = next_head_;
   }
 
-  // The daemon may have closed the connection while it was idle: open it again, once.
-  if (fd_ >= 0 && unread_.empty() && peer_gone()) {
+  // The daemon may have closed the connection while it was idle: open it again, once. An
+  // inherited socket cannot be opened again, so it is not asked (a system call per exchange).
+  if (fd_ >= 0 && address_length_ != 0 && unread_.empty() && peer_gone()) {
     close();
   }
   if (fd_ < 0) {

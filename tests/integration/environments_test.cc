@@ -487,6 +487,15 @@ TEST_CASE("isolation: process runs a native library in environments; its faults 
   if (!switchyard::core::kShadowMemorySanitizer) {
     auto hog = http_request(http, "POST", "/faults", "hog");
     CHECK(hog.status == 502);
+    // Lambda's name for it; and the environment, which still holds what it took, is replaced.
+    CHECK(hog.body.find("Runtime.OutOfMemory") != std::string::npos);
+    CHECK(eventually(
+        [&] {
+          return metric(http_request(daemon.admin_port(), "GET", "/metrics").body,
+                        R"(switchyard_environment_stops_total{function="faults",)"
+                        R"(reason="out_of_memory"})") == 1;
+        },
+        5s));
   }
   // A spin is killed at the deadline; both slots come back at once.
   auto start = std::chrono::steady_clock::now();

@@ -506,6 +506,34 @@ TEST_CASE("a state_dir that cannot hold the queue stops the start with a clear e
   CHECK(result.err.find("state_dir") != std::string::npos);
 }
 
+// Read-only from the start (a read-only mount, not permissions: this test runs as root): the
+// daemon refuses to start, naming the file, rather than answer 503 to every asynchronous
+// invocation. (One that turns read-only while the daemon runs, errors=remount-ro, fails each
+// write: the full-filesystem case above covers that path. A running daemon's filesystem cannot
+// be remounted read-only by hand: the kernel refuses while the queue is open for writing.)
+TEST_CASE("a read-only state_dir stops the start with a clear error") {
+  TempDir dir;
+  const std::string state = dir.path() + "/state";
+  std::filesystem::create_directories(state);
+  SmallFilesystem small(state, 4);
+  if (!small.mounted()) {
+    MESSAGE("skipped: " << small.why());
+    return;
+  }
+  if (::mount(nullptr, state.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
+    MESSAGE("skipped: cannot remount " << state << " read-only: " << std::strerror(errno));
+    return;
+  }
+  std::filesystem::create_directories(dir.path() + "/functions.d");
+  dir.write("switchyard.yaml", "manifests: functions.d\nstate_dir: " + state +
+                                   "\nhttp: { enabled: false }\nadmin: { enabled: false }\n");
+  auto result =
+      run_process({kBin, "run", "--config", dir.path() + "/switchyard.yaml"}, {}, {}, 20s);
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find(state + "/async-queue.db") != std::string::npos);
+  CHECK(result.err.find("Read-only file system") != std::string::npos);
+}
+
 // Lambda's destinations: the record of a success goes to another function (as an asynchronous
 // invocation of its own), that of an invocation given up to a Redis list, beside its dead letter.
 TEST_CASE("on_success and on_failure destinations get Lambda's invocation record") {

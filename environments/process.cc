@@ -220,11 +220,16 @@ core::Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(core::Loop& loop
 
   std::optional<pid_t> started;
   if (zygote != nullptr && zygote->serves(options)) {
-    core::Result<pid_t> cloned = zygote->start(options, out_write.fd, err_write.fd);
-    if (cloned.ok()) {
-      started = cloned.value();
+    Zygote::Started cloned = zygote->start(options, out_write.fd, err_write.fd);
+    if (cloned.outcome == Zygote::Outcome::kStarted) {
+      started = cloned.pid;
+    } else if (cloned.outcome == Zygote::Outcome::kHandedOver) {
+      // A copy may hold these descriptors (the Runtime API socket among them): a second
+      // process must not get them too. This start fails; the next gets new ones.
+      return core::Error(core::ErrorCode::kUnavailable,
+                         "cannot start " + options.program.string() + ": " + cloned.error);
     } else {
-      spdlog::debug("{}; spawning {} directly", cloned.error().message(), options.program.string());
+      spdlog::debug("{}; spawning {} directly", cloned.error, options.program.string());
     }
   }
   if (!started) {

@@ -61,8 +61,9 @@ class ChildProcess {
 
   static constexpr std::size_t kMaxLine = 16 * 1024;
 
-  // Through `zygote` when it serves `options` (environments/zygote.h), else (and when it
-  // fails) with posix_spawn; the child is the daemon's either way.
+  // Through `zygote` when it serves `options` (environments/zygote.h), else (and when the
+  // zygote was not asked or could not clone) with posix_spawn; the child is the daemon's either
+  // way. Fails without a fallback when the zygote took the descriptors and gave no answer.
   static core::Result<std::unique_ptr<ChildProcess>> spawn(core::Loop& loop,
                                                            const SpawnOptions& options,
                                                            OnLine on_line, OnExit on_exit,

@@ -5,6 +5,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -44,36 +45,61 @@ Zygote::~Zygote() {
 bool Zygote::serves(const SpawnOptions& options) const {
   // A sanitizer's runtime keeps its own books on threads, which a clone made by hand would
   // leave wrong: those builds spawn every environment.
-  return !core::kShadowMemorySanitizer && failures_ < kMaxFailures && options.program == program_;
+  if (core::kShadowMemorySanitizer || failures_ >= kMaxFailures || options.program != program_) {
+    return false;
+  }
+  const bool library = std::find(options.arguments.begin(), options.arguments.end(), "--library") !=
+                       options.arguments.end();
+  if (!library) {
+    return true;  // A runtime program is executed by the copy, and starts up as spawned.
+  }
+  for (const std::string& entry : options.environment) {
+    if (entry.starts_with("LD_") || entry.starts_with("GLIBC_TUNABLES=") ||
+        entry.starts_with("MALLOC_")) {
+      return false;
+    }
+  }
+  return true;
 }
 
 pid_t Zygote::pid() const {
   return process_ && process_->running() ? process_->pid() : 0;
 }
 
-core::Result<pid_t> Zygote::start(const SpawnOptions& options, int stdout_fd, int stderr_fd) {
-  core::Result<pid_t> started = core::Error(core::ErrorCode::kInternal, "");
+Zygote::Started Zygote::start(const SpawnOptions& options, int stdout_fd, int stderr_fd) {
+  Started started;
   if (core::Status running = ensure_running(); !running.ok()) {
-    started = running.error();
+    started.error = running.error().message();
   } else {
     started = request(options, stdout_fd, stderr_fd);
   }
-  if (started.ok()) {
-    failures_ = 0;
-    return started;
+  bool zygote_fine = false;
+  switch (started.outcome) {
+    case Outcome::kStarted:
+      failures_ = 0;
+      return started;
+    case Outcome::kRefused:
+      // It answered; a clone that failed for want of a process or memory may work next time,
+      // one the kernel refuses outright (ENOSYS, EPERM: a seccomp filter) never will.
+      zygote_fine = started.refused != ENOSYS && started.refused != EPERM;
+      break;
+    case Outcome::kTooLarge:
+      zygote_fine = true;
+      break;
+    case Outcome::kNotSent:
+      break;
+    case Outcome::kHandedOver:
+      break;
   }
-  if (started.error().code() == core::ErrorCode::kInvalidArgument) {
-    return started;  // Too large a request: this one is spawned directly; the zygote is fine.
+  if (zygote_fine) {
+    return started;
   }
   stop();
   if (++failures_ == kMaxFailures) {
     spdlog::warn("{}; failed {} times in a row, so environments are spawned directly from now on",
-                 started.error().message(), kMaxFailures);
+                 started.error, kMaxFailures);
   } else {
-    spdlog::warn(
-        "{}; that environment is spawned directly, and the zygote started again for "
-        "the next",
-        started.error().message());
+    spdlog::warn("{}; the zygote is started again for the next environment", started.error);
   }
   return started;
 }
@@ -115,7 +141,8 @@ core::Status Zygote::ensure_running() {
   return core::Status::ok_status();
 }
 
-core::Result<pid_t> Zygote::request(const SpawnOptions& options, int stdout_fd, int stderr_fd) {
+Zygote::Started Zygote::request(const SpawnOptions& options, int stdout_fd, int stderr_fd) {
+  Started started;
   ZygoteRequest request;
   request.working_directory = options.working_directory.string();
   request.arguments.push_back(options.program.string());
@@ -124,9 +151,10 @@ core::Result<pid_t> Zygote::request(const SpawnOptions& options, int stdout_fd, 
   request.environment = options.environment;
   std::string encoded = encode_zygote_request(request);
   if (encoded.size() > kMaxRequestBytes) {
-    return core::Error(core::ErrorCode::kInvalidArgument,
-                       "environment zygote: a request of " + std::to_string(encoded.size()) +
-                           " bytes is more than its socket takes");
+    started.outcome = Outcome::kTooLarge;
+    started.error = "environment zygote: a request of " + std::to_string(encoded.size()) +
+                    " bytes is more than its socket takes";
+    return started;
   }
 
   int fds[kZygoteMaxFds] = {stdout_fd, stderr_fd, options.inherit_fd};
@@ -148,27 +176,41 @@ core::Result<pid_t> Zygote::request(const SpawnOptions& options, int stdout_fd, 
     sent = ::sendmsg(control_, &message, MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) {
-    return zygote_error("cannot send a request", errno);
+    if (errno == EMSGSIZE) {
+      // A smaller send buffer than the usual: this request only.
+      started.outcome = Outcome::kTooLarge;
+      started.error = "environment zygote: a request of " + std::to_string(encoded.size()) +
+                      " bytes is more than its socket takes";
+      return started;
+    }
+    started.error = zygote_error("cannot send a request", errno).message();
+    return started;
   }
+  // From here a copy may be running with these descriptors.
+  started.outcome = Outcome::kHandedOver;
   ZygoteReply reply;
   ssize_t got;
   do {
     got = ::recv(control_, &reply, sizeof(reply), 0);
   } while (got < 0 && errno == EINTR);
-  if (got < 0) {
-    return zygote_error("no answer", errno == EAGAIN ? ETIMEDOUT : errno);
-  }
   if (got != sizeof(reply)) {
-    return zygote_error("no answer", got == 0 ? EPIPE : EPROTO);
+    const int error = got < 0 ? (errno == EAGAIN ? ETIMEDOUT : errno) : got == 0 ? EPIPE : EPROTO;
+    started.error = zygote_error("no answer", error).message();
+    return started;
   }
   if (reply.pid <= 0) {
-    return zygote_error("cannot start " + options.program.string(), reply.error);
+    started.outcome = Outcome::kRefused;
+    started.refused = reply.error;
+    started.error = zygote_error("cannot start " + options.program.string(), reply.error).message();
+    return started;
   }
   // The copy moves to a process group of its own first thing, but until it has, it is in the
   // zygote's, which a stop of the zygote kills: its parent sets it too, as shells do for their
   // jobs (EACCES once the copy has run a program: it had set it by then).
   ::setpgid(reply.pid, reply.pid);
-  return static_cast<pid_t>(reply.pid);
+  started.outcome = Outcome::kStarted;
+  started.pid = static_cast<pid_t>(reply.pid);
+  return started;
 }
 
 void Zygote::stop() {

@@ -60,6 +60,7 @@ constexpr int kExitNotFound = 127;
 constexpr std::string_view kDefaultErrorType = "Function.Error";
 constexpr std::string_view kInvalidEventType = "Runtime.InvalidEvent";
 constexpr std::string_view kAllocationFailedType = "std::bad_alloc";
+constexpr std::string_view kArrayLengthType = "std::bad_array_new_length";  // A bad_alloc too.
 constexpr std::string_view kOutOfMemoryType = "Runtime.OutOfMemory";
 
 struct Options {
@@ -257,7 +258,8 @@ int run_library(const Options& options) {
         std::string type = outcome.error_type.empty() ? std::string(kDefaultErrorType)
                                                       : std::move(outcome.error_type);
         std::string message = std::move(outcome.error_message);
-        if (type == kAllocationFailedType && options.memory_bytes != 0) {
+        if ((type == kAllocationFailedType || type == kArrayLengthType) &&
+            options.memory_bytes != 0) {
           // An allocation failed at the limit: Lambda's name for a function over its memory.
           // The daemon replaces this environment (what the function holds stays held).
           message = "RequestId: " + invocation.request_id +

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,8 +25,11 @@
 namespace switchyard::environments {
 namespace {
 
-// The largest request the zygote reads; the daemon's socket buffer is smaller.
-constexpr std::size_t kMaxRequest = 1024 * 1024;
+// The largest request the zygote reads; the daemon sends at most 128 KiB.
+constexpr std::size_t kMaxRequest = 256 * 1024;
+
+// Where the zygote reads requests; a copy frees it (the request is decoded by then).
+std::unique_ptr<char[]> request_buffer;
 
 // clone3's argument (linux/sched.h's struct clone_args, its first version, a fixed ABI).
 struct CloneArgs {
@@ -108,11 +112,27 @@ void set_title(std::span<char> room, std::size_t arguments_room,
   std::memset(room.data() + length, 0, room.size() - length);
 }
 
+// Closes every descriptor from `first` up (close_range, or one at a time on a kernel without
+// it, Linux before 5.9).
+void close_from(unsigned first) {
+  if (::close_range(first, ~0U, 0) == 0) {
+    return;
+  }
+  rlimit limit{};
+  const rlim_t last = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+                          ? limit.rlim_cur
+                          : 65536;
+  for (rlim_t fd = first; fd < last; ++fd) {
+    ::close(static_cast<int>(fd));
+  }
+}
+
 // In the new process: what posix_spawn's file actions and attributes do for an environment the
 // daemon spawns itself (environments/process.cc), then the environment program proper.
 [[noreturn]] void become_environment(ZygoteRequest& request, const std::vector<int>& fds,
                                      EnvironmentMain environment_main, const TitleRoom& title) {
   ::setpgid(0, 0);
+  request_buffer.reset();
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -126,7 +146,7 @@ void set_title(std::span<char> room, std::size_t arguments_room,
     first_closed = 4;
   }
   // The zygote's control socket (fd 3, unless replaced above) and the received copies.
-  ::close_range(first_closed, ~0U, 0);
+  close_from(first_closed);
   if (!request.working_directory.empty() && ::chdir(request.working_directory.c_str()) != 0) {
     std::fprintf(stderr, "switchyard-environment: cannot change to %s: %s\n",
                  request.working_directory.c_str(), std::strerror(errno));
@@ -137,12 +157,14 @@ void set_title(std::span<char> room, std::size_t arguments_room,
     argv.push_back(argument.data());
   }
   argv.push_back(nullptr);
-  static std::vector<char*> envp;  // environ points into it for the rest of the process.
-  for (std::string& entry : request.environment) {
-    envp.push_back(entry.data());
+  // environ points into these for the rest of the process, exit handlers included: never freed.
+  auto* entries = new std::vector<std::string>(std::move(request.environment));
+  auto* envp = new std::vector<char*>();
+  for (std::string& entry : *entries) {
+    envp->push_back(entry.data());
   }
-  envp.push_back(nullptr);
-  environ = envp.data();
+  envp->push_back(nullptr);
+  environ = envp->data();
   set_title(title.room, title.arguments, request.arguments);
   std::exit(environment_main(static_cast<int>(argv.size() - 1), argv.data()));
 }
@@ -176,12 +198,13 @@ int serve_zygote(int control_fd, EnvironmentMain environment_main, int argc, cha
                  "not say where it keeps a thread's id\n");
     return 1;
   }
-  // Left uninitialised: zeroed, all its pages would be the zygote's (and every copy's share of
-  // them counted in its data limit); a request touches only the pages it fills.
-  std::unique_ptr<char[]> buffer(new char[kMaxRequest]);
+  // Left uninitialised (a request touches only the pages it fills); a copy frees it first thing
+  // (become_environment), so that it does not count against the function's memory limit.
+  request_buffer.reset(new char[kMaxRequest]);
+  char* buffer = request_buffer.get();
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kZygoteMaxFds)];
   for (;;) {
-    iovec iov{buffer.get(), kMaxRequest};
+    iovec iov{buffer, kMaxRequest};
     msghdr message{};
     message.msg_iov = &iov;
     message.msg_iovlen = 1;
@@ -211,8 +234,7 @@ int serve_zygote(int control_fd, EnvironmentMain environment_main, int argc, cha
     ZygoteRequest request;
     if ((message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || fds.size() < 2 ||
         fds.size() > kZygoteMaxFds ||
-        !decode_zygote_request(std::string_view(buffer.get(), static_cast<std::size_t>(got)),
-                               request)) {
+        !decode_zygote_request(std::string_view(buffer, static_cast<std::size_t>(got)), request)) {
       reply.error = EINVAL;
     } else {
       long started = start(request, fds, thread_id, environment_main, title);

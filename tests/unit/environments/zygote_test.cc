@@ -103,9 +103,10 @@ TEST_CASE("a process the zygote starts is this process's child with exactly what
     REQUIRE(zygote.pid() > 0);
     CHECK(pid != zygote.pid());
   }
-  // Once it runs sleep (the exec replaces switchyard-environment, and /proc shows the new
-  // executable a moment before the exec has closed the old one's descriptors and laid out the
-  // new environment):
+  // Once it runs sleep, it has exactly these descriptors and this environment. (Checked in
+  // one go, until true: /proc shows the new executable a moment before the exec has closed the
+  // old one's descriptors and laid out the new environment, and sleep's dynamic loader opens
+  // files of its own for a moment; a descriptor that leaked would be there throughout.)
   const std::set<std::string> descriptors{"0", "1", "2", "3"};
   CHECK(run_until(
       loop,
@@ -119,8 +120,6 @@ TEST_CASE("a process the zygote starts is this process's child with exactly what
   ProcStat stat = proc_stat(pid);
   CHECK(stat.ppid == ::getpid());
   CHECK(stat.pgid == pid);
-  CHECK(open_descriptors(pid) == descriptors);
-  CHECK(environment_of(pid) == options.environment);
   CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/cwd") == dir.path());
 
   // It is this process's to stop and reap, as one it spawned itself.
@@ -145,6 +144,13 @@ TEST_CASE("environments the zygote started go on without it, and it is started a
   REQUIRE(::kill(old_zygote, SIGKILL) == 0);
   REQUIRE(run_until(
       loop, [&] { return zygote.pid() == 0; }, 10s));
+  // Given no fd 3, it has none: not the zygote's control socket either.
+  CHECK(run_until(
+      loop,
+      [&] {
+        return open_descriptors(first.process->pid()) == std::set<std::string>{"0", "1", "2"};
+      },
+      10s));
   // Still running, still this process's child.
   CHECK(first.process->running());
   CHECK_FALSE(first.exit.has_value());
@@ -186,15 +192,42 @@ TEST_CASE("a zygote that cannot serve leaves each environment to be spawned dire
   options.program = fake;
   options.arguments = {"direct"};
   options.environment = {"PATH=/usr/bin:/bin"};
-  for (int i = 0; i < Zygote::kMaxFailures; ++i) {
-    CHECK(zygote.serves(options) == !core::kShadowMemorySanitizer);
+  auto spawn_directly = [&] {
     Child child;
     child.start(loop, options, &zygote);
     REQUIRE(run_until(
         loop, [&] { return child.exit.has_value() && !child.out.empty(); }, 10s));
     CHECK(child.out == std::vector<std::string>{"direct"});
     CHECK(child.exit->code == 0);
+  };
+  if (core::kShadowMemorySanitizer) {
+    CHECK_FALSE(zygote.serves(options));
+    spawn_directly();
+    return;
   }
-  // Given up on after kMaxFailures in a row.
+  for (int i = 0; i < Zygote::kMaxFailures; ++i) {
+    CHECK(zygote.serves(options));
+    // The fake took the request (its descriptors) and ended without an answer: this start
+    // fails, as a copy might hold them; or it had ended before the request: spawned directly.
+    Child child;
+    auto spawned = ChildProcess::spawn(
+        loop, options,
+        [&](OutputStream stream, std::string_view line) {
+          if (stream == OutputStream::kStdout) {
+            child.out.emplace_back(line);
+          }
+        },
+        [&](ExitStatus status) { child.exit = status; }, &zygote);
+    if (!spawned.ok()) {
+      CHECK(spawned.error().message().find("environment zygote: no answer") != std::string::npos);
+      continue;
+    }
+    child.process = std::move(spawned).value();
+    REQUIRE(run_until(
+        loop, [&] { return child.exit.has_value() && !child.out.empty(); }, 10s));
+    CHECK(child.out == std::vector<std::string>{"direct"});
+  }
+  // Given up on after kMaxFailures in a row: spawned directly from now on.
   CHECK_FALSE(zygote.serves(options));
+  spawn_directly();
 }

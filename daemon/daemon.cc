@@ -423,6 +423,8 @@ class Daemon {
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
                static_cast<long long>(now.count()));
     spdlog::info("SIGHUP: reloading {}", snapshot().daemon.config_path.string());
+    // New environments come from a new zygote: switchyard-environment as it is on disk now.
+    zygote_->renew();
     auto staged = stage_reload(snapshot());
     if (!staged) {
       end_reload(false);

@@ -213,6 +213,11 @@ Zygote::Started Zygote::request(const SpawnOptions& options, int stdout_fd, int 
   return started;
 }
 
+void Zygote::renew() {
+  stop();
+  failures_ = 0;
+}
+
 void Zygote::stop() {
   if (control_ >= 0) {
     ::close(std::exchange(control_, -1));

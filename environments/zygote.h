@@ -77,6 +77,11 @@ class Zygote {
   // The zygote's pid; 0 when it is not running.
   pid_t pid() const;
 
+  // Stops the zygote, and forgets its failures: the next environment starts a new one, from the
+  // program as it is on disk then (a reload's way to pick up an upgraded switchyard-environment,
+  // and to try again a zygote given up on). Environments it started go on.
+  void renew();
+
  private:
   core::Status ensure_running();
   Started request(const SpawnOptions& options, int stdout_fd, int stderr_fd);

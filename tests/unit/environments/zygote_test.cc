@@ -177,6 +177,31 @@ TEST_CASE("environments the zygote started go on without it, and it is started a
   CHECK(first.exit->signal == SIGTERM);
 }
 
+TEST_CASE("renew() starts a new zygote for the next environment; the last one goes on") {
+  if (core::kShadowMemorySanitizer) {
+    MESSAGE("skipped: a sanitizer build has no zygote");
+    return;
+  }
+  core::Loop loop;
+  Zygote zygote(loop, kProgram);
+  Child first;
+  first.start(loop, environment({"/bin/sleep", "30"}), &zygote);
+  const pid_t old_zygote = zygote.pid();
+  REQUIRE(old_zygote > 0);
+  zygote.renew();
+  CHECK(zygote.pid() == 0);
+  CHECK(proc_stat(old_zygote).pid == 0);  // Stopped and reaped.
+  Child second;
+  second.start(loop, environment({"/bin/sh", "-c", "echo second"}), &zygote);
+  CHECK(zygote.pid() > 0);
+  CHECK(zygote.pid() != old_zygote);
+  REQUIRE(run_until(
+      loop, [&] { return second.exit.has_value(); }, 10s));
+  CHECK(second.out == std::vector<std::string>{"second"});
+  CHECK(first.process->running());
+  CHECK_FALSE(first.exit.has_value());
+}
+
 TEST_CASE("a zygote that cannot serve leaves each environment to be spawned directly") {
   core::Loop loop;
   TempDir dir;

@@ -140,8 +140,6 @@ std::uint64_t EnvironmentFunction::start(const core::Event& event,
     finish_soon(std::move(waiting.finish), failure_outcome(last_init_failure_));
     return number;
   }
-  waiting.queued = Clock::now();
-  waiting.deadline = ctx.deadline;
   waiting_.push_back(std::move(waiting));
   dispatch();
   if (!waiting_.empty() && waiting_.back().assignment.number == number && ctx.move_deadline &&
@@ -149,7 +147,10 @@ std::uint64_t EnvironmentFunction::start(const core::Event& event,
     // No environment is ready for it: it waits for one to start, and Lambda does not count an
     // on-demand init against the timeout. Its deadline moves to when the init must be done by
     // at the latest; once it begins, to its wait plus its timeout (dispatch()).
-    waiting_.back().move_deadline = ctx.move_deadline;
+    Waiting& waits = waiting_.back();
+    waits.queued = Clock::now();
+    waits.deadline = ctx.deadline;
+    waits.move_deadline = ctx.move_deadline;
     ctx.move_deadline(ctx.deadline + plan_.settings.init_timeout);
   }
   return number;

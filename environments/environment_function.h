@@ -101,10 +101,10 @@ class EnvironmentFunction final : public functions::Function,
   struct Waiting {
     Assignment assignment;
     Finish finish;
+    // Set only for one that had to wait for an environment to start (its deadline moved):
+    // when it began waiting, the caller's deadline, and its InvocationContext::move_deadline.
     std::chrono::steady_clock::time_point queued;
-    std::chrono::steady_clock::time_point deadline;  // The caller's; max(): none.
-    // The caller's InvocationContext::move_deadline, kept once the deadline was moved for a
-    // cold start (empty otherwise).
+    std::chrono::steady_clock::time_point deadline;
     std::function<void(std::chrono::steady_clock::time_point)> move_deadline;
   };
 

@@ -36,7 +36,7 @@ void Scheduler::start_later(Invocation* inv) {
   // The attempt's number tells a callback for this attempt from a stray one: an invocation is
   // recycled once its attempt ends.
   const std::uint64_t request = inv->request;
-  ctx.move_deadline = [this, inv, request](Clock::time_point deadline) {
+  ctx.move_deadline = [inv, request](Clock::time_point deadline) {
     move_later_deadline(inv, request, deadline);
   };
   inv->starting = true;

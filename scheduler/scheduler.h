@@ -228,7 +228,7 @@ class Scheduler final : public Dispatcher {
   // deadlines.cc: timeouts.
 
   void expire_due(FunctionState* fn);
-  void arm_deadline_timer(FunctionState* fn);
+  static void arm_deadline_timer(FunctionState* fn);
 
   // later.cc: invocations that finish later (Place::kLater), through the function's callback.
 
@@ -239,9 +239,10 @@ class Scheduler final : public Dispatcher {
   // logged and dropped; one from inside start() is deferred.
   void finish_later(Invocation* inv, std::uint64_t request, core::Outcome outcome);
   // The function moved the deadline of attempt `request` of `inv` (it waits for, or waited for,
-  // a cold environment).
-  void move_later_deadline(Invocation* inv, std::uint64_t request,
-                           std::chrono::steady_clock::time_point deadline);
+  // a cold environment). Static, so that its callback holds two words and the std::function
+  // that carries it needs no allocation per invocation.
+  static void move_later_deadline(Invocation* inv, std::uint64_t request,
+                                  std::chrono::steady_clock::time_point deadline);
   // Ends one that has not finished: the function stops it (its callback never comes) and its
   // slot is free at once. The caller answers its event.
   void stop_later(Invocation* inv);

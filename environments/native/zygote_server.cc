@@ -185,10 +185,6 @@ long start(ZygoteRequest& request, const std::vector<int>& fds, pid_t* thread_id
 
 }  // namespace
 
-bool zygote_supported() {
-  return cached_thread_id() != nullptr;
-}
-
 int serve_zygote(int control_fd, EnvironmentMain environment_main, int argc, char** argv) {
   TitleRoom title = title_room(argc, argv);
   pid_t* thread_id = cached_thread_id();

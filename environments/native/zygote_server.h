@@ -27,9 +27,6 @@ namespace switchyard::environments {
 
 using EnvironmentMain = int (*)(int argc, char** argv);
 
-// Whether this process can serve as a zygote (glibc tells where it caches a thread's id).
-bool zygote_supported();
-
 // Serves requests until `control_fd` is closed; the exit status for the zygote then. `argc` and
 // `argv` are the zygote's own, as main() got them, before anything changed `environ`.
 int serve_zygote(int control_fd, EnvironmentMain environment_main, int argc, char** argv);

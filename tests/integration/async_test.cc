@@ -494,14 +494,21 @@ TEST_CASE("a state_dir whose filesystem fills up: 503 and logged, nothing accept
   CHECK(rows == 0);
 }
 
+namespace {
+
+// Runs the daemon, with no function and no listener, on `state_dir` (in `dir`) to its end.
+ProcessResult run_on_state_dir(TempDir& dir, const std::string& state_dir) {
+  std::filesystem::create_directories(dir.path() + "/functions.d");
+  dir.write("switchyard.yaml", "manifests: functions.d\nstate_dir: " + state_dir +
+                                   "\nhttp: { enabled: false }\nadmin: { enabled: false }\n");
+  return run_process({kBin, "run", "--config", dir.path() + "/switchyard.yaml"}, {}, {}, 20s);
+}
+
+}  // namespace
+
 TEST_CASE("a state_dir that cannot hold the queue stops the start with a clear error") {
   TempDir dir;
-  const std::string not_a_dir = dir.write("state", "a file, not a folder");
-  std::filesystem::create_directories(dir.path() + "/functions.d");
-  dir.write("switchyard.yaml", "manifests: functions.d\nstate_dir: " + not_a_dir +
-                                   "\nhttp: { enabled: false }\nadmin: { enabled: false }\n");
-  auto result =
-      run_process({kBin, "run", "--config", dir.path() + "/switchyard.yaml"}, {}, {}, 20s);
+  auto result = run_on_state_dir(dir, dir.write("state", "a file, not a folder"));
   CHECK(result.exit_code == 1);
   CHECK(result.err.find("state_dir") != std::string::npos);
 }
@@ -524,11 +531,7 @@ TEST_CASE("a read-only state_dir stops the start with a clear error") {
     MESSAGE("skipped: cannot remount " << state << " read-only: " << std::strerror(errno));
     return;
   }
-  std::filesystem::create_directories(dir.path() + "/functions.d");
-  dir.write("switchyard.yaml", "manifests: functions.d\nstate_dir: " + state +
-                                   "\nhttp: { enabled: false }\nadmin: { enabled: false }\n");
-  auto result =
-      run_process({kBin, "run", "--config", dir.path() + "/switchyard.yaml"}, {}, {}, 20s);
+  auto result = run_on_state_dir(dir, state);
   CHECK(result.exit_code == 1);
   CHECK(result.err.find(state + "/async-queue.db") != std::string::npos);
   CHECK(result.err.find("Read-only file system") != std::string::npos);

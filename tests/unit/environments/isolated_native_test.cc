@@ -33,30 +33,57 @@ constexpr const char* kProgram = SWITCHYARD_ENVIRONMENT_PROGRAM;
 constexpr const char* kEcho = SWITCHYARD_LIB_ECHO;
 constexpr const char* kProbe = SWITCHYARD_LIB_PROBE;
 
+// A function loaded from a manifest's text with `isolation: process`, on a loop of its own, its
+// environments spawned or (`with_zygote`) cloned from a zygote of its own.
+struct Isolated {
+  config::Kinds kinds;
+  functions::RuntimeRegistry runtimes{kinds};
+  TempDir dir;
+  core::Loop loop;
+  core::MetricsRegistry metrics;
+  std::shared_ptr<environments::Zygote> zygote;
+  functions::FunctionPtr function;
+
+  Isolated(const std::string& name, const std::string& yaml, bool with_zygote = false) {
+    functions::register_native_runtime(runtimes, environments::load_isolated_native);
+    config::FunctionManifest manifest;
+    auto errors = config::parse_manifest(yaml, dir.path() + "/" + name + ".yaml", kinds, manifest);
+    REQUIRE(errors.empty());
+    functions::LoadOptions options;
+    options.loop = &loop;
+    options.metrics = &metrics;
+    options.environment_program = kProgram;
+    if (with_zygote) {
+      zygote = std::make_shared<environments::Zygote>(loop, kProgram);
+      options.zygote = zygote;
+    }
+    auto loaded = functions::load(runtimes, manifest, options);
+    REQUIRE_MESSAGE(loaded.ok(), loaded.error().message());
+    function = std::move(loaded).value();
+  }
+
+  // Runs one invocation of `event` to its end.
+  core::Outcome invoke(const core::Event& event, const std::string& request_id) {
+    functions::InvocationContext ctx;
+    ctx.request_id = request_id;
+    ctx.function_name = function->name();
+    std::optional<core::Outcome> outcome;
+    function->start(event, ctx, [&](core::Outcome result) { outcome = std::move(result); });
+    REQUIRE(run_until(
+        loop, [&] { return outcome.has_value(); }, 20s));
+    return std::move(*outcome);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("isolation: process runs the library in an environment of its own") {
-  config::Kinds kinds;
-  functions::RuntimeRegistry runtimes(kinds);
-  functions::register_native_runtime(runtimes, environments::load_isolated_native);
-  TempDir dir;
-  config::FunctionManifest manifest;
-  auto errors = config::parse_manifest(std::string("name: echo-fn\nlibrary: ") + kEcho +
-                                           "\nisolation: process\nenv: { MODE: test }\n",
-                                       dir.path() + "/echo-fn.yaml", kinds, manifest);
-  REQUIRE(errors.empty());
-
-  core::Loop loop;
-  core::MetricsRegistry metrics;
-  functions::LoadOptions options;
-  options.loop = &loop;
-  options.metrics = &metrics;
-  options.environment_program = kProgram;
-  auto loaded = functions::load(runtimes, manifest, options);
-  REQUIRE_MESSAGE(loaded.ok(), loaded.error().message());
-  auto function = std::dynamic_pointer_cast<environments::EnvironmentFunction>(loaded.value());
+  Isolated isolated("echo-fn", std::string("name: echo-fn\nlibrary: ") + kEcho +
+                                   "\nisolation: process\nenv: { MODE: test }\n");
+  auto function = std::dynamic_pointer_cast<environments::EnvironmentFunction>(isolated.function);
   REQUIRE(function != nullptr);
   CHECK(function->finishes_later());
+  core::Loop& loop = isolated.loop;
 
   std::optional<core::Status> ready;
   function->prepare([&](core::Status status) { ready = status; });
@@ -71,13 +98,7 @@ TEST_CASE("isolation: process runs the library in an environment of its own") {
   event.source = "test";
   event.type = "switchyard.test";
   event.data = "hello";
-  functions::InvocationContext ctx;
-  ctx.request_id = "req-1";
-  ctx.function_name = "echo-fn";
-  std::optional<core::Outcome> outcome;
-  function->start(event, ctx, [&](core::Outcome result) { outcome = std::move(result); });
-  REQUIRE(run_until(
-      loop, [&] { return outcome.has_value(); }, 20s));
+  std::optional<core::Outcome> outcome = isolated.invoke(event, "req-1");
   REQUIRE_MESSAGE(outcome->ok(), outcome->error_type << ": " << outcome->error_message);
   // The whole event reached the library, and its whole response came back.
   CHECK(outcome->response.status == 200);
@@ -95,38 +116,13 @@ TEST_CASE("load_isolated_native refuses a manifest of another runtime") {
 }
 
 TEST_CASE("a native environment cloned from the zygote knows its own process and thread") {
-  config::Kinds kinds;
-  functions::RuntimeRegistry runtimes(kinds);
-  functions::register_native_runtime(runtimes, environments::load_isolated_native);
-  TempDir dir;
-  config::FunctionManifest manifest;
-  auto errors = config::parse_manifest(
-      std::string("name: probe\nlibrary: ") + kProbe + "\nisolation: process\n",
-      dir.path() + "/probe.yaml", kinds, manifest);
-  REQUIRE(errors.empty());
-
-  core::Loop loop;
-  core::MetricsRegistry metrics;
-  auto zygote = std::make_shared<environments::Zygote>(loop, kProgram);
-  functions::LoadOptions options;
-  options.loop = &loop;
-  options.metrics = &metrics;
-  options.environment_program = kProgram;
-  options.zygote = zygote;
-  auto loaded = functions::load(runtimes, manifest, options);
-  REQUIRE_MESSAGE(loaded.ok(), loaded.error().message());
-  functions::FunctionPtr function = loaded.value();
-
+  Isolated isolated(
+      "probe", std::string("name: probe\nlibrary: ") + kProbe + "\nisolation: process\n", true);
+  const environments::Zygote& zygote = *isolated.zygote;
   core::Event event;
   event.id = "event-1";
   event.data = "process";
-  functions::InvocationContext ctx;
-  ctx.request_id = "req-1";
-  ctx.function_name = "probe";
-  std::optional<core::Outcome> outcome;
-  function->start(event, ctx, [&](core::Outcome result) { outcome = std::move(result); });
-  REQUIRE(run_until(
-      loop, [&] { return outcome.has_value(); }, 20s));
+  std::optional<core::Outcome> outcome = isolated.invoke(event, "req-1");
   REQUIRE_MESSAGE(outcome->ok(), outcome->error_type << ": " << outcome->error_message);
   int pid = 0;
   int ppid = 0;
@@ -136,8 +132,8 @@ TEST_CASE("a native environment cloned from the zygote knows its own process and
                       &pid, &ppid, &pgid, &own_thread_clock) == 4);
   // Cloned from the zygote (a sanitizer build spawns it), yet this process's child, in a group
   // of its own; and the C library's idea of its thread is its own, not the zygote's.
-  CHECK((zygote->pid() > 0) == !core::kShadowMemorySanitizer);
-  CHECK(pid != zygote->pid());
+  CHECK((zygote.pid() > 0) == !core::kShadowMemorySanitizer);
+  CHECK(pid != zygote.pid());
   CHECK(ppid == ::getpid());
   CHECK(pgid == pid);
   CHECK(own_thread_clock == 1);

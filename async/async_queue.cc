@@ -86,6 +86,9 @@ struct AsyncQueue::FunctionQueue {
 
   std::string name;
   bool configured = false;  // In the running snapshot.
+  // Where its invocations are written when its queue is shared (settings.shared); null until
+  // the reader's kind attached it.
+  std::shared_ptr<SharedQueue> shared;
   // Set when the scheduler refused it (removed, draining): nothing is offered until configure().
   bool refused = false;
   config::AsyncSettings settings;
@@ -114,7 +117,8 @@ struct AsyncQueue::FunctionQueue {
 };
 
 struct AsyncQueue::Entry {
-  enum class State { kWaiting, kRunning, kRetrying, kSettling };
+  // kPuttingBack: a shared entry's failed attempt being written back to the shared queue.
+  enum class State { kWaiting, kRunning, kRetrying, kPuttingBack, kSettling };
 
   // One record to write while settling.
   struct Delivery {
@@ -127,6 +131,11 @@ struct AsyncQueue::Entry {
   Record record;
   FunctionQueue* queue = nullptr;
   State state = State::kWaiting;
+  std::string key;  // In entries_.
+  // A shared one: the entry it was read as from the shared queue, and the reader's event, whose
+  // completion answers the reader. Empty for one of the file.
+  std::string entry;
+  core::Event source;
   std::unique_ptr<core::Timer> timer;  // kRetrying: the next attempt; kSettling: the next write.
   // kSettling: the outcome settled, and the records not written yet.
   core::Outcome outcome;
@@ -210,6 +219,9 @@ void AsyncQueue::configure(const std::vector<config::FunctionManifest>& function
     queue.settings = manifest.async;
     queue.retry = manifest.retry;
     queue.dead_letter = manifest.dead_letter;
+    if (!manifest.async.shared.configured()) {
+      queue.shared.reset();
+    }
     store_->set_limits(manifest.name,
                        Limits{manifest.async.queue_events, manifest.async.queue_bytes});
     if (queue.watch == 0) {
@@ -248,8 +260,9 @@ core::Result<std::size_t> AsyncQueue::recover() {
     auto entry = std::make_unique<Entry>();
     entry->queue = &queue;
     entry->record = std::move(record);
+    entry->key = entry->record.id;
     Entry* raw = entry.get();
-    entries_.emplace(raw->record.id, std::move(entry));
+    entries_.emplace(raw->key, std::move(entry));
     ++queue.recovered;
     queue.recovered_total.inc_unshared();
     ++count;
@@ -297,6 +310,10 @@ void AsyncQueue::append(std::string_view function, const std::string& request_id
   record.event.completion = nullptr;
   record.enqueued_at_ms = now_ms();
   record.next_attempt_at_ms = record.enqueued_at_ms;
+  if (queue.settings.shared.configured()) {
+    add_shared(queue, std::move(record), std::move(answer));
+    return;
+  }
   const Admission admission =
       store_->append(record, [this, id = request_id](const AppendResult& result) {
         // On the store's writer thread: the loop takes them from here, after the transaction.
@@ -330,6 +347,119 @@ void AsyncQueue::append(std::string_view function, const std::string& request_id
   appending_.emplace(request_id, Appending{std::move(record), std::move(answer)});
 }
 
+void AsyncQueue::add_shared(FunctionQueue& queue, Record&& record, Answer answer) {
+  if (!queue.shared) {
+    queue.refused_failed.inc_unshared();
+    answer(AcceptResult{
+        Acceptance::kFailed,
+        fmt::format("the shared asynchronous queue of function {} ({} {}) is not "
+                    "set up yet",
+                    queue.name, queue.settings.shared.kind, queue.settings.shared.target)});
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  FunctionQueue* owner = &queue;
+  queue.shared->add(
+      record, Limits{queue.settings.queue_events, queue.settings.queue_bytes},
+      [alive, owner, id = record.id, answer = std::move(answer)](SharedQueue::Added added,
+                                                                 const std::string& message) {
+        if (alive.expired() || !*alive.lock()) {
+          answer(AcceptResult{Acceptance::kRejected, "switchyard is shutting down"});
+          return;
+        }
+        switch (added) {
+          case SharedQueue::Added::kAdded:
+            owner->accepted.inc_unshared();
+            answer(AcceptResult{Acceptance::kAccepted, std::string()});
+            return;
+          case SharedQueue::Added::kFull:
+            owner->refused_full.inc_unshared();
+            answer(AcceptResult{
+                Acceptance::kFull,
+                fmt::format("the asynchronous queue of function {} is full ({}; async.queue "
+                            "allows {} invocation(s) and {} byte(s))",
+                            owner->name, message, owner->settings.queue_events,
+                            owner->settings.queue_bytes)});
+            return;
+          case SharedQueue::Added::kFailed:
+            owner->refused_failed.inc_unshared();
+            spdlog::warn("function {}: asynchronous invocation {} refused: cannot write it: {}",
+                         owner->name, id, message);
+            answer(AcceptResult{Acceptance::kFailed,
+                                "cannot write the invocation to the shared queue: " + message});
+            return;
+        }
+      });
+}
+
+void AsyncQueue::attach(const std::string& function, std::shared_ptr<SharedQueue> queue) {
+  queue_of(function).shared = std::move(queue);
+}
+
+scheduler::Admission AsyncQueue::take(std::string_view function, Record&& record, std::string entry,
+                                      core::Event&& source) {
+  auto it = queues_.find(function);
+  if (stopped_ || it == queues_.end() || !it->second->configured) {
+    return scheduler::Admission::kRejected;
+  }
+  FunctionQueue& queue = *it->second;
+  std::string key = "shared " + entry;
+  if (entries_.count(key) != 0) {
+    return scheduler::Admission::kRejected;
+  }
+  auto taken = std::make_unique<Entry>();
+  taken->queue = &queue;
+  taken->record = std::move(record);
+  taken->record.function = queue.name;
+  taken->key = std::move(key);
+  taken->entry = std::move(entry);
+  taken->source = std::move(source);
+  Entry* raw = taken.get();
+  entries_.emplace(raw->key, std::move(taken));
+  const std::int64_t due = raw->record.next_attempt_at_ms - now_ms();
+  if (due > 0) {
+    retry_later(raw, std::chrono::milliseconds(due));
+  } else {
+    queue.waiting.push_back(raw);
+    pump(queue);
+  }
+  return scheduler::Admission::kQueued;
+}
+
+std::size_t AsyncQueue::capacity(std::string_view function) const {
+  auto it = queues_.find(function);
+  if (stopped_ || it == queues_.end() || !it->second->configured || it->second->refused) {
+    return 0;
+  }
+  const std::size_t room = dispatcher_.capacity(function);
+  const std::size_t waiting = it->second->waiting.size();
+  return room > waiting ? room - waiting : 0;
+}
+
+void AsyncQueue::release(std::string_view function) {
+  auto it = queues_.find(function);
+  if (it == queues_.end()) {
+    return;
+  }
+  FunctionQueue& queue = *it->second;
+  std::vector<Entry*> handed_back;
+  for (auto& [key, entry] : entries_) {
+    if (entry->queue == &queue && !entry->entry.empty() &&
+        (entry->state == Entry::State::kWaiting || entry->state == Entry::State::kRetrying)) {
+      handed_back.push_back(entry.get());
+    }
+  }
+  for (Entry* entry : handed_back) {
+    if (entry->state == Entry::State::kRetrying) {
+      --queue.retrying;
+      entry->timer.reset();
+    } else {
+      queue.waiting.erase(std::find(queue.waiting.begin(), queue.waiting.end(), entry));
+    }
+    answer_reader(entry, false);
+  }
+}
+
 void AsyncQueue::on_committed(std::vector<Committed>& committed) {
   std::vector<FunctionQueue*> touched;
   for (Committed& done : committed) {
@@ -353,8 +483,9 @@ void AsyncQueue::on_committed(std::vector<Committed>& committed) {
     auto entry = std::make_unique<Entry>();
     entry->queue = &queue;
     entry->record = std::move(appending.record);
+    entry->key = entry->record.id;
     Entry* raw = entry.get();
-    entries_.emplace(raw->record.id, std::move(entry));
+    entries_.emplace(raw->key, std::move(entry));
     queue.waiting.push_back(raw);
     appending.answer(AcceptResult{Acceptance::kAccepted, std::string()});
     if (std::find(touched.begin(), touched.end(), &queue) == touched.end()) {
@@ -430,7 +561,13 @@ void AsyncQueue::finished(Entry* entry, core::Outcome& outcome) {
   --queue.running;
   if (outcome.kind == core::OutcomeKind::kRejected) {
     // Not run: the daemon is shutting down or gave up, or the function went. It stays in the
-    // file and runs at the next start (or when the function comes back).
+    // file and runs at the next start (or when the function comes back); a shared one goes back
+    // to its reader, so that it stays in the shared queue.
+    if (!entry->entry.empty()) {
+      answer_reader(entry, false);
+      queue.refused = true;
+      return;
+    }
     entry->state = Entry::State::kWaiting;
     queue.waiting.push_front(entry);
     queue.refused = true;
@@ -457,8 +594,63 @@ void AsyncQueue::finished(Entry* entry, core::Outcome& outcome) {
                queue.name, entry->record.id, outcome.error_type, outcome.error_message, attempts,
                queue.settings.attempts(queue.retry) - 1, delay.count());
   entry->record.next_attempt_at_ms = now_ms() + delay.count();
+  if (!entry->entry.empty()) {
+    put_back(entry, delay);
+    return;
+  }
   store_->update_attempt(entry->record.id, attempts, entry->record.next_attempt_at_ms);
   retry_later(entry, delay);
+}
+
+void AsyncQueue::put_back(Entry* entry, std::chrono::milliseconds delay) {
+  FunctionQueue& queue = *entry->queue;
+  entry->state = Entry::State::kPuttingBack;
+  if (!queue.shared) {
+    retry_later(entry, delay);
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  queue.shared->requeue(entry->entry, entry->record, [this, alive, entry](core::Status status) {
+    if (alive.expired() || !*alive.lock()) {
+      return;
+    }
+    if (status.ok()) {
+      answer_reader(entry, true);
+      return;
+    }
+    FunctionQueue& owner = *entry->queue;
+    if (stopped_) {
+      // Its reader keeps it: it runs again (this attempt not counted) when it is read again.
+      spdlog::warn("function {}: asynchronous invocation {} could not be put back in {}: {}",
+                   owner.name, entry->record.id, owner.shared->describe(),
+                   status.error().message());
+      answer_reader(entry, false);
+      return;
+    }
+    // It retries here instead, its entry kept from the other daemons by its reader.
+    const auto delay = std::chrono::milliseconds(
+        std::max<std::int64_t>(0, entry->record.next_attempt_at_ms - now_ms()));
+    spdlog::warn(
+        "function {}: asynchronous invocation {} could not be put back in {} ({}); it is "
+        "retried here in {}ms",
+        owner.name, entry->record.id, owner.shared ? owner.shared->describe() : "its queue",
+        status.error().message(), delay.count());
+    retry_later(entry, delay);
+  });
+}
+
+void AsyncQueue::answer_reader(Entry* entry, bool done) {
+  core::Event source = std::move(entry->source);
+  entries_.erase(entry->key);
+  if (!source.completion) {
+    return;
+  }
+  core::Outcome outcome = done
+                              ? core::Outcome::success({})
+                              : core::Outcome::failure(core::OutcomeKind::kRejected, "NotSettled",
+                                                       "handed back to the shared queue unsettled");
+  auto completion = std::move(source.completion);
+  completion(source, outcome);
 }
 
 void AsyncQueue::retry_later(Entry* entry, std::chrono::milliseconds delay) {
@@ -609,6 +801,9 @@ void AsyncQueue::delivered(Entry* entry) {
   // What failed is written again later; while stopping, at the next start (the invocation runs
   // or is given up again then).
   if (stopped_) {
+    if (!entry->entry.empty()) {
+      answer_reader(entry, false);
+    }
     return;
   }
   FunctionQueue& queue = *entry->queue;
@@ -621,6 +816,11 @@ void AsyncQueue::delivered(Entry* entry) {
 }
 
 void AsyncQueue::forget(Entry* entry) {
+  if (!entry->entry.empty()) {
+    // Its reader removes it from the shared queue.
+    answer_reader(entry, true);
+    return;
+  }
   std::string id = entry->record.id;
   store_->remove(id);
   entries_.erase(id);
@@ -632,17 +832,32 @@ std::int64_t AsyncQueue::age_ms(const Entry* entry) const {
 
 void AsyncQueue::stop() {
   stopped_ = true;
+  for (auto& [name, queue] : queues_) {
+    release(name);
+  }
 }
 
 void AsyncQueue::close() {
   if (store_) {
     store_->close();
   }
+  // Their connections go while the loop still runs.
+  for (auto& [name, queue] : queues_) {
+    queue->shared.reset();
+  }
+}
+
+FunctionUsage AsyncQueue::usage(std::string_view function) const {
+  auto it = queues_.find(function);
+  if (it != queues_.end() && it->second->settings.shared.configured()) {
+    return it->second->shared ? it->second->shared->usage() : FunctionUsage{};
+  }
+  return store_->usage(function);
 }
 
 AsyncStats AsyncQueue::stats(std::string_view function) const {
   AsyncStats stats;
-  FunctionUsage usage = store_->usage(function);
+  FunctionUsage usage = this->usage(function);
   stats.queued = usage.events;
   stats.queued_bytes = usage.bytes;
   if (usage.oldest_enqueued_at_ms != 0) {
@@ -661,7 +876,7 @@ AsyncStats AsyncQueue::stats(std::string_view function) const {
 void AsyncQueue::update_gauges() {
   const std::int64_t now = now_ms();
   for (auto& [name, queue] : queues_) {
-    FunctionUsage usage = store_->usage(name);
+    FunctionUsage usage = this->usage(name);
     queue->queued.set(static_cast<double>(usage.events));
     queue->queued_bytes.set(static_cast<double>(usage.bytes));
     queue->oldest_age.set(usage.oldest_enqueued_at_ms == 0

@@ -33,6 +33,12 @@
 // rather than into the scheduler's own retries and dead letters). What the scheduler's queue
 // cannot take waits here, in order, until the function frees capacity.
 //
+// A function whose queue is shared (`async.queue.redis_stream`, async/shared_queue.h) has its
+// invocations written there instead of the file, and runs those its reader hands to take(),
+// under the same rules. A failed attempt is put back in the shared queue (kPuttingBack) rather
+// than waiting here, so that any daemon may run the retry; one read before its time waits here
+// (kRetrying). What settles is answered to the reader, which removes it from the queue.
+//
 // Thread rules: loop thread only, except what the store does on its writer thread (async/
 // queue_store.h), whose results come back through a LoopQueue.
 
@@ -50,6 +56,7 @@
 
 #include "async/async_invoker.h"
 #include "async/queue_store.h"
+#include "async/shared_queue.h"
 #include "config/config.h"
 #include "core/error.h"
 #include "core/loop.h"
@@ -75,7 +82,7 @@ struct AsyncStats {
   std::uint64_t recovered = 0;     // Found in the file at start-up.
 };
 
-class AsyncQueue final : public AsyncInvoker {
+class AsyncQueue final : public AsyncInvoker, public SharedIntake {
  public:
   // Opens the queue file (created if missing; its folder must exist). Errors as
   // QueueStore::open(), with the path.
@@ -106,10 +113,19 @@ class AsyncQueue final : public AsyncInvoker {
   void invoke(std::string_view function, const std::string& request_id, core::Event&& event,
               Answer answer) override;
 
+  // SharedIntake.
+  void attach(const std::string& function, std::shared_ptr<SharedQueue> queue) override;
+  scheduler::Admission take(std::string_view function, Record&& record, std::string entry,
+                            core::Event&& source) override;
+  std::size_t capacity(std::string_view function) const override;
+  void release(std::string_view function) override;
+
   // Stops taking and dispatching invocations (SIGTERM): the attempts running finish (the
-  // scheduler drains them); everything else stays in the file for the next start.
+  // scheduler drains them); everything else stays in the file (or the shared queue) for the
+  // next start.
   void stop();
-  // Writes what is pending and closes the file. After the scheduler is idle; idempotent.
+  // Writes what is pending and closes the file, and the shared queues' connections. After the
+  // scheduler is idle; idempotent.
   void close();
 
   AsyncStats stats(std::string_view function) const;
@@ -136,12 +152,19 @@ class AsyncQueue final : public AsyncInvoker {
   // invoke() without the check for a stop: what settling writes.
   void append(std::string_view function, const std::string& request_id, core::Event&& event,
               Answer answer);
+  // append() for a function whose queue is shared.
+  void add_shared(FunctionQueue& queue, Record&& record, Answer answer);
   void on_committed(std::vector<Committed>& committed);
   // Offers the function's waiting invocations while it has capacity.
   void pump(FunctionQueue& queue);
   void dispatch(Entry* entry);
   void finished(Entry* entry, core::Outcome& outcome);
   void retry_later(Entry* entry, std::chrono::milliseconds delay);
+  // A shared entry's failed attempt: put back in the shared queue for its next attempt.
+  void put_back(Entry* entry, std::chrono::milliseconds delay);
+  // Answers a shared entry's reader and forgets the entry: success (settled or put back), or
+  // kRejected (handed back unsettled: it stays in the shared queue).
+  void answer_reader(Entry* entry, bool done);
   void give_up(Entry* entry, core::Outcome outcome, std::string_view condition);
   // Writes the entry's records to their destinations (kSettling), then forgets it.
   void settle(Entry* entry, core::Outcome outcome, std::string_view condition);
@@ -149,6 +172,8 @@ class AsyncQueue final : public AsyncInvoker {
   void delivered(Entry* entry);
   void forget(Entry* entry);
   std::int64_t age_ms(const Entry* entry) const;
+  // What `function`'s queue holds: the file's rows, or the shared queue's entries.
+  FunctionUsage usage(std::string_view function) const;
   void update_gauges();
 
   core::Loop& loop_;
@@ -163,8 +188,9 @@ class AsyncQueue final : public AsyncInvoker {
   std::string account_id_ = "000000000000";
 
   std::map<std::string, std::unique_ptr<FunctionQueue>, std::less<>> queues_;
-  std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;  // By request id.
-  std::unordered_map<std::string, Appending> appending_;             // By request id.
+  // By Entry::key: the request id, or for a shared one its entry in the shared queue.
+  std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+  std::unordered_map<std::string, Appending> appending_;  // By request id.
   // Answers from the store's writer thread: collected by each append's `done`, handed to the
   // loop once per transaction (QueueStore::BatchDone).
   std::vector<Committed> committing_;  // The writer thread's only.

@@ -121,6 +121,13 @@ struct AsyncSettings {
   // invocation was given up (besides the dead letter). Unset: none.
   DeadLetterSpec on_success;
   DeadLetterSpec on_failure;
+  // Where the queue is kept (`async.queue.redis_stream`): unset, in state_dir's file (this
+  // host's own); a Redis stream (kind kSharedQueueKind), shared by every daemon whose function
+  // names it, so that another host runs what a dead host accepted (async/shared_queue.h).
+  DeadLetterSpec shared;
+  // A shared queue's invocations held by a daemon that stopped answering for this long are
+  // taken over by another (its consumer group's XAUTOCLAIM).
+  Duration claim_after{std::chrono::seconds(60)};
 
   int attempts(const RetryPolicy& retry) const {
     return max_attempts > 0 ? max_attempts : retry.attempts;
@@ -131,6 +138,8 @@ struct AsyncSettings {
 // The destination kind of `async.on_success: { function: name }`: the record is an asynchronous
 // invocation of that function.
 inline constexpr std::string_view kFunctionDestination = "function";
+// The kind of `async.queue.redis_stream: key` (AsyncSettings::shared).
+inline constexpr std::string_view kSharedQueueKind = "redis_stream";
 
 enum class Execution { kPool, kInline };
 
@@ -151,8 +160,8 @@ struct FunctionManifest {
   std::vector<TriggerSpec> triggers;
   SourceLocation location;  // Of the manifest's root node.
 
-  // The destinations a trigger kind's writer serves: the dead letter and the asynchronous
-  // destinations that are not functions.
+  // The destinations a trigger kind's writer serves: the dead letter, the asynchronous
+  // destinations that are not functions, and a shared asynchronous queue.
   std::vector<const DeadLetterSpec*> written_destinations() const;
 };
 

@@ -248,6 +248,7 @@ void check_against_daemon(const FunctionManifest& function, const detail::Manife
   check_destination(function.dead_letter, marks.dead_letter, "dead_letter");
   check_destination(function.async.on_success, marks.on_success, "async.on_success");
   check_destination(function.async.on_failure, marks.on_failure, "async.on_failure");
+  check_destination(function.async.shared, marks.shared, "async.queue");
 }
 
 void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const Kinds& kinds,

@@ -218,12 +218,18 @@ void parse_async(FileReader& file, const YAML::Node& node, const Kinds& kinds, A
   async.read_duration("max_event_age", Duration(1000), std::chrono::hours(6), out.max_event_age);
   if (YAML::Node queue = async.get("queue"); queue.IsDefined()) {
     MapReader bound(file, queue, "async.queue", "async.queue");
-    bound.allow_keys({"events", "bytes"});
+    bound.allow_keys({"events", "bytes", "redis_stream", "claim_after"});
     int events = 0;
     if (bound.read_int("events", 1, 10'000'000, events)) {
       out.queue_events = static_cast<std::uint64_t>(events);
     }
     bound.read_size("bytes", 1024, 1ull << 40, out.queue_bytes);
+    if (bound.has("redis_stream")) {
+      marks.shared = file.location(bound.get("redis_stream"));
+      out.shared.kind = std::string(kSharedQueueKind);
+      bound.read_string("redis_stream", out.shared.target, false);
+    }
+    bound.read_duration("claim_after", Duration(1000), std::chrono::hours(1), out.claim_after);
   }
   // A function, or anywhere a dead letter can go.
   std::vector<std::string_view> keys = kinds.dead_letter_keys();
@@ -410,7 +416,8 @@ namespace switchyard::config {
 
 std::vector<const DeadLetterSpec*> FunctionManifest::written_destinations() const {
   std::vector<const DeadLetterSpec*> out;
-  for (const DeadLetterSpec* destination : {&dead_letter, &async.on_success, &async.on_failure}) {
+  for (const DeadLetterSpec* destination :
+       {&dead_letter, &async.on_success, &async.on_failure, &async.shared}) {
     if (destination->configured() && destination->kind != kFunctionDestination) {
       out.push_back(destination);
     }

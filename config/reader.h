@@ -138,6 +138,7 @@ struct ManifestMarks {
   SourceLocation dead_letter;
   SourceLocation on_success;  // async.on_success, when given.
   SourceLocation on_failure;  // async.on_failure, when given.
+  SourceLocation shared;      // async.queue.redis_stream, when given.
 };
 
 // Parses one manifest's YAML into out, reporting into errors. Defined in manifest.cc.

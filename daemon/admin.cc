@@ -165,6 +165,10 @@ std::string AdminListener::functions_json() const {
       writer.Uint64(manifest.async.queue_events);
       writer.Key("max_queued_bytes");
       writer.Uint64(manifest.async.queue_bytes);
+      if (manifest.async.shared.configured()) {
+        writer.Key(manifest.async.shared.kind.c_str());
+        writer.String(manifest.async.shared.target.c_str());
+      }
       for (auto [key, destination] : {std::pair{"on_success", &manifest.async.on_success},
                                       std::pair{"on_failure", &manifest.async.on_failure}}) {
         if (destination->configured()) {

@@ -100,7 +100,12 @@ bool same_for_kind(const config::Snapshot& a, const config::Snapshot& b,
       }
       for (const config::DeadLetterSpec* destination : manifest.written_destinations()) {
         if (registry.writer_of(*destination) == &kind) {
-          uses.emplace_back(manifest.name, nullptr);  // A destination it writes.
+          // A destination it writes; a shared asynchronous queue it also reads, by its key.
+          uses.emplace_back(destination == &manifest.async.shared
+                                ? manifest.name + " async.queue " + destination->target + " " +
+                                      std::to_string(manifest.async.claim_after.count())
+                                : manifest.name,
+                            nullptr);
         }
       }
     }
@@ -205,8 +210,9 @@ class Daemon {
 
   void add_generation(std::shared_ptr<const config::Snapshot> snapshot) {
     auto generation = std::make_unique<Generation>();
-    generation->context = std::make_unique<triggers::TriggerContext>(triggers::TriggerContext{
-        loop_, scheduler_, metrics_, snapshot->daemon, dead_letters_, async_queue_.get()});
+    generation->context = std::make_unique<triggers::TriggerContext>(
+        triggers::TriggerContext{loop_, scheduler_, metrics_, snapshot->daemon, dead_letters_,
+                                 async_queue_.get(), async_queue_.get()});
     generation->snapshot = std::move(snapshot);
     generations_.push_back(std::move(generation));
   }
@@ -289,6 +295,7 @@ class Daemon {
     }
     async_queue_ = std::move(opened).value();
     context().async_invocations = async_queue_.get();
+    context().shared_async = async_queue_.get();
     async_queue_->configure(snapshot().functions, snapshot().daemon.region,
                             snapshot().daemon.account_id);
     auto recovered = async_queue_->recover();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "async/async_invoker.h"
+#include "async/shared_queue.h"
 #include "config/config.h"
 #include "config/kinds.h"
 #include "core/error.h"
@@ -39,6 +40,9 @@ struct TriggerContext {
   // Where asynchronous invocations go (written durably before they are answered 202); nullptr
   // when there is none (they are then refused with 503).
   async::AsyncInvoker* async_invocations = nullptr;
+  // Where the readers of shared asynchronous queues (`async.queue.redis_stream`) hand what they
+  // read, and their writers are attached; nullptr when there is none (none are built).
+  async::SharedIntake* shared_async = nullptr;
 };
 
 class Trigger {

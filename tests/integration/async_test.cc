@@ -704,3 +704,223 @@ TEST_CASE("an on_failure Kafka topic gets the invocation record as the record's 
   CHECK(headers["content-type"] == "application/json");
   CHECK(daemon->stop().exit_code == 0);
 }
+
+// ---- A Redis stream as the shared asynchronous queue (async.queue.redis_stream) -------------
+
+namespace {
+
+// Two daemons (host-a, host-b) whose function `slow` keeps its asynchronous queue in the Redis
+// stream async:slow, each with its own state_dir and record file.
+struct SharedSetup {
+  SharedSetup(RedisServer& redis, const std::string& function, const std::string& env = {})
+      : a(daemon_yaml(redis, "host-a"), function + shared_queue, env),
+        b(daemon_yaml(redis, "host-b"), function + shared_queue, env) {}
+
+  static std::string daemon_yaml(RedisServer& redis, const std::string& instance) {
+    return "instance: " + instance + "\nredis: { url: \"" + redis.url() +
+           "\" }\nlimits: { shutdown_timeout: 2s }\n";
+  }
+
+  // Every event id recorded by either daemon, with how many times.
+  std::map<std::string, int> seen() const {
+    auto ids = recorded(a.out);
+    for (auto& [id, count] : recorded(b.out)) {
+      ids[id] += count;
+    }
+    return ids;
+  }
+
+  static inline const std::string shared_queue =
+      "async:\n  queue: { redis_stream: \"async:slow\", claim_after: 1s }\n";
+  Setup a;
+  Setup b;
+};
+
+long long stream_length(RedisServer& redis) {
+  auto client = redis.client();
+  auto reply = client.command({"XLEN", "async:slow"});
+  return reply.ok() ? reply->integer : -1;
+}
+
+std::string stream_bytes(RedisServer& redis) {
+  auto client = redis.client();
+  auto reply = client.command({"GET", "async:slow:bytes"});
+  return reply.ok() ? reply->str : "?";
+}
+
+// The `attempts` field of every entry of async:slow.
+std::vector<std::string> stream_attempts(RedisServer& redis) {
+  auto client = redis.client();
+  auto reply = client.command({"XRANGE", "async:slow", "-", "+"});
+  std::vector<std::string> attempts;
+  if (reply.ok()) {
+    for (const auto& entry : reply->elements) {
+      const auto& fields = entry.elements.at(1).elements;
+      for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (fields[i].str == "attempts") {
+          attempts.push_back(fields[i + 1].str);
+        }
+      }
+    }
+  }
+  return attempts;
+}
+
+}  // namespace
+
+TEST_CASE("a shared Redis stream queue: what a daemon killed with -9 accepted runs on another") {
+  RedisServer redis;
+  SharedSetup setup(redis, "concurrency: 2\ntimeout: 5s\n", "  HANG_MS: \"100\"\n");
+  std::map<std::string, std::string> accepted;
+  {
+    auto a = setup.a.start();
+    for (int n = 0; n < 40; ++n) {
+      const std::string data = "hang-" + std::to_string(n);
+      HttpReply reply = n % 2 == 0 ? http_request(a->http_port(), "POST", "/slow", data,
+                                                  "X-Amz-Invocation-Type: Event\r\n")
+                                   : http_request(a->admin_port(), "POST", invoke_path("slow"),
+                                                  data, "X-Amz-Invocation-Type: Event\r\n");
+      REQUIRE_MESSAGE(reply.status == 202, reply.body);
+      accepted[reply.header("x-amzn-requestid")] = data;
+    }
+    // Under way: some ran on host-a, some are held by it (read, running), the rest wait.
+    REQUIRE(eventually(
+        [&] {
+          (void)a->process().err();
+          return recorded(setup.a.out).size() >= 3;
+        },
+        10s));
+    a->process().signal(SIGKILL);
+    (void)a->process().wait(10s);
+  }
+  const std::size_t ran_on_a = recorded(setup.a.out).size();
+  CHECK(ran_on_a < accepted.size());
+  CHECK(stream_length(redis) > 0);
+
+  // host-b reads what is new, and takes over what host-a held once it has been idle 1 s.
+  auto b = setup.b.start();
+  const bool done = eventually(
+      [&] {
+        (void)b->process().err();
+        auto seen = setup.seen();
+        for (auto& [id, data] : accepted) {
+          if (seen.find(id) == seen.end()) {
+            return false;
+          }
+        }
+        return stream_length(redis) == 0;
+      },
+      60s, 50ms);
+  CHECK(done);
+  auto seen = setup.seen();
+  std::size_t lost = 0, duplicated = 0;
+  for (auto& [id, data] : accepted) {
+    auto it = seen.find(id);
+    if (it == seen.end()) {
+      if (lost++ < 5) {
+        FAIL_CHECK("accepted " << data << " (" << id << ") never ran");
+      }
+    } else if (it->second > 1) {
+      ++duplicated;
+    }
+  }
+  MESSAGE(accepted.size() << " accepted on host-a, " << ran_on_a << " ran there before the kill; "
+                          << "lost " << lost << ", " << duplicated << " ran twice");
+  CHECK(lost == 0);
+  // At least once: only what host-a was running when killed may run again.
+  CHECK(duplicated <= 2);
+  CHECK(stream_length(redis) == 0);
+  CHECK(stream_bytes(redis) == "0");
+  auto metrics = http_request(b->admin_port(), "GET", "/metrics").body;
+  CHECK(metric(metrics,
+               R"(switchyard_redis_entries_claimed_total{function="slow",key="async:slow"})") >= 1);
+  CHECK(b->stop().exit_code == 0);
+}
+
+TEST_CASE("a shared Redis stream queue: a failed attempt is put back with its attempts") {
+  RedisServer redis;
+  SharedSetup setup(redis,
+                    "retry: { attempts: 3, backoff: 1500ms, max_backoff: 1500ms, jitter: 0 }\n"
+                    "dead_letter: { redis_list: dead }\n");
+  std::vector<std::string> ids;
+  {
+    auto a = setup.a.start();
+    for (int i = 0; i < 3; ++i) {
+      auto reply = http_request(a->admin_port(), "POST", invoke_path("slow"),
+                                "poison-" + std::to_string(i), "X-Amz-Invocation-Type: Event\r\n");
+      REQUIRE(reply.status == 202);
+      ids.push_back(reply.header("x-amzn-requestid"));
+    }
+    // Each failed once on host-a and is back in the stream with attempts 1, its retry 1.5 s
+    // away.
+    REQUIRE(eventually(
+        [&] {
+          (void)a->process().err();
+          auto attempts = stream_attempts(redis);
+          return attempts == std::vector<std::string>{"1", "1", "1"};
+        },
+        10s));
+    a->process().signal(SIGKILL);
+    (void)a->process().wait(10s);
+  }
+  CHECK(recorded(setup.a.out).size() == 3);
+
+  // host-b makes the two attempts left, then gives them up to the dead letter.
+  auto b = setup.b.start();
+  auto client = redis.client();
+  const bool given_up = eventually(
+      [&] {
+        (void)b->process().err();
+        auto dead = client.command({"LLEN", "dead"});
+        return dead.ok() && dead->integer == 3 && stream_length(redis) == 0;
+      },
+      30s, 50ms);
+  CHECK(given_up);
+  auto seen = setup.seen();
+  for (const std::string& id : ids) {
+    CHECK_MESSAGE(seen[id] == 3, id);  // One attempt on host-a, two on host-b.
+  }
+  CHECK(recorded(setup.b.out).size() == 3);
+  CHECK(stream_bytes(redis) == "0");
+  CHECK(b->stop().exit_code == 0);
+}
+
+TEST_CASE("a shared Redis stream queue: full answers 429, Redis gone answers 503") {
+  RedisServer redis;
+  Setup setup(SharedSetup::daemon_yaml(redis, "host-a"),
+              "concurrency: 1\ntimeout: 30s\n"
+              "async:\n  max_attempts: 1\n"
+              "  queue: { events: 2, redis_stream: \"async:slow\" }\n",
+              "  HANG_MS: \"20000\"\n");
+  auto a = setup.start();
+  const std::string event = "X-Amz-Invocation-Type: Event\r\n";
+  CHECK(http_request(a->http_port(), "POST", "/slow", "hang-1", event).status == 202);
+  CHECK(http_request(a->admin_port(), "POST", invoke_path("slow"), "hang-2", event).status == 202);
+  auto full = http_request(a->http_port(), "POST", "/slow", "hang-3", event);
+  CHECK(full.status == 429);
+  CHECK(full.body.find("async.queue") != std::string::npos);
+  auto full_api = http_request(a->admin_port(), "POST", invoke_path("slow"), "hang-4", event);
+  CHECK(full_api.status == 429);
+  CHECK(full_api.header("x-amzn-errortype") == "TooManyRequestsException");
+  CHECK(stream_length(redis) == 2);
+  CHECK(eventually(
+      [&] {
+        auto functions = http_request(a->admin_port(), "GET", "/functions").body;
+        return functions.find(R"("async":{"queued":2,)") != std::string::npos &&
+               functions.find(R"("redis_stream":"async:slow")") != std::string::npos;
+      },
+      5s));
+
+  redis.stop();
+  auto gone = http_request(a->http_port(), "POST", "/slow", "hang-5", event, 10s);
+  CHECK(gone.status == 503);
+  auto gone_api = http_request(a->admin_port(), "POST", invoke_path("slow"), "hang-6", event, 10s);
+  CHECK(gone_api.status == 503);
+  CHECK(gone_api.header("x-amzn-errortype") == "ServiceException");
+  auto metrics = http_request(a->admin_port(), "GET", "/metrics").body;
+  CHECK(metric(metrics, R"(switchyard_async_refused_total{function="slow",reason="full"})") == 2);
+  CHECK(metric(metrics,
+               R"(switchyard_async_refused_total{function="slow",reason="write_failed"})") == 2);
+  CHECK(metric(metrics, R"(switchyard_async_accepted_total{function="slow"})") == 2);
+  (void)a->stop();
+}

@@ -40,6 +40,9 @@ struct SourceSettings {
   std::string consumer;
   std::chrono::milliseconds connect_timeout;
   std::chrono::milliseconds command_timeout;
+  // A shared asynchronous queue's reader (async_stream.h): a settled entry is also deleted
+  // from the stream, its size taken off the queue's bytes.
+  bool removes_settled = false;
 };
 
 // A command that answers the source for one entry (XACK, LREM, a give-back), kept until Redis

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "triggers/redis/async_stream.h"
 #include "triggers/redis/connection.h"
 #include "triggers/redis/dead_letter_sink.h"
 #include "triggers/redis/list_source.h"
@@ -55,8 +56,9 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
         core::Status status =
             expect_type(client.value(), destination->target,
                         destination->kind == kStreamDestination ? "stream" : "list",
-                        (destination == &manifest.dead_letter
-                             ? "dead letters of function "
+                        (destination == &manifest.dead_letter ? "dead letters of function "
+                         : destination == &manifest.async.shared
+                             ? "asynchronous queue of function "
                              : "asynchronous invocation records of function ") +
                             manifest.name);
         if (!status.ok()) {
@@ -98,6 +100,31 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
         triggers.push_back(make_list_source(context, std::move(settings)));
       }
     }
+  }
+  // Shared asynchronous queues: each function's writer, and its reader.
+  for (const auto& manifest : snapshot.functions) {
+    if (!manifest.async.shared.configured()) {
+      continue;
+    }
+    if (context.shared_async == nullptr) {
+      return core::Error(core::ErrorCode::kInvalidArgument,
+                         "function " + manifest.name +
+                             ": async.queue.redis_stream needs the asynchronous queue, which "
+                             "this daemon does not run");
+    }
+    SourceSettings settings;
+    settings.function = manifest.name;
+    settings.spec.stream = manifest.async.shared.target;
+    settings.spec.group = std::string(kAsyncGroup);
+    settings.spec.claim_after = manifest.async.claim_after;
+    settings.endpoint = endpoint.value();
+    settings.key = settings.spec.stream;
+    settings.consumer = snapshot.daemon.instance + "-" + manifest.name;
+    settings.connect_timeout = redis.connect_timeout;
+    settings.command_timeout = redis.command_timeout;
+    settings.removes_settled = true;
+    context.shared_async->attach(manifest.name, make_async_writer(context.loop, settings));
+    triggers.push_back(make_async_reader(context, *context.shared_async, std::move(settings)));
   }
   return triggers;
 }

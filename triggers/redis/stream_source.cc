@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "triggers/redis/async_stream.h"
 #include "triggers/redis/mapping.h"
 #include "triggers/redis/probe.h"
 #include "triggers/redis/reply.h"
@@ -147,6 +148,10 @@ class StreamSource final : public RedisSource {
   }
 
   void ack(const core::Event& event) override {
+    if (settings_.removes_settled) {
+      settle({settle_command(settings_.key, settings_.spec.group, event.id), event.id, true});
+      return;
+    }
     settle({{"XACK", settings_.key, settings_.spec.group, event.id}, event.id, true});
   }
 

@@ -453,6 +453,29 @@ TEST_CASE("async destinations: a function or a dead-letter kind, exactly one") {
                      "or redis_list (got 0)")});
 }
 
+TEST_CASE("async.queue.redis_stream: the queue shared through a Redis stream") {
+  ManifestFixture f;
+  FunctionManifest m;
+  REQUIRE(f.errors(std::string(kHeader) + "async:\n"
+                                          "  queue: { events: 50, redis_stream: async:resize, "
+                                          "claim_after: 5s }\n",
+                   &m) == Strings{});
+  CHECK(m.async.shared == config::DeadLetterSpec{"redis_stream", "async:resize"});
+  CHECK(m.async.claim_after == config::Duration(5000));
+  CHECK(m.async.queue_events == 50);
+  // Its kind's writer serves it, as it serves a dead letter.
+  REQUIRE(m.written_destinations().size() == 1);
+  CHECK(m.written_destinations()[0] == &m.async.shared);
+  FunctionManifest local;
+  REQUIRE(f.errors(std::string(kHeader) + "async: { queue: { events: 5 } }\n", &local) ==
+          Strings{});
+  CHECK(!local.async.shared.configured());
+  CHECK(local.written_destinations().empty());
+  CHECK(f.errors(std::string(kHeader) + "async: { queue: { redis_stream: \"\" } }\n") != Strings{});
+  CHECK(f.errors(std::string(kHeader) + "async: { queue: { kafka_topic: t } }\n") != Strings{});
+  CHECK(f.errors(std::string(kHeader) + "async: { queue: { claim_after: 10ms } }\n") != Strings{});
+}
+
 TEST_CASE("config: is kept as JSON with scalars typed as YAML would type them") {
   ManifestFixture f;
   FunctionManifest m;

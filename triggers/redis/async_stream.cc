@@ -1,0 +1,446 @@
+#include "triggers/redis/async_stream.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <deque>
+#include <chrono>
+#include <utility>
+
+#include "async/event_codec.h"
+#include "triggers/redis/connection.h"
+#include "triggers/redis/stream_source.h"
+
+namespace switchyard::triggers::redis {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// KEYS: the stream, its bytes counter. ARGV: max events, max bytes, this one's size, then the
+// entry's fields. Answers the new entry's id, or [events, bytes] when it does not fit.
+constexpr const char* kAddScript = R"lua(
+local events = redis.call('XLEN', KEYS[1])
+local bytes = tonumber(redis.call('GET', KEYS[2]) or '0')
+if events >= tonumber(ARGV[1]) or bytes + tonumber(ARGV[3]) > tonumber(ARGV[2]) then
+  return {events, bytes}
+end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+redis.call('INCRBY', KEYS[2], ARGV[3])
+return id
+)lua";
+
+// KEYS: the stream. ARGV: the group, the entry put back, then the new entry's fields. Answers
+// the new entry's id, or nil when the old one is gone (settled or put back elsewhere).
+constexpr const char* kPutBackScript = R"lua(
+if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
+  return false
+end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return id
+)lua";
+
+// KEYS: the stream, its bytes counter. ARGV: the group, the entry. Acknowledges the entry and,
+// when it is still there, deletes it and takes its size off the counter.
+constexpr const char* kSettleScript = R"lua(
+local found = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+if #found > 0 then
+  local fields = found[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'size' then
+      redis.call('DECRBY', KEYS[2], fields[i + 1])
+    end
+  end
+  redis.call('XDEL', KEYS[1], ARGV[2])
+end
+return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+)lua";
+
+// KEYS: the stream, its bytes counter. Answers [events, bytes, enqueued_at of the first entry].
+constexpr const char* kUsageScript = R"lua(
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+local oldest = '0'
+if #first > 0 then
+  local fields = first[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'enqueued_at' then
+      oldest = fields[i + 1]
+    end
+  end
+end
+return {redis.call('XLEN', KEYS[1]), redis.call('GET', KEYS[2]) or '0', oldest}
+)lua";
+
+template <typename Number>
+bool parse_number(std::string_view text, Number& out) {
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+class AsyncWriter final : public async::SharedQueue {
+ public:
+  AsyncWriter(core::Loop& loop, const SourceSettings& settings)
+      : key_(settings.key),
+        bytes_key_(bytes_key(settings.key)),
+        connection_(loop, options(settings)),
+        usage_timer_(loop, [this] { refresh_usage(); }),
+        wait_limit_(settings.command_timeout),
+        waiting_timer_(loop, [this] { expire_waiting(); }) {
+    connection_.on_ready([this] {
+      send_waiting();
+      refresh_usage();
+    });
+    connection_.start();
+    usage_timer_.start(std::chrono::seconds(1), std::chrono::seconds(1));
+    usage_timer_.unref();
+  }
+
+  // Replaced at a reload, or gone with the daemon: every command not answered yet is answered
+  // with an error (an invocation being added is refused, not left without an answer).
+  ~AsyncWriter() override {
+    connection_.close();
+    std::deque<Waiting> waiting = std::move(waiting_);
+    for (Waiting& command : waiting) {
+      command.callback(core::Error(core::ErrorCode::kUnavailable, "the writer was closed"));
+    }
+  }
+
+  void add(const async::Record& record, const async::Limits& limits, AddDone done) override {
+    std::vector<std::string> fields = record_fields(record);
+    const std::string& size = fields[11];  // The value of `size`.
+    std::vector<std::string> argv = {"EVAL",
+                                     kAddScript,
+                                     "2",
+                                     key_,
+                                     bytes_key_,
+                                     std::to_string(limits.max_events),
+                                     std::to_string(limits.max_bytes),
+                                     size};
+    argv.insert(argv.end(), std::make_move_iterator(fields.begin()),
+                std::make_move_iterator(fields.end()));
+    auto answer = std::make_shared<AddDone>(std::move(done));
+    send(std::move(argv), [this, answer](core::Result<Reply> reply) {
+      if (!reply.ok()) {
+        (*answer)(Added::kFailed, describe() + ": " + reply.error().message());
+      } else if (reply->is_error()) {
+        (*answer)(Added::kFailed, describe() + ": " + reply->str);
+      } else if (reply->type == Reply::Type::kArray && reply->elements.size() == 2) {
+        (*answer)(Added::kFull,
+                  fmt::format("{} invocation(s), {} byte(s) in {}", reply->elements[0].integer,
+                              reply->elements[1].integer, describe()));
+      } else {
+        (*answer)(Added::kAdded, std::string());
+      }
+    });
+  }
+
+  void requeue(std::string_view entry, const async::Record& record, Done done) override {
+    std::vector<std::string> argv = {"EVAL",
+                                     kPutBackScript,
+                                     "1",
+                                     key_,
+                                     std::string(kAsyncGroup),
+                                     std::string(entry)};
+    std::vector<std::string> fields = record_fields(record);
+    argv.insert(argv.end(), std::make_move_iterator(fields.begin()),
+                std::make_move_iterator(fields.end()));
+    auto answer = std::make_shared<Done>(std::move(done));
+    send(std::move(argv), [this, answer](core::Result<Reply> reply) {
+      if (!reply.ok()) {
+        (*answer)(reply.error());
+      } else if (reply->is_error()) {
+        (*answer)(core::Error(core::ErrorCode::kUnavailable, describe() + ": " + reply->str));
+      } else if (reply->is_nil()) {
+        (*answer)(core::Error(core::ErrorCode::kNotFound,
+                              describe() + ": the entry is gone (taken over and settled)"));
+      } else {
+        (*answer)(core::Status());
+      }
+    });
+  }
+
+  async::FunctionUsage usage() const override { return usage_; }
+
+  std::string describe() const override { return "redis stream " + key_; }
+
+ private:
+  static ConnectionOptions options(const SourceSettings& settings) {
+    ConnectionOptions options;
+    options.endpoint = settings.endpoint;
+    options.connect_timeout = settings.connect_timeout;
+    options.command_timeout = settings.command_timeout;
+    options.name = "redis asynchronous queue " + settings.key + " (" + settings.function + ")";
+    return options;
+  }
+
+  // A command sent while the connection is down (starting, or reconnecting) waits for it, at
+  // most the command timeout, then fails.
+  struct Waiting {
+    std::vector<std::string> argv;
+    Connection::ReplyCallback callback;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  static constexpr std::size_t kMaxWaiting = 10000;
+
+  void send(std::vector<std::string> argv, Connection::ReplyCallback callback) {
+    if (connection_.ready() && waiting_.empty()) {
+      if (connection_.send(argv, callback)) {
+        return;
+      }
+    }
+    if (waiting_.size() >= kMaxWaiting) {
+      callback(core::Error(core::ErrorCode::kUnavailable,
+                           "not connected to Redis, and " + std::to_string(kMaxWaiting) +
+                               " command(s) already wait for it"));
+      return;
+    }
+    waiting_.push_back(Waiting{std::move(argv), std::move(callback),
+                               std::chrono::steady_clock::now() + wait_limit_});
+    if (!waiting_timer_.active()) {
+      waiting_timer_.start(milliseconds(100), milliseconds(100));
+    }
+  }
+
+  void send_waiting() {
+    while (!waiting_.empty() && connection_.ready()) {
+      Waiting next = std::move(waiting_.front());
+      waiting_.pop_front();
+      if (!connection_.send(next.argv, next.callback)) {
+        waiting_.push_front(std::move(next));
+        return;
+      }
+    }
+    if (waiting_.empty()) {
+      waiting_timer_.stop();
+    }
+  }
+
+  void expire_waiting() {
+    send_waiting();
+    const auto now = std::chrono::steady_clock::now();
+    while (!waiting_.empty() && waiting_.front().deadline <= now) {
+      Waiting expired = std::move(waiting_.front());
+      waiting_.pop_front();
+      expired.callback(core::Error(
+          core::ErrorCode::kUnavailable,
+          fmt::format("not connected to Redis (waited {}ms)", wait_limit_.count())));
+    }
+    if (waiting_.empty()) {
+      waiting_timer_.stop();
+    }
+  }
+
+  void refresh_usage() {
+    if (refreshing_ || !connection_.ready()) {
+      return;
+    }
+    refreshing_ = true;
+    bool sent = connection_.send({"EVAL", kUsageScript, "2", key_, bytes_key_},
+                                 [this](core::Result<Reply> reply) {
+                                   refreshing_ = false;
+                                   if (!reply.ok() || reply->type != Reply::Type::kArray ||
+                                       reply->elements.size() != 3) {
+                                     return;
+                                   }
+                                   async::FunctionUsage usage;
+                                   usage.events = static_cast<std::uint64_t>(
+                                       std::max<long long>(0, reply->elements[0].integer));
+                                   parse_number(reply->elements[1].str, usage.bytes);
+                                   parse_number(reply->elements[2].str,
+                                                usage.oldest_enqueued_at_ms);
+                                   usage_ = usage;
+                                 });
+    if (!sent) {
+      refreshing_ = false;
+    }
+  }
+
+  std::string key_;
+  std::string bytes_key_;
+  Connection connection_;
+  core::Timer usage_timer_;
+  milliseconds wait_limit_;
+  std::deque<Waiting> waiting_;
+  core::Timer waiting_timer_;
+  bool refreshing_ = false;
+  async::FunctionUsage usage_;
+};
+
+// What the stream trigger dispatches to: the AsyncQueue's intake. Capacity watches and
+// Retry-After are the scheduler's.
+class IntakeDispatcher final : public scheduler::Dispatcher {
+ public:
+  IntakeDispatcher(scheduler::Dispatcher& scheduler, async::SharedIntake& intake,
+                   std::string describe, core::Counter& unreadable)
+      : scheduler_(scheduler),
+        intake_(intake),
+        describe_(std::move(describe)),
+        unreadable_(unreadable) {}
+
+  scheduler::Admission dispatch(std::string_view function, core::Event&& event) override {
+    auto record = record_from_event(event);
+    if (!record.ok()) {
+      // Written by something else, or damaged: nothing could ever run it.
+      unreadable_.inc_unshared();
+      spdlog::error("{}: entry {} is not an asynchronous invocation ({}); it is removed",
+                    describe_, event.id, record.error().message());
+      core::Event taken = std::move(event);
+      core::Outcome outcome = core::Outcome::success({});
+      auto completion = std::move(taken.completion);
+      completion(taken, outcome);
+      return scheduler::Admission::kStarted;
+    }
+    std::string entry = event.id;
+    return intake_.take(function, std::move(record).value(), std::move(entry), std::move(event));
+  }
+
+  scheduler::Admission dispatch_batch(std::string_view, std::vector<core::Event>&&,
+                                      scheduler::BatchEncoder) override {
+    return scheduler::Admission::kRejected;  // The reader reads one at a time.
+  }
+
+  std::size_t capacity(std::string_view function) const override {
+    return intake_.capacity(function);
+  }
+  std::chrono::seconds retry_after(std::string_view function) const override {
+    return scheduler_.retry_after(function);
+  }
+  std::size_t watch_capacity(std::string_view function,
+                             std::function<void()> on_capacity) override {
+    return scheduler_.watch_capacity(function, std::move(on_capacity));
+  }
+  void unwatch_capacity(std::size_t id) override { scheduler_.unwatch_capacity(id); }
+
+ private:
+  scheduler::Dispatcher& scheduler_;
+  async::SharedIntake& intake_;
+  std::string describe_;
+  core::Counter& unreadable_;
+};
+
+// The stream trigger, reading for the intake. Stopping hands back what the intake holds and has
+// not started, so that the trigger's stop does not wait for it.
+class AsyncReader final : public Trigger {
+ public:
+  AsyncReader(TriggerContext& context, async::SharedIntake& intake, SourceSettings settings)
+      : function_(settings.function),
+        intake_(intake),
+        dispatcher_(context.dispatcher, intake,
+                    "asynchronous queue of " + settings.function + " (redis stream " +
+                        settings.key + ")",
+                    context.metrics.counter("switchyard_async_unreadable_total",
+                                            "Entries of a shared asynchronous queue that are not "
+                                            "invocations, removed.",
+                                            {{"function", settings.function}})),
+        context_{context.loop,         dispatcher_,
+                 context.metrics,      context.daemon,
+                 context.dead_letters, context.async_invocations,
+                 context.shared_async},
+        reader_(make_stream_source(context_, std::move(settings))) {}
+
+  std::string describe() const override {
+    return "asynchronous queue of " + function_ + ": " + reader_->describe();
+  }
+  core::Status start() override { return reader_->start(); }
+  void stop(std::function<void()> done) override {
+    reader_->stop(std::move(done));
+    intake_.release(function_);
+  }
+  bool update(const config::Snapshot& snapshot) override { return reader_->update(snapshot); }
+
+ private:
+  std::string function_;
+  async::SharedIntake& intake_;
+  IntakeDispatcher dispatcher_;
+  TriggerContext context_;
+  TriggerPtr reader_;  // Last: gone first.
+};
+
+}  // namespace
+
+std::string bytes_key(std::string_view key) {
+  return std::string(key) + ":bytes";
+}
+
+std::vector<std::string> settle_command(std::string_view key, std::string_view group,
+                                        std::string_view entry) {
+  return {"EVAL",           kSettleScript,      "2", std::string(key), bytes_key(key),
+          std::string(group), std::string(entry)};
+}
+
+std::vector<std::string> record_fields(const async::Record& record) {
+  std::string data = async::encode_event(record.event);
+  std::string size = std::to_string(data.size());
+  return {"request_id",
+          record.id,
+          "function",
+          record.function,
+          "attempts",
+          std::to_string(record.attempts),
+          "enqueued_at",
+          std::to_string(record.enqueued_at_ms),
+          "next_attempt_at",
+          std::to_string(record.next_attempt_at_ms),
+          "size",
+          std::move(size),
+          "data",
+          std::move(data)};
+}
+
+core::Result<async::Record> record_from_event(const core::Event& event) {
+  async::Record record;
+  auto field = [&](std::string_view name) -> const std::string* {
+    const core::Attribute* attribute =
+        core::find_attribute(event.attributes, fmt::format("redis.field.{}", name));
+    return attribute != nullptr ? &attribute->value : nullptr;
+  };
+  auto missing = [](std::string_view name) {
+    return core::Error(core::ErrorCode::kInvalidArgument,
+                       fmt::format("no valid field \"{}\"", name));
+  };
+  const std::string* id = field("request_id");
+  if (id == nullptr || id->empty()) {
+    return missing("request_id");
+  }
+  record.id = *id;
+  if (const std::string* function = field("function")) {
+    record.function = *function;
+  }
+  const std::string* attempts = field("attempts");
+  if (attempts == nullptr || !parse_number(*attempts, record.attempts) || record.attempts < 0) {
+    return missing("attempts");
+  }
+  const std::string* enqueued = field("enqueued_at");
+  if (enqueued == nullptr || !parse_number(*enqueued, record.enqueued_at_ms)) {
+    return missing("enqueued_at");
+  }
+  const std::string* next = field("next_attempt_at");
+  if (next == nullptr || !parse_number(*next, record.next_attempt_at_ms)) {
+    return missing("next_attempt_at");
+  }
+  if (field("data") == nullptr) {
+    return missing("data");
+  }
+  core::Status decoded = async::decode_event(event.data, record.event);
+  if (!decoded.ok()) {
+    return core::Error(core::ErrorCode::kInvalidArgument,
+                       "field \"data\": " + decoded.error().message());
+  }
+  record.size = event.data.size();
+  return record;
+}
+
+std::shared_ptr<async::SharedQueue> make_async_writer(core::Loop& loop,
+                                                      const SourceSettings& settings) {
+  return std::make_shared<AsyncWriter>(loop, settings);
+}
+
+TriggerPtr make_async_reader(TriggerContext& context, async::SharedIntake& intake,
+                             SourceSettings settings) {
+  return std::make_unique<AsyncReader>(context, intake, std::move(settings));
+}
+
+}  // namespace switchyard::triggers::redis

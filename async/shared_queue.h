@@ -73,8 +73,8 @@ class SharedIntake {
   // answers the reader. kQueued when taken (it runs when the function has room, or when its
   // next attempt is due); kRejected when not (the function is not configured, or is stopping):
   // `source` is then left as it was.
-  virtual scheduler::Admission take(std::string_view function, Record&& record,
-                                    std::string entry, core::Event&& source) = 0;
+  virtual scheduler::Admission take(std::string_view function, Record&& record, std::string entry,
+                                    core::Event&& source) = 0;
 
   // How many invocations `function`'s reader should read now: what the function can take
   // beyond those waiting here. 0 while stopping.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/codec.h"
+#include "core/sanitizers.h"
 #include "integration/redis_server.h"
 #include "kafka_mock.h"
 #include "support/daemon.h"
@@ -336,6 +337,37 @@ TEST_CASE(
         return true;
       },
       5s));
+  CHECK(daemon.stop().exit_code == 0);
+}
+
+TEST_CASE("a Python handler over its memory fails with Runtime.OutOfMemory and is replaced") {
+  Setup setup(
+      {{"probe", python("probe", "probe.lambda_handler", "concurrency: 1\nmemory: 128MiB\n")}});
+  RunningDaemon daemon(kBin, setup.config);
+  REQUIRE(daemon.ready());
+  INFO(daemon.process().err());
+  const int admin = daemon.admin_port();
+  auto before = http_request(admin, "POST", invoke_path("probe"), R"({"action":"pid"})");
+  REQUIRE(before.status == 200);
+  if (switchyard::core::kShadowMemorySanitizer) {
+    return;  // A sanitizer build applies no data limit (core/sanitizers.h).
+  }
+  auto hog = http_request(admin, "POST", invoke_path("probe"), R"({"action":"hog"})");
+  CHECK(hog.status == 200);
+  CHECK(hog.header("x-amz-function-error") == "Unhandled");
+  CHECK(member(parse(hog.body), "errorType") == "Runtime.OutOfMemory");
+  CHECK(member(parse(hog.body), "errorMessage").find("memory limit (128 MB)") != std::string::npos);
+  // Lambda resets the environment: the next invocation runs in a new process.
+  CHECK(eventually(
+      [&] {
+        return metric(http_request(admin, "GET", "/metrics").body,
+                      R"(switchyard_environment_stops_total{function="probe",)"
+                      R"(reason="out_of_memory"})") == 1;
+      },
+      5s));
+  auto after = http_request(admin, "POST", invoke_path("probe"), R"({"action":"pid"})");
+  REQUIRE(after.status == 200);
+  CHECK(after.body != before.body);
   CHECK(daemon.stop().exit_code == 0);
 }
 

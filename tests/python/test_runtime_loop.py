@@ -33,6 +33,32 @@ class InvocationTest(unittest.TestCase):
                           support.NEXT])
         self.assertNotEqual(result.returncode, 0)
 
+    def test_memory_error_at_the_limit_is_runtime_out_of_memory(self):
+        # As under the function's `memory`: the data limit the daemon sets.
+        code = textwrap.dedent("""\
+            import resource
+            resource.setrlimit(resource.RLIMIT_DATA, (256 << 20, 256 << 20))
+            def h(event, context):
+                return len(bytearray(1 << 30))
+            """)
+        result = run_child({"app.py": code}, "app.h", [invocation("r1")])
+        (post,) = bodies(result, support.error_path("r1"))
+        error = json.loads(post.body)
+        self.assertEqual(error["errorType"], "Runtime.OutOfMemory")
+        self.assertEqual(post.headers["lambda-runtime-function-error-type"],
+                         "Runtime.OutOfMemory")
+        self.assertIn("RequestId: r1 Error: Runtime out of memory",
+                      error["errorMessage"])
+        self.assertIn("(256 MB)", error["errorMessage"])
+
+    def test_memory_error_without_a_limit_is_the_handlers_own(self):
+        code = "def h(e, c):\n    raise MemoryError('my own')\n"
+        result = run_child({"app.py": code}, "app.h", [invocation("r2")])
+        (post,) = bodies(result, support.error_path("r2"))
+        error = json.loads(post.body)
+        self.assertEqual(error["errorType"], "MemoryError")
+        self.assertEqual(error["errorMessage"], "my own")
+
     def test_module_code_runs_once_per_process(self):
         code = textwrap.dedent("""\
             COUNT = [0]

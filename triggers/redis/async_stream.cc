@@ -4,8 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
-#include <deque>
 #include <chrono>
+#include <deque>
 #include <utility>
 
 #include "async/event_codec.h"
@@ -138,12 +138,8 @@ class AsyncWriter final : public async::SharedQueue {
   }
 
   void requeue(std::string_view entry, const async::Record& record, Done done) override {
-    std::vector<std::string> argv = {"EVAL",
-                                     kPutBackScript,
-                                     "1",
-                                     key_,
-                                     std::string(kAsyncGroup),
-                                     std::string(entry)};
+    std::vector<std::string> argv = {"EVAL", kPutBackScript,           "1",
+                                     key_,   std::string(kAsyncGroup), std::string(entry)};
     std::vector<std::string> fields = record_fields(record);
     argv.insert(argv.end(), std::make_move_iterator(fields.begin()),
                 std::make_move_iterator(fields.end()));
@@ -192,9 +188,9 @@ class AsyncWriter final : public async::SharedQueue {
       }
     }
     if (waiting_.size() >= kMaxWaiting) {
-      callback(core::Error(core::ErrorCode::kUnavailable,
-                           "not connected to Redis, and " + std::to_string(kMaxWaiting) +
-                               " command(s) already wait for it"));
+      callback(core::Error(core::ErrorCode::kUnavailable, "not connected to Redis, and " +
+                                                              std::to_string(kMaxWaiting) +
+                                                              " command(s) already wait for it"));
       return;
     }
     waiting_.push_back(Waiting{std::move(argv), std::move(callback),
@@ -224,9 +220,9 @@ class AsyncWriter final : public async::SharedQueue {
     while (!waiting_.empty() && waiting_.front().deadline <= now) {
       Waiting expired = std::move(waiting_.front());
       waiting_.pop_front();
-      expired.callback(core::Error(
-          core::ErrorCode::kUnavailable,
-          fmt::format("not connected to Redis (waited {}ms)", wait_limit_.count())));
+      expired.callback(
+          core::Error(core::ErrorCode::kUnavailable,
+                      fmt::format("not connected to Redis (waited {}ms)", wait_limit_.count())));
     }
     if (waiting_.empty()) {
       waiting_timer_.stop();
@@ -238,21 +234,19 @@ class AsyncWriter final : public async::SharedQueue {
       return;
     }
     refreshing_ = true;
-    bool sent = connection_.send({"EVAL", kUsageScript, "2", key_, bytes_key_},
-                                 [this](core::Result<Reply> reply) {
-                                   refreshing_ = false;
-                                   if (!reply.ok() || reply->type != Reply::Type::kArray ||
-                                       reply->elements.size() != 3) {
-                                     return;
-                                   }
-                                   async::FunctionUsage usage;
-                                   usage.events = static_cast<std::uint64_t>(
-                                       std::max<long long>(0, reply->elements[0].integer));
-                                   parse_number(reply->elements[1].str, usage.bytes);
-                                   parse_number(reply->elements[2].str,
-                                                usage.oldest_enqueued_at_ms);
-                                   usage_ = usage;
-                                 });
+    bool sent = connection_.send(
+        {"EVAL", kUsageScript, "2", key_, bytes_key_}, [this](core::Result<Reply> reply) {
+          refreshing_ = false;
+          if (!reply.ok() || reply->type != Reply::Type::kArray || reply->elements.size() != 3) {
+            return;
+          }
+          async::FunctionUsage usage;
+          usage.events =
+              static_cast<std::uint64_t>(std::max<long long>(0, reply->elements[0].integer));
+          parse_number(reply->elements[1].str, usage.bytes);
+          parse_number(reply->elements[2].str, usage.oldest_enqueued_at_ms);
+          usage_ = usage;
+        });
     if (!sent) {
       refreshing_ = false;
     }
@@ -285,8 +279,8 @@ class IntakeDispatcher final : public scheduler::Dispatcher {
     if (!record.ok()) {
       // Written by something else, or damaged: nothing could ever run it.
       unreadable_.inc_unshared();
-      spdlog::error("{}: entry {} is not an asynchronous invocation ({}); it is removed",
-                    describe_, event.id, record.error().message());
+      spdlog::error("{}: entry {} is not an asynchronous invocation ({}); it is removed", describe_,
+                    event.id, record.error().message());
       core::Event taken = std::move(event);
       core::Outcome outcome = core::Outcome::success({});
       auto completion = std::move(taken.completion);
@@ -328,16 +322,15 @@ class AsyncReader final : public Trigger {
   AsyncReader(TriggerContext& context, async::SharedIntake& intake, SourceSettings settings)
       : function_(settings.function),
         intake_(intake),
-        dispatcher_(context.dispatcher, intake,
-                    "asynchronous queue of " + settings.function + " (redis stream " +
-                        settings.key + ")",
-                    context.metrics.counter("switchyard_async_unreadable_total",
-                                            "Entries of a shared asynchronous queue that are not "
-                                            "invocations, removed.",
-                                            {{"function", settings.function}})),
-        context_{context.loop,         dispatcher_,
-                 context.metrics,      context.daemon,
-                 context.dead_letters, context.async_invocations,
+        dispatcher_(
+            context.dispatcher, intake,
+            "asynchronous queue of " + settings.function + " (redis stream " + settings.key + ")",
+            context.metrics.counter("switchyard_async_unreadable_total",
+                                    "Entries of a shared asynchronous queue that are not "
+                                    "invocations, removed.",
+                                    {{"function", settings.function}})),
+        context_{context.loop,        dispatcher_,          context.metrics,
+                 context.daemon,      context.dead_letters, context.async_invocations,
                  context.shared_async},
         reader_(make_stream_source(context_, std::move(settings))) {}
 
@@ -367,8 +360,13 @@ std::string bytes_key(std::string_view key) {
 
 std::vector<std::string> settle_command(std::string_view key, std::string_view group,
                                         std::string_view entry) {
-  return {"EVAL",           kSettleScript,      "2", std::string(key), bytes_key(key),
-          std::string(group), std::string(entry)};
+  return {"EVAL",
+          kSettleScript,
+          "2",
+          std::string(key),
+          bytes_key(key),
+          std::string(group),
+          std::string(entry)};
 }
 
 std::vector<std::string> record_fields(const async::Record& record) {

@@ -6,6 +6,7 @@ leading frames, so users see their code first, as on AWS.
 """
 
 import os
+import resource
 import traceback
 
 MARSHAL_ERROR = "Runtime.MarshalError"
@@ -16,6 +17,7 @@ IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
 BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
 MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
 LAMBDA_CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
+OUT_OF_MEMORY = "Runtime.OutOfMemory"
 
 # Frames in these files belong to the runtime, not to the user.
 _RUNTIME_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +43,23 @@ def make_error(error_message, error_type, stack_trace, invoke_id=None):
         "requestId": invoke_id if invoke_id is not None else "",
         "stackTrace": stack_trace if stack_trace else [],
     }
+
+
+def memory_limit_mb():
+    """The data limit this process runs under (the function's ``memory``), in
+    MB; None when there is none."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    return None if soft == resource.RLIM_INFINITY else soft >> 20
+
+
+def out_of_memory_error(invoke_id, limit_mb):
+    """What Lambda reports for a function over its memory: the handler's
+    MemoryError at the limit. The daemon then replaces this environment, as
+    Lambda resets one (what the function holds would stay held)."""
+    return make_error(
+        "RequestId: {} Error: Runtime out of memory: MemoryError at the "
+        "function's memory limit ({} MB)".format(invoke_id, limit_mb),
+        OUT_OF_MEMORY, [], invoke_id)
 
 
 def is_runtime_frame(filename):

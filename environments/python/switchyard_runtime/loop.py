@@ -60,9 +60,18 @@ def handle_invocation(client, request_handler, inv, log_sink, log_format):
         error_result = errors.make_error(
             e.msg, e.exception_type, e.trace, inv.invoke_id)
     except Exception as e:
-        error_result, frames = errors.error_from_exception(e, inv.invoke_id)
-        xray_fault = errors.make_xray_fault(
-            type(e).__name__, str(e), os.getcwd(), frames)
+        limit_mb = (errors.memory_limit_mb()
+                    if isinstance(e, MemoryError) else None)
+        if limit_mb is not None:
+            error_result = errors.out_of_memory_error(inv.invoke_id, limit_mb)
+            xray_fault = errors.make_xray_fault(
+                errors.OUT_OF_MEMORY, error_result["errorMessage"],
+                os.getcwd(), [])
+        else:
+            error_result, frames = errors.error_from_exception(
+                e, inv.invoke_id)
+            xray_fault = errors.make_xray_fault(
+                type(e).__name__, str(e), os.getcwd(), frames)
     else:
         return client.post_invocation_result_and_wait_next(
             inv.invoke_id, body, content_type)

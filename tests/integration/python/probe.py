@@ -74,4 +74,8 @@ def lambda_handler(event, context):
     if action == "sleep":
         time.sleep(event["seconds"])
         return "slept"
+    if action == "hog":  # Past the manifest's `memory`.
+        return len(bytearray(1 << 30))
+    if action == "pid":
+        return os.getpid()
     return {"echo": event}

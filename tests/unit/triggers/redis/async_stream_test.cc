@@ -184,7 +184,8 @@ TEST_CASE("the writer: one bound for every daemon, put back in place, removed on
   CHECK(client.command({"GET", redis::bytes_key(key)})->str == std::to_string(size));
 
   // The usage every daemon sees, refreshed every second.
-  REQUIRE(run_until(loop, [&] { return writer->usage().events == 1; }, 5s));
+  REQUIRE(run_until(
+      loop, [&] { return writer->usage().events == 1; }, 5s));
   CHECK(writer->usage().bytes == size);
   CHECK(writer->usage().oldest_enqueued_at_ms == 1'700'000'000'123);
 }

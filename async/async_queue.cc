@@ -97,6 +97,7 @@ struct AsyncQueue::FunctionQueue {
   std::deque<Entry*> waiting;  // In order; the front goes first.
   std::size_t running = 0;
   std::size_t retrying = 0;
+  std::size_t held = 0;   // Of `retrying`, shared ones read before they were due.
   std::size_t watch = 0;  // The scheduler's capacity watch; 0: none.
   std::uint64_t recovered = 0;
 
@@ -132,10 +133,12 @@ struct AsyncQueue::Entry {
   FunctionQueue* queue = nullptr;
   State state = State::kWaiting;
   std::string key;  // In entries_.
-  // A shared one: the entry it was read as from the shared queue, and the reader's event, whose
-  // completion answers the reader. Empty for one of the file.
+  // A shared one: the entry it was read as from the shared queue, the reader's event, whose
+  // completion answers the reader, and the writer of that queue. Empty for one of the file.
   std::string entry;
   core::Event source;
+  std::shared_ptr<SharedQueue> writer;
+  bool held = false;  // kRetrying: a shared one read before it was due (FunctionQueue::held).
   std::unique_ptr<core::Timer> timer;  // kRetrying: the next attempt; kSettling: the next write.
   // kSettling: the outcome settled, and the records not written yet.
   core::Outcome outcome;
@@ -393,7 +396,12 @@ void AsyncQueue::add_shared(FunctionQueue& queue, Record&& record, Answer answer
 }
 
 void AsyncQueue::attach(const std::string& function, std::shared_ptr<SharedQueue> queue) {
-  queue_of(function).shared = std::move(queue);
+  std::shared_ptr<SharedQueue>& current = queue_of(function).shared;
+  if (current && !current->idle()) {
+    // Replaced at a reload: it answers what it sent before it goes (update_gauges()).
+    retired_writers_.push_back(std::move(current));
+  }
+  current = std::move(queue);
 }
 
 scheduler::Admission AsyncQueue::take(std::string_view function, Record&& record, std::string entry,
@@ -404,20 +412,33 @@ scheduler::Admission AsyncQueue::take(std::string_view function, Record&& record
   }
   FunctionQueue& queue = *it->second;
   std::string key = "shared " + entry;
-  if (entries_.count(key) != 0) {
-    return scheduler::Admission::kRejected;
+  if (auto known = entries_.find(key); known != entries_.end()) {
+    // Read again by a new reader (a reload replaced the one that read it, and the new one
+    // replays the consumer's pending entries): it answers the new reader from now on, and the
+    // old one lets it go.
+    core::Event previous = std::move(known->second->source);
+    known->second->source = std::move(source);
+    if (previous.completion) {
+      core::Outcome outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "ReadAgain",
+                                                     "handed to the reader that read it again");
+      auto completion = std::move(previous.completion);
+      completion(previous, outcome);
+    }
+    return scheduler::Admission::kQueued;
   }
   auto taken = std::make_unique<Entry>();
   taken->queue = &queue;
   taken->record = std::move(record);
-  taken->record.function = queue.name;
   taken->key = std::move(key);
   taken->entry = std::move(entry);
   taken->source = std::move(source);
+  taken->writer = queue.shared;
   Entry* raw = taken.get();
   entries_.emplace(raw->key, std::move(taken));
   const std::int64_t due = raw->record.next_attempt_at_ms - now_ms();
   if (due > 0) {
+    ++queue.held;
+    raw->held = true;
     retry_later(raw, std::chrono::milliseconds(due));
   } else {
     queue.waiting.push_back(raw);
@@ -429,6 +450,12 @@ scheduler::Admission AsyncQueue::take(std::string_view function, Record&& record
 std::size_t AsyncQueue::capacity(std::string_view function) const {
   auto it = queues_.find(function);
   if (stopped_ || it == queues_.end() || !it->second->configured || it->second->refused) {
+    return 0;
+  }
+  // Retries read before they are due wait here, heartbeated by the reader; past a bound the
+  // others are left for other daemons to read.
+  constexpr std::size_t kMaxHeld = 1000;
+  if (it->second->held >= kMaxHeld) {
     return 0;
   }
   const std::size_t room = dispatcher_.capacity(function);
@@ -452,6 +479,7 @@ void AsyncQueue::release(std::string_view function) {
   for (Entry* entry : handed_back) {
     if (entry->state == Entry::State::kRetrying) {
       --queue.retrying;
+      queue.held -= entry->held ? 1 : 0;
       entry->timer.reset();
     } else {
       queue.waiting.erase(std::find(queue.waiting.begin(), queue.waiting.end(), entry));
@@ -603,45 +631,54 @@ void AsyncQueue::finished(Entry* entry, core::Outcome& outcome) {
 }
 
 void AsyncQueue::put_back(Entry* entry, std::chrono::milliseconds delay) {
-  FunctionQueue& queue = *entry->queue;
   entry->state = Entry::State::kPuttingBack;
-  if (!queue.shared) {
+  if (!entry->writer) {
     retry_later(entry, delay);
     return;
   }
   std::weak_ptr<bool> alive = alive_;
-  queue.shared->requeue(entry->entry, entry->record, [this, alive, entry](core::Status status) {
-    if (alive.expired() || !*alive.lock()) {
-      return;
-    }
-    if (status.ok()) {
-      answer_reader(entry, true);
-      return;
-    }
-    FunctionQueue& owner = *entry->queue;
-    if (stopped_) {
-      // Its reader keeps it: it runs again (this attempt not counted) when it is read again.
-      spdlog::warn("function {}: asynchronous invocation {} could not be put back in {}: {}",
-                   owner.name, entry->record.id, owner.shared->describe(),
-                   status.error().message());
-      answer_reader(entry, false);
-      return;
-    }
-    // It retries here instead, its entry kept from the other daemons by its reader.
-    const auto delay = std::chrono::milliseconds(
-        std::max<std::int64_t>(0, entry->record.next_attempt_at_ms - now_ms()));
-    spdlog::warn(
-        "function {}: asynchronous invocation {} could not be put back in {} ({}); it is "
-        "retried here in {}ms",
-        owner.name, entry->record.id, owner.shared ? owner.shared->describe() : "its queue",
-        status.error().message(), delay.count());
-    retry_later(entry, delay);
-  });
+  entry->writer->requeue(
+      entry->entry, entry->record,
+      [this, alive, entry, where = entry->writer->describe()](core::Status status) {
+        if (alive.expired() || !*alive.lock()) {
+          return;
+        }
+        FunctionQueue& owner = *entry->queue;
+        if (status.ok()) {
+          answer_reader(entry, true);
+          return;
+        }
+        if (status.error().code() == core::ErrorCode::kNotFound) {
+          // Another daemon took it over (this one looked dead to it): it runs there.
+          spdlog::warn(
+              "function {}: asynchronous invocation {} was taken over by another daemon "
+              "reading {}; it is left to that one",
+              owner.name, entry->record.id, where);
+          answer_reader(entry, false);
+          return;
+        }
+        if (stopped_) {
+          // Its reader keeps it: it runs again (this attempt not counted) when it is read again.
+          spdlog::warn("function {}: asynchronous invocation {} could not be put back in {}: {}",
+                       owner.name, entry->record.id, where, status.error().message());
+          answer_reader(entry, false);
+          return;
+        }
+        // It retries here instead, its entry kept from the other daemons by its reader.
+        const auto delay = std::chrono::milliseconds(
+            std::max<std::int64_t>(0, entry->record.next_attempt_at_ms - now_ms()));
+        spdlog::warn(
+            "function {}: asynchronous invocation {} could not be put back in {} ({}); it is "
+            "retried here in {}ms",
+            owner.name, entry->record.id, where, status.error().message(), delay.count());
+        retry_later(entry, delay);
+      });
 }
 
 void AsyncQueue::answer_reader(Entry* entry, bool done) {
   core::Event source = std::move(entry->source);
-  entries_.erase(entry->key);
+  const std::string key = entry->key;
+  entries_.erase(key);
   if (!source.completion) {
     return;
   }
@@ -660,6 +697,10 @@ void AsyncQueue::retry_later(Entry* entry, std::chrono::milliseconds delay) {
   entry->timer = std::make_unique<core::Timer>(loop_, [this, entry] {
     FunctionQueue& owner = *entry->queue;
     --owner.retrying;
+    if (entry->held) {
+      --owner.held;
+      entry->held = false;
+    }
     entry->state = Entry::State::kWaiting;
     // A retry was accepted long ago: it goes first.
     owner.waiting.push_front(entry);
@@ -841,10 +882,16 @@ void AsyncQueue::close() {
   if (store_) {
     store_->close();
   }
-  // Their connections go while the loop still runs.
+  // Their connections go while the loop still runs; what they answer as they go finds no
+  // writer any more.
+  std::vector<std::shared_ptr<SharedQueue>> writers = std::move(retired_writers_);
   for (auto& [name, queue] : queues_) {
-    queue->shared.reset();
+    writers.push_back(std::move(queue->shared));
   }
+  for (auto& [key, entry] : entries_) {
+    writers.push_back(std::move(entry->writer));
+  }
+  writers.clear();
 }
 
 FunctionUsage AsyncQueue::usage(std::string_view function) const {
@@ -883,6 +930,8 @@ void AsyncQueue::update_gauges() {
                               ? 0.0
                               : static_cast<double>(now - usage.oldest_enqueued_at_ms) / 1000.0);
   }
+  std::erase_if(retired_writers_,
+                [](const std::shared_ptr<SharedQueue>& writer) { return writer->idle(); });
   QueueStats stats = store_->stats();
   writes_.inc(stats.records_written - reported_.records_written);
   commits_.inc(stats.commits - reported_.commits);

@@ -198,6 +198,8 @@ class AsyncQueue final : public AsyncInvoker, public SharedIntake {
   // Set to false when the queue goes: a dead letter answered later finds it gone.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::unique_ptr<core::Timer> gauge_timer_;
+  // Shared queues' writers a reload replaced, until they have answered what they sent.
+  std::vector<std::shared_ptr<SharedQueue>> retired_writers_;
   QueueStats reported_;  // The store's counters as last exported.
 
   core::Counter& writes_;

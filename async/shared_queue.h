@@ -50,12 +50,15 @@ class SharedQueue {
   virtual void add(const Record& record, const Limits& limits, AddDone done) = 0;
 
   // Puts `record` (its attempts and next_attempt_at_ms updated) back in place of `entry`, the
-  // entry it was read as. An error when it could not be written, or when `entry` is no longer
-  // there (another daemon took it over and settled it).
+  // entry it was read as. An error when it could not be written; kNotFound when `entry` is no
+  // longer this daemon's (another took it over: it runs there).
   virtual void requeue(std::string_view entry, const Record& record, Done done) = 0;
 
   // What the queue holds, from every daemon, as last read (every second).
   virtual FunctionUsage usage() const = 0;
+
+  // Nothing sent and not answered: a writer replaced at a reload may go.
+  virtual bool idle() const = 0;
 
   // "redis stream async:thumbnail" for logs.
   virtual std::string describe() const = 0;

@@ -285,6 +285,7 @@ void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const 
     SourceLocation mark;
   };
   std::vector<FunctionDestination> function_destinations;
+  std::map<std::string, std::string> shared_queues;  // Stream -> the function it queues for.
   for (const std::string& name : names) {
     fs::path path = facts.manifests_dir / name;
     std::size_t first_error = errors.size();
@@ -309,6 +310,16 @@ void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const 
       }
     }
     check_against_daemon(function, marks, daemon, facts, kinds, errors);
+    if (function.async.shared.configured()) {
+      // Each function's readers take every entry of its stream as its own invocations.
+      auto [other, inserted] = shared_queues.emplace(function.async.shared.target, function.name);
+      if (!inserted) {
+        errors.push_back(ConfigError{
+            marks.shared, "async.queue.redis_stream \"" + function.async.shared.target +
+                              "\" is already the asynchronous queue of function " + other->second +
+                              " (each function needs a stream of its own)"});
+      }
+    }
     for (auto [destination, mark] : {std::pair{&function.async.on_success, &marks.on_success},
                                      std::pair{&function.async.on_failure, &marks.on_failure}}) {
       if (destination->kind == kFunctionDestination) {

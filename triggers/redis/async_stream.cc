@@ -19,10 +19,15 @@ namespace {
 using std::chrono::milliseconds;
 
 // KEYS: the stream, its bytes counter. ARGV: max events, max bytes, this one's size, then the
-// entry's fields. Answers the new entry's id, or [events, bytes] when it does not fit.
+// entry's fields. Answers the new entry's id, or [events, bytes] when it does not fit. An empty
+// stream holds no bytes, whatever the counter says (the stream was deleted or trimmed).
 constexpr const char* kAddScript = R"lua(
 local events = redis.call('XLEN', KEYS[1])
-local bytes = tonumber(redis.call('GET', KEYS[2]) or '0')
+local bytes = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+if events == 0 then
+  bytes = 0
+  redis.call('SET', KEYS[2], 0)
+end
 if events >= tonumber(ARGV[1]) or bytes + tonumber(ARGV[3]) > tonumber(ARGV[2]) then
   return {events, bytes}
 end
@@ -31,32 +36,50 @@ redis.call('INCRBY', KEYS[2], ARGV[3])
 return id
 )lua";
 
-// KEYS: the stream. ARGV: the group, the entry put back, then the new entry's fields. Answers
-// the new entry's id, or nil when the old one is gone (settled or put back elsewhere).
-constexpr const char* kPutBackScript = R"lua(
-if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
+// What the put-back and settle scripts share: the `size` field of an entry's field list as a
+// number (0 when missing or not a number), and whether `consumer` holds entry `id`.
+constexpr const char* kScriptFunctions = R"lua(
+local function entry_size(fields)
+  for i = 1, #fields, 2 do
+    if fields[i] == 'size' then
+      return tonumber(fields[i + 1]) or 0
+    end
+  end
+  return 0
+end
+local function held(key, group, id, consumer)
+  return #redis.call('XPENDING', key, group, id, id, 1, consumer) > 0
+end
+)lua";
+
+// KEYS: the stream, its bytes counter. ARGV: the group, the consumer, the entry put back, the
+// new entry's size, then its fields. Answers the new entry's id, or nil when the old one is
+// gone or no longer this consumer's (another daemon took it over).
+const std::string kPutBackScript = std::string(kScriptFunctions) + R"lua(
+local old = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
+if #old == 0 or not held(KEYS[1], ARGV[1], ARGV[3], ARGV[2]) then
   return false
 end
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
+redis.call('INCRBY', KEYS[2], tonumber(ARGV[4]) - entry_size(old[1][2]))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
 return id
 )lua";
 
-// KEYS: the stream, its bytes counter. ARGV: the group, the entry. Acknowledges the entry and,
-// when it is still there, deletes it and takes its size off the counter.
-constexpr const char* kSettleScript = R"lua(
-local found = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
-if #found > 0 then
-  local fields = found[1][2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 'size' then
-      redis.call('DECRBY', KEYS[2], fields[i + 1])
-    end
-  end
-  redis.call('XDEL', KEYS[1], ARGV[2])
+// KEYS: the stream, its bytes counter. ARGV: the group, the consumer, the entry. When the entry
+// is this consumer's, acknowledges it and deletes it, taking its size off the counter; one
+// another daemon took over is left to it. Answers 1 when it settled the entry.
+const std::string kSettleScript = std::string(kScriptFunctions) + R"lua(
+if not held(KEYS[1], ARGV[1], ARGV[3], ARGV[2]) then
+  return 0
 end
-return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+local found = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
+if #found > 0 then
+  redis.call('DECRBY', KEYS[2], entry_size(found[1][2]))
+  redis.call('XDEL', KEYS[1], ARGV[3])
+end
+return redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 )lua";
 
 // KEYS: the stream, its bytes counter. Answers [events, bytes, enqueued_at of the first entry].
@@ -85,6 +108,7 @@ class AsyncWriter final : public async::SharedQueue {
   AsyncWriter(core::Loop& loop, const SourceSettings& settings)
       : key_(settings.key),
         bytes_key_(bytes_key(settings.key)),
+        consumer_(settings.consumer),
         connection_(loop, options(settings)),
         usage_timer_(loop, [this] { refresh_usage(); }),
         wait_limit_(settings.command_timeout),
@@ -138,9 +162,10 @@ class AsyncWriter final : public async::SharedQueue {
   }
 
   void requeue(std::string_view entry, const async::Record& record, Done done) override {
-    std::vector<std::string> argv = {"EVAL", kPutBackScript,           "1",
-                                     key_,   std::string(kAsyncGroup), std::string(entry)};
     std::vector<std::string> fields = record_fields(record);
+    std::vector<std::string> argv = {"EVAL",    kPutBackScript,     "2",
+                                     key_,      bytes_key_,         std::string(kAsyncGroup),
+                                     consumer_, std::string(entry), fields[11]};
     argv.insert(argv.end(), std::make_move_iterator(fields.begin()),
                 std::make_move_iterator(fields.end()));
     auto answer = std::make_shared<Done>(std::move(done));
@@ -151,7 +176,8 @@ class AsyncWriter final : public async::SharedQueue {
         (*answer)(core::Error(core::ErrorCode::kUnavailable, describe() + ": " + reply->str));
       } else if (reply->is_nil()) {
         (*answer)(core::Error(core::ErrorCode::kNotFound,
-                              describe() + ": the entry is gone (taken over and settled)"));
+                              describe() + ": the entry is no longer this daemon's (another "
+                                           "took it over)"));
       } else {
         (*answer)(core::Status());
       }
@@ -159,6 +185,8 @@ class AsyncWriter final : public async::SharedQueue {
   }
 
   async::FunctionUsage usage() const override { return usage_; }
+
+  bool idle() const override { return waiting_.empty() && connection_.pending() == 0; }
 
   std::string describe() const override { return "redis stream " + key_; }
 
@@ -254,6 +282,7 @@ class AsyncWriter final : public async::SharedQueue {
 
   std::string key_;
   std::string bytes_key_;
+  std::string consumer_;
   Connection connection_;
   core::Timer usage_timer_;
   milliseconds wait_limit_;
@@ -277,18 +306,35 @@ class IntakeDispatcher final : public scheduler::Dispatcher {
   scheduler::Admission dispatch(std::string_view function, core::Event&& event) override {
     auto record = record_from_event(event);
     if (!record.ok()) {
-      // Written by something else, or damaged: nothing could ever run it.
+      // Written by something else, damaged, or by a newer switchyard: left pending in the
+      // group, for an operator (XPENDING) or a daemon that can read it.
       unreadable_.inc_unshared();
-      spdlog::error("{}: entry {} is not an asynchronous invocation ({}); it is removed", describe_,
-                    event.id, record.error().message());
-      core::Event taken = std::move(event);
-      core::Outcome outcome = core::Outcome::success({});
-      auto completion = std::move(taken.completion);
-      completion(taken, outcome);
-      return scheduler::Admission::kStarted;
+      spdlog::error(
+          "{}: entry {} is not an asynchronous invocation this daemon can read ({}); it is "
+          "left pending",
+          describe_, event.id, record.error().message());
+      return hand_back(std::move(event));
+    }
+    if (record->function != function) {
+      unreadable_.inc_unshared();
+      spdlog::error(
+          "{}: entry {} is an invocation of function {}, not {}: another daemon names this "
+          "stream for another function; it is left pending",
+          describe_, event.id, record->function, function);
+      return hand_back(std::move(event));
     }
     std::string entry = event.id;
     return intake_.take(function, std::move(record).value(), std::move(entry), std::move(event));
+  }
+
+  // Answers the reader at once, without settling the entry: it stays pending in the group.
+  static scheduler::Admission hand_back(core::Event&& event) {
+    core::Event taken = std::move(event);
+    core::Outcome outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "Unreadable",
+                                                   "not an invocation this daemon can run");
+    auto completion = std::move(taken.completion);
+    completion(taken, outcome);
+    return scheduler::Admission::kStarted;
   }
 
   scheduler::Admission dispatch_batch(std::string_view, std::vector<core::Event>&&,
@@ -359,13 +405,14 @@ std::string bytes_key(std::string_view key) {
 }
 
 std::vector<std::string> settle_command(std::string_view key, std::string_view group,
-                                        std::string_view entry) {
+                                        std::string_view consumer, std::string_view entry) {
   return {"EVAL",
           kSettleScript,
           "2",
           std::string(key),
           bytes_key(key),
           std::string(group),
+          std::string(consumer),
           std::string(entry)};
 }
 

@@ -7,14 +7,16 @@
 //   XADDs, so that daemons on several hosts share one exact bound: XLEN for the events, and
 //   the counter `KEY:bytes` for their bytes. A failed attempt is put back the same way: the
 //   invocation again, with its attempts and next attempt time, XADDed in place of the entry it
-//   was read as (XACK and XDEL of the old one, in the same script).
+//   was read as (XACK and XDEL of the old one, in the same script), provided this daemon still
+//   holds that entry: one another daemon took over is its own.
 // - The reader is the Redis stream trigger (triggers/redis/stream_source.h) on KEY in the
 //   consumer group kAsyncGroup, handing what it reads to the AsyncQueue rather than the
 //   scheduler. It reads no more than the function can take, first its own pending entries
 //   (what this daemon held when it died), and takes over entries another daemon has held
 //   without a sign of life for `async.queue.claim_after` (XAUTOCLAIM). An entry leaves the
 //   stream once settled: its acknowledgement is a script that XACKs it, XDELs it and takes its
-//   size off `KEY:bytes`.
+//   size off `KEY:bytes`, again only while this daemon holds it. An entry it cannot read (not
+//   an invocation, another function's) is logged, counted and left pending.
 //
 // An entry's fields: request_id, function, attempts, enqueued_at and next_attempt_at (unix
 // ms), size (bytes of data), and data: the event as async/event_codec.h writes it.
@@ -49,10 +51,11 @@ inline constexpr std::string_view kAsyncGroup = "switchyard-async";
 // The counter of the bytes of the invocations in the stream `key`.
 std::string bytes_key(std::string_view key);
 
-// The acknowledgement of a settled entry: EVAL's arguments after the script (keys and args),
-// for the stream `key` and `group`.
+// The acknowledgement of a settled entry (the whole EVAL command) of the stream `key`: done
+// only while `consumer` of `group` holds the entry (one another daemon took over is its to
+// settle).
 std::vector<std::string> settle_command(std::string_view key, std::string_view group,
-                                        std::string_view entry);
+                                        std::string_view consumer, std::string_view entry);
 
 // An entry's fields (XADD's field/value arguments) for `record`, its size set from the event.
 std::vector<std::string> record_fields(const async::Record& record);

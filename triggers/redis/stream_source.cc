@@ -30,7 +30,10 @@ class StreamSource final : public RedisSource {
                                    {{"function", settings_.function},
                                     {"key", settings_.key},
                                     {"group", settings_.spec.group}})),
-        claim_timer_(context.loop, [this] { claim(); }) {}
+        claim_timer_(context.loop, [this] {
+          heartbeat();
+          claim();
+        }) {}
 
  private:
   core::Status check(BlockingClient& client) override {
@@ -149,7 +152,8 @@ class StreamSource final : public RedisSource {
 
   void ack(const core::Event& event) override {
     if (settings_.removes_settled) {
-      settle({settle_command(settings_.key, settings_.spec.group, event.id), event.id, true});
+      settle({settle_command(settings_.key, settings_.spec.group, settings_.consumer, event.id),
+              event.id, true});
       return;
     }
     settle({{"XACK", settings_.key, settings_.spec.group, event.id}, event.id, true});
@@ -164,30 +168,35 @@ class StreamSource final : public RedisSource {
   void ack_settled(const AckWork& work) override { active_.erase(work.entry); }
 
   // Keeps the entries running here from looking idle to the other consumers of the group
-  // (which would claim them after claim_after): XCLAIM ... JUSTID resets their idle time.
+  // (which would claim them after claim_after): XCLAIM ... JUSTID resets their idle time. All of
+  // them, 1000 to a command, at every tick of the claim timer.
   void heartbeat() {
     if (active_.empty() || !commands_.ready()) {
       return;
     }
-    std::vector<std::string> argv = {"XCLAIM", settings_.key, settings_.spec.group,
-                                     settings_.consumer, "0"};
+    const std::vector<std::string> head = {"XCLAIM", settings_.key, settings_.spec.group,
+                                           settings_.consumer, "0"};
+    std::vector<std::string> argv = head;
+    auto send = [&] {
+      argv.push_back("JUSTID");
+      commands_.send(argv, [](core::Result<Reply>) {});
+      argv = head;
+    };
     for (const auto& id : active_) {
-      if (argv.size() >= 1005) {
-        break;
-      }
       argv.push_back(id);
+      if (argv.size() - head.size() == 1000) {
+        send();
+      }
     }
-    argv.push_back("JUSTID");
-    commands_.send(argv, [](core::Result<Reply>) {});
+    if (argv.size() > head.size()) {
+      send();
+    }
   }
 
   // Takes over entries idle longer than claim_after, from any consumer of the group.
   void claim() {
     if (stopping_ || !commands_.ready() || !recovered_) {
       return;
-    }
-    if (claim_cursor_ == "0-0") {
-      heartbeat();
     }
     if (claiming_) {
       return;

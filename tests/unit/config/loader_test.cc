@@ -347,6 +347,25 @@ TEST_CASE("async destinations name a function of the daemon, or a configured con
                    "async.on_failure.kafka_topic needs kafka.brokers in switchyard.yaml")});
 }
 
+TEST_CASE("a shared asynchronous queue needs redis.url and a stream of its own") {
+  ConfigFixture f;
+  f.write_defaults();
+  f.write("functions.d/a.yaml",
+          "name: a\nlibrary: lib/libthumb.so\n"
+          "async:\n  queue: { redis_stream: jobs }\n");
+  CHECK(f.load_errors() == Strings{at(f.path("functions.d/a.yaml"), 4, 26,
+                                      "async.queue.redis_stream needs redis.url in "
+                                      "switchyard.yaml")});
+  f.write_defaults("redis: { url: \"redis://127.0.0.1:6379/0\" }\n");
+  f.write("functions.d/b.yaml",
+          "name: b\nlibrary: lib/libthumb.so\n"
+          "async:\n  queue: { redis_stream: jobs }\n");
+  CHECK(f.load_errors() ==
+        Strings{at(f.path("functions.d/b.yaml"), 4, 26,
+                   "async.queue.redis_stream \"jobs\" is already the asynchronous queue of "
+                   "function a (each function needs a stream of its own)")});
+}
+
 TEST_CASE("async destinations that loop back to their function are refused") {
   ConfigFixture f;
   f.write_defaults();

@@ -53,6 +53,7 @@ core::Event as_read(const std::vector<std::string>& fields) {
 redis::SourceSettings settings_for(RedisServer& server, const std::string& key) {
   redis::SourceSettings settings;
   settings.function = "thumbnail";
+  settings.consumer = "host-a";
   settings.endpoint = server.endpoint();
   settings.key = key;
   settings.connect_timeout = 2000ms;
@@ -148,15 +149,29 @@ TEST_CASE("the writer: one bound for every daemon, put back in place, removed on
         async::SharedQueue::Added::kFull);
   CHECK(entry_ids(client, key).size() == 2);
 
-  // A failed attempt goes back as a new entry, with its attempts; the old one is gone.
+  // This daemon (consumer host-a) reads both; another (host-b) reads nothing yet.
   auto ids = entry_ids(client, key);
-  REQUIRE(client.command({"XGROUP", "CREATE", key, std::string(redis::kAsyncGroup), "0"}).ok());
+  const std::string group(redis::kAsyncGroup);
+  REQUIRE(client.command({"XGROUP", "CREATE", key, group, "0"}).ok());
+  REQUIRE(client.command({"XREADGROUP", "GROUP", group, "host-a", "STREAMS", key, ">"}).ok());
+  auto pending = [&] {
+    auto reply = client.command({"XPENDING", key, group});
+    REQUIRE(reply.ok());
+    return reply->elements.at(0).integer;
+  };
+  CHECK(pending() == 2);
+
+  // A failed attempt goes back as a new entry, with its attempts; the old one is gone, and no
+  // longer pending.
   async::Record retry = sample_record("a");
   retry.attempts = 3;
-  std::optional<core::Status> put_back;
-  writer->requeue(ids[0], retry, [&](core::Status status) { put_back = status; });
-  REQUIRE(run_until(loop, [&] { return put_back.has_value(); }));
-  CHECK(put_back->ok());
+  auto requeue = [&](async::SharedQueue& by, const std::string& entry) {
+    std::optional<core::Status> put_back;
+    by.requeue(entry, retry, [&](core::Status status) { put_back = status; });
+    REQUIRE(run_until(loop, [&] { return put_back.has_value(); }));
+    return *put_back;
+  };
+  CHECK(requeue(*writer, ids[0]).ok());
   auto after = entry_ids(client, key);
   REQUIRE(after.size() == 2);
   CHECK(after[0] == ids[1]);
@@ -165,27 +180,44 @@ TEST_CASE("the writer: one bound for every daemon, put back in place, removed on
   REQUIRE(moved.ok());
   CHECK(moved->elements.at(0).elements.at(1).elements.at(5).str == "3");
   CHECK(client.command({"GET", redis::bytes_key(key)})->str == std::to_string(2 * size));
+  CHECK(pending() == 1);
 
-  // The same entry again: it is gone (another daemon settled it), an error.
-  put_back.reset();
-  writer->requeue(ids[0], retry, [&](core::Status status) { put_back = status; });
-  REQUIRE(run_until(loop, [&] { return put_back.has_value(); }));
-  CHECK(!put_back->ok());
-  CHECK(entry_ids(client, key).size() == 2);
+  // The same entry again: it is gone, kNotFound.
+  core::Status again = requeue(*writer, ids[0]);
+  CHECK(again.error().code() == core::ErrorCode::kNotFound);
+  // An entry another daemon holds is not this one's to put back: kNotFound, and nothing moves.
+  auto other_settings = settings_for(server, key);
+  other_settings.consumer = "host-b";
+  auto other = redis::make_async_writer(loop, other_settings);
+  CHECK(requeue(*other, ids[1]).error().code() == core::ErrorCode::kNotFound);
+  CHECK(entry_ids(client, key) == after);
 
-  // Settling removes the entry and its bytes; settling it again changes nothing.
-  for (int i = 0; i < 2; ++i) {
-    auto settle = redis::settle_command(key, redis::kAsyncGroup, after[0]);
-    auto reply = client.command(settle);
+  // Settling is for the daemon that holds the entry: host-b's changes nothing; host-a's removes
+  // the entry, its bytes and its pending place; again, nothing.
+  auto settle = [&](const std::string& consumer) {
+    auto reply = client.command(redis::settle_command(key, group, consumer, ids[1]));
     REQUIRE(reply.ok());
-    CHECK(!reply->is_error());
-  }
+    REQUIRE_MESSAGE(!reply->is_error(), reply->str);
+    return reply->integer;
+  };
+  CHECK(settle("host-b") == 0);
+  CHECK(entry_ids(client, key) == after);
+  CHECK(settle("host-a") == 1);
+  CHECK(settle("host-a") == 0);
   CHECK(entry_ids(client, key) == std::vector<std::string>{after[1]});
   CHECK(client.command({"GET", redis::bytes_key(key)})->str == std::to_string(size));
+  CHECK(pending() == 0);
 
   // The usage every daemon sees, refreshed every second.
   REQUIRE(run_until(
       loop, [&] { return writer->usage().events == 1; }, 5s));
   CHECK(writer->usage().bytes == size);
   CHECK(writer->usage().oldest_enqueued_at_ms == 1'700'000'000'123);
+  CHECK(writer->idle());
+
+  // A deleted stream leaves no bytes behind: the next add starts from nothing.
+  REQUIRE(client.command({"DEL", key}).ok());
+  CHECK(add(sample_record("d"), async::Limits{10, size}).first ==
+        async::SharedQueue::Added::kAdded);
+  CHECK(client.command({"GET", redis::bytes_key(key)})->str == std::to_string(size));
 }

@@ -633,7 +633,11 @@ void AsyncQueue::finished(Entry* entry, core::Outcome& outcome) {
 void AsyncQueue::put_back(Entry* entry, std::chrono::milliseconds delay) {
   entry->state = Entry::State::kPuttingBack;
   if (!entry->writer) {
-    retry_later(entry, delay);
+    if (stopped_) {
+      answer_reader(entry, false);  // Its reader keeps it.
+    } else {
+      retry_later(entry, delay);
+    }
     return;
   }
   std::weak_ptr<bool> alive = alive_;

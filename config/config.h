@@ -121,9 +121,10 @@ struct AsyncSettings {
   // invocation was given up (besides the dead letter). Unset: none.
   DeadLetterSpec on_success;
   DeadLetterSpec on_failure;
-  // Where the queue is kept (`async.queue.redis_stream`): unset, in state_dir's file (this
-  // host's own); a Redis stream (kind kSharedQueueKind), shared by every daemon whose function
-  // names it, so that another host runs what a dead host accepted (async/shared_queue.h).
+  // Where the queue is kept (`async.queue.redis_stream` or `.kafka_topic`): unset, in
+  // state_dir's file (this host's own); a Redis stream or a Kafka topic (kind: one of
+  // kSharedQueueKinds), shared by every daemon whose function names it, so that another host
+  // runs what a dead host accepted (async/shared_queue.h).
   DeadLetterSpec shared;
   // A shared queue's invocations held by a daemon that stopped answering for this long are
   // taken over by another (its consumer group's XAUTOCLAIM).
@@ -138,8 +139,8 @@ struct AsyncSettings {
 // The destination kind of `async.on_success: { function: name }`: the record is an asynchronous
 // invocation of that function.
 inline constexpr std::string_view kFunctionDestination = "function";
-// The kind of `async.queue.redis_stream: key` (AsyncSettings::shared).
-inline constexpr std::string_view kSharedQueueKind = "redis_stream";
+// The kinds of AsyncSettings::shared: `async.queue.redis_stream: key`, `.kafka_topic: topic`.
+inline constexpr std::string_view kSharedQueueKinds[] = {"redis_stream", "kafka_topic"};
 
 enum class Execution { kPool, kInline };
 

@@ -285,7 +285,8 @@ void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const 
     SourceLocation mark;
   };
   std::vector<FunctionDestination> function_destinations;
-  std::map<std::string, std::string> shared_queues;  // Stream -> the function it queues for.
+  // "<kind> <target>" of each shared asynchronous queue -> the function it queues for.
+  std::map<std::string, std::string> shared_queues;
   for (const std::string& name : names) {
     fs::path path = facts.manifests_dir / name;
     std::size_t first_error = errors.size();
@@ -312,12 +313,14 @@ void load_manifests(const DaemonConfig& daemon, const DaemonFacts& facts, const 
     check_against_daemon(function, marks, daemon, facts, kinds, errors);
     if (function.async.shared.configured()) {
       // Each function's readers take every entry of its stream as its own invocations.
-      auto [other, inserted] = shared_queues.emplace(function.async.shared.target, function.name);
+      const DeadLetterSpec& shared = function.async.shared;
+      auto [other, inserted] =
+          shared_queues.emplace(shared.kind + " " + shared.target, function.name);
       if (!inserted) {
         errors.push_back(ConfigError{
-            marks.shared, "async.queue.redis_stream \"" + function.async.shared.target +
+            marks.shared, "async.queue." + shared.kind + " \"" + shared.target +
                               "\" is already the asynchronous queue of function " + other->second +
-                              " (each function needs a stream of its own)"});
+                              " (each function needs a queue of its own)"});
       }
     }
     for (auto [destination, mark] : {std::pair{&function.async.on_success, &marks.on_success},

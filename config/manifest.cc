@@ -218,16 +218,24 @@ void parse_async(FileReader& file, const YAML::Node& node, const Kinds& kinds, A
   async.read_duration("max_event_age", Duration(1000), std::chrono::hours(6), out.max_event_age);
   if (YAML::Node queue = async.get("queue"); queue.IsDefined()) {
     MapReader bound(file, queue, "async.queue", "async.queue");
-    bound.allow_keys({"events", "bytes", "redis_stream", "claim_after"});
+    bound.allow_keys(
+        {"events", "bytes", kSharedQueueKinds[0], kSharedQueueKinds[1], "claim_after"});
     int events = 0;
     if (bound.read_int("events", 1, 10'000'000, events)) {
       out.queue_events = static_cast<std::uint64_t>(events);
     }
     bound.read_size("bytes", 1024, 1ull << 40, out.queue_bytes);
-    if (bound.has("redis_stream")) {
-      marks.shared = file.location(bound.get("redis_stream"));
-      out.shared.kind = std::string(kSharedQueueKind);
-      bound.read_string("redis_stream", out.shared.target, false);
+    for (std::string_view kind : kSharedQueueKinds) {
+      if (!bound.has(kind)) {
+        continue;
+      }
+      if (out.shared.configured()) {
+        file.fail(bound.get(kind), "async.queue takes one of redis_stream and kafka_topic");
+        break;
+      }
+      marks.shared = file.location(bound.get(kind));
+      out.shared.kind = std::string(kind);
+      bound.read_string(kind, out.shared.target, false);
     }
     bound.read_duration("claim_after", Duration(1000), std::chrono::hours(1), out.claim_after);
   }

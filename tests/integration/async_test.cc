@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -988,4 +989,191 @@ TEST_CASE("a shared Redis stream queue across a reload; an entry it cannot read 
   // Only the one it could not read is left, pending.
   CHECK(stream_length(redis) == 1);
   CHECK(stream_pending(redis) == 1);
+}
+
+// ---- A Kafka topic as the shared asynchronous queue (async.queue.kafka_topic) ----------------
+
+namespace {
+
+std::string kafka_daemon_yaml(KafkaMockCluster& cluster, const std::string& instance,
+                              const std::string& shutdown_timeout = "2s") {
+  return "instance: " + instance + "\nkafka:\n  brokers: \"" + cluster.bootstraps() +
+         "\"\n  properties:\n"
+         // A killed member leaves the group quickly, so that tests do not wait 45s.
+         "    session.timeout.ms: \"6000\"\n"
+         "    heartbeat.interval.ms: \"500\"\n"
+         "    auto.commit.interval.ms: \"200\"\n"
+         "limits: { shutdown_timeout: " +
+         shutdown_timeout + " }\n";
+}
+
+// Whether the group has committed every record of the queue's two partitions (one that never
+// had a record has no commit).
+bool all_committed(KafkaMockCluster& cluster) {
+  auto committed = cluster.committed("switchyard-async.async.slow", "async.slow", 2);
+  auto ends = cluster.end_offsets("async.slow", 2);
+  if (committed.size() != 2 || ends.size() != 2) {
+    return false;
+  }
+  for (auto [partition, end] : ends) {
+    if (end < 0 || (end > 0 && committed[partition] != end)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("a shared Kafka topic queue: what a daemon killed with -9 accepted runs on another") {
+  KafkaMockCluster cluster;
+  REQUIRE(cluster.ok());
+  cluster.create_topic("async.slow", 2);
+  const std::string function =
+      "concurrency: 2\ntimeout: 5s\nasync:\n  queue: { kafka_topic: async.slow }\n";
+  Setup a(kafka_daemon_yaml(cluster, "host-a"), function, "  HANG_MS: \"100\"\n");
+  Setup b(kafka_daemon_yaml(cluster, "host-b"), function, "  HANG_MS: \"100\"\n");
+  std::map<std::string, std::string> accepted;
+  {
+    auto daemon = a.start();
+    for (int n = 0; n < 30; ++n) {
+      const std::string data = "hang-" + std::to_string(n);
+      HttpReply reply = n % 2 == 0 ? http_request(daemon->http_port(), "POST", "/slow", data,
+                                                  "X-Amz-Invocation-Type: Event\r\n")
+                                   : http_request(daemon->admin_port(), "POST", invoke_path("slow"),
+                                                  data, "X-Amz-Invocation-Type: Event\r\n");
+      REQUIRE_MESSAGE(reply.status == 202, reply.body);
+      accepted[reply.header("x-amzn-requestid")] = data;
+    }
+    REQUIRE(eventually(
+        [&] {
+          (void)daemon->process().err();
+          return recorded(a.out).size() >= 3;
+        },
+        20s));
+    daemon->process().signal(SIGKILL);
+    (void)daemon->process().wait(10s);
+  }
+  const auto on_a = recorded(a.out);
+  CHECK(on_a.size() < accepted.size());
+
+  // host-b gets the partitions once host-a's session has timed out, and reads from the last
+  // committed offsets.
+  auto daemon = b.start();
+  auto seen = [&] {
+    auto ids = recorded(a.out);
+    for (auto& [id, count] : recorded(b.out)) {
+      ids[id] += count;
+    }
+    return ids;
+  };
+  const bool done = eventually(
+      [&] {
+        (void)daemon->process().err();
+        auto ids = seen();
+        for (auto& [id, data] : accepted) {
+          if (ids.find(id) == ids.end()) {
+            return false;
+          }
+        }
+        return all_committed(cluster);
+      },
+      60s, 100ms);
+  CHECK(done);
+  auto ids = seen();
+  std::size_t lost = 0, duplicated = 0;
+  for (auto& [id, data] : accepted) {
+    auto it = ids.find(id);
+    if (it == ids.end()) {
+      if (lost++ < 5) {
+        FAIL_CHECK("accepted " << data << " (" << id << ") never ran");
+      }
+    } else if (it->second > 1) {
+      ++duplicated;
+      // At least once: what host-a ran and had not committed runs again on host-b.
+      CHECK_MESSAGE(on_a.count(id) == 1, data << " ran " << it->second << " times");
+    }
+  }
+  MESSAGE(accepted.size() << " accepted on host-a, " << on_a.size()
+                          << " ran there before the kill; lost " << lost << ", " << duplicated
+                          << " ran twice");
+  CHECK(lost == 0);
+  CHECK(daemon->stop().exit_code == 0);
+}
+
+TEST_CASE("a shared Kafka topic queue: retries put back with their attempts, a bound, 429") {
+  KafkaMockCluster cluster;
+  REQUIRE(cluster.ok());
+  cluster.create_topic("async.slow", 2);
+  cluster.create_topic("dead", 1);
+  Setup setup(kafka_daemon_yaml(cluster, "host-a", "30s"),
+              "concurrency: 1\ntimeout: 30s\n"
+              "retry: { attempts: 3, backoff: 200ms, max_backoff: 200ms, jitter: 0 }\n"
+              "dead_letter: { kafka_topic: dead }\n"
+              "async:\n  queue: { events: 3, kafka_topic: async.slow }\n",
+              "  HANG_MS: \"4000\"\n");
+  auto daemon = setup.start();
+  const std::string event = "X-Amz-Invocation-Type: Event\r\n";
+  // Two fail three times each, then go to the dead letter; the attempts travel with them.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    auto reply = http_request(daemon->admin_port(), "POST", invoke_path("slow"),
+                              "poison-" + std::to_string(i), event);
+    REQUIRE(reply.status == 202);
+    ids.push_back(reply.header("x-amzn-requestid"));
+  }
+  std::vector<ReadRecord> dead;
+  CHECK(eventually(
+      [&] {
+        (void)daemon->process().err();
+        dead = cluster.read_all("dead", 1, 2, 2000);
+        return dead.size() == 2;
+      },
+      30s, 100ms));
+  auto seen = recorded(setup.out);
+  for (const std::string& id : ids) {
+    CHECK_MESSAGE(seen[id] == 3, id);
+  }
+  CHECK(eventually([&] { return all_committed(cluster); }, 20s, 200ms));
+  // The bound counts the group's lag as last measured (every second).
+  REQUIRE(eventually(
+      [&] {
+        auto functions = http_request(daemon->admin_port(), "GET", "/functions").body;
+        return functions.find(R"("async":{"queued":0,)") != std::string::npos;
+      },
+      10s));
+
+  // Three hang (one runs, two wait): the group's lag is 3, the bound; the next is refused.
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(http_request(daemon->http_port(), "POST", "/slow", "hang-" + std::to_string(i), event)
+                .status == 202);
+  }
+  // Read and running (the group's lag does not drop while they are unfinished).
+  REQUIRE(eventually(
+      [&] {
+        for (const std::string& line : file_lines(setup.out)) {
+          if (line.rfind("hang-", 0) == 0) {
+            return true;
+          }
+        }
+        return false;
+      },
+      10s));
+  REQUIRE(eventually(
+      [&] {
+        auto functions = http_request(daemon->admin_port(), "GET", "/functions").body;
+        return functions.find(R"("async":{"queued":3,)") != std::string::npos;
+      },
+      10s));
+  auto full = http_request(daemon->admin_port(), "POST", invoke_path("slow"), "hang-4", event);
+  CHECK(full.status == 429);
+  CHECK(full.header("x-amzn-errortype") == "TooManyRequestsException");
+  auto functions = http_request(daemon->admin_port(), "GET", "/functions").body;
+  CHECK(functions.find(R"("kafka_topic":"async.slow")") != std::string::npos);
+  // A stop drains them: all three run, and are committed.
+  CHECK(daemon->stop().exit_code == 0);
+  auto lines = file_lines(setup.out);
+  CHECK(std::count_if(lines.begin(), lines.end(),
+                      [](const std::string& line) { return line.rfind("hang-", 0) == 0; }) == 3);
+  CHECK(all_committed(cluster));
 }

@@ -99,6 +99,15 @@ void DeadLetterProducer::send(const scheduler::DeadLetter& letter,
     record = dead_letter_record(letter.event, letter.function, letter.outcome.error_type,
                                 letter.outcome.error_message, letter.outcome.attempts);
   }
+  produce(topic, record, std::move(done), kDeadLetter);
+}
+
+void DeadLetterProducer::produce(const std::string& topic, const DeadLetterRecord& record,
+                                 std::function<void(core::Status)> done, std::string_view what) {
+  if (rk_ == nullptr || closing_) {
+    done(core::Error(core::ErrorCode::kUnavailable, "the Kafka producer is closed"));
+    return;
+  }
   rd_kafka_headers_t* headers = rd_kafka_headers_new(record.headers.size());
   for (const auto& header : record.headers) {
     rd_kafka_header_add(headers, header.name.data(), static_cast<ssize_t>(header.name.size()),
@@ -109,21 +118,24 @@ void DeadLetterProducer::send(const scheduler::DeadLetter& letter,
   // The librdkafka macros cast their arguments without parentheses: plain variables only.
   const char* key_data = record.key ? record.key->data() : nullptr;
   std::size_t key_size = record.key ? record.key->size() : 0;
+  // Copied (RD_KAFKA_MSG_F_COPY), never written through.
+  void* value_data = const_cast<char*>(record.value.data());
+  std::size_t value_size = record.value.size();
   void* opaque = reinterpret_cast<void*>(static_cast<std::uintptr_t>(ticket));
-  rd_kafka_resp_err_t err =
-      rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key_data, key_size),
-                        RD_KAFKA_V_VALUE(record.value.data(), record.value.size()),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-                        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      rk_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key_data, key_size),
+      RD_KAFKA_V_VALUE(value_data, value_size), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_headers_destroy(headers);  // Not taken over on failure.
-    written(topic, "failed").inc_unshared();
-    done(core::Error(
-        core::ErrorCode::kUnavailable,
-        fmt::format("cannot queue the dead letter for topic {}: {}", topic, describe(err))));
+    if (what == kDeadLetter) {
+      written(topic, "failed").inc_unshared();
+    }
+    done(core::Error(core::ErrorCode::kUnavailable,
+                     fmt::format("cannot queue {} for topic {}: {}", what, topic, describe(err))));
     return;
   }
-  pending_.emplace(ticket, std::move(done));
+  pending_.emplace(ticket, Pending{std::move(done), what == kDeadLetter});
 }
 
 void DeadLetterProducer::serve() {
@@ -152,17 +164,18 @@ void DeadLetterProducer::on_delivery_report(std::uint64_t ticket, int err,
   if (it == pending_.end()) {
     return;
   }
-  auto done = std::move(it->second);
+  Pending pending = std::move(it->second);
   pending_.erase(it);
   auto code = static_cast<rd_kafka_resp_err_t>(err);
+  if (pending.dead_letter) {
+    written(topic, code == RD_KAFKA_RESP_ERR_NO_ERROR ? "ok" : "failed").inc_unshared();
+  }
   if (code == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    written(topic, "ok").inc_unshared();
-    done(core::Status());
+    pending.done(core::Status());
   } else {
-    written(topic, "failed").inc_unshared();
-    done(
+    pending.done(
         core::Error(core::ErrorCode::kUnavailable,
-                    fmt::format("dead letter not written to topic {}: {}", topic, describe(code))));
+                    fmt::format("record not written to topic {}: {}", topic, describe(code))));
   }
 }
 
@@ -207,8 +220,8 @@ void DeadLetterProducer::finish_close() {
 void DeadLetterProducer::fail_pending(const std::string& why) {
   auto pending = std::move(pending_);
   pending_.clear();
-  for (auto& [ticket, done] : pending) {
-    done(core::Error(core::ErrorCode::kUnavailable, why));
+  for (auto& [ticket, waiting] : pending) {
+    waiting.done(core::Error(core::ErrorCode::kUnavailable, why));
   }
 }
 

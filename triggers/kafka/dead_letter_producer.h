@@ -14,12 +14,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "config/config.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "scheduler/dead_letter.h"
+#include "triggers/kafka/record.h"
 
 struct rd_kafka_s;
 struct rd_kafka_queue_s;
@@ -42,6 +44,12 @@ class DeadLetterProducer final : public scheduler::DeadLetterSink,
   ~DeadLetterProducer() override;
 
   void send(const scheduler::DeadLetter& letter, std::function<void(core::Status)> done) override;
+  // What send() names what it writes.
+  static constexpr std::string_view kDeadLetter = "the dead letter";
+  // Writes `record` to `topic` (a shared asynchronous queue's invocation: triggers/kafka/
+  // async_topic.h); `done` once the broker acknowledged it, or with why not (`what` names it).
+  void produce(const std::string& topic, const DeadLetterRecord& record,
+               std::function<void(core::Status)> done, std::string_view what);
   void close(std::function<void()> done) override;
 
   // librdkafka's delivery report for the dead letter `ticket` (served on the loop thread).
@@ -62,7 +70,12 @@ class DeadLetterProducer final : public scheduler::DeadLetterSink,
   std::unique_ptr<core::Timer> close_timer_;
   std::uint64_t close_deadline_ms_ = 0;
   std::uint64_t next_ticket_ = 1;
-  std::unordered_map<std::uint64_t, std::function<void(core::Status)>> pending_;
+  // A record sent and not reported yet; dead letters (and destination records) are counted.
+  struct Pending {
+    std::function<void(core::Status)> done;
+    bool dead_letter = false;
+  };
+  std::unordered_map<std::uint64_t, Pending> pending_;
   std::function<void()> on_closed_;
   bool closing_ = false;
 };

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "triggers/kafka/async_topic.h"
 #include "triggers/kafka/client.h"
 #include "triggers/kafka/consumer_trigger.h"
 #include "triggers/kafka/dead_letter_producer.h"
@@ -64,12 +65,45 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
           make_consumer_trigger(context, manifest.name, *spec, std::move(conf).value()));
     }
   }
-  if (wants_dead_letters) {
-    auto sink = DeadLetterProducer::create(context.loop, context.metrics, snapshot.daemon.kafka);
-    if (!sink.ok()) {
-      return sink.error();
+  if (!wants_dead_letters) {
+    return triggers;
+  }
+  auto sink = DeadLetterProducer::create(context.loop, context.metrics, snapshot.daemon.kafka);
+  if (!sink.ok()) {
+    return sink.error();
+  }
+  std::shared_ptr<DeadLetterProducer> producer = std::move(sink).value();
+  context.dead_letters.install(kTopicDestination, producer);
+  // Shared asynchronous queues: each function's writer (on the same producer), and its reader.
+  for (const auto& manifest : snapshot.functions) {
+    if (manifest.async.shared.kind != kTopicDestination) {
+      continue;
     }
-    context.dead_letters.install(kTopicDestination, std::move(sink).value());
+    if (context.shared_async == nullptr) {
+      return core::Error(core::ErrorCode::kInvalidArgument,
+                         "function " + manifest.name +
+                             ": async.queue.kafka_topic needs the asynchronous queue, which this "
+                             "daemon does not run");
+    }
+    KafkaTriggerSettings spec;
+    spec.topic = manifest.async.shared.target;
+    spec.group_id = async_group(spec.topic);
+    spec.ordering = "none";
+    spec.start = "earliest";
+    const std::string who =
+        fmt::format("kafka asynchronous queue {} ({})", spec.topic, manifest.name);
+    auto conf = consumer_conf(snapshot.daemon.kafka, spec, who);
+    if (!conf.ok()) {
+      return core::Error(conf.error().code(),
+                         "function " + manifest.name + ": " + conf.error().message());
+    }
+    auto writer = make_async_writer(producer, snapshot.daemon.kafka, manifest.name, spec.topic);
+    if (!writer.ok()) {
+      return writer.error();
+    }
+    context.shared_async->attach(manifest.name, std::move(writer).value());
+    triggers.push_back(make_async_reader(context, *context.shared_async, manifest.name, spec,
+                                         std::move(conf).value()));
   }
   return triggers;
 }

@@ -1,7 +1,6 @@
 #include "triggers/redis/async_stream.h"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <chrono>
@@ -11,6 +10,7 @@
 #include "async/event_codec.h"
 #include "triggers/redis/connection.h"
 #include "triggers/redis/stream_source.h"
+#include "triggers/shared_async.h"
 
 namespace switchyard::triggers::redis {
 
@@ -133,7 +133,7 @@ class AsyncWriter final : public async::SharedQueue {
   }
 
   void add(const async::Record& record, const async::Limits& limits, AddDone done) override {
-    std::vector<std::string> fields = record_fields(record);
+    std::vector<std::string> fields = invocation_fields(record);
     const std::string& size = fields[11];  // The value of `size`.
     std::vector<std::string> argv = {"EVAL",
                                      kAddScript,
@@ -162,7 +162,7 @@ class AsyncWriter final : public async::SharedQueue {
   }
 
   void requeue(std::string_view entry, const async::Record& record, Done done) override {
-    std::vector<std::string> fields = record_fields(record);
+    std::vector<std::string> fields = invocation_fields(record);
     std::vector<std::string> argv = {"EVAL",    kPutBackScript,     "2",
                                      key_,      bytes_key_,         std::string(kAsyncGroup),
                                      consumer_, std::string(entry), fields[11]};
@@ -292,112 +292,6 @@ class AsyncWriter final : public async::SharedQueue {
   async::FunctionUsage usage_;
 };
 
-// What the stream trigger dispatches to: the AsyncQueue's intake. Capacity watches and
-// Retry-After are the scheduler's.
-class IntakeDispatcher final : public scheduler::Dispatcher {
- public:
-  IntakeDispatcher(scheduler::Dispatcher& scheduler, async::SharedIntake& intake,
-                   std::string describe, core::Counter& unreadable)
-      : scheduler_(scheduler),
-        intake_(intake),
-        describe_(std::move(describe)),
-        unreadable_(unreadable) {}
-
-  scheduler::Admission dispatch(std::string_view function, core::Event&& event) override {
-    auto record = record_from_event(event);
-    if (!record.ok()) {
-      // Written by something else, damaged, or by a newer switchyard: left pending in the
-      // group, for an operator (XPENDING) or a daemon that can read it.
-      unreadable_.inc_unshared();
-      spdlog::error(
-          "{}: entry {} is not an asynchronous invocation this daemon can read ({}); it is "
-          "left pending",
-          describe_, event.id, record.error().message());
-      return hand_back(std::move(event));
-    }
-    if (record->function != function) {
-      unreadable_.inc_unshared();
-      spdlog::error(
-          "{}: entry {} is an invocation of function {}, not {}: another daemon names this "
-          "stream for another function; it is left pending",
-          describe_, event.id, record->function, function);
-      return hand_back(std::move(event));
-    }
-    std::string entry = event.id;
-    return intake_.take(function, std::move(record).value(), std::move(entry), std::move(event));
-  }
-
-  // Answers the reader at once, without settling the entry: it stays pending in the group.
-  static scheduler::Admission hand_back(core::Event&& event) {
-    core::Event taken = std::move(event);
-    core::Outcome outcome = core::Outcome::failure(core::OutcomeKind::kRejected, "Unreadable",
-                                                   "not an invocation this daemon can run");
-    auto completion = std::move(taken.completion);
-    completion(taken, outcome);
-    return scheduler::Admission::kStarted;
-  }
-
-  scheduler::Admission dispatch_batch(std::string_view, std::vector<core::Event>&&,
-                                      scheduler::BatchEncoder) override {
-    return scheduler::Admission::kRejected;  // The reader reads one at a time.
-  }
-
-  std::size_t capacity(std::string_view function) const override {
-    return intake_.capacity(function);
-  }
-  std::chrono::seconds retry_after(std::string_view function) const override {
-    return scheduler_.retry_after(function);
-  }
-  std::size_t watch_capacity(std::string_view function,
-                             std::function<void()> on_capacity) override {
-    return scheduler_.watch_capacity(function, std::move(on_capacity));
-  }
-  void unwatch_capacity(std::size_t id) override { scheduler_.unwatch_capacity(id); }
-
- private:
-  scheduler::Dispatcher& scheduler_;
-  async::SharedIntake& intake_;
-  std::string describe_;
-  core::Counter& unreadable_;
-};
-
-// The stream trigger, reading for the intake. Stopping hands back what the intake holds and has
-// not started, so that the trigger's stop does not wait for it.
-class AsyncReader final : public Trigger {
- public:
-  AsyncReader(TriggerContext& context, async::SharedIntake& intake, SourceSettings settings)
-      : function_(settings.function),
-        intake_(intake),
-        dispatcher_(
-            context.dispatcher, intake,
-            "asynchronous queue of " + settings.function + " (redis stream " + settings.key + ")",
-            context.metrics.counter("switchyard_async_unreadable_total",
-                                    "Entries of a shared asynchronous queue that are not "
-                                    "invocations, removed.",
-                                    {{"function", settings.function}})),
-        context_{context.loop,        dispatcher_,          context.metrics,
-                 context.daemon,      context.dead_letters, context.async_invocations,
-                 context.shared_async},
-        reader_(make_stream_source(context_, std::move(settings))) {}
-
-  std::string describe() const override {
-    return "asynchronous queue of " + function_ + ": " + reader_->describe();
-  }
-  core::Status start() override { return reader_->start(); }
-  void stop(std::function<void()> done) override {
-    reader_->stop(std::move(done));
-    intake_.release(function_);
-  }
-  bool update(const config::Snapshot& snapshot) override { return reader_->update(snapshot); }
-
- private:
-  std::string function_;
-  async::SharedIntake& intake_;
-  IntakeDispatcher dispatcher_;
-  TriggerContext context_;
-  TriggerPtr reader_;  // Last: gone first.
-};
-
 }  // namespace
 
 std::string bytes_key(std::string_view key) {
@@ -416,7 +310,7 @@ std::vector<std::string> settle_command(std::string_view key, std::string_view g
           std::string(entry)};
 }
 
-std::vector<std::string> record_fields(const async::Record& record) {
+std::vector<std::string> invocation_fields(const async::Record& record) {
   std::string data = async::encode_event(record.event);
   std::string size = std::to_string(data.size());
   return {"request_id",
@@ -435,7 +329,7 @@ std::vector<std::string> record_fields(const async::Record& record) {
           std::move(data)};
 }
 
-core::Result<async::Record> record_from_event(const core::Event& event) {
+core::Result<async::Record> invocation_from_event(const core::Event& event) {
   async::Record record;
   auto field = [&](std::string_view name) -> const std::string* {
     const core::Attribute* attribute =
@@ -485,7 +379,15 @@ std::shared_ptr<async::SharedQueue> make_async_writer(core::Loop& loop,
 
 TriggerPtr make_async_reader(TriggerContext& context, async::SharedIntake& intake,
                              SourceSettings settings) {
-  return std::make_unique<AsyncReader>(context, intake, std::move(settings));
+  SharedReaderSettings reader;
+  reader.function = settings.function;
+  reader.queue = "redis stream " + settings.key;
+  reader.decode = invocation_from_event;
+  reader.unreadable = SharedReaderSettings::Unreadable::kLeave;
+  return make_shared_reader(context, intake, std::move(reader),
+                            [&settings](TriggerContext& reader_context) {
+                              return make_stream_source(reader_context, std::move(settings));
+                            });
 }
 
 }  // namespace switchyard::triggers::redis

@@ -58,10 +58,10 @@ std::vector<std::string> settle_command(std::string_view key, std::string_view g
                                         std::string_view consumer, std::string_view entry);
 
 // An entry's fields (XADD's field/value arguments) for `record`, its size set from the event.
-std::vector<std::string> record_fields(const async::Record& record);
+std::vector<std::string> invocation_fields(const async::Record& record);
 // The record back from the event the stream trigger made of such an entry (its fields are its
 // redis.field.* attributes, its data the event). An error names what is missing or wrong.
-core::Result<async::Record> record_from_event(const core::Event& event);
+core::Result<async::Record> invocation_from_event(const core::Event& event);
 
 // The writer of the stream `settings.key`, connecting now.
 std::shared_ptr<async::SharedQueue> make_async_writer(core::Loop& loop,

@@ -103,7 +103,7 @@ core::Result<std::vector<TriggerPtr>> build(const config::Snapshot& snapshot,
   }
   // Shared asynchronous queues: each function's writer, and its reader.
   for (const auto& manifest : snapshot.functions) {
-    if (!manifest.async.shared.configured()) {
+    if (manifest.async.shared.kind != kStreamDestination) {
       continue;
     }
     if (context.shared_async == nullptr) {

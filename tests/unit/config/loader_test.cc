@@ -363,7 +363,7 @@ TEST_CASE("a shared asynchronous queue needs redis.url and a stream of its own")
   CHECK(f.load_errors() ==
         Strings{at(f.path("functions.d/b.yaml"), 4, 26,
                    "async.queue.redis_stream \"jobs\" is already the asynchronous queue of "
-                   "function a (each function needs a stream of its own)")});
+                   "function a (each function needs a queue of its own)")});
 }
 
 TEST_CASE("async destinations that loop back to their function are refused") {

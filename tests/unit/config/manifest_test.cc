@@ -472,7 +472,12 @@ TEST_CASE("async.queue.redis_stream: the queue shared through a Redis stream") {
   CHECK(!local.async.shared.configured());
   CHECK(local.written_destinations().empty());
   CHECK(f.errors(std::string(kHeader) + "async: { queue: { redis_stream: \"\" } }\n") != Strings{});
-  CHECK(f.errors(std::string(kHeader) + "async: { queue: { kafka_topic: t } }\n") != Strings{});
+  FunctionManifest kafka;
+  REQUIRE(f.errors(std::string(kHeader) + "async: { queue: { kafka_topic: jobs } }\n", &kafka) ==
+          Strings{});
+  CHECK(kafka.async.shared == config::DeadLetterSpec{"kafka_topic", "jobs"});
+  CHECK(f.errors(std::string(kHeader) +
+                 "async: { queue: { redis_stream: a, kafka_topic: b } }\n") != Strings{});
   CHECK(f.errors(std::string(kHeader) + "async: { queue: { claim_after: 10ms } }\n") != Strings{});
 }
 

@@ -75,8 +75,8 @@ std::vector<std::string> entry_ids(redis::BlockingClient& client, const std::str
 
 TEST_CASE("an invocation becomes an entry and comes back whole from what the trigger reads") {
   const async::Record record = sample_record("req-1", std::string("bin\0ary\xff", 8));
-  const std::vector<std::string> fields = redis::record_fields(record);
-  auto back = redis::record_from_event(as_read(fields));
+  const std::vector<std::string> fields = redis::invocation_fields(record);
+  auto back = redis::invocation_from_event(as_read(fields));
   REQUIRE_MESSAGE(back.ok(), back.error().message());
   CHECK(back->id == "req-1");
   CHECK(back->function == "thumbnail");
@@ -95,24 +95,24 @@ TEST_CASE("an invocation becomes an entry and comes back whole from what the tri
 }
 
 TEST_CASE("an entry that is not an invocation is an error naming what is wrong") {
-  std::vector<std::string> fields = redis::record_fields(sample_record("req-2"));
+  std::vector<std::string> fields = redis::invocation_fields(sample_record("req-2"));
   SUBCASE("no request id") {
     fields[1] = "";
-    CHECK(redis::record_from_event(as_read(fields)).error().message().find("request_id") !=
+    CHECK(redis::invocation_from_event(as_read(fields)).error().message().find("request_id") !=
           std::string::npos);
   }
   SUBCASE("attempts not a number") {
     fields[5] = "two";
-    CHECK(redis::record_from_event(as_read(fields)).error().message().find("attempts") !=
+    CHECK(redis::invocation_from_event(as_read(fields)).error().message().find("attempts") !=
           std::string::npos);
   }
   SUBCASE("data not an event") {
     fields[13] = "[1,2]";
-    CHECK(redis::record_from_event(as_read(fields)).error().message().find("data") !=
+    CHECK(redis::invocation_from_event(as_read(fields)).error().message().find("data") !=
           std::string::npos);
   }
   SUBCASE("an entry someone else wrote") {
-    CHECK(!redis::record_from_event(as_read({"data", "hello"})).ok());
+    CHECK(!redis::invocation_from_event(as_read({"data", "hello"})).ok());
   }
 }
 
@@ -136,7 +136,7 @@ TEST_CASE("the writer: one bound for every daemon, put back in place, removed on
     return std::make_pair(*added, message);
   };
 
-  const std::size_t size = std::stoul(redis::record_fields(sample_record("a"))[11]);
+  const std::size_t size = std::stoul(redis::invocation_fields(sample_record("a"))[11]);
   const async::Limits two{2, 1 << 20};
   CHECK(add(sample_record("a"), two).first == async::SharedQueue::Added::kAdded);
   CHECK(add(sample_record("b"), two).first == async::SharedQueue::Added::kAdded);

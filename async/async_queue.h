@@ -33,11 +33,12 @@
 // rather than into the scheduler's own retries and dead letters). What the scheduler's queue
 // cannot take waits here, in order, until the function frees capacity.
 //
-// A function whose queue is shared (`async.queue.redis_stream`, async/shared_queue.h) has its
-// invocations written there instead of the file, and runs those its reader hands to take(),
-// under the same rules. A failed attempt is put back in the shared queue (kPuttingBack) rather
-// than waiting here, so that any daemon may run the retry; one read before its time waits here
-// (kRetrying). What settles is answered to the reader, which removes it from the queue.
+// A function whose queue is shared (`async.queue.redis_stream` or `.kafka_topic`:
+// async/shared_queue.h) has its invocations written there instead of the file, and runs those
+// its reader hands to take(), under the same rules. A failed attempt is put back in the shared
+// queue (kPuttingBack) rather than waiting here, so that any daemon may run the retry; one read
+// before its time waits here (kRetrying). What settles is answered to the reader, which removes
+// it from the queue.
 //
 // Thread rules: loop thread only, except what the store does on its writer thread (async/
 // queue_store.h), whose results come back through a LoopQueue.

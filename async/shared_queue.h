@@ -1,8 +1,10 @@
 #pragma once
 
 // A function's asynchronous queue kept on a server that daemons on several hosts share
-// (`async.queue.redis_stream`), instead of state_dir's file: what one daemon accepted, another
-// runs when the first is gone. The Redis stream that keeps it is triggers/redis/async_stream.h.
+// (`async.queue.redis_stream` or `.kafka_topic`), instead of state_dir's file: what one daemon
+// accepted, another runs when the first is gone. What keeps it: triggers/redis/async_stream.h
+// (a Redis stream), triggers/kafka/async_topic.h (a Kafka topic); the reader both build on is
+// triggers/shared_async.h.
 //
 // Two sides, both driven by the AsyncQueue (async/async_queue.h), which keeps the rules
 // (attempts, event age, retries, destinations) the same as for the local file:

@@ -23,9 +23,10 @@ class IntakeDispatcher final : public scheduler::Dispatcher {
     }
     auto record = settings_.decode(event);
     if (!record.ok()) {
-      return unreadable(std::move(event), "it is not an asynchronous invocation this daemon "
-                                          "can read (" +
-                                              record.error().message() + ")");
+      return unreadable(std::move(event),
+                        "it is not an asynchronous invocation this daemon "
+                        "can read (" +
+                            record.error().message() + ")");
     }
     if (record->function != function) {
       return unreadable(std::move(event),
@@ -79,8 +80,7 @@ class IntakeDispatcher final : public scheduler::Dispatcher {
 
 class SharedReader final : public Trigger {
  public:
-  SharedReader(TriggerContext& context, async::SharedIntake& intake,
-               SharedReaderSettings settings,
+  SharedReader(TriggerContext& context, async::SharedIntake& intake, SharedReaderSettings settings,
                const std::function<TriggerPtr(TriggerContext& context)>& make_source)
       : settings_(std::move(settings)),
         intake_(intake),

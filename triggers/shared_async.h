@@ -39,8 +39,8 @@ struct SharedReaderSettings {
 
 // The reader of `settings.function`'s queue: `make_source` builds the trigger that reads it,
 // from the context it is given (whose dispatcher is the intake's).
-TriggerPtr make_shared_reader(TriggerContext& context, async::SharedIntake& intake,
-                              SharedReaderSettings settings,
-                              const std::function<TriggerPtr(TriggerContext& context)>& make_source);
+TriggerPtr make_shared_reader(
+    TriggerContext& context, async::SharedIntake& intake, SharedReaderSettings settings,
+    const std::function<TriggerPtr(TriggerContext& context)>& make_source);
 
 }  // namespace switchyard::triggers

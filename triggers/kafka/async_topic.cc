@@ -167,12 +167,13 @@ class AsyncWriter final : public async::SharedQueue {
 
   void requeue(std::string_view, const async::Record& record, Done done) override {
     ++counts_->unanswered;
-    producer_->produce(topic_, invocation_record(record),
-                       [counts = counts_, done = std::move(done)](core::Status status) {
-                         --counts->unanswered;
-                         done(std::move(status));
-                       },
-                       "the asynchronous invocation's retry");
+    producer_->produce(
+        topic_, invocation_record(record),
+        [counts = counts_, done = std::move(done)](core::Status status) {
+          --counts->unanswered;
+          done(std::move(status));
+        },
+        "the asynchronous invocation's retry");
   }
 
   async::FunctionUsage usage() const override {
@@ -272,8 +273,8 @@ core::Result<async::Record> invocation_from_event(const core::Event& event) {
 }
 
 core::Result<std::shared_ptr<async::SharedQueue>> make_async_writer(
-    std::shared_ptr<DeadLetterProducer> producer,
-    const config::KafkaConfig& kafka, const std::string& function, const std::string& topic) {
+    std::shared_ptr<DeadLetterProducer> producer, const config::KafkaConfig& kafka,
+    const std::string& function, const std::string& topic) {
   auto probe = LagProbe::start(kafka, topic);
   if (!probe.ok()) {
     return core::Error(probe.error().code(),
@@ -294,11 +295,10 @@ TriggerPtr make_async_reader(TriggerContext& context, async::SharedIntake& intak
   // The record stays in the topic's log; the partition moves on.
   reader.unreadable = SharedReaderSettings::Unreadable::kPassOver;
   auto shared_conf = std::make_shared<ConfHolder>(std::move(conf));
-  return make_shared_reader(context, intake, std::move(reader),
-                            [&](TriggerContext& reader_context) {
-                              return make_consumer_trigger(reader_context, function, spec,
-                                                           std::move(*shared_conf));
-                            });
+  return make_shared_reader(
+      context, intake, std::move(reader), [&](TriggerContext& reader_context) {
+        return make_consumer_trigger(reader_context, function, spec, std::move(*shared_conf));
+      });
 }
 
 }  // namespace switchyard::triggers::kafka

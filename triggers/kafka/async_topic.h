@@ -53,8 +53,8 @@ core::Result<async::Record> invocation_from_event(const core::Event& event);
 // The writer of `topic` for `function`, producing with `producer`; its lag probe connects with
 // `kafka` (the daemon's settings).
 core::Result<std::shared_ptr<async::SharedQueue>> make_async_writer(
-    std::shared_ptr<DeadLetterProducer> producer,
-    const config::KafkaConfig& kafka, const std::string& function, const std::string& topic);
+    std::shared_ptr<DeadLetterProducer> producer, const config::KafkaConfig& kafka,
+    const std::string& function, const std::string& topic);
 
 // The reader of `spec.topic` for `intake`: a consumer trigger of `function` made with `conf`.
 TriggerPtr make_async_reader(TriggerContext& context, async::SharedIntake& intake,

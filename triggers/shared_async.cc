@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <utility>
+
+#include "async/event_codec.h"
 
 namespace switchyard::triggers {
 
@@ -34,6 +37,10 @@ class IntakeDispatcher final : public scheduler::Dispatcher {
                                     "daemon names this queue for another function",
                                     record->function, function));
     }
+    // The reader's event answers the reader (its id and source tag); its contents are in the
+    // record now.
+    event.data.clear();
+    event.attributes.clear();
     std::string entry = event.id;
     return intake_.take(function, std::move(record).value(), std::move(entry), std::move(event));
   }
@@ -112,7 +119,55 @@ class SharedReader final : public Trigger {
   TriggerPtr source_;  // Last: gone first.
 };
 
+template <typename Number>
+bool parse_number(std::string_view text, Number& out) {
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
 }  // namespace
+
+core::Result<async::Record> invocation_from_attributes(const core::Event& event,
+                                                       std::string_view prefix,
+                                                       std::string_view what) {
+  async::Record record;
+  auto field = [&](std::string_view name) -> const std::string* {
+    const core::Attribute* attribute =
+        core::find_attribute(event.attributes, fmt::format("{}{}", prefix, name));
+    return attribute != nullptr ? &attribute->value : nullptr;
+  };
+  auto missing = [&](std::string_view name) {
+    return core::Error(core::ErrorCode::kInvalidArgument,
+                       fmt::format("no valid {} \"{}\"", what, name));
+  };
+  const std::string* id = field("request_id");
+  if (id == nullptr || id->empty()) {
+    return missing("request_id");
+  }
+  record.id = *id;
+  if (const std::string* function = field("function")) {
+    record.function = *function;
+  }
+  const std::string* attempts = field("attempts");
+  if (attempts == nullptr || !parse_number(*attempts, record.attempts) || record.attempts < 0) {
+    return missing("attempts");
+  }
+  const std::string* enqueued = field("enqueued_at");
+  if (enqueued == nullptr || !parse_number(*enqueued, record.enqueued_at_ms)) {
+    return missing("enqueued_at");
+  }
+  const std::string* next = field("next_attempt_at");
+  if (next == nullptr || !parse_number(*next, record.next_attempt_at_ms)) {
+    return missing("next_attempt_at");
+  }
+  core::Status decoded = async::decode_event(event.data, record.event);
+  if (!decoded.ok()) {
+    return core::Error(core::ErrorCode::kInvalidArgument,
+                       "the event in its data: " + decoded.error().message());
+  }
+  record.size = event.data.size();
+  return record;
+}
 
 TriggerPtr make_shared_reader(
     TriggerContext& context, async::SharedIntake& intake, SharedReaderSettings settings,

@@ -37,6 +37,14 @@ struct SharedReaderSettings {
   Unreadable unreadable = Unreadable::kLeave;
 };
 
+// The invocation an event of a shared queue carries: its fields are the event's attributes
+// `<prefix><name>` (request_id, function, attempts, enqueued_at, next_attempt_at: what both
+// kinds write), its data the event as async/event_codec.h wrote it. `what` names a field in
+// errors ("field", "header").
+core::Result<async::Record> invocation_from_attributes(const core::Event& event,
+                                                       std::string_view prefix,
+                                                       std::string_view what);
+
 // The reader of `settings.function`'s queue: `make_source` builds the trigger that reads it,
 // from the context it is given (whose dispatcher is the intake's).
 TriggerPtr make_shared_reader(

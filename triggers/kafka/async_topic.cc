@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -21,12 +20,6 @@ namespace switchyard::triggers::kafka {
 namespace {
 
 using std::chrono::milliseconds;
-
-template <typename Number>
-bool parse_number(std::string_view text, Number& out) {
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return error == std::errc() && end == text.data() + text.size();
-}
 
 // Measures the group's lag on `topic` every second, on a thread of its own: librdkafka's
 // metadata, watermark and committed-offset queries block. A consumer client that subscribes to
@@ -213,12 +206,6 @@ class AsyncWriter final : public async::SharedQueue {
   mutable std::uint64_t added_at_measure_ = 0;
 };
 
-const std::string* header(const core::Event& event, std::string_view name) {
-  const core::Attribute* attribute =
-      core::find_attribute(event.attributes, fmt::format("kafka.header.{}", name));
-  return attribute != nullptr ? &attribute->value : nullptr;
-}
-
 }  // namespace
 
 std::string async_group(std::string_view topic) {
@@ -238,38 +225,7 @@ DeadLetterRecord invocation_record(const async::Record& record) {
 }
 
 core::Result<async::Record> invocation_from_event(const core::Event& event) {
-  async::Record record;
-  auto missing = [](std::string_view name) {
-    return core::Error(core::ErrorCode::kInvalidArgument,
-                       fmt::format("no valid header \"{}\"", name));
-  };
-  const std::string* id = header(event, "request_id");
-  if (id == nullptr || id->empty()) {
-    return missing("request_id");
-  }
-  record.id = *id;
-  if (const std::string* function = header(event, "function")) {
-    record.function = *function;
-  }
-  const std::string* attempts = header(event, "attempts");
-  if (attempts == nullptr || !parse_number(*attempts, record.attempts) || record.attempts < 0) {
-    return missing("attempts");
-  }
-  const std::string* enqueued = header(event, "enqueued_at");
-  if (enqueued == nullptr || !parse_number(*enqueued, record.enqueued_at_ms)) {
-    return missing("enqueued_at");
-  }
-  const std::string* next = header(event, "next_attempt_at");
-  if (next == nullptr || !parse_number(*next, record.next_attempt_at_ms)) {
-    return missing("next_attempt_at");
-  }
-  core::Status decoded = async::decode_event(event.data, record.event);
-  if (!decoded.ok()) {
-    return core::Error(core::ErrorCode::kInvalidArgument,
-                       "the value: " + decoded.error().message());
-  }
-  record.size = event.data.size();
-  return record;
+  return invocation_from_attributes(event, "kafka.header.", "header");
 }
 
 core::Result<std::shared_ptr<async::SharedQueue>> make_async_writer(

@@ -330,46 +330,10 @@ std::vector<std::string> invocation_fields(const async::Record& record) {
 }
 
 core::Result<async::Record> invocation_from_event(const core::Event& event) {
-  async::Record record;
-  auto field = [&](std::string_view name) -> const std::string* {
-    const core::Attribute* attribute =
-        core::find_attribute(event.attributes, fmt::format("redis.field.{}", name));
-    return attribute != nullptr ? &attribute->value : nullptr;
-  };
-  auto missing = [](std::string_view name) {
-    return core::Error(core::ErrorCode::kInvalidArgument,
-                       fmt::format("no valid field \"{}\"", name));
-  };
-  const std::string* id = field("request_id");
-  if (id == nullptr || id->empty()) {
-    return missing("request_id");
+  if (core::find_attribute(event.attributes, "redis.field.data") == nullptr) {
+    return core::Error(core::ErrorCode::kInvalidArgument, "no valid field \"data\"");
   }
-  record.id = *id;
-  if (const std::string* function = field("function")) {
-    record.function = *function;
-  }
-  const std::string* attempts = field("attempts");
-  if (attempts == nullptr || !parse_number(*attempts, record.attempts) || record.attempts < 0) {
-    return missing("attempts");
-  }
-  const std::string* enqueued = field("enqueued_at");
-  if (enqueued == nullptr || !parse_number(*enqueued, record.enqueued_at_ms)) {
-    return missing("enqueued_at");
-  }
-  const std::string* next = field("next_attempt_at");
-  if (next == nullptr || !parse_number(*next, record.next_attempt_at_ms)) {
-    return missing("next_attempt_at");
-  }
-  if (field("data") == nullptr) {
-    return missing("data");
-  }
-  core::Status decoded = async::decode_event(event.data, record.event);
-  if (!decoded.ok()) {
-    return core::Error(core::ErrorCode::kInvalidArgument,
-                       "field \"data\": " + decoded.error().message());
-  }
-  record.size = event.data.size();
-  return record;
+  return invocation_from_attributes(event, "redis.field.", "field");
 }
 
 std::shared_ptr<async::SharedQueue> make_async_writer(core::Loop& loop,

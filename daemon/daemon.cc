@@ -29,11 +29,15 @@
 #include "scheduler/dead_letter.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/worker_pool.h"
+#include "triggers/kafka/client_release.h"
 #include "triggers/trigger.h"
 
 namespace switchyard::daemon {
 
 namespace {
+
+// How long the exit waits for Kafka clients still being destroyed.
+constexpr std::chrono::milliseconds kClientReleaseWait{5000};
 
 std::filesystem::path scratch_dir(const config::DaemonConfig& daemon) {
   // Private copies of function libraries go under the state directory (it must allow exec);
@@ -180,6 +184,14 @@ class Daemon {
       // sources deliver them again. Leave without joining their threads.
       spdlog::warn("{} invocation(s) still running after shutdown_timeout; exiting without them",
                    scheduler_.busy_threads());
+      spdlog::default_logger()->flush();
+      std::_Exit(exit_code_);
+    }
+    // Kafka clients are destroyed off the loop (triggers/kafka/client_release.h); with no
+    // invocation running, none still has a message out, and this takes milliseconds.
+    if (!triggers::kafka::await_released_clients(kClientReleaseWait)) {
+      spdlog::warn("a Kafka client was not destroyed within {}ms; exiting without it",
+                   kClientReleaseWait.count());
       spdlog::default_logger()->flush();
       std::_Exit(exit_code_);
     }

@@ -91,6 +91,8 @@ struct Setup {
   int sleep_us = 0;        // How long each invocation takes.
   int queue = 100;
   bool default_commit_interval = false;  // Else 200ms, so that tests do not wait for commits.
+  std::string shutdown_timeout = "20s";
+  std::string timeout = "5s";
 };
 
 // A daemon config with one function, kafka_recorder, on `topic`.
@@ -103,7 +105,9 @@ std::string write_config(const TempDir& dir, const std::string& bootstraps,
       "http: { enabled: false }\n"
       "admin:\n  address: 127.0.0.1\n  port: ${SWITCHYARD_ADMIN_PORT:-0}\n"
       "logging: { level: info, format: text }\n"
-      "limits: { shutdown_timeout: 20s }\n"
+      "limits: { shutdown_timeout: " +
+      setup.shutdown_timeout +
+      " }\n"
       "kafka:\n"
       "  brokers: \"" +
       bootstraps +
@@ -118,7 +122,7 @@ std::string write_config(const TempDir& dir, const std::string& bootstraps,
   std::string manifest = "name: recorder\nlibrary: " + kRecorder + "\n";
   manifest += "concurrency: " + std::to_string(setup.concurrency) + "\n";
   manifest += "queue: " + std::to_string(setup.queue) + "\n";
-  manifest += "timeout: 5s\n";
+  manifest += "timeout: " + setup.timeout + "\n";
   manifest += "execution: " + setup.execution + "\n";
   manifest += "retry: { attempts: " + std::to_string(setup.attempts) +
               ", backoff: 10ms, max_backoff: 20ms }\n";
@@ -668,4 +672,52 @@ TEST_CASE("offsets are committed every second unless configured otherwise") {
   CHECK(eventually([&] { return metric(metrics_of(daemon), series) >= before + 3; }, 4500ms));
   MESSAGE("commits while records flowed: " << metric(metrics_of(daemon), series) - before);
   CHECK(daemon.stop().exit_code == 0);
+}
+
+TEST_CASE(
+    "shutdown_timeout shorter than the records in flight: the daemon exits at once with 1, and "
+    "a restart runs them") {
+  KafkaMockCluster cluster;
+  REQUIRE(cluster.ok());
+  cluster.create_topic("events", 4);
+  const std::int64_t count = 40;
+  REQUIRE(cluster.produce("events", count, key_of, value_of));
+  TempDir dir;
+  Setup setup;
+  setup.concurrency = 4;
+  setup.sleep_us = 20000000;  // Each record takes 20s, far past the 1s shutdown_timeout.
+  setup.timeout = "30s";
+  setup.shutdown_timeout = "1s";
+  std::string config = write_config(dir, cluster.bootstraps(), "events", setup);
+  std::string out = dir.path() + "/out.txt";
+  {
+    RunningDaemon daemon(kBin, config);
+    REQUIRE(daemon.ready());
+    // Four records in flight, one per partition.
+    REQUIRE(eventually(
+        [&] {
+          return metric(metrics_of(daemon), "switchyard_in_flight{function=\"recorder\"}") == 4;
+        },
+        20s));
+    auto started = Clock::now();
+    auto stopped = daemon.stop(30s);
+    auto took = Clock::now() - started;
+    INFO(stopped.err);
+    CHECK_FALSE(stopped.timed_out);
+    CHECK(stopped.exit_code == 1);
+    // shutdown_timeout, then the consumer leaves without waiting for its group.
+    CHECK(took < 8s);
+    MESSAGE("stopped in " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                          << " ms");
+  }
+  // Nothing was committed for the abandoned records: a restart runs every one.
+  setup.sleep_us = 0;
+  config = write_config(dir, cluster.bootstraps(), "events", setup);
+  RunningDaemon again(kBin, config);
+  REQUIRE(again.ready());
+  CHECK(eventually(
+      [&] { return static_cast<std::int64_t>(tally(read_lines(out)).unique.size()) == count; },
+      30s));
+  CHECK(eventually([&] { return committed_total(cluster, "events", 4) == count; }, 20s));
+  CHECK(again.stop().exit_code == 0);
 }

@@ -7,13 +7,16 @@
 #include <utility>
 
 #include "triggers/kafka/client.h"
+#include "triggers/kafka/client_release.h"
 #include "triggers/kafka/consumer_trigger_impl.h"
 #include "triggers/kafka/partition.h"
 
 // Stopping: stop() drains (no more records taken or dispatched; the ones in the scheduler are
 // waited for), then the consumer commits and leaves its group (at most kCloseWait), then
 // teardown() (also the destructor's) lets the partitions and the client go: the client at once,
-// or with the last event in the scheduler that may still hold one of its messages.
+// or with the last event in the scheduler that may still hold one of its messages, and always
+// destroyed off the loop (client_release.h): a worker may still hold a message of an event
+// answered at a timeout or an abandon.
 
 namespace switchyard::triggers::kafka {
 
@@ -135,11 +138,11 @@ void KafkaConsumerTrigger::teardown(bool closed, bool in_callback) {
       // Events in the scheduler may still hold its messages: it goes with the last of them,
       // once the trigger is gone too (a completion then lets go of its event's message first).
       // The dropped partitions kept with it hold no message (Partition::drop()).
-      pull_.keep(std::shared_ptr<void>(rk, [flags](void* client) {
-        rd_kafka_destroy_flags(static_cast<rd_kafka_t*>(client), flags);
-      }));
+      pull_.keep(std::shared_ptr<void>(
+          rk, [flags](void* client) { release_client(static_cast<rd_kafka_t*>(client), flags); }));
     } else {
-      rd_kafka_destroy_flags(rk, flags);
+      // Off the loop: an invocation that timed out or was abandoned may still hold a message.
+      release_client(rk, flags);
     }
   }
   if (watcher_ && in_callback) {

@@ -10,10 +10,17 @@
 //   Runtime API's next answer, the function, and its POST back; what isolation costs an
 //   invocation over the in-process call, and for Python what switchyard and its runtime client
 //   add around the handler.
+// - BM_SocketPairRoundTrip: the floor under BM_RoundTrip on this machine: two processes passing
+//   as many bytes as a `next` answer and a pipelined POST + GET over a Unix socketpair, with
+//   nothing else (no HTTP, no loop, no function). BM_RoundTrip minus this is what the Runtime
+//   API itself costs an invocation; this is what the kernel's two wake-ups cost.
 //
 // Usage: environment_bench [--benchmark_repetitions=N]; run by bench/environments.sh.
 
 #include <benchmark/benchmark.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <memory>
@@ -186,6 +193,55 @@ BENCHMARK(BM_RoundTrip)
     ->Arg(kPython)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+
+// Sizes as the daemon and switchyard-environment send them for the hello function: the answer
+// to `next` (headers and the API Gateway event), and the POST of the result with the GET next
+// pipelined behind it.
+constexpr std::size_t kNextAnswerBytes = 925;
+constexpr std::size_t kAnswerBytes = 340;
+
+void BM_SocketPairRoundTrip(benchmark::State& state) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    state.SkipWithError("socketpair failed");
+    return;
+  }
+  // The child only makes system calls (no allocation, no lock): safe after fork() in a process
+  // that may have threads.
+  pid_t child = fork();
+  if (child == 0) {
+    close(fds[0]);
+    static char buffer[65536];
+    for (;;) {
+      ssize_t got = recv(fds[1], buffer, sizeof(buffer), 0);
+      if (got <= 0 || send(fds[1], buffer, kAnswerBytes, MSG_NOSIGNAL) < 0) {
+        _exit(0);
+      }
+    }
+  }
+  close(fds[1]);
+  std::string out(kNextAnswerBytes, 'x');
+  std::string in(65536, '\0');
+  for (auto _ : state) {
+    std::size_t got = 0;
+    if (send(fds[0], out.data(), out.size(), MSG_NOSIGNAL) < 0) {
+      state.SkipWithError("send failed");
+      break;
+    }
+    while (got < kAnswerBytes) {
+      ssize_t n = recv(fds[0], in.data(), in.size(), 0);
+      if (n <= 0) {
+        state.SkipWithError("recv failed");
+        break;
+      }
+      got += static_cast<std::size_t>(n);
+    }
+  }
+  close(fds[0]);
+  waitpid(child, nullptr, 0);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SocketPairRoundTrip)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -9,9 +9,9 @@ namespace switchyard::daemon {
 
 namespace {
 
-using triggers::http::Request;
-using triggers::http::Response;
-using triggers::http::ResponseSlot;
+using http::Request;
+using http::Response;
+using http::ResponseSlot;
 
 Response text(int status, std::string body, std::string content_type = "text/plain") {
   Response response;
@@ -36,7 +36,7 @@ AdminListener::AdminListener(core::Loop& loop, const config::Snapshot& snapshot,
       server_(
           loop,
           [&] {
-            triggers::http::ServerOptions options;
+            http::ServerOptions options;
             options.address = snapshot.daemon.admin.address;
             options.port = snapshot.daemon.admin.port;
             options.max_body_bytes = snapshot.daemon.limits.max_body_bytes;

@@ -18,8 +18,8 @@
 #include "core/process_metrics.h"
 #include "daemon/admin_auth.h"
 #include "daemon/lambda_api.h"
+#include "http/server.h"
 #include "scheduler/scheduler.h"
-#include "triggers/http/server.h"
 
 namespace switchyard::daemon {
 
@@ -47,7 +47,7 @@ class AdminListener {
   std::size_t connections() const { return server_.connections(); }
 
  private:
-  void handle(triggers::http::Request&& request, triggers::http::ResponseSlot slot);
+  void handle(http::Request&& request, http::ResponseSlot slot);
   std::string functions_json() const;
 
   const config::Snapshot* snapshot_;
@@ -57,7 +57,7 @@ class AdminListener {
   core::ProcessMetrics process_metrics_;
   AdminAuth auth_;
   LambdaApi lambda_api_;
-  triggers::http::Server server_;
+  http::Server server_;
   bool ready_ = false;
   bool draining_ = false;
 };

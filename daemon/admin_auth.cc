@@ -10,8 +10,8 @@
 
 namespace switchyard::daemon {
 
-AdminCaller AdminAuth::check(const triggers::http::Request& request,
-                             const config::AdminListenerConfig& admin, const std::string& region) {
+AdminCaller AdminAuth::check(const http::Request& request, const config::AdminListenerConfig& admin,
+                             const std::string& region) {
   AdminCaller caller;
   if (!admin.authenticated()) {
     if (!admin.insecure && !config::is_loopback(bound_address_)) {
@@ -48,7 +48,7 @@ AdminCaller AdminAuth::check(const triggers::http::Request& request,
   return caller;
 }
 
-void AdminAuth::count_refusal(std::string_view reason, const triggers::http::Request& request,
+void AdminAuth::count_refusal(std::string_view reason, const http::Request& request,
                               std::string_view detail) {
   auto found = refused_.find(reason);
   if (found == refused_.end()) {

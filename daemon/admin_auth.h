@@ -17,7 +17,7 @@
 #include "config/config.h"
 #include "core/loop.h"
 #include "core/metrics.h"
-#include "triggers/http/message.h"
+#include "http/message.h"
 
 namespace switchyard::daemon {
 
@@ -26,7 +26,7 @@ struct AdminCaller {
   // The key that signed it; nullptr when the listener has no keys (everyone may do anything).
   const config::AdminKey* key = nullptr;
   // Set when the request is refused: the answer to send.
-  std::optional<triggers::http::Response> refusal;
+  std::optional<http::Response> refusal;
 };
 
 class AdminAuth {
@@ -38,11 +38,11 @@ class AdminAuth {
 
   // Checks `request` against `admin`'s keys (none: every request passes). The caller's key
   // points into `admin`, which must outlive its use.
-  AdminCaller check(const triggers::http::Request& request,
-                    const config::AdminListenerConfig& admin, const std::string& region);
+  AdminCaller check(const http::Request& request, const config::AdminListenerConfig& admin,
+                    const std::string& region);
 
   // Counts and logs a refusal decided elsewhere (a key not allowed to invoke a function).
-  void count_refusal(std::string_view reason, const triggers::http::Request& request,
+  void count_refusal(std::string_view reason, const http::Request& request,
                      std::string_view detail);
 
  private:

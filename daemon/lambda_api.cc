@@ -18,9 +18,9 @@ namespace switchyard::daemon {
 
 namespace {
 
-using triggers::http::Request;
-using triggers::http::Response;
-using triggers::http::ResponseSlot;
+using http::Request;
+using http::Response;
+using http::ResponseSlot;
 
 // The largest code a function may have unpacked (environments/code_package.h refuses more), as
 // Lambda's own limit.
@@ -269,8 +269,7 @@ void LambdaApi::invoke(const config::FunctionManifest& manifest, Request&& reque
                            fmt::format("Function not found: {}", function)));
     return;
   }
-  const std::string* type_header =
-      triggers::http::find_header(request.headers, "X-Amz-Invocation-Type");
+  const std::string* type_header = http::find_header(request.headers, "X-Amz-Invocation-Type");
   std::string type = type_header != nullptr ? *type_header : "RequestResponse";
   if (type == "DryRun") {
     Response response;
@@ -299,13 +298,12 @@ void LambdaApi::invoke(const config::FunctionManifest& manifest, Request&& reque
   event.data = std::move(request.body);
   event.synchronous = synchronous;
   event.wants_request_id = synchronous;
-  if (const std::string* traceparent =
-          triggers::http::find_header(request.headers, "traceparent")) {
+  if (const std::string* traceparent = http::find_header(request.headers, "traceparent")) {
     event.traceparent = *traceparent;
   }
   // ClientContext: base64 JSON, which a runtime gets decoded (Lambda-Runtime-Client-Context).
   if (const std::string* client_context =
-          triggers::http::find_header(request.headers, "X-Amz-Client-Context")) {
+          http::find_header(request.headers, "X-Amz-Client-Context")) {
     std::optional<std::string> decoded = core::base64_decode(*client_context);
     if (!decoded) {
       slot.respond(aws_error(400, "InvalidParameterValueException",
@@ -314,7 +312,7 @@ void LambdaApi::invoke(const config::FunctionManifest& manifest, Request&& reque
     }
     event.attributes.push_back({"lambda.client_context", std::move(*decoded)});
   }
-  const std::string* log_type = triggers::http::find_header(request.headers, "X-Amz-Log-Type");
+  const std::string* log_type = http::find_header(request.headers, "X-Amz-Log-Type");
   const bool tail = synchronous && log_type != nullptr && *log_type == "Tail";
 
   // The slot is move-only and a completion must be copyable: it lives on the heap until the

@@ -14,14 +14,14 @@
 #include "config/config.h"
 #include "daemon/admin_auth.h"
 #include "daemon/code_digest.h"
+#include "http/server.h"
 #include "scheduler/scheduler.h"
-#include "triggers/http/server.h"
 
 namespace switchyard::daemon {
 
 // An AWS REST-JSON error: the SDKs read the type from x-amzn-ErrorType and the message from
 // the body (`message` for some, `Message` for others).
-triggers::http::Response aws_error(int status, std::string_view type, std::string_view message);
+http::Response aws_error(int status, std::string_view type, std::string_view message);
 
 // Whether `path` is one of the Lambda API's: they start with its version, a date
 // ("/2015-03-31/", "/2019-09-30/").
@@ -42,16 +42,14 @@ class LambdaApi {
 
   // Answers a request whose path is_lambda_api_path(), from `caller` (AdminAuth::check passed
   // it; nullptr: no keys are configured).
-  void handle(triggers::http::Request&& request, triggers::http::ResponseSlot slot,
-              const config::AdminKey* caller);
+  void handle(http::Request&& request, http::ResponseSlot slot, const config::AdminKey* caller);
 
  private:
-  void invoke(const config::FunctionManifest& function, triggers::http::Request&& request,
-              triggers::http::ResponseSlot slot);
-  triggers::http::Response list_functions(const triggers::http::Request& request);
-  triggers::http::Response get_function(const config::FunctionManifest& function,
-                                        bool configuration_only);
-  triggers::http::Response get_account_settings();
+  void invoke(const config::FunctionManifest& function, http::Request&& request,
+              http::ResponseSlot slot);
+  http::Response list_functions(const http::Request& request);
+  http::Response get_function(const config::FunctionManifest& function, bool configuration_only);
+  http::Response get_account_settings();
   const config::FunctionManifest* find(const std::string& name) const;
 
   const config::Snapshot* snapshot_;

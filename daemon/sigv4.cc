@@ -316,7 +316,7 @@ std::string canonical_query(const std::vector<QueryParam>& params, bool presigne
 // "name:value\n" for each signed header, in the order signed: the values of a repeated header
 // joined with ',' in the order received.
 std::string canonical_headers(const std::vector<std::string>& signed_headers,
-                              std::span<const triggers::http::Header> headers) {
+                              std::span<const http::Header> headers) {
   std::string out;
   for (const std::string& name : signed_headers) {
     out += name;
@@ -364,14 +364,13 @@ const std::string* find_param(const std::vector<QueryParam>& params, std::string
   return found;
 }
 
-int count_headers(std::span<const triggers::http::Header> headers, std::string_view name) {
+int count_headers(std::span<const http::Header> headers, std::string_view name) {
   return static_cast<int>(std::count_if(headers.begin(), headers.end(), [&](const auto& header) {
     return iequals(header.name, name);
   }));
 }
 
-const std::string* find_header(std::span<const triggers::http::Header> headers,
-                               std::string_view name) {
+const std::string* find_header(std::span<const http::Header> headers, std::string_view name) {
   for (const auto& header : headers) {
     if (iequals(header.name, name)) {
       return &header.value;
@@ -383,7 +382,7 @@ const std::string* find_header(std::span<const triggers::http::Header> headers,
 // The Authorization header's "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...",
 // and X-Amz-Date; AWS's wording for what is wrong with them.
 std::variant<Signature, Result> from_header(std::string_view authorization,
-                                            std::span<const triggers::http::Header> headers) {
+                                            std::span<const http::Header> headers) {
   std::string_view value = trim(authorization);
   std::size_t space = value.find(' ');
   std::string_view algorithm = value.substr(0, space);

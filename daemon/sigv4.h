@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-#include "triggers/http/message.h"
+#include "http/message.h"
 
 namespace switchyard::daemon::sigv4 {
 
@@ -40,10 +40,10 @@ struct RequestView {
   std::string_view method;  // "GET", "POST"...
   std::string_view path;    // As received, still percent-encoded: /2015-03-31/functions/a%3Ab
   std::string_view query;   // As received, without '?' ("" when none).
-  std::span<const triggers::http::Header> headers;  // In order; repeated names kept.
-  std::string_view body;                            // Complete, de-chunked.
+  std::span<const http::Header> headers;  // In order; repeated names kept.
+  std::string_view body;                  // Complete, de-chunked.
 
-  static RequestView of(const triggers::http::Request& request) {
+  static RequestView of(const http::Request& request) {
     return {request.method, request.path, request.query, request.headers, request.body};
   }
 };

@@ -23,11 +23,9 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/metrics.h"
-#include "triggers/http/server.h"
+#include "http/server.h"
 
 namespace switchyard::environments {
-
-namespace http = triggers::http;
 
 // What Lambda allows a function to answer: 6 MiB plus a little (AWS's own figure).
 inline constexpr std::size_t kMaxResponseBytes = 6291556;

@@ -10,7 +10,7 @@
 #include "connection_driver.h"
 #include "core/loop.h"
 #include "core/metrics.h"
-#include "triggers/http/server.h"
+#include "http/server.h"
 
 using namespace switchyard;
 
@@ -19,7 +19,7 @@ namespace {
 struct Harness {
   core::Loop loop;
   core::MetricsRegistry metrics;
-  std::unique_ptr<triggers::http::Server> server;
+  std::unique_ptr<http::Server> server;
   int port = 0;
 };
 
@@ -29,16 +29,16 @@ Harness* harness = nullptr;
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   harness = new Harness();
-  triggers::http::ServerOptions options;
+  http::ServerOptions options;
   options.max_header_bytes = 4096;
   options.max_target_bytes = 1024;
   options.max_body_bytes = 16384;
   options.header_timeout = std::chrono::milliseconds(200);
   options.idle_timeout = std::chrono::milliseconds(200);
-  harness->server = std::make_unique<triggers::http::Server>(
+  harness->server = std::make_unique<http::Server>(
       harness->loop, options,
-      [](triggers::http::Request&& request, triggers::http::ResponseSlot slot) {
-        triggers::http::Response response;
+      [](http::Request&& request, http::ResponseSlot slot) {
+        http::Response response;
         // Echo what was parsed, so that the write path sees arbitrary content too.
         response.body =
             request.method + " " + request.path + "?" + request.query + "\n" + request.body;

@@ -20,7 +20,7 @@ using namespace switchyard;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
-  triggers::http::Request request;
+  http::Request request;
   request.method = "POST";
   request.target = "/f/x?q=1";
   request.path = "/f/x";

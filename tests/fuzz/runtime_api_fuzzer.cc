@@ -14,7 +14,6 @@
 #include "environments/runtime_api.h"
 
 using namespace switchyard;
-namespace http = triggers::http;
 using environments::RuntimeApi;
 using environments::RuntimeError;
 

@@ -8,15 +8,19 @@
 
 #include "core/ids.h"
 #include "core/log.h"
-#include "triggers/http/message.h"
+#include "http/message.h"
+#include "http/server.h"
 #include "triggers/http/payload.h"
 #include "triggers/http/router.h"
-#include "triggers/http/server.h"
 #include "triggers/http/settings.h"
 
 namespace switchyard::triggers::http {
 
 namespace {
+
+using switchyard::http::ResponseSlot;
+using switchyard::http::Server;
+using switchyard::http::ServerOptions;
 
 struct Route {
   std::string function;

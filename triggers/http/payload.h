@@ -17,10 +17,17 @@
 #include "core/codec.h"
 #include "core/error.h"
 #include "core/event.h"
-#include "triggers/http/message.h"
+#include "http/message.h"
 #include "triggers/http/router.h"
 
 namespace switchyard::triggers::http {
+
+// The server's request and response (http/message.h), which these mappings read and write.
+using switchyard::http::find_header;
+using switchyard::http::Header;
+using switchyard::http::Headers;
+using switchyard::http::Request;
+using switchyard::http::Response;
 
 // ---- Native event ---------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@
 
 namespace sigv4 = switchyard::daemon::sigv4;
 using sigv4::Verdict;
-using switchyard::triggers::http::Headers;
+using switchyard::http::Headers;
 
 namespace {
 

@@ -24,7 +24,6 @@ using environments::parse_runtime_error;
 using environments::response_request_id;
 using environments::RuntimeApi;
 using environments::RuntimeError;
-namespace http = triggers::http;
 using switchyard::testing::HttpConnection;
 using switchyard::testing::HttpReply;
 using switchyard::testing::run_until;

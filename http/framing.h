@@ -11,9 +11,9 @@
 #include <optional>
 #include <string_view>
 
-#include "triggers/http/message.h"
+#include "http/message.h"
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 
 struct FramingError {
   int status;                // 400, or 501 for a transfer coding not implemented.
@@ -26,4 +26,4 @@ bool is_valid_host(std::string_view host);
 // The first rule `headers` of an HTTP/`major`.`minor` request break, or nothing.
 std::optional<FramingError> check_framing(const Headers& headers, int major, int minor);
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

@@ -1,4 +1,4 @@
-#include "triggers/http/framing.h"
+#include "http/framing.h"
 
 #include <arpa/inet.h>
 #include <strings.h>
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 namespace {
 
 bool equals_ignore_case(std::string_view a, std::string_view b) {
@@ -166,4 +166,4 @@ std::optional<FramingError> check_framing(const Headers& headers, int major, int
   return std::nullopt;
 }
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

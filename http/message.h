@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 
 struct Header {
   std::string name;   // As the client wrote it (case preserved).
@@ -42,4 +42,4 @@ struct Response {
 // The standard reason phrase of a status code ("Not Found"), or "Unknown".
 std::string_view reason_phrase(int status);
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

@@ -1,7 +1,7 @@
 // The HTTP server over real sockets: the loop runs on a background thread with the server on
 // port 0, and the tests talk to it with plain blocking sockets, writing raw protocol bytes.
 
-#include "triggers/http/server.h"
+#include "http/server.h"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
@@ -28,7 +28,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 namespace {
 
 using namespace std::chrono_literals;
@@ -1096,4 +1096,4 @@ TEST_CASE("listen reports bad addresses and ports in use") {
   }
 }
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 
 struct ChunkedError {
   int status;                // 400, 413 (body too large) or 431 (trailer section too large).
@@ -77,4 +77,4 @@ class ChunkedDecoder {
   std::optional<ChunkedError> error_;
 };
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

@@ -24,9 +24,9 @@
 #include "core/error.h"
 #include "core/loop.h"
 #include "core/metrics.h"
-#include "triggers/http/message.h"
+#include "http/message.h"
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 
 struct ServerOptions {
   std::string address = "127.0.0.1";  // IPv4 or IPv6 literal.
@@ -161,4 +161,4 @@ class Server {
   std::string date_line_;
 };
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

@@ -1,6 +1,6 @@
-#include "triggers/http/header_lines.h"
+#include "http/header_lines.h"
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 
 HeaderLineScanner::Result HeaderLineScanner::scan(std::string_view bytes) {
   const char* p = bytes.data();
@@ -70,4 +70,4 @@ std::string_view describe(HeaderLineScanner::Result result) {
   return "";
 }
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

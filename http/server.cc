@@ -1,4 +1,4 @@
-#include "triggers/http/server.h"
+#include "http/server.h"
 
 #include <arpa/inet.h>
 #include <http_parser.h>
@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "core/log.h"
-#include "triggers/http/chunked.h"
-#include "triggers/http/framing.h"
-#include "triggers/http/header_lines.h"
+#include "http/chunked.h"
+#include "http/framing.h"
+#include "http/header_lines.h"
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 
 namespace {
 
@@ -1454,4 +1454,4 @@ const std::string& Server::date_line() {
   return date_line_;
 }
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

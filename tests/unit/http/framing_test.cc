@@ -1,12 +1,12 @@
 // RFC 9112's rules on a request's header block that the server checks beyond http-parser (the
 // raw-socket cases are in server_test.cc).
 
-#include "triggers/http/framing.h"
+#include "http/framing.h"
 
 #include <doctest/doctest.h>
 
-using switchyard::triggers::http::check_framing;
-using switchyard::triggers::http::Headers;
+using switchyard::http::check_framing;
+using switchyard::http::Headers;
 
 namespace {
 
@@ -53,7 +53,7 @@ TEST_CASE("transfer codings: chunked alone, last, in HTTP/1.1") {
 }
 
 TEST_CASE("Host: uri-host [:port], or empty") {
-  using switchyard::triggers::http::is_valid_host;
+  using switchyard::http::is_valid_host;
   for (const char* valid :
        {"", "example.com", "example.com:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:9090",
         "[2001:db8::7]", "[v1.fe80::a+en1]", "a_b-c~", "%41bc", "host:", "xn--bcher-kva.example"}) {

@@ -1,13 +1,13 @@
 // The line scan of a request's header section (RFC 9112 §2.2, §5.2): what it accepts, what it
 // refuses, in one piece and split anywhere.
 
-#include "triggers/http/header_lines.h"
+#include "http/header_lines.h"
 
 #include <doctest/doctest.h>
 
 #include <string>
 
-using switchyard::triggers::http::HeaderLineScanner;
+using switchyard::http::HeaderLineScanner;
 using Result = HeaderLineScanner::Result;
 
 namespace {

@@ -1,8 +1,8 @@
-#include "triggers/http/message.h"
+#include "http/message.h"
 
 #include <strings.h>
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 
 const std::string* find_header(const Headers& headers, std::string_view name) {
   for (const Header& header : headers) {
@@ -79,4 +79,4 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

@@ -1,13 +1,13 @@
 // The chunked body decoder (RFC 9112 §7.1): whole and byte-by-byte input, extensions, trailers
 // dropped, and every malformed shape refused with the status the server answers.
 
-#include "triggers/http/chunked.h"
+#include "http/chunked.h"
 
 #include <doctest/doctest.h>
 
 #include <string>
 
-using switchyard::triggers::http::ChunkedDecoder;
+using switchyard::http::ChunkedDecoder;
 
 namespace {
 

@@ -1,9 +1,9 @@
-#include "triggers/http/chunked.h"
+#include "http/chunked.h"
 
 #include <algorithm>
 #include <limits>
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 namespace {
 
 int hex_value(char c) {
@@ -279,4 +279,4 @@ std::size_t ChunkedDecoder::decode(std::string_view input, std::string& body) {
   return i;
 }
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <string_view>
 
-namespace switchyard::triggers::http {
+namespace switchyard::http {
 
 class HeaderLineScanner {
  public:
@@ -47,4 +47,4 @@ class HeaderLineScanner {
 // A short phrase naming what `result` found, for the 400 answer.
 std::string_view describe(HeaderLineScanner::Result result);
 
-}  // namespace switchyard::triggers::http
+}  // namespace switchyard::http

@@ -40,7 +40,7 @@ fi
 if [ "$which" = tsan ] || [ "$which" = all ]; then
   echo "== ThreadSanitizer: core, async queue, scheduler, HTTP server, cron trigger, Redis, Kafka"
   configure "$root/build-tsan" "-fsanitize=thread -O1" \
-    -DSWITCHYARD_UNIT_TESTS="core;async;scheduler;triggers"
+    -DSWITCHYARD_UNIT_TESTS="core;http;async;scheduler;triggers"
   tsan_tests=(unit_core unit_async_queue_store unit_scheduler unit_http_server unit_cron_trigger unit_redis_connection
     unit_redis_trigger unit_kafka integration_redis integration_kafka integration_drain)
   cmake --build "$root/build-tsan" -j2 --target "${tsan_tests[@]}"

@@ -29,7 +29,8 @@ metric() {
 }
 
 # measure NAME BIN EXAMPLES_DIR [CONFIG]: starts that daemon on CONFIG (bench/http's by
-# default), runs wrk, prints "NAME req/s p99 202s" and sets RESULT to its req/s.
+# default), runs wrk, prints "NAME req/s accepted/s ran/s p99 non-2xx" and sets RESULT to its
+# accepted/s.
 measure() {
   local name=$1 bin=$2 examples=$3 config=${4:-$here/http/switchyard.yaml}
   local http_port admin_port state out

@@ -1,6 +1,7 @@
 #pragma once
 
-// Small text helpers shared by the parsers (cron expressions, librdkafka's property table).
+// Small text helpers shared by the parsers (cron expressions, librdkafka's property table, HTTP
+// header values, SigV4).
 // Pure functions; safe from any thread.
 
 #include <cctype>
@@ -14,6 +15,18 @@ inline std::string_view trim(std::string_view text) {
     text.remove_prefix(1);
   }
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+// `text` without leading and trailing HTTP optional white space (RFC 9110's OWS: space and tab
+// only), around header values and the items of their lists.
+inline std::string_view trim_ows(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
     text.remove_suffix(1);
   }
   return text;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/codec.h"
+#include "core/text.h"
 
 namespace switchyard::daemon::sigv4 {
 namespace {
@@ -76,22 +77,12 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && is_space(text.back())) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
 // SigV4's Trimall: no whitespace around the value, each inner run of whitespace one space (what
 // botocore's ' '.join(value.split()) and the JS SDK's .trim().replace(/\s+/g, " ") do).
 std::string trim_all(std::string_view value) {
   std::string out;
   bool pending_space = false;
-  for (char c : trim(value)) {
+  for (char c : core::trim(value)) {
     if (is_space(c)) {
       pending_space = true;
       continue;
@@ -383,7 +374,7 @@ const std::string* find_header(std::span<const http::Header> headers, std::strin
 // and X-Amz-Date; AWS's wording for what is wrong with them.
 std::variant<Signature, Result> from_header(std::string_view authorization,
                                             std::span<const http::Header> headers) {
-  std::string_view value = trim(authorization);
+  std::string_view value = core::trim(authorization);
   std::size_t space = value.find(' ');
   std::string_view algorithm = value.substr(0, space);
   if (algorithm != kAlgorithm) {
@@ -396,7 +387,7 @@ std::variant<Signature, Result> from_header(std::string_view authorization,
   bool has_signature = false;
   std::string_view rest = space == std::string_view::npos ? "" : value.substr(space + 1);
   for (std::string_view part : split(rest, ',')) {
-    part = trim(part);
+    part = core::trim(part);
     if (part.empty()) {
       continue;
     }
@@ -408,7 +399,7 @@ std::variant<Signature, Result> from_header(std::string_view authorization,
                         std::string(value) + "'.");
     }
     std::string_view key = part.substr(0, equals);
-    std::string param(trim(part.substr(equals + 1)));
+    std::string param(core::trim(part.substr(equals + 1)));
     if (key == "Credential") {
       signature.credential = std::move(param);
       has_credential = true;

@@ -6,21 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "core/text.h"
+
 namespace switchyard::http {
 namespace {
 
 bool equals_ignore_case(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-    text.remove_suffix(1);
-  }
-  return text;
 }
 
 bool is_digit(char c) {
@@ -130,7 +122,7 @@ std::optional<FramingError> check_framing(const Headers& headers, int major, int
       std::string_view list(header.value);
       while (!list.empty()) {
         auto comma = list.find(',');
-        std::string_view coding = trim(list.substr(0, comma));
+        std::string_view coding = core::trim_ows(list.substr(0, comma));
         list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
         if (!coding.empty()) {
           ++codings;

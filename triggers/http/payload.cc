@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdio>
 
+#include "core/text.h"
 #include "core/time.h"
 
 namespace switchyard::triggers::http {
@@ -55,20 +56,10 @@ bool istarts_with(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
 // The media type of a Content-Type value, lower-cased, without parameters.
 std::string media_type(std::string_view content_type) {
   std::size_t semicolon = content_type.find(';');
-  return to_lower(trim(content_type.substr(0, semicolon)));
+  return to_lower(core::trim_ows(content_type.substr(0, semicolon)));
 }
 
 bool is_json_media_type(std::string_view media) {
@@ -484,7 +475,7 @@ std::string build_apigw_v2_event(const Request& request, const RouteMatch& match
       std::string_view rest = header.value;
       while (!rest.empty()) {
         std::size_t semicolon = rest.find(';');
-        std::string_view cookie = trim(rest.substr(0, semicolon));
+        std::string_view cookie = core::trim_ows(rest.substr(0, semicolon));
         if (!cookie.empty()) {
           cookies.emplace_back(cookie);
         }

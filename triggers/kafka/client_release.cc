@@ -2,10 +2,8 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include <atomic>
 #include <condition_variable>
 #include <list>
-#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -34,22 +32,22 @@ class Releaser {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = releases_.begin(); it != releases_.end();) {
       auto next = std::next(it);
-      if (it->done->load(std::memory_order_acquire)) {
+      if (it->done) {
         finished.splice(finished.end(), releases_, it);
       }
       it = next;
     }
     ++pending_;
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    releases_.push_back(Release{done, std::thread([this, rk, flags, done] {
-                                  rd_kafka_destroy_flags(rk, flags);
-                                  std::lock_guard<std::mutex> inner(mutex_);
-                                  done->store(true, std::memory_order_release);
-                                  --pending_;
-                                  destroyed_.notify_all();
-                                })});
-    for (auto& release : finished) {
-      release.thread.join();  // Finished: returns at once.
+    Release& release = releases_.emplace_back();
+    release.thread = std::thread([this, rk, flags, &release] {
+      rd_kafka_destroy_flags(rk, flags);
+      std::lock_guard<std::mutex> inner(mutex_);
+      release.done = true;  // A list node: it stays where it is until it is joined.
+      --pending_;
+      destroyed_.notify_all();
+    });
+    for (auto& done : finished) {
+      done.thread.join();  // Finished: returns at once.
     }
   }
 
@@ -60,7 +58,7 @@ class Releaser {
 
  private:
   struct Release {
-    std::shared_ptr<std::atomic<bool>> done;
+    bool done = false;  // Under mutex_.
     std::thread thread;
   };
 

@@ -1,21 +1,10 @@
 #include "core/codec.h"
 
+#include "core/text.h"
+
 namespace switchyard::core {
 
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // The length of the well-formed UTF-8 sequence at the start of `text`, or 0 if there is none.
 std::size_t utf8_sequence_length(std::string_view text) {

@@ -20,6 +20,20 @@ inline std::string_view trim(std::string_view text) {
   return text;
 }
 
+// The value of hexadecimal digit `c` (either case), or -1 when it is not one.
+inline int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
 // `text` without leading and trailing HTTP optional white space (RFC 9110's OWS: space and tab
 // only), around header values and the items of their lists.
 inline std::string_view trim_ows(std::string_view text) {

@@ -3,21 +3,10 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/text.h"
+
 namespace switchyard::http {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // tchar of RFC 9110 §5.6.2.
 bool is_token_char(char c) {
@@ -86,7 +75,7 @@ std::size_t ChunkedDecoder::decode(std::string_view input, std::string& body) {
     char c = input[i];
     switch (state_) {
       case State::kSizeStart: {
-        int digit = hex_value(c);
+        int digit = core::hex_value(c);
         if (digit < 0) {
           return fail(400, "invalid chunk size", i);
         }
@@ -96,7 +85,7 @@ std::size_t ChunkedDecoder::decode(std::string_view input, std::string& body) {
         break;
       }
       case State::kSize: {
-        int digit = hex_value(c);
+        int digit = core::hex_value(c);
         if (digit >= 0) {
           if (size_ > (std::numeric_limits<std::uint64_t>::max() >> 4)) {
             return fail(400, "chunk size overflows", i);

@@ -314,10 +314,27 @@ core::Status RuntimeClient::read_response() {
                              http_errno_description(HTTP_PARSER_ERRNO(&reader.parser)));
     }
   }
+  bool wait_first = true;
   for (;;) {
-    ssize_t got = ::recv(fd_, reader.buffer.get(), kReadSize, 0);
+    // Wait in poll(), not in recv(): a Unix socket wakes a process blocked in recv() each time
+    // the daemon reads what it wrote (the writer's "space" wake-up goes to the same queue),
+    // while poll() sleeps through those. One wake-up per answer instead of two. The rest of a
+    // response begun is read first and waited for only if it is not there yet.
+    if (wait_first) {
+      pollfd watch{fd_, POLLIN | POLLRDHUP, 0};
+      if (::poll(&watch, 1, -1) < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        int err = errno;
+        close();
+        return io_error(err, "cannot wait for the runtime API");
+      }
+    }
+    ssize_t got = ::recv(fd_, reader.buffer.get(), kReadSize, MSG_DONTWAIT);
+    wait_first = got < 0 && errno == EAGAIN;
     if (got < 0) {
-      if (errno == EINTR) {
+      if (errno == EINTR || errno == EAGAIN) {
         continue;
       }
       int err = errno;

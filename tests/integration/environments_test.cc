@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <doctest/doctest.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -471,7 +472,10 @@ TEST_CASE("isolation: process runs a native library in environments; its faults 
   CHECK(fine.body.find(" http.method=POST ") != std::string::npos);
   auto pid_at = fine.body.find("pid=");
   REQUIRE(pid_at != std::string::npos);
-  CHECK(std::stoi(fine.body.substr(pid_at + 4)) != daemon.process().pid());
+  pid_t environment = std::stoi(fine.body.substr(pid_at + 4));
+  CHECK(environment != daemon.process().pid());
+  // A batch task: its wake-ups never preempt the daemon (docs/configuration.md, Runtimes).
+  CHECK(::sched_getscheduler(environment) == SCHED_BATCH);
 
   for (const char* fault : {"segfault", "abort", "exit"}) {
     CAPTURE(fault);

@@ -4,6 +4,8 @@
 // header values, SigV4).
 // Pure functions; safe from any thread.
 
+#include <strings.h>
+
 #include <cctype>
 #include <string_view>
 
@@ -44,6 +46,12 @@ inline std::string_view trim_ows(std::string_view text) {
     text.remove_suffix(1);
   }
   return text;
+}
+
+// Whether `a` and `b` are the same ASCII text but for case (header names, tokens such as
+// "chunked" or "close").
+inline bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace switchyard::core

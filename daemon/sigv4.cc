@@ -68,11 +68,6 @@ std::string to_lower(std::string_view text) {
   return out;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
@@ -314,7 +309,7 @@ std::string canonical_headers(const std::vector<std::string>& signed_headers,
     out += ':';
     bool first = true;
     for (const auto& header : headers) {
-      if (!iequals(header.name, name)) {
+      if (!core::equals_ignore_case(header.name, name)) {
         continue;
       }
       if (!first) {
@@ -357,13 +352,13 @@ const std::string* find_param(const std::vector<QueryParam>& params, std::string
 
 int count_headers(std::span<const http::Header> headers, std::string_view name) {
   return static_cast<int>(std::count_if(headers.begin(), headers.end(), [&](const auto& header) {
-    return iequals(header.name, name);
+    return core::equals_ignore_case(header.name, name);
   }));
 }
 
 const std::string* find_header(std::span<const http::Header> headers, std::string_view name) {
   for (const auto& header : headers) {
-    if (iequals(header.name, name)) {
+    if (core::equals_ignore_case(header.name, name)) {
       return &header.value;
     }
   }

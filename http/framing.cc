@@ -1,7 +1,6 @@
 #include "http/framing.h"
 
 #include <arpa/inet.h>
-#include <strings.h>
 
 #include <string>
 #include <vector>
@@ -10,10 +9,6 @@
 
 namespace switchyard::http {
 namespace {
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -115,10 +110,10 @@ std::optional<FramingError> check_framing(const Headers& headers, int major, int
     if (header.name.find_first_of(" \t") != std::string::npos) {
       return FramingError{400, "whitespace between a header field name and its colon"};
     }
-    if (equals_ignore_case(header.name, "Host")) {
+    if (core::equals_ignore_case(header.name, "Host")) {
       ++hosts;
       host = &header.value;
-    } else if (equals_ignore_case(header.name, "Transfer-Encoding")) {
+    } else if (core::equals_ignore_case(header.name, "Transfer-Encoding")) {
       std::string_view list(header.value);
       while (!list.empty()) {
         auto comma = list.find(',');
@@ -149,7 +144,7 @@ std::optional<FramingError> check_framing(const Headers& headers, int major, int
   if (minor == 0) {
     return FramingError{400, "Transfer-Encoding in an HTTP/1.0 request"};
   }
-  if (!equals_ignore_case(last_coding, "chunked")) {
+  if (!core::equals_ignore_case(last_coding, "chunked")) {
     return FramingError{400, "the final transfer coding is not chunked"};
   }
   if (codings > 1) {

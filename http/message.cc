@@ -1,13 +1,12 @@
 #include "http/message.h"
 
-#include <strings.h>
+#include "core/text.h"
 
 namespace switchyard::http {
 
 const std::string* find_header(const Headers& headers, std::string_view name) {
   for (const Header& header : headers) {
-    if (header.name.size() == name.size() &&
-        strncasecmp(header.name.data(), name.data(), name.size()) == 0) {
+    if (core::equals_ignore_case(header.name, name)) {
       return &header.value;
     }
   }

@@ -198,6 +198,11 @@ triggers:
                       .count();
   CHECK(deadline > now);
   CHECK(deadline <= now + 2100);
+  // The runtime switchyard-environment execs inherits its batch policy (docs/configuration.md,
+  // Runtimes: CPU).
+  auto pid_at = body.find(R"("pid":")");
+  REQUIRE(pid_at != std::string::npos);
+  CHECK(::sched_getscheduler(std::stoi(body.substr(pid_at + 7))) == SCHED_BATCH);
 
   // A W3C traceparent becomes X-Ray's trace id.
   auto traced =

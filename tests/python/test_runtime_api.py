@@ -1,7 +1,10 @@
 """The Runtime API client's HTTP/1.1 exchange, byte for byte."""
 
 import os
+import resource
 import socket
+import subprocess
+import sys
 import threading
 import unittest
 
@@ -52,6 +55,29 @@ NEXT_OK = (b"HTTP/1.1 200 OK\r\n"
            b"Content-Type: application/json\r\n"
            b"Content-Length: 2\r\n\r\n{}")
 ACCEPTED = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
+
+# A daemon's side on its stdin (a socket): answers the first `next` at once;
+# reads the second once the client's thread (argv: pid, tid) is asleep, and
+# answers it a while later, time for a client woken by that read to fall
+# asleep again (and count it).
+_SLOW_DAEMON = """
+import socket, sys, time
+NEXT = %r
+pid, tid = sys.argv[1], sys.argv[2]
+sock = socket.socket(fileno=0)
+sock.recv(65536)
+sock.sendall(NEXT)
+deadline = time.monotonic() + 5
+stat = "/proc/%%s/task/%%s/stat" %% (pid, tid)
+while time.monotonic() < deadline:
+    with open(stat) as f:
+        if f.read().rsplit(")", 1)[1].split()[0] == "S":
+            break
+    time.sleep(0.001)
+sock.recv(65536)
+time.sleep(0.1)
+sock.sendall(NEXT)
+""" % NEXT_OK
 
 
 class RuntimeApiTest(unittest.TestCase):
@@ -168,6 +194,32 @@ class RuntimeApiTest(unittest.TestCase):
         self.addCleanup(client._conn.close)
         self.assertEqual(environ, {})
         self.assertFalse(os.get_inheritable(client._conn._sock.fileno()))
+
+    def test_waiting_for_next_sleeps_through_the_daemon_reading(self):
+        # Over the daemon's Unix socket a reader blocked in recv() is woken
+        # each time the daemon reads what it wrote (the "room to write"
+        # wake-up shares the socket's queue): two wake-ups per invocation.
+        # The daemon's side runs in a process of its own, so that no thread
+        # of this one takes the GIL or wakes us.
+        ours, theirs = socket.socketpair()
+        self.addCleanup(theirs.close)
+        client = RuntimeApiClient(
+            runtime_api.HttpConnection(theirs, "localhost"))
+        tid = threading.get_native_id()
+        daemon = subprocess.Popen(
+            [sys.executable, "-c", _SLOW_DAEMON, str(os.getpid()), str(tid)],
+            pass_fds=[ours.fileno()], stdin=ours.fileno())
+        ours.close()
+        self.addCleanup(daemon.wait, support.CHILD_DEADLINE_S)
+        # The first exchange at once: every page the client touches is in
+        # before the one counted.
+        self.assertEqual(client.wait_next_invocation().invoke_id, "abc")
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+        inv = client.wait_next_invocation()
+        after = resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+        self.assertEqual(inv.invoke_id, "abc")
+        # One sleep, ended by the answer.
+        self.assertEqual(after - before, 1)
 
     def test_bad_fd_is_reported(self):
         with self.assertRaises(RuntimeApiError):

@@ -3,13 +3,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
+
+#include "core/text.h"
 
 namespace switchyard::testing {
 namespace {
@@ -32,15 +33,11 @@ bool wait_readable(int fd, Clock::time_point deadline) {
   }
 }
 
-bool same_name(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 }  // namespace
 
 std::string RuntimeApiRequest::header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
-    if (same_name(key, name)) {
+    if (core::equals_ignore_case(key, name)) {
       return value;
     }
   }
@@ -49,7 +46,7 @@ std::string RuntimeApiRequest::header(std::string_view name) const {
 
 bool RuntimeApiRequest::has_header(std::string_view name) const {
   for (const auto& header : headers) {
-    if (same_name(header.first, name)) {
+    if (core::equals_ignore_case(header.first, name)) {
       return true;
     }
   }

@@ -5,8 +5,14 @@
 #include "environments/native/runtime_client.h"
 
 #include <doctest/doctest.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <thread>
@@ -37,6 +43,22 @@ class ServerThread {
  private:
   std::thread thread_;
 };
+
+// Whether thread `tid` of this process is asleep (state S) within 5 s.
+bool eventually_asleep(pid_t tid) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream file(path);
+    std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    auto name_end = stat.rfind(')');
+    if (name_end != std::string::npos && name_end + 2 < stat.size() && stat[name_end + 2] == 'S') {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
 
 std::string next_headers(const std::string& id) {
   return "Lambda-Runtime-Aws-Request-Id: " + id;
@@ -267,4 +289,48 @@ TEST_CASE("connect refuses bad addresses and says when no one listens") {
   FakeRuntimeApi api;
   CHECK(client.connect("localhost:" + std::to_string(api.port())).ok());
   CHECK(api.accept());
+}
+
+// Over the Unix socket the daemon hands its environments, a process blocked in recv() is woken
+// each time the daemon reads what it wrote (the kernel's "room to write" wake-up shares the
+// socket's queue): two wake-ups per invocation, each a context switch. The client waits so that
+// only the answer wakes it.
+TEST_CASE("waiting for the next invocation, the client sleeps through the daemon reading") {
+  int pair[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  const int daemon_end = pair[0];
+  const pid_t client_thread = ::gettid();
+  auto answer = [&](const std::string& id) {
+    const std::string text = "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: " + id +
+                             "\r\nContent-Length: 2\r\n\r\n{}";
+    CHECK(::write(daemon_end, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  };
+  ServerThread server([&] {
+    char request[1024];
+    // The first exchange at once: it brings in every page the client's code touches, so that
+    // the second counts no wait for the disk.
+    CHECK(::read(daemon_end, request, sizeof(request)) > 0);
+    answer("req-0");
+    // Once the client waits, reading its request makes room in its socket. The answer comes a
+    // while later, time for a client woken by that to fall asleep again (and count it).
+    CHECK(eventually_asleep(client_thread));
+    CHECK(::read(daemon_end, request, sizeof(request)) > 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    answer("req-1");
+  });
+  RuntimeClient client;
+  REQUIRE(client.adopt(pair[1]).ok());
+  Invocation invocation;
+  REQUIRE(client.next(invocation).ok());
+  rusage before{};
+  ::getrusage(RUSAGE_THREAD, &before);
+  auto status = client.next(invocation);
+  rusage after{};
+  ::getrusage(RUSAGE_THREAD, &after);
+  server.join();
+  ::close(daemon_end);
+  REQUIRE_MESSAGE(status.ok(), status.error().message());
+  CHECK(invocation.request_id == "req-1");
+  // One sleep, ended by the answer.
+  CHECK(after.ru_nvcsw - before.ru_nvcsw == 1);
 }
